@@ -1,0 +1,146 @@
+/* Template body for elementwise.c: expects T (float or double) and SFX (f32 or f64) to be
+ * defined, and <tgmath.h> included so exp/tanh/erf pick the precision of T.
+ * Formulas follow PyTorch's documentation for each activation (torch.nn.ReLU, GELU, SiLU ...). */
+
+#ifdef _OPENMP
+#define MC_PARALLEL_FOR _Pragma("omp parallel for simd if(n >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())")
+#else
+#define MC_PARALLEL_FOR
+#endif
+
+/* relu(x) = max(x, 0); gradient 1 where the output is positive, else 0 (as torch: 0 at x == 0). */
+void MC_NAME(relu)(const T *x, T *y, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0;
+}
+
+void MC_NAME(relu_backward)(const T *gy, const T *y, T *gx, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) gx[i] = y[i] > 0 ? gy[i] : (T)0;
+}
+
+/* leaky_relu(x) = x if x > 0 else slope * x. */
+void MC_NAME(leaky_relu)(const T *x, T *y, int64_t n, T slope) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : slope * x[i];
+}
+
+void MC_NAME(leaky_relu_backward)(const T *gy, const T *x, T *gx, int64_t n, T slope) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) gx[i] = x[i] > 0 ? gy[i] : slope * gy[i];
+}
+
+/* sigmoid(x) = 1 / (1 + exp(-x)), evaluated so that exp never overflows; sigmoid' = y (1 - y). */
+void MC_NAME(sigmoid)(const T *x, T *y, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) {
+        T e = exp(-fabs(x[i]));
+        y[i] = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+    }
+}
+
+void MC_NAME(sigmoid_backward)(const T *gy, const T *y, T *gx, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * y[i] * ((T)1 - y[i]);
+}
+
+/* tanh' = 1 - y^2. */
+void MC_NAME(tanh)(const T *x, T *y, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) y[i] = tanh(x[i]);
+}
+
+void MC_NAME(tanh_backward)(const T *gy, const T *y, T *gx, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * ((T)1 - y[i] * y[i]);
+}
+
+/* silu(x) = x * sigmoid(x) (Elfwing et al. 2018); silu' = s (1 + x (1 - s)). */
+void MC_NAME(silu)(const T *x, T *y, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) {
+        T e = exp(-fabs(x[i]));
+        T s = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+        y[i] = x[i] * s;
+    }
+}
+
+void MC_NAME(silu_backward)(const T *gy, const T *x, T *gx, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) {
+        T e = exp(-fabs(x[i]));
+        T s = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+        gx[i] = gy[i] * s * ((T)1 + x[i] * ((T)1 - s));
+    }
+}
+
+/* gelu (Hendrycks & Gimpel 2016): exact x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), or the tanh
+ * approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as torch.nn.GELU(approximate). */
+void MC_NAME(gelu)(const T *x, T *y, int64_t n, int tanh_approx) {
+    const T k = (T)0.7978845608028654;  /* sqrt(2 / pi) */
+    const T r = (T)0.7071067811865476;  /* 1 / sqrt(2) */
+    if (tanh_approx) {
+        MC_PARALLEL_FOR
+        for (int64_t i = 0; i < n; i++) {
+            T v = x[i];
+            y[i] = (T)0.5 * v * ((T)1 + tanh(k * (v + (T)0.044715 * v * v * v)));
+        }
+    } else {
+        MC_PARALLEL_FOR
+        for (int64_t i = 0; i < n; i++) y[i] = (T)0.5 * x[i] * ((T)1 + erf(x[i] * r));
+    }
+}
+
+void MC_NAME(gelu_backward)(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx) {
+    const T k = (T)0.7978845608028654;  /* sqrt(2 / pi) */
+    const T r = (T)0.7071067811865476;  /* 1 / sqrt(2) */
+    const T p = (T)0.3989422804014327;  /* 1 / sqrt(2 pi): the normal density's constant */
+    if (tanh_approx) {
+        MC_PARALLEL_FOR
+        for (int64_t i = 0; i < n; i++) {
+            T v = x[i];
+            T t = tanh(k * (v + (T)0.044715 * v * v * v));
+            T dinner = k * ((T)1 + (T)3 * (T)0.044715 * v * v);
+            gx[i] = gy[i] * ((T)0.5 * ((T)1 + t) + (T)0.5 * v * ((T)1 - t * t) * dinner);
+        }
+    } else {
+        MC_PARALLEL_FOR
+        for (int64_t i = 0; i < n; i++) {
+            T v = x[i];
+            gx[i] = gy[i] * ((T)0.5 * ((T)1 + erf(v * r)) + v * p * exp((T)-0.5 * v * v));
+        }
+    }
+}
+
+/* Bias over the channel axis of an (N, C, S) array: the bias of a convolution (S = H * W) or a
+ * linear layer (S = 1). Parallel over the N * C rows. */
+void MC_NAME(bias_add)(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S) {
+    const int64_t rows = N * C;
+#ifdef _OPENMP
+#pragma omp parallel for if(rows * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        const T bc = b[r % C];
+        const T *xr = x + r * S;
+        T *yr = y + r * S;
+        for (int64_t s = 0; s < S; s++) yr[s] = xr[s] + bc;
+    }
+}
+
+/* Sum over N and S per channel; accumulates in double so float32 sums of large batches stay
+ * accurate. Parallel over channels: each thread owns whole channels, so no reduction races. */
+void MC_NAME(bias_add_backward)(const T *gy, T *gb, int64_t N, int64_t C, int64_t S) {
+#ifdef _OPENMP
+#pragma omp parallel for if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t c = 0; c < C; c++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const T *row = gy + (n * C + c) * S;
+            for (int64_t s = 0; s < S; s++) acc += row[s];
+        }
+        gb[c] = (T)acc;
+    }
+}
+
+#undef MC_PARALLEL_FOR

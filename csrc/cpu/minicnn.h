@@ -1,0 +1,45 @@
+/*
+ * minicnn CPU kernels: the C99 API that minicnn/backends/_cpu.pyx binds.
+ *
+ * Conventions (BLAS/Caffe style, see shared/DESIGN.md):
+ *   - every kernel takes raw pointers and explicit sizes; C never allocates, the caller (Python)
+ *     allocates every output and workspace;
+ *   - arrays are C-contiguous; sizes are int64_t element counts;
+ *   - each kernel exists for float (_f32) and double (_f64);
+ *   - the caller validates shapes, dtypes and contiguity before calling (no checks here);
+ *   - OpenMP parallelism lives inside the kernels and uses mc_get_num_threads() threads.
+ */
+#ifndef MINICNN_H
+#define MINICNN_H
+
+#include <stdint.h>
+
+/* ---- threads (threads.c) ---- */
+int mc_openmp_enabled(void);      /* 1 when built with OpenMP, else 0 */
+void mc_set_num_threads(int n);   /* n >= 1; governs every minicnn kernel */
+int mc_get_num_threads(void);     /* defaults to omp_get_max_threads() (honours OMP_NUM_THREADS) */
+
+/* ---- elementwise activations (elementwise.c); n = number of elements ----
+ * Forward: y = f(x). Backward: gx = gy * f'(.), from the saved input x or output y as named. */
+#define MC_DECLARE_ELEMENTWISE(T, SFX)                                                       \
+    void mc_relu_##SFX(const T *x, T *y, int64_t n);                                         \
+    void mc_relu_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                  \
+    void mc_leaky_relu_##SFX(const T *x, T *y, int64_t n, T slope);                          \
+    void mc_leaky_relu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, T slope);   \
+    void mc_sigmoid_##SFX(const T *x, T *y, int64_t n);                                      \
+    void mc_sigmoid_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);               \
+    void mc_tanh_##SFX(const T *x, T *y, int64_t n);                                         \
+    void mc_tanh_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                  \
+    void mc_silu_##SFX(const T *x, T *y, int64_t n);                                         \
+    void mc_silu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);                  \
+    void mc_gelu_##SFX(const T *x, T *y, int64_t n, int tanh_approx);                        \
+    void mc_gelu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx); \
+    /* y[n,c,s] = x[n,c,s] + b[c] for x of shape (N, C, S) */                                \
+    void mc_bias_add_##SFX(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S);  \
+    /* gb[c] = sum over n, s of gy[n,c,s] */                                                 \
+    void mc_bias_add_backward_##SFX(const T *gy, T *gb, int64_t N, int64_t C, int64_t S);
+
+MC_DECLARE_ELEMENTWISE(float, f32)
+MC_DECLARE_ELEMENTWISE(double, f64)
+
+#endif /* MINICNN_H */

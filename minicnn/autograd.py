@@ -1,0 +1,275 @@
+"""Reverse-mode automatic differentiation.
+
+Every differentiable op is a :class:`Function` subclass with ``forward`` and ``backward`` side by
+side (as ``torch.autograd.Function``). ``forward(ctx, *args)`` receives raw arrays (tensors are
+unwrapped) and returns one array; ``backward(ctx, grad_output)`` returns one gradient (array or
+None) per argument of ``forward``. ``Function.apply`` runs forward and, when gradients are
+needed, records the call in the graph: the output tensor's ``grad_fn`` is the call's context.
+
+:func:`run_backward` walks that graph in reverse topological order, iteratively (a graph
+thousands of ops deep works), keeping intermediate gradients in a dict dropped after the pass.
+Only leaves (and tensors that called ``retain_grad()``) accumulate ``.grad``. Gradients of
+broadcast inputs are reduced back to the input's shape in one place, :func:`sum_to_shape`.
+"""
+import functools
+import threading
+
+import numpy as np
+
+from .backends import BACKENDS
+
+_state = threading.local()  # grad mode is per thread, as in PyTorch
+
+
+def is_grad_enabled():
+    """True unless inside ``no_grad()`` (or after ``set_grad_enabled(False)``) on this thread."""
+    return getattr(_state, "enabled", True)
+
+
+class _GradMode:
+    """Sets the grad mode for a ``with`` block, or for every call of a decorated function."""
+
+    def __init__(self, mode):
+        self.mode = mode
+
+    def __enter__(self):
+        self.prev = is_grad_enabled()
+        _state.enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled = self.prev
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with _GradMode(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager / decorator: ops inside record no graph (``torch.no_grad``)."""
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(_GradMode):
+    """Context manager / decorator: turns graph recording back on (``torch.enable_grad``)."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class set_grad_enabled(_GradMode):
+    """``set_grad_enabled(mode)`` switches grad mode at once; as a context manager it restores the
+    previous mode on exit; as a decorator it applies to each call (``torch.set_grad_enabled``)."""
+
+    def __init__(self, mode):
+        super().__init__(bool(mode))
+        self.prev = is_grad_enabled()
+        _state.enabled = self.mode
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _state.enabled = self.prev  # as a decorator it must not switch the mode for the caller
+        return super().__call__(fn)
+
+
+class Context:
+    """The record of one Function call: the graph node that is an output tensor's ``grad_fn``.
+
+    ``backend``: the kernel table of the inputs' device. ``needs_input_grad``: per forward
+    argument, whether its gradient is wanted (backward may skip the others).
+    ``save_for_backward(*arrays)`` / ``saved_tensors``: what backward needs; freed after the pass
+    unless ``retain_graph=True``, and reading them afterwards raises RuntimeError.
+    """
+
+    __slots__ = ("function", "inputs", "needs_input_grad", "backend", "output_device", "_saved",
+                 "_freed", "__dict__")
+
+    def __init__(self, function, backend, needs_input_grad):
+        self.function = function
+        self.backend = backend
+        self.needs_input_grad = needs_input_grad
+        self.inputs = ()
+        self.output_device = None  # set by forward only when the output changes device (to())
+        self._saved = ()
+        self._freed = False
+
+    def save_for_backward(self, *arrays):
+        self._saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self._freed:
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time (or to read the saved values "
+                f"of {self.name()} after they were freed): the first backward() freed them. "
+                "Call backward(retain_graph=True) the first time to keep them.")
+        return self._saved
+
+    def release(self):
+        self._saved = ()
+        self._freed = True
+
+    def name(self):
+        return self.function.__name__ + "Backward"
+
+    def __repr__(self):
+        return f"<{self.name()}>"
+
+
+class Function:
+    """Base class of every differentiable op; subclass it and write forward and backward.
+
+    Example::
+
+        class Exp(Function):
+            @staticmethod
+            def forward(ctx, x):
+                y = np.exp(x)
+                ctx.save_for_backward(y)
+                return y
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                (y,) = ctx.saved_tensors
+                return grad_output * y
+
+        y = Exp.apply(x)
+    """
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args):
+        """Run forward on the arrays behind ``args`` and record the call when grads are needed.
+
+        Raises RuntimeError when tensor arguments live on different devices and TypeError when
+        floating-point tensor arguments have different dtypes (minicnn does not promote).
+        """
+        from .tensor import Tensor
+
+        raw = []
+        needs = []
+        first = None
+        any_grad = False
+        for a in args:
+            if isinstance(a, Tensor):
+                if first is None:
+                    first = a
+                elif a.device != first.device:
+                    raise RuntimeError(
+                        f"{cls.__name__}: expected all tensors on the same device, got "
+                        f"{first.device} (shape {first.shape}) and {a.device} (shape {a.shape})")
+                elif (a._data.dtype != first._data.dtype and a._data.dtype.kind == "f"
+                      and first._data.dtype.kind == "f"):
+                    raise TypeError(
+                        f"{cls.__name__}: expected tensors of one dtype, got {first.dtype} "
+                        f"(shape {first.shape}) and {a.dtype} (shape {a.shape}); "
+                        "convert one with .to(dtype), .float() or .double()")
+                raw.append(a._data)
+                needs.append(a.requires_grad)
+                any_grad = any_grad or a.requires_grad
+            else:
+                raw.append(a)
+                needs.append(False)
+        device = first.device if first is not None else None
+        record = any_grad and is_grad_enabled()
+        ctx = Context(cls, BACKENDS[device.type if device is not None else "cpu"], tuple(needs))
+        out = cls.forward(ctx, *raw)
+        if ctx.output_device is not None:
+            device = ctx.output_device
+        if not record:
+            return Tensor._wrap(out, device)
+        ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+        return Tensor._wrap(out, device, grad_fn=ctx)
+
+
+def sum_to_shape(grad, shape):
+    """Undo NumPy broadcasting: sum ``grad`` over the axes that broadcasting created or stretched
+    so that it has ``shape``. The single place where broadcast gradients are reduced."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root):
+    """Graph nodes reachable from ``root``, each after every node that consumes its output."""
+    order, visited = [], {id(root)}
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for t in node.inputs:
+            if t is not None and t.grad_fn is not None and id(t.grad_fn) not in visited:
+                visited.add(id(t.grad_fn))
+                stack.append((t.grad_fn, False))
+    order.reverse()
+    return order
+
+
+def _accumulate(tensor, grad):
+    from .tensor import Tensor
+
+    if tensor.grad is None:
+        tensor.grad = Tensor._wrap(np.array(grad, copy=True), tensor.device)
+    else:
+        tensor.grad = Tensor._wrap(tensor.grad._data + grad, tensor.device)
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Backpropagate ``grad`` (an array shaped like ``root``) through the graph of ``root``."""
+    if root.grad_fn is None:  # backward() on a leaf: its gradient is the seed itself
+        _accumulate(root, grad)
+        return
+    grads = {id(root.grad_fn): grad}
+    for node in _topological_order(root.grad_fn):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        input_grads = node.function.backward(node, g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(node.inputs):
+            raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
+                               f"{len(node.inputs)} inputs")
+        if not retain_graph:
+            node.release()
+        for t, gi in zip(node.inputs, input_grads):
+            if t is None or gi is None:
+                continue
+            try:
+                gi = sum_to_shape(np.asarray(gi), t.shape)
+            except (ValueError, IndexError):
+                raise RuntimeError(f"{node.name()} returned a gradient of shape {np.shape(gi)} "
+                                   f"for an input of shape {t.shape}") from None
+            if gi.dtype != t._data.dtype:
+                raise RuntimeError(f"{node.name()} returned a {gi.dtype} gradient for a "
+                                   f"{t.dtype} input of shape {t.shape}")
+            if t.grad_fn is None or t._retains_grad:
+                _accumulate(t, gi)
+            if t.grad_fn is not None:
+                key = id(t.grad_fn)
+                grads[key] = grads[key] + gi if key in grads else gi

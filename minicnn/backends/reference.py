@@ -1,0 +1,148 @@
+"""The reference backend: every minicnn kernel written plainly in NumPy.
+
+This module is two things at once:
+
+* the readable version of each kernel, to step through when learning what a layer computes;
+* the test oracle: the C kernels in :mod:`minicnn.backends._cpu` (and later CUDA) have the same
+  names and signatures, and the tests require them to agree with these functions.
+
+Conventions: arrays are NumPy arrays of float32 or float64; an output has the dtype of its input.
+``*_backward(grad_output, saved, ...)`` returns the gradient with respect to the forward's input,
+computed from whichever forward value (input ``x`` or output) is cheaper, as the names say.
+"""
+import math
+
+import numpy as np
+
+__all__ = [
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
+    "silu", "silu_backward", "gelu", "gelu_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "bias_add", "bias_add_backward",
+]
+
+
+# ---------------------------------------------------------------- activations (PyTorch's formulas)
+
+def relu(x):
+    """relu(x) = max(x, 0)."""
+    return np.maximum(x, 0).astype(x.dtype, copy=False)
+
+
+def relu_backward(grad_output, output):
+    """Gradient of relu from its output: passes where output > 0 (0 at x == 0, as PyTorch)."""
+    return np.where(output > 0, grad_output, 0).astype(output.dtype, copy=False)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """leaky_relu(x) = x if x > 0 else negative_slope * x (torch.nn.LeakyReLU)."""
+    return np.where(x > 0, x, x * negative_slope).astype(x.dtype, copy=False)
+
+
+def leaky_relu_backward(grad_output, x, negative_slope=0.01):
+    return np.where(x > 0, grad_output, grad_output * negative_slope).astype(x.dtype, copy=False)
+
+
+def sigmoid(x):
+    """sigmoid(x) = 1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def sigmoid_backward(grad_output, output):
+    """sigmoid'(x) = y (1 - y) with y = sigmoid(x)."""
+    return grad_output * output * (1 - output)
+
+
+def tanh(x):
+    return np.tanh(x)
+
+
+def tanh_backward(grad_output, output):
+    """tanh'(x) = 1 - y^2 with y = tanh(x)."""
+    return grad_output * (1 - output * output)
+
+
+def silu(x):
+    """silu(x) = x * sigmoid(x) (Elfwing et al. 2018; torch.nn.SiLU)."""
+    return x * sigmoid(x)
+
+
+def silu_backward(grad_output, x):
+    """silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)."""
+    s = sigmoid(x)
+    return grad_output * s * (1 + x * (1 - s))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+def _erf(x):
+    """Elementwise erf of a NumPy array (NumPy has no erf ufunc; math.erf is exact per element)."""
+    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+
+
+def gelu(x, approximate="none"):
+    """gelu (Hendrycks & Gimpel 2016, torch.nn.GELU).
+
+    approximate="none": x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2)));
+    approximate="tanh": 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    """
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
+    if approximate == "none":
+        return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def gelu_backward(grad_output, x, approximate="none"):
+    """Derivative of gelu: Phi(x) + x phi(x) (exact), or the derivative of the tanh form."""
+    if approximate == "tanh":
+        t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3))
+        dinner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+        return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+    if approximate == "none":
+        cdf = 0.5 * (1 + _erf(x / math.sqrt(2)))
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return grad_output * (cdf + x * pdf)
+    raise ValueError(f"gelu_backward: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+# ---------------------------------------------------------------- softmax family
+
+def softmax(x, dim):
+    """softmax along ``dim``: exp(x - max) / sum(exp(x - max)); subtracting the max keeps every
+    exponent <= 0, so nothing overflows."""
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    return e / e.sum(axis=dim, keepdims=True)
+
+
+def softmax_backward(grad_output, output, dim):
+    """d softmax: gx = y * (g - sum(g * y, dim))."""
+    return output * (grad_output - (grad_output * output).sum(axis=dim, keepdims=True))
+
+
+def log_softmax(x, dim):
+    """log_softmax along ``dim``: (x - max) - log(sum(exp(x - max))), stable for any x."""
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_backward(grad_output, output, dim):
+    """d log_softmax: gx = g - exp(y) * sum(g, dim)."""
+    return grad_output - np.exp(output) * grad_output.sum(axis=dim, keepdims=True)
+
+
+# ---------------------------------------------------------------- bias
+
+def bias_add(x, bias):
+    """y = x + bias over the channel axis: x (N, C, *) and bias (C,), as a conv/linear bias."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x + bias.reshape(shape)
+
+
+def bias_add_backward(grad_output):
+    """Gradient of bias_add with respect to the bias: sum over every axis but the channel axis 1."""
+    axes = (0,) + tuple(range(2, grad_output.ndim))
+    return grad_output.sum(axis=axes)

@@ -1,0 +1,61 @@
+"""Helpers shared by the op modules: operand conversion and dimension arguments."""
+import numpy as np
+
+from ..tensor import Tensor
+
+
+def as_operand(value, like):
+    """Turn a non-tensor operand into a constant tensor on ``like``'s device.
+
+    Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
+    does for scalars; an ndarray keeps its own dtype, so a float64 array meeting a float32 tensor
+    raises the usual dtype error.
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor._wrap(value, like.device)
+    array = np.asarray(value)
+    if like.dtype.kind == "f" and array.dtype.kind in "biuf":
+        array = array.astype(like.dtype)
+    return Tensor._wrap(array, like.device)
+
+
+def operands(a, b):
+    """Both operands of a binary op as tensors (at least one of them already is)."""
+    if isinstance(a, Tensor):
+        return a, as_operand(b, a)
+    return as_operand(a, b), b
+
+
+def normalize_dim(dim, ndim, name="dim"):
+    """A dimension index in [-ndim, ndim) as a non-negative int; IndexError otherwise."""
+    lo, hi = -max(ndim, 1), max(ndim, 1) - 1
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name} must be an int, got {type(dim).__name__}")
+    if not lo <= dim <= hi:
+        raise IndexError(f"{name} out of range (expected to be in range of [{lo}, {hi}], "
+                         f"but got {dim})")
+    return int(dim) % max(ndim, 1)
+
+
+def normalize_dims(dim, ndim):
+    """``dim`` as a sorted tuple of non-negative ints; None means every dimension."""
+    if dim is None:
+        return tuple(range(ndim))
+    if ndim == 0:  # a 0-d tensor accepts dim 0 or -1 and has no axis to reduce
+        normalize_dim(dim if not isinstance(dim, (list, tuple)) else (dim or [0])[0], 0)
+        return ()
+    if isinstance(dim, (list, tuple)):
+        dims = tuple(sorted(normalize_dim(d, ndim) for d in dim))
+        if len(set(dims)) != len(dims):
+            raise ValueError(f"dim {tuple(dim)} names a dimension twice")
+        return dims
+    return (normalize_dim(dim, ndim),)
+
+
+def shape_arg(shape):
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's reshape/view/expand/permute do."""
+    if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)

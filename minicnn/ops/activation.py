@@ -1,0 +1,299 @@
+"""Elementwise math and activations, softmax/log_softmax, and the channel bias.
+
+The activations and softmax family call the device's backend kernels (``ctx.backend``): on the
+"cpu" device those are C (OpenMP) where minicnn has them, on "numpy" the NumPy reference.
+C kernels take C-contiguous arrays, so inputs are made contiguous here first (free when they are).
+"""
+import numpy as np
+
+from ..autograd import Function
+from ._util import normalize_dim
+
+_c = np.ascontiguousarray
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / x
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g / (2 * y)
+
+
+class Abs(Function):
+    """|x|; gradient sign(x), which is 0 at x == 0 (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * np.sign(x)
+
+
+class Clamp(Function):
+    """min(max(x, lo), hi); the gradient passes where lo <= x <= hi (inclusive, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        y = x
+        if lo is not None:
+            y = np.maximum(y, np.asarray(lo, dtype=x.dtype))
+        if hi is not None:
+            y = np.minimum(y, np.asarray(hi, dtype=x.dtype))
+        return y if y is not x else x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        keep = np.ones(x.shape, dtype=bool)
+        if ctx.lo is not None:
+            keep &= x >= ctx.lo
+        if ctx.hi is not None:
+            keep &= x <= ctx.hi
+        return np.where(keep, g, 0).astype(g.dtype, copy=False), None, None
+
+
+# ---------------------------------------------------------------- activations (backend kernels)
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.backend.relu(_c(x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ctx.backend.relu_backward(_c(g), y)
+
+
+class LeakyReLU(Function):
+    @staticmethod
+    def forward(ctx, x, negative_slope):
+        x = _c(x)
+        ctx.save_for_backward(x)
+        ctx.negative_slope = negative_slope
+        return ctx.backend.leaky_relu(x, negative_slope)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return ctx.backend.leaky_relu_backward(_c(g), x, ctx.negative_slope), None
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.backend.sigmoid(_c(x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ctx.backend.sigmoid_backward(_c(g), y)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = ctx.backend.tanh(_c(x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ctx.backend.tanh_backward(_c(g), y)
+
+
+class SiLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        x = _c(x)
+        ctx.save_for_backward(x)
+        return ctx.backend.silu(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return ctx.backend.silu_backward(_c(g), x)
+
+
+class GELU(Function):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        x = _c(x)
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        return ctx.backend.gelu(x, approximate)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return ctx.backend.gelu_backward(_c(g), x, ctx.approximate), None
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = ctx.backend.softmax(x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ctx.backend.softmax_backward(g, y, ctx.dim), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = ctx.backend.log_softmax(x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return ctx.backend.log_softmax_backward(g, y, ctx.dim), None
+
+
+class BiasAdd(Function):
+    """x (N, C, *) + bias (C,) along the channel axis: the bias step of conv2d and linear."""
+
+    @staticmethod
+    def forward(ctx, x, bias):
+        return ctx.backend.bias_add(_c(x), _c(bias))
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = g if ctx.needs_input_grad[0] else None
+        gb = ctx.backend.bias_add_backward(_c(g)) if ctx.needs_input_grad[1] else None
+        return gx, gb
+
+
+# ---------------------------------------------------------------- public functions
+
+def exp(input):
+    """e ** input, elementwise."""
+    return Exp.apply(input)
+
+
+def log(input):
+    """Natural logarithm, elementwise (nan below 0, -inf at 0, as NumPy/PyTorch)."""
+    return Log.apply(input)
+
+
+def sqrt(input):
+    return Sqrt.apply(input)
+
+
+def abs(input):
+    return Abs.apply(input)
+
+
+def clamp(input, min=None, max=None):
+    """Clamp every element into [min, max] (``torch.clamp``); at least one bound is required."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    return Clamp.apply(input, min, max)
+
+
+clip = clamp
+
+
+def relu(input):
+    """max(input, 0) elementwise (``torch.relu``). Any shape; float32 or float64."""
+    return ReLU.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01):
+    """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
+    return LeakyReLU.apply(input, float(negative_slope))
+
+
+def sigmoid(input):
+    """1 / (1 + exp(-input)), stable for large |input| (``torch.sigmoid``)."""
+    return Sigmoid.apply(input)
+
+
+def tanh(input):
+    return Tanh.apply(input)
+
+
+def silu(input):
+    """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
+    return SiLU.apply(input)
+
+
+def gelu(input, approximate="none"):
+    """Gaussian error linear unit (Hendrycks & Gimpel 2016; ``torch.nn.functional.gelu``).
+
+    approximate="none": 0.5 x (1 + erf(x / sqrt 2)); "tanh": the tanh approximation.
+    Raises ValueError for any other ``approximate``.
+    """
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GELU.apply(input, approximate)
+
+
+def softmax(input, dim):
+    """exp(x) / sum(exp(x)) along ``dim``, computed as exp(x - max) so it never overflows."""
+    return Softmax.apply(input, normalize_dim(dim, input.ndim))
+
+
+def log_softmax(input, dim):
+    """log(softmax(x)) along ``dim`` as (x - max) - log(sum(exp(x - max))): stable for any x."""
+    return LogSoftmax.apply(input, normalize_dim(dim, input.ndim))
+
+
+def bias_add(input, bias):
+    """input (N, C, *) + bias (C,) broadcast over the channel axis 1.
+
+    Raises ValueError when ``bias`` is not 1-D with C elements.
+    """
+    if input.ndim < 2 or bias.shape != (input.shape[1],):
+        raise ValueError(f"bias_add: expected input (N, C, *) and bias (C,), got input "
+                         f"{input.shape} and bias {bias.shape}")
+    return BiasAdd.apply(input, bias)

@@ -1,0 +1,374 @@
+"""Shape ops: reshape/view/flatten, transpose/permute, squeeze/unsqueeze, expand, indexing,
+cat/stack, pad, and copies (clone, contiguous, to). Most are free views in forward; their
+backward moves the gradient back into the input's layout.
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..device import as_device
+from ..tensor import Tensor
+from ._util import normalize_dim, shape_arg
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.inverse = tuple(np.argsort(dims))
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(ctx.inverse), None
+
+
+class Expand(Function):
+    """A broadcast view; the engine sums the gradient back over the expanded dimensions."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return np.array(x, copy=True, order="C")
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class To(Function):
+    """Copy to another dtype and/or device; the gradient is cast back to the input's dtype."""
+
+    @staticmethod
+    def forward(ctx, x, dtype, device):
+        ctx.dtype = x.dtype
+        ctx.output_device = device
+        return x.astype(dtype, copy=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype), None, None
+
+
+class GetItem(Function):
+    """x[index]. Backward scatters the gradient into zeros: plain assignment for basic indices
+    (ints, slices, None, Ellipsis: no position repeats), scatter-add (np.add.at) for integer or
+    boolean arrays, where a position may be picked more than once."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, dtype=g.dtype)
+        if _is_basic(ctx.index):
+            gx[ctx.index] = g
+        else:
+            np.add.at(gx, ctx.index, g)
+        return gx, None
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim = dim
+        ctx.splits = np.cumsum([x.shape[dim] for x in xs])[:-1]
+        return np.concatenate(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None,) + tuple(np.split(g, ctx.splits, axis=ctx.dim))
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim, ctx.n = dim, len(xs)
+        return np.stack(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return (None,) + tuple(np.take(g, i, axis=ctx.dim) for i in range(ctx.n))
+
+
+class PadConstant(Function):
+    """Constant padding; a negative pad crops. The input block is copied into a filled output,
+    and backward reads the gradient of that block back out."""
+
+    @staticmethod
+    def forward(ctx, x, pairs, value):
+        src, dst, out_shape = [], [], []
+        for n, (lo, hi) in zip(x.shape, pairs):
+            start, stop = -lo if lo < 0 else 0, n + hi if hi < 0 else n
+            out_start = lo if lo > 0 else 0
+            src.append(slice(start, stop))
+            dst.append(slice(out_start, out_start + stop - start))
+            out_shape.append(n + lo + hi)
+        ctx.shape, ctx.src, ctx.dst = x.shape, tuple(src), tuple(dst)
+        y = np.full(out_shape, value, dtype=x.dtype)
+        y[ctx.dst] = x[ctx.src]
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = np.zeros(ctx.shape, dtype=g.dtype)
+        gx[ctx.src] = g[ctx.dst]
+        return gx, None, None
+
+
+class PadIndexed(Function):
+    """reflect / replicate / circular padding as a gather: along each padded dimension, output
+    position i reads input position index[i]. Backward scatter-adds in reverse order."""
+
+    @staticmethod
+    def forward(ctx, x, indices):
+        ctx.shapes = []
+        for dim, index in indices:
+            ctx.shapes.append(x.shape)
+            x = np.take(x, index, axis=dim)
+        ctx.indices = indices
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        for (dim, index), shape in zip(reversed(ctx.indices), reversed(ctx.shapes)):
+            gx = np.zeros(shape, dtype=g.dtype)
+            np.add.at(gx, (slice(None),) * dim + (index,), g)
+            g = gx
+        return g, None
+
+
+# ---------------------------------------------------------------- index helpers
+
+def _is_basic(index):
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer))
+               and not isinstance(i, bool) for i in items)
+
+
+def to_index(index):
+    """An index with tensors and lists replaced by ndarrays (lists index like arrays)."""
+    if isinstance(index, tuple):
+        return tuple(to_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+# ---------------------------------------------------------------- public functions
+
+def reshape(input, *shape):
+    """The same elements in a new shape; one dimension may be -1 (``torch.reshape``).
+
+    Raises ValueError when the element counts differ.
+    """
+    shape = shape_arg(shape)
+    try:
+        return Reshape.apply(input, shape)
+    except ValueError:
+        raise ValueError(f"reshape: shape {shape} is invalid for input of shape {input.shape} "
+                         f"({input.numel()} elements)") from None
+
+
+view = reshape
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    """Merge dimensions start_dim..end_dim into one (``torch.flatten``)."""
+    if input.ndim == 0:
+        return reshape(input, 1)
+    s = normalize_dim(start_dim, input.ndim, "start_dim")
+    e = normalize_dim(end_dim, input.ndim, "end_dim")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = input.shape[:s] + (int(np.prod(input.shape[s:e + 1])),) + input.shape[e + 1:]
+    return reshape(input, shape)
+
+
+def permute(input, *dims):
+    """Reorder the dimensions (``torch.permute``); ``dims`` must be a permutation of them."""
+    dims = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims))
+    if sorted(dims) != list(range(input.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
+                         f"dimensions of shape {input.shape}")
+    return Permute.apply(input, dims)
+
+
+def transpose(input, dim0, dim1):
+    """Swap two dimensions (``torch.transpose``)."""
+    dims = list(range(input.ndim))
+    a, b = normalize_dim(dim0, input.ndim), normalize_dim(dim1, input.ndim)
+    dims[a], dims[b] = dims[b], dims[a]
+    return Permute.apply(input, tuple(dims))
+
+
+def squeeze(input, dim=None):
+    """Drop dimensions of size 1: all of them, or those in ``dim`` (int or tuple); naming a
+    dimension whose size is not 1 leaves it (as PyTorch)."""
+    if dim is None:
+        dims = range(input.ndim)
+    else:
+        dims = [normalize_dim(d, input.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+    drop = {d for d in dims if input.ndim and input.shape[d] == 1}
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if i not in drop))
+
+
+def unsqueeze(input, dim):
+    """Insert a dimension of size 1 at ``dim`` in [-ndim-1, ndim] (``torch.unsqueeze``)."""
+    d = normalize_dim(dim, input.ndim + 1)
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
+
+
+def expand(input, *sizes):
+    """Broadcast view to ``sizes`` (-1 keeps a dimension); only size-1 dimensions stretch, and
+    new dimensions may be added in front (``torch.Tensor.expand``). ValueError otherwise."""
+    sizes = shape_arg(sizes)
+    lead = len(sizes) - input.ndim
+    if lead < 0:
+        raise ValueError(f"expand: target {sizes} has fewer dimensions than input {input.shape}")
+    target = []
+    for i, n in enumerate(sizes):
+        old = input.shape[i - lead] if i >= lead else None
+        if n == -1:
+            if old is None:
+                raise ValueError(f"expand: -1 is not allowed for the new leading dimension {i}")
+            n = old
+        if old is not None and old != 1 and old != n:
+            raise ValueError(f"expand: the expanded size {n} must match the existing size {old} "
+                             f"at dimension {i} (input {input.shape}, target {sizes})")
+        target.append(n)
+    return Expand.apply(input, tuple(target))
+
+
+def clone(input):
+    """A differentiable copy (C-contiguous)."""
+    return Clone.apply(input)
+
+
+def contiguous(input):
+    """This tensor if its memory is C-contiguous, else a contiguous differentiable copy."""
+    return input if input._data.flags.c_contiguous else Clone.apply(input)
+
+
+def to(input, dtype=None, device=None):
+    """Convert dtype and/or device (``torch.Tensor.to``); returns ``input`` itself when nothing
+    changes. Raises RuntimeError when a tensor that requires grad would become non-float."""
+    dtype = input.dtype if dtype is None else np.dtype(dtype)
+    device = input.device if device is None else as_device(device)
+    if dtype == input.dtype and device == input.device:
+        return input
+    if input.requires_grad and dtype.kind != "f":
+        raise RuntimeError(f"to: a tensor that requires grad cannot become {dtype}; detach() first")
+    return To.apply(input, dtype, device)
+
+
+def getitem(input, index):
+    """``input[index]``: ints, slices, None, Ellipsis, integer arrays/lists/tensors and boolean
+    masks, with NumPy's semantics; the gradient scatter-adds (repeated indices accumulate)."""
+    index = to_index(index)
+    try:
+        return GetItem.apply(input, index)
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape {input.shape}: {e}") from None
+
+
+def _check_sequence(name, tensors):
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{name}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+    if not tensors:
+        raise ValueError(f"{name}: expected a non-empty list of tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{name}: element {i} is a {type(t).__name__}, not a Tensor")
+
+
+def cat(tensors, dim=0):
+    """Concatenate along an existing dimension (``torch.cat``). All shapes must agree except
+    along ``dim``: ValueError naming the shapes otherwise."""
+    _check_sequence("cat", tensors)
+    ref = tensors[0]
+    d = normalize_dim(dim, ref.ndim)
+    for t in tensors[1:]:
+        if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
+            raise ValueError(f"cat: expected all tensors to have the same shape except in "
+                             f"dimension {d}, got {ref.shape} and {t.shape}")
+    return Cat.apply(d, *tensors)
+
+
+def stack(tensors, dim=0):
+    """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``)."""
+    _check_sequence("stack", tensors)
+    ref = tensors[0]
+    for t in tensors[1:]:
+        if t.shape != ref.shape:
+            raise ValueError(f"stack: expected all tensors to have the same shape, got "
+                             f"{ref.shape} and {t.shape}")
+    return Stack.apply(normalize_dim(dim, ref.ndim + 1), *tensors)
+
+
+def _pad_index(n, lo, hi, mode):
+    i = np.arange(-lo, n + hi)
+    if mode == "replicate":
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        return i % n
+    i = np.abs(i)  # reflect about the first and the last element
+    return np.where(i > n - 1, 2 * (n - 1) - i, i)
+
+
+def pad(input, pad, mode="constant", value=0.0):
+    """Pad (or, with negative amounts, crop) the last len(pad) // 2 dimensions
+    (``torch.nn.functional.pad``).
+
+    ``pad`` = (left, right) for the last dimension, then (top, bottom) for the one before, and
+    so on. ``mode``: "constant" (fill with ``value``), "reflect" (mirror, excluding the edge;
+    pad < size), "replicate" (repeat the edge), "circular" (wrap around; pad <= size).
+    Raises ValueError for an odd-length or too long ``pad``, an unknown mode, or pad amounts
+    the mode cannot take.
+    """
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: expected an even number of amounts, at most 2 per dimension "
+                         f"({2 * input.ndim} for shape {input.shape}), got {pad}")
+    k = len(pad) // 2
+    pairs = [(0, 0)] * (input.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
+    if mode == "constant":
+        for n, (lo, hi) in zip(input.shape, pairs):
+            if n + lo + hi < 0:
+                raise ValueError(f"pad: {pad} would give a negative size for input {input.shape}")
+        return PadConstant.apply(input, tuple(pairs), value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                         f"got {mode!r}")
+    indices = []
+    for dim, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
+        if lo == hi == 0:
+            continue
+        limit = n - 1 if mode == "reflect" else n
+        if lo < 0 or hi < 0 or lo > limit or hi > limit or n == 0:
+            raise ValueError(f"pad: {mode} padding of ({lo}, {hi}) is invalid for dimension {dim} "
+                             f"of size {n} (input {input.shape}); amounts must be in [0, {limit}]")
+        indices.append((dim, _pad_index(n, lo, hi, mode)))
+    return PadIndexed.apply(input, tuple(indices))

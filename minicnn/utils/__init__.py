@@ -1,0 +1,2 @@
+"""Tools around the framework: gradient checking (more tools join in later issues)."""
+from .gradcheck import GradcheckError, gradcheck

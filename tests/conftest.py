@@ -1,0 +1,24 @@
+"""Shared test settings: a hypothesis profile sized for the 2-core CI machine, and the optional
+PyTorch oracle."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("default", max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture
+def torch():
+    """PyTorch as a test oracle; the test is skipped when torch is not installed."""
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
