@@ -51,18 +51,30 @@ class _GradMode:
         return wrapper
 
 
-class no_grad(_GradMode):
+class _FixedGradMode(_GradMode):
+    """A grad mode fixed by the class; usable as ``with m():``, ``@m()`` or bare ``@m``."""
+
+    MODE = None
+
+    def __new__(cls, fn=None):
+        if fn is not None:  # bare decorator: @no_grad
+            return cls()(fn)
+        return super().__new__(cls)
+
+    def __init__(self, fn=None):
+        super().__init__(self.MODE)
+
+
+class no_grad(_FixedGradMode):
     """Context manager / decorator: ops inside record no graph (``torch.no_grad``)."""
 
-    def __init__(self):
-        super().__init__(False)
+    MODE = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_FixedGradMode):
     """Context manager / decorator: turns graph recording back on (``torch.enable_grad``)."""
 
-    def __init__(self):
-        super().__init__(True)
+    MODE = True
 
 
 class set_grad_enabled(_GradMode):
@@ -214,17 +226,22 @@ def sum_to_shape(grad, shape):
 
 def _topological_order(root):
     """Graph nodes reachable from ``root``, each after every node that consumes its output."""
-    order, visited = [], {id(root)}
+    # Iterative depth-first search, appending each node once all its inputs are finished. A node
+    # is marked visited when it is expanded, not when pushed: marking at push time would let a
+    # second consumer finish before that input, and the input's gradient would be incomplete.
+    order, visited = [], set()
     stack = [(root, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
             continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
         stack.append((node, True))
         for t in node.inputs:
             if t is not None and t.grad_fn is not None and id(t.grad_fn) not in visited:
-                visited.add(id(t.grad_fn))
                 stack.append((t.grad_fn, False))
     order.reverse()
     return order

@@ -37,14 +37,14 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (nested lists, numbers, ndarray or Tensor).
 
     dtype defaults as in PyTorch: Python floats give float32, Python ints int64, bools bool; an
-    ndarray keeps its dtype. ``requires_grad=True`` needs a floating dtype (RuntimeError
+    ndarray or NumPy scalar keeps its dtype. ``requires_grad=True`` needs a floating dtype (RuntimeError
     otherwise). Raises TypeError for data NumPy cannot turn into a numeric array.
     """
     if isinstance(data, Tensor):
         data = data._data
     dtype = _dtype(dtype)
     array = np.array(data, dtype=dtype, copy=True)
-    if dtype is None and not isinstance(data, np.ndarray):
+    if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype == np.float64:
             array = array.astype(_DEFAULT_FLOAT)
         elif array.dtype.kind in "iu" and array.dtype != np.uint8:

@@ -8,10 +8,11 @@
 #define MC_PARALLEL_FOR
 #endif
 
-/* relu(x) = max(x, 0); gradient 1 where the output is positive, else 0 (as torch: 0 at x == 0). */
+/* relu(x) = max(x, 0), NaN kept (as torch); gradient 0 where the output is <= 0 (so 0 at x == 0)
+ * and passed elsewhere, NaN included (torch's threshold_backward). */
 void MC_NAME(relu)(const T *x, T *y, int64_t n) {
     MC_PARALLEL_FOR
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : (T)0;
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0 ? (T)0 : x[i];
 }
 
 /* Backward kernels load gy[i] unconditionally so the compiler can turn the branch into a
@@ -20,7 +21,7 @@ void MC_NAME(relu_backward)(const T *gy, const T *y, T *gx, int64_t n) {
     MC_PARALLEL_FOR
     for (int64_t i = 0; i < n; i++) {
         T g = gy[i];
-        gx[i] = y[i] > 0 ? g : (T)0;
+        gx[i] = y[i] <= 0 ? (T)0 : g;
     }
 }
 

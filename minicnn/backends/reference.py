@@ -26,13 +26,14 @@ __all__ = [
 # ---------------------------------------------------------------- activations (PyTorch's formulas)
 
 def relu(x):
-    """relu(x) = max(x, 0)."""
-    return np.maximum(x, 0).astype(x.dtype, copy=False)
+    """relu(x) = max(x, 0); NaN stays NaN (as torch.relu)."""
+    return np.where(x < 0, 0, x).astype(x.dtype, copy=False)
 
 
 def relu_backward(grad_output, output):
-    """Gradient of relu from its output: passes where output > 0 (0 at x == 0, as PyTorch)."""
-    return np.where(output > 0, grad_output, 0).astype(output.dtype, copy=False)
+    """Gradient of relu from its output: 0 where output <= 0 (so 0 at x == 0), else passed
+    through, NaN outputs included (PyTorch's threshold_backward)."""
+    return np.where(output <= 0, 0, grad_output).astype(output.dtype, copy=False)
 
 
 def leaky_relu(x, negative_slope=0.01):

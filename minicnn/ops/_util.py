@@ -22,10 +22,17 @@ def as_operand(value, like):
 
 
 def operands(a, b):
-    """Both operands of a binary op as tensors (at least one of them already is)."""
-    if isinstance(a, Tensor):
-        return a, as_operand(b, a)
-    return as_operand(a, b), b
+    """Both operands of a binary op as tensors (at least one of them already is).
+
+    An integer or bool tensor meeting a floating one takes the floating dtype, as in PyTorch
+    (float32 * int64 is float32); two floating dtypes are never promoted (Function.apply raises).
+    """
+    a, b = (a, as_operand(b, a)) if isinstance(a, Tensor) else (as_operand(a, b), b)
+    if a.dtype.kind == "f" and b.dtype.kind in "biu":
+        b = b.to(a.dtype)
+    elif b.dtype.kind == "f" and a.dtype.kind in "biu":
+        a = a.to(b.dtype)
+    return a, b
 
 
 def normalize_dim(dim, ndim, name="dim"):

@@ -1,0 +1,165 @@
+"""The build: the C extension is there (a failure here, never a skip), OpenMP is on, threads are
+governed by one call, `python -m minicnn info` works, and no build output is committed."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import minicnn
+from minicnn import backends
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import threadpoolctl
+except ImportError:
+    threadpoolctl = None
+
+
+def _blas_threads():
+    pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+    return pools[0]["num_threads"] if pools else None
+
+
+@pytest.fixture
+def restore_threads():
+    """Put minicnn's, the C kernels' and the BLAS's thread counts back as they were."""
+    before = minicnn.get_num_threads()
+    before_c = backends._cpu.get_num_threads() if backends._cpu is not None else None
+    before_state = backends._num_threads
+    before_blas = _blas_threads() if threadpoolctl is not None else None
+    try:
+        yield before
+    finally:
+        if backends._cpu is not None:
+            backends._cpu.set_num_threads(before_c)
+        if threadpoolctl is not None and before_blas is not None:
+            threadpoolctl.threadpool_limits(limits=before_blas, user_api="blas")
+        backends._num_threads = before_state
+        assert minicnn.get_num_threads() == before
+
+
+def test_c_extension_is_importable():
+    # A plain import, not importorskip: a broken build must fail this test.
+    from minicnn.backends import _cpu
+
+    assert backends._cpu is _cpu
+    assert backends._CPU_IMPORT_ERROR is None
+    assert os.path.abspath(_cpu.__file__).startswith(os.path.join(REPO, "minicnn"))
+
+
+def test_openmp_is_enabled():
+    from minicnn.backends import _cpu
+
+    assert _cpu.openmp_enabled() is True
+
+
+def test_cpu_device_uses_c_kernels():
+    from minicnn.backends import _cpu
+
+    names = backends.c_kernels()
+    for name in ["relu", "relu_backward", "sigmoid", "tanh", "gelu", "bias_add",
+                 "bias_add_backward"]:
+        assert name in names
+        assert getattr(backends.BACKENDS["cpu"], name) is getattr(_cpu, name)
+
+
+def test_info_keys_and_values():
+    info = backends.info()
+    assert isinstance(info, dict)
+    assert {"version", "backends", "c_kernels", "openmp", "threads", "blas", "cuda"} <= set(info)
+    assert all(isinstance(v, str) for v in info.values())
+    assert info["version"] == minicnn.__version__
+    assert info["openmp"] == "on"
+    assert "NOT BUILT" not in info["backends"]
+    assert "cpu" in info["backends"] and "numpy" in info["backends"]
+    assert "relu" in info["c_kernels"].split(", ")
+    assert info["threads"] == str(minicnn.get_num_threads())
+    assert info["cuda"].startswith("not available")
+    assert "NumPy" in info["blas"]
+
+
+def test_info_cli():
+    proc = subprocess.run([sys.executable, "-m", "minicnn", "info"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert minicnn.__version__ in out
+    assert "openmp" in out.lower()
+    for key in ("version", "backends", "openmp", "threads", "blas", "cuda"):
+        assert f"{key}:" in out
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_without_command_fails():
+    proc = subprocess.run([sys.executable, "-m", "minicnn"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "info" in proc.stderr
+
+
+def test_omp_num_threads_is_honored():
+    code = "import minicnn; print(minicnn.get_num_threads(), minicnn.backends._cpu.get_num_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS="3")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3", "3"]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_set_num_threads_governs_kernels_and_blas(restore_threads, n):
+    minicnn.set_num_threads(n)
+    assert minicnn.get_num_threads() == n
+    assert backends._cpu.get_num_threads() == n
+    assert backends.info()["threads"] == str(n)
+    if threadpoolctl is not None and _blas_threads() is not None:
+        # OpenBLAS cannot grow past the pool it started with (the core count), only shrink
+        blas = _blas_threads()
+        assert 1 <= blas <= n
+        assert f"({blas} threads)" in backends.info()["blas"]
+
+
+def test_set_num_threads_one(restore_threads):
+    minicnn.set_num_threads(1)
+    assert minicnn.get_num_threads() == 1
+    assert backends._cpu.get_num_threads() == 1
+    if threadpoolctl is not None:
+        pools = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        for p in pools:
+            assert p["num_threads"] == 1, p
+
+
+def test_set_num_threads_without_threadpoolctl_warns(restore_threads, monkeypatch):
+    monkeypatch.setattr(backends, "threadpoolctl", None)
+    with pytest.warns(RuntimeWarning, match="threadpoolctl"):
+        minicnn.set_num_threads(2)
+    assert backends._cpu.get_num_threads() == 2
+
+
+def _git_files():
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    proc = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    if proc.returncode != 0:
+        pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
+    return proc.stdout.splitlines()
+
+
+def test_no_compiled_artifacts_tracked():
+    files = _git_files()
+    assert files, "git ls-files listed nothing"
+    bad = [f for f in files
+           if f.endswith((".so", ".pyd", ".dylib", ".o", ".dll"))
+           or f == "minicnn/backends/_cpu.c" or f.endswith("_cpu.html")]
+    assert bad == []
+
+
+def test_sources_of_the_extension_are_tracked():
+    files = set(_git_files())
+    assert "minicnn/backends/_cpu.pyx" in files
+    assert any(f.startswith("csrc/cpu/") and f.endswith(".c") for f in files)
+    assert "csrc/cpu/minicnn.h" in files
