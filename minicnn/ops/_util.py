@@ -47,11 +47,12 @@ def normalize_dim(dim, ndim, name="dim"):
 
 
 def normalize_dims(dim, ndim):
-    """``dim`` as a sorted tuple of non-negative ints; None means every dimension."""
-    if dim is None:
+    """``dim`` as a sorted tuple of non-negative ints; None (or, as in PyTorch, an empty tuple)
+    means every dimension."""
+    if dim is None or isinstance(dim, (list, tuple)) and len(dim) == 0:
         return tuple(range(ndim))
     if ndim == 0:  # a 0-d tensor accepts dim 0 or -1 and has no axis to reduce
-        normalize_dim(dim if not isinstance(dim, (list, tuple)) else (dim or [0])[0], 0)
+        normalize_dim(dim[0] if isinstance(dim, (list, tuple)) else dim, 0)
         return ()
     if isinstance(dim, (list, tuple)):
         dims = tuple(sorted(normalize_dim(d, ndim) for d in dim))

@@ -9,7 +9,13 @@ import numpy as np
 from ..autograd import Function
 from ._util import normalize_dim
 
-_c = np.ascontiguousarray
+
+
+def _c(a):
+    """``a`` as a C-contiguous array for the C kernels (no copy when it is one already; unlike
+    np.ascontiguousarray this keeps 0-d arrays 0-d)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
 
 
 class Exp(Function):

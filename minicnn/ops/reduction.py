@@ -45,25 +45,51 @@ class Mean(Function):
         return _unreduce(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim), None, None
 
 
+def _variance(ctx, x, axes, keepdim, correction):
+    """sum((x - mean)^2) / (n - correction), keeping x - mean and the divisor on ctx."""
+    n = int(np.prod([x.shape[a] for a in axes]))
+    d = x - x.mean(axis=axes, keepdims=True)
+    ctx.axes, ctx.keepdim = axes, keepdim
+    ctx.denom = d.dtype.type(n - correction if n > correction else 0)  # (builtin max is shadowed)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return d, (d * d).sum(axis=axes, keepdims=keepdim) / ctx.denom
+
+
 class Var(Function):
-    """sum((x - mean)^2) / (n - correction); d/dx = 2 (x - mean) / (n - correction)."""
+    """var = sum((x - mean)^2) / (n - correction); d var / dx = 2 (x - mean) / (n - correction)."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdim, correction):
-        n = int(np.prod([x.shape[a] for a in axes]))
-        d = x - x.mean(axis=axes, keepdims=True)
+        d, v = _variance(ctx, x, axes, keepdim, correction)
         ctx.save_for_backward(d)
-        ctx.axes, ctx.keepdim = axes, keepdim
-        ctx.denom = n - correction if n > correction else 0  # (the builtin max is shadowed here)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (d * d).sum(axis=axes, keepdims=keepdim) / x.dtype.type(ctx.denom)
+        return v
 
     @staticmethod
     def backward(ctx, g):
         (d,) = ctx.saved_tensors
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = d.dtype.type(2) / d.dtype.type(ctx.denom)
+            scale = d.dtype.type(2) / ctx.denom
         return _unreduce(g, d.shape, ctx.axes, ctx.keepdim) * d * scale, None, None, None
+
+
+class Std(Function):
+    """std = sqrt(var); d std / dx = (x - mean) / ((n - correction) std), taken as 0 where
+    std == 0 (constant data), as PyTorch does, instead of 0/0."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, correction):
+        d, v = _variance(ctx, x, axes, keepdim, correction)
+        s = np.sqrt(v)
+        ctx.save_for_backward(d, s)
+        return s
+
+    @staticmethod
+    def backward(ctx, g):
+        d, s = ctx.saved_tensors
+        s = _unreduce(s, d.shape, ctx.axes, ctx.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = _unreduce(g, d.shape, ctx.axes, ctx.keepdim) * d / (ctx.denom * s)
+        return np.where(s == 0, 0, gx).astype(d.dtype, copy=False), None, None, None
 
 
 class Extreme(Function):
@@ -122,24 +148,28 @@ def mean(input, dim=None, keepdim=False):
     return Mean.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
+def _correction(name, unbiased, correction):
+    if unbiased is not None and correction is not None:
+        raise ValueError(f"{name}: pass either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    return correction
+
+
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance over ``dim`` with Bessel's correction by default (``torch.var``).
 
     ``correction`` (default 1) is subtracted from the element count; ``unbiased=False`` means
     correction=0. Gives inf/nan when the count is <= correction, as PyTorch does.
     """
-    if unbiased is not None and correction is not None:
-        raise ValueError("var: pass either unbiased or correction, not both")
-    if correction is None:
-        correction = 0 if unbiased is False else 1
+    correction = _correction("var", unbiased, correction)
     return Var.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation: sqrt of :func:`var` with the same arguments (``torch.std``)."""
-    from .activation import sqrt
-
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    """Standard deviation, the square root of :func:`var` with the same arguments (``torch.std``)."""
+    correction = _correction("std", unbiased, correction)
+    return Std.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
 def amax(input, dim=None, keepdim=False):
@@ -184,6 +214,9 @@ def min(input, dim=None, keepdim=False):
 
 
 def _arg(name, fn, input, dim, keepdim):
+    if input.ndim == 0 and dim is not None:  # a 0-d tensor's only index along dim 0 / -1
+        normalize_dim(dim, 0)
+        return Tensor._wrap(np.zeros((), np.int64), input.device)
     if dim is None:
         _check_nonempty(name, input, ())
         out = np.asarray(fn(input._data))

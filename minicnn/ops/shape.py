@@ -344,7 +344,7 @@ def pad(input, pad, mode="constant", value=0.0):
 
     ``pad`` = (left, right) for the last dimension, then (top, bottom) for the one before, and
     so on. ``mode``: "constant" (fill with ``value``), "reflect" (mirror, excluding the edge;
-    pad < size), "replicate" (repeat the edge), "circular" (wrap around; pad <= size).
+    pad < size), "replicate" (repeat the edge, any amount), "circular" (wrap around; pad <= size).
     Raises ValueError for an odd-length or too long ``pad``, an unknown mode, or pad amounts
     the mode cannot take.
     """
@@ -366,7 +366,9 @@ def pad(input, pad, mode="constant", value=0.0):
     for dim, (n, (lo, hi)) in enumerate(zip(input.shape, pairs)):
         if lo == hi == 0:
             continue
-        limit = n - 1 if mode == "reflect" else n
+        # reflect mirrors without the edge (pad < size), circular wraps once (pad <= size),
+        # replicate repeats the edge any number of times
+        limit = {"reflect": n - 1, "circular": n, "replicate": float("inf")}[mode]
         if lo < 0 or hi < 0 or lo > limit or hi > limit or n == 0:
             raise ValueError(f"pad: {mode} padding of ({lo}, {hi}) is invalid for dimension {dim} "
                              f"of size {n} (input {input.shape}); amounts must be in [0, {limit}]")
