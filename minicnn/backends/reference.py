@@ -81,7 +81,7 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 def _erf(x):
     """Elementwise erf of a NumPy array (NumPy has no erf ufunc; math.erf is exact per element)."""
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)  # 0-d gives a float
 
 
 def gelu(x, approximate="none"):
