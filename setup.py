@@ -72,7 +72,8 @@ extensions = [
         "minicnn.backends._cpu",
         sources=["minicnn/backends/_cpu.pyx"] + CPU_SOURCES,
         include_dirs=[os.path.join("csrc", "cpu"), np.get_include()],
-        depends=sorted(glob(os.path.join("csrc", "cpu", "*.h"))),  # rebuild when a header changes
+        # rebuild when a header or an included .pxi changes
+        depends=sorted(glob(os.path.join("csrc", "cpu", "*.h")) + glob("minicnn/backends/*.pxi")),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
     )
 ]

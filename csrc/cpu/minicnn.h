@@ -42,4 +42,10 @@ int mc_get_num_threads(void);     /* defaults to omp_get_max_threads() (honours 
 MC_DECLARE_ELEMENTWISE(float, f32)
 MC_DECLARE_ELEMENTWISE(double, f64)
 
+/* ---- one header per kernel family ---- */
+#include "mc_conv.h"
+#include "mc_pool.h"
+#include "mc_norm.h"
+#include "mc_loss.h"
+
 #endif /* MINICNN_H */

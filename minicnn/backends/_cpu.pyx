@@ -292,3 +292,11 @@ def bias_add_backward(grad_output):
         else:
             mc_bias_add_backward_f32(<float*>pg, <float*>pgb, N, C, S)
     return gb
+
+
+# ---------------------------------------------------------------- kernel families
+
+include "_cpu_conv.pxi"
+include "_cpu_pool.pxi"
+include "_cpu_norm.pxi"
+include "_cpu_loss.pxi"

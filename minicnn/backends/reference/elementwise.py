@@ -1,15 +1,4 @@
-"""The reference backend: every minicnn kernel written plainly in NumPy.
-
-This module is two things at once:
-
-* the readable version of each kernel, to step through when learning what a layer computes;
-* the test oracle: the C kernels in :mod:`minicnn.backends._cpu` (and later CUDA) have the same
-  names and signatures, and the tests require them to agree with these functions.
-
-Conventions: arrays are NumPy arrays of float32 or float64; an output has the dtype of its input.
-``*_backward(grad_output, saved, ...)`` returns the gradient with respect to the forward's input,
-computed from whichever forward value (input ``x`` or output) is cheaper, as the names say.
-"""
+"""Reference kernels: activations, softmax family and the channel bias, in plain NumPy."""
 import math
 
 import numpy as np

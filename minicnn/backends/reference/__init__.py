@@ -1,0 +1,22 @@
+"""The reference backend: every minicnn kernel written plainly in NumPy.
+
+This package is two things at once:
+
+* the readable version of each kernel, to step through when learning what a layer computes;
+* the test oracle: the C kernels in :mod:`minicnn.backends._cpu` (and later CUDA) have the same
+  names and signatures, and the tests require them to agree with these functions.
+
+One module per kernel family; ``__all__`` here lists every kernel of the backend API.
+
+Conventions: arrays are NumPy arrays of float32 or float64; an output has the dtype of its input.
+``*_backward(grad_output, saved, ...)`` returns the gradient with respect to the forward's input,
+computed from whichever forward value (input ``x`` or output) is cheaper, as the names say.
+"""
+from . import conv, elementwise, loss, norm, pool
+from .conv import *  # noqa: F401,F403
+from .elementwise import *  # noqa: F401,F403
+from .loss import *  # noqa: F401,F403
+from .norm import *  # noqa: F401,F403
+from .pool import *  # noqa: F401,F403
+
+__all__ = [k for m in (elementwise, conv, pool, norm, loss) for k in m.__all__]
