@@ -1,7 +1,34 @@
-/* C kernels for convolution: im2col/col2im, conv2d and conv_transpose2d (forward and backward); included by minicnn.h. */
+/* C kernels for convolution: im2col/col2im for one image, and a direct depthwise convolution.
+ * Included by minicnn.h. Shapes: image (C, H, W); columns (C * kh * kw, Ho * Wo), row
+ * (c * kh + i) * kw + j; depthwise input (N, C, H, W), weight (C * M, 1, kh, kw) for a channel
+ * multiplier M, output (N, C * M, Ho, Wo). The caller computes Ho, Wo and validates everything. */
 #ifndef MC_CONV_H
 #define MC_CONV_H
 
 #include <stdint.h>
+
+#define MC_DECLARE_CONV(T, SFX)                                                               \
+    void mc_im2col_##SFX(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, \
+                         int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,          \
+                         int64_t dw, int64_t Ho, int64_t Wo, T *cols);                        \
+    /* x += col2im(cols): the caller zeroes x first */                                        \
+    void mc_col2im_##SFX(const T *cols, int64_t C, int64_t H, int64_t W, int64_t kh,          \
+                         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,          \
+                         int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *x);               \
+    void mc_depthwise_conv2d_##SFX(const T *x, const T *w, T *y, int64_t N, int64_t C,        \
+                                   int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,   \
+                                   int64_t sh, int64_t sw, int64_t ph, int64_t pw,            \
+                                   int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);           \
+    void mc_depthwise_conv2d_backward_input_##SFX(                                            \
+        const T *gy, const T *w, T *gx, int64_t N, int64_t C, int64_t H, int64_t W,           \
+        int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,    \
+        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);                                      \
+    void mc_depthwise_conv2d_backward_weight_##SFX(                                           \
+        const T *gy, const T *x, T *gw, int64_t N, int64_t C, int64_t H, int64_t W,           \
+        int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,    \
+        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);
+
+MC_DECLARE_CONV(float, f32)
+MC_DECLARE_CONV(double, f64)
 
 #endif

@@ -1,0 +1,30 @@
+/* Convolution kernels (im2col, col2im, direct depthwise), instantiated for float and double
+ * from conv_impl.h. */
+#include <string.h>
+
+#include "mc_internal.h"
+
+/* Output positions o in [0, n_out) whose input index o * stride + offset lies in [0, n_in):
+ * the half-open range [*lo, *hi). Everything outside it reads the zero padding. */
+static void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out,
+                           int64_t *lo, int64_t *hi) {
+    int64_t a = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t b = n_in - 1 - offset >= 0 ? (n_in - 1 - offset) / stride + 1 : 0;
+    if (a > n_out) a = n_out;
+    if (b > n_out) b = n_out;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+}
+
+#define T float
+#define SFX f32
+#include "conv_impl.h"
+#undef T
+#undef SFX
+
+#define T double
+#define SFX f64
+#include "conv_impl.h"
+#undef T
+#undef SFX

@@ -1,0 +1,174 @@
+/* Template body for conv.c: expects T and SFX (see elementwise_impl.h). */
+
+/* One row per (channel, tap), written front to back; parallel over rows. Inside a row, the
+ * valid output range of each input line is copied (memcpy when the stride is 1) and the rest
+ * zero-filled, so there is no per-element bounds test. */
+void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t Ho, int64_t Wo, T *cols) {
+    const int64_t rows = C * kh * kw;
+#ifdef _OPENMP
+#pragma omp parallel for if(rows * Ho * Wo >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t j = r % kw, i = (r / kw) % kh, c = r / (kw * kh);
+        const int64_t off = j * dw - pw;
+        int64_t lo, hi;
+        mc_valid_range(off, sw, W, Wo, &lo, &hi);
+        T *out = cols + r * Ho * Wo;
+        for (int64_t oh = 0; oh < Ho; oh++) {
+            const int64_t ih = oh * sh - ph + i * dh;
+            T *o = out + oh * Wo;
+            if (ih < 0 || ih >= H) {
+                memset(o, 0, (size_t)Wo * sizeof(T));
+                continue;
+            }
+            const T *xr = x + (c * H + ih) * W;
+            for (int64_t ow = 0; ow < lo; ow++) o[ow] = 0;
+            if (sw == 1) {
+                if (hi > lo) memcpy(o + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(T));
+            } else {
+                for (int64_t ow = lo; ow < hi; ow++) o[ow] = xr[ow * sw + off];
+            }
+            for (int64_t ow = hi; ow < Wo; ow++) o[ow] = 0;
+        }
+    }
+}
+
+/* The adjoint of im2col: parallel over channels, since the rows of channel c only ever add into
+ * channel c of the image (no two threads write the same pixel). */
+void MC_NAME(col2im)(const T *cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                     int64_t Ho, int64_t Wo, T *x) {
+#ifdef _OPENMP
+#pragma omp parallel for if(C * kh * kw * Ho * Wo >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t c = 0; c < C; c++) {
+        for (int64_t i = 0; i < kh; i++) {
+            for (int64_t j = 0; j < kw; j++) {
+                const int64_t off = j * dw - pw;
+                int64_t lo, hi;
+                mc_valid_range(off, sw, W, Wo, &lo, &hi);
+                const T *in = cols + ((c * kh + i) * kw + j) * Ho * Wo;
+                for (int64_t oh = 0; oh < Ho; oh++) {
+                    const int64_t ih = oh * sh - ph + i * dh;
+                    if (ih < 0 || ih >= H) continue;
+                    T *xr = x + (c * H + ih) * W;
+                    const T *g = in + oh * Wo;
+                    for (int64_t ow = lo; ow < hi; ow++) xr[ow * sw + off] += g[ow];
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise convolution, directly: output channel k = c * M + m reads input channel c only.
+ * Each (image, output channel) plane is accumulated tap by tap over its valid output range, an
+ * inner loop over ow that vectorizes when the stride is 1. Parallel over planes. */
+void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
+                               int64_t W, int64_t M, int64_t kh, int64_t kw, int64_t sh,
+                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                               int64_t Ho, int64_t Wo) {
+    const int64_t K = C * M, planes = N * K;
+#ifdef _OPENMP
+#pragma omp parallel for if(planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t p = 0; p < planes; p++) {
+        const int64_t n = p / K, k = p % K, c = k / M;
+        const T *xc = x + (n * C + c) * H * W;
+        const T *wk = w + k * kh * kw;
+        T *yp = y + p * Ho * Wo;
+        memset(yp, 0, (size_t)(Ho * Wo) * sizeof(T));
+        for (int64_t i = 0; i < kh; i++) {
+            for (int64_t j = 0; j < kw; j++) {
+                const T wv = wk[i * kw + j];
+                const int64_t off = j * dw - pw;
+                int64_t lo, hi;
+                mc_valid_range(off, sw, W, Wo, &lo, &hi);
+                for (int64_t oh = 0; oh < Ho; oh++) {
+                    const int64_t ih = oh * sh - ph + i * dh;
+                    if (ih < 0 || ih >= H) continue;
+                    const T *xr = xc + ih * W;
+                    T *yr = yp + oh * Wo;
+                    for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * sw + off];
+                }
+            }
+        }
+    }
+}
+
+/* grad_input: each thread owns whole input planes (n, c) and gathers from the M output channels
+ * of c, so the scatter-add has no races. */
+void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
+                                              int64_t C, int64_t H, int64_t W, int64_t M,
+                                              int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                              int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                              int64_t Ho, int64_t Wo) {
+    const int64_t K = C * M, planes = N * C;
+#ifdef _OPENMP
+#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t p = 0; p < planes; p++) {
+        const int64_t n = p / C, c = p % C;
+        T *gxp = gx + p * H * W;
+        memset(gxp, 0, (size_t)(H * W) * sizeof(T));
+        for (int64_t m = 0; m < M; m++) {
+            const int64_t k = c * M + m;
+            const T *gyp = gy + (n * K + k) * Ho * Wo;
+            const T *wk = w + k * kh * kw;
+            for (int64_t i = 0; i < kh; i++) {
+                for (int64_t j = 0; j < kw; j++) {
+                    const T wv = wk[i * kw + j];
+                    const int64_t off = j * dw - pw;
+                    int64_t lo, hi;
+                    mc_valid_range(off, sw, W, Wo, &lo, &hi);
+                    for (int64_t oh = 0; oh < Ho; oh++) {
+                        const int64_t ih = oh * sh - ph + i * dh;
+                        if (ih < 0 || ih >= H) continue;
+                        T *xr = gxp + ih * W;
+                        const T *g = gyp + oh * Wo;
+                        for (int64_t ow = lo; ow < hi; ow++) xr[ow * sw + off] += wv * g[ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* grad_weight: one thread per output channel k sums over the batch (double accumulators). */
+void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
+                                               int64_t C, int64_t H, int64_t W, int64_t M,
+                                               int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                               int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                               int64_t Ho, int64_t Wo) {
+    const int64_t K = C * M;
+#ifdef _OPENMP
+#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t k = 0; k < K; k++) {
+        const int64_t c = k / M;
+        for (int64_t i = 0; i < kh; i++) {
+            for (int64_t j = 0; j < kw; j++) {
+                const int64_t off = j * dw - pw;
+                int64_t lo, hi;
+                mc_valid_range(off, sw, W, Wo, &lo, &hi);
+                double acc = 0.0;
+                for (int64_t n = 0; n < N; n++) {
+                    const T *xc = x + (n * C + c) * H * W;
+                    const T *gyp = gy + (n * K + k) * Ho * Wo;
+                    for (int64_t oh = 0; oh < Ho; oh++) {
+                        const int64_t ih = oh * sh - ph + i * dh;
+                        if (ih < 0 || ih >= H) continue;
+                        const T *xr = xc + ih * W;
+                        const T *g = gyp + oh * Wo;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : acc)
+#endif
+                        for (int64_t ow = lo; ow < hi; ow++) acc += (double)g[ow] * xr[ow * sw + off];
+                    }
+                }
+                gw[(k * kh + i) * kw + j] = (T)acc;
+            }
+        }
+    }
+}
