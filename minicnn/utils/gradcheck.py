@@ -28,8 +28,10 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     they are copied, so their ``.grad`` is left alone. Keep them away from kinks (relu at 0,
     tied maxima), where the numerical derivative is meaningless.
 
-    Raises TypeError for non-tensor or non-float64 inputs, and :class:`GradcheckError` naming
-    the input, the worst element's index, both values and the tolerance when a check fails.
+    Inputs that are not tensors, or do not require grad, are passed to ``fn`` unchanged.
+    Raises TypeError when an input that requires grad is not float64, ValueError when none
+    requires grad, and :class:`GradcheckError` naming the input, the worst element's index,
+    both values and the tolerance when a check fails.
     """
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     for i, x in enumerate(inputs):

@@ -1,0 +1,127 @@
+"""conv2d forward and backward against PyTorch on the standard cases of ../shared/BENCHMARKS.md.
+
+Forward: minicnn.nn.functional.conv2d against torch's, without autograd. Backward: one
+backward() through a graph built beforehand (input, weight and bias gradients), for both. PyTorch
+runs in its default NCHW layout and in channels_last, and the ratio against the faster of the two
+is reported too ("vs best"). GFLOP/s counts 2 N K (C / groups) kh kw Ho Wo per pass (the
+backward counts two of them: input and weight gradients).
+
+    python benchmarks/conv.py [--threads N] [--repeat R] [--batch 128] [--cases 0 3 ...] [--json F]
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+import minicnn  # noqa: E402
+import minicnn.nn.functional as F  # noqa: E402
+
+# (name, C_in, C_out, H, kernel, stride, padding, groups)
+CASES = [
+    ("3x3 3->64 32x32", 3, 64, 32, 3, 1, 1, 1),
+    ("3x3 64->64 32x32", 64, 64, 32, 3, 1, 1, 1),
+    ("3x3 64->128 16x16", 64, 128, 16, 3, 1, 1, 1),
+    ("3x3 128->128 16x16", 128, 128, 16, 3, 1, 1, 1),
+    ("3x3 128->256 8x8", 128, 256, 8, 3, 1, 1, 1),
+    ("3x3 256->256 8x8", 256, 256, 8, 3, 1, 1, 1),
+    ("1x1 256->64 8x8", 256, 64, 8, 1, 1, 0, 1),
+    ("3x3/2 64->128 32x32", 64, 128, 32, 3, 2, 1, 1),
+    ("dw3x3 128 16x16", 128, 128, 16, 3, 1, 1, 128),
+    ("5x5 1->6 28x28", 1, 6, 28, 5, 1, 2, 1),
+]
+
+
+def run_case(case, batch, repeat, torch):
+    name, C, K, H, k, s, p, groups = case
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, C, H, H), dtype=np.float32)
+    w = (rng.standard_normal((K, C // groups, k, k)) / np.sqrt(C * k * k / groups)).astype(np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    Ho = (H + 2 * p - k) // s + 1
+    flops = 2 * batch * K * (C // groups) * k * k * Ho * Ho
+
+    xm, wm, bm = (minicnn.tensor(a, requires_grad=True) for a in (x, w, b))
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    xcl = xt.detach().to(memory_format=torch.channels_last).requires_grad_()
+    gy = rng.standard_normal((batch, K, Ho, Ho), dtype=np.float32)
+    gt = torch.from_numpy(gy)
+
+    def fwd_m():
+        with minicnn.no_grad():
+            return F.conv2d(xm, wm, bm, s, p, 1, groups)
+
+    def fwd_t(xx=xt):
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(xx, wt, bt, s, p, 1, groups)
+
+    ym = F.conv2d(xm, wm, bm, s, p, 1, groups)
+    yt = torch.nn.functional.conv2d(xt, wt, bt, s, p, 1, groups)
+    ycl = torch.nn.functional.conv2d(xcl, wt, bt, s, p, 1, groups)
+
+    def bwd_m():
+        xm.grad = wm.grad = bm.grad = None
+        ym.backward(gy, retain_graph=True)
+
+    def bwd_t(y=yt, xx=xt):
+        xx.grad = wt.grad = bt.grad = None
+        y.backward(gt, retain_graph=True)
+
+    err = float(np.abs(fwd_m().numpy() - fwd_t().numpy()).max() / np.abs(fwd_t().numpy()).max())
+    bwd_m()
+    bwd_t()
+    gerr = float(np.abs(wm.grad.numpy() - wt.grad.numpy()).max() / np.abs(wt.grad.numpy()).max())
+    rows = []
+    for phase, fm, ft, fcl, work in [
+        ("fwd", fwd_m, fwd_t, lambda: fwd_t(xcl), flops),
+        ("bwd", bwd_m, bwd_t, lambda: bwd_t(ycl, xcl), 2 * flops),
+    ]:
+        r = harness.paired(fm, ft, repeat=repeat)
+        rc = harness.paired(fm, fcl, repeat=repeat)
+        rows.append({"op": f"conv2d {phase}", "case": name, "shape": [batch, C, H, H],
+                     "minicnn_ms": r["a_ms"], "torch_ms": r["b_ms"], "torch_cl_ms": rc["b_ms"],
+                     "ratio": r["ratio"], "ratio_vs_best": max(r["ratio"], rc["ratio"]),
+                     "gflops": work / (r["a_ms"][1] / 1e3) / 1e9,
+                     "rel_err": err if phase == "fwd" else gerr,
+                     "cpu_per_wall": r["cpu_per_wall"]})
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--repeat", type=int, default=10)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--cases", type=int, nargs="*", help="indices into CASES (default: all)")
+    p.add_argument("--json")
+    args = p.parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        sys.exit("this benchmark compares against PyTorch: pip install torch==2.13.0")
+    minicnn.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    print(f"# {harness.cpu_model()}, {args.threads} threads, float32, batch {args.batch}, "
+          f"{time.strftime('%Y-%m-%d')}")
+    print(f"{'case':22s} {'pass':4s} {'minicnn ms':>10s} {'torch ms':>9s} {'cl ms':>8s} "
+          f"{'ratio':>6s} {'vs best':>7s} {'GFLOP/s':>8s} {'rel err':>8s} {'cpu/wall':>8s}")
+    records = []
+    for i in (args.cases if args.cases else range(len(CASES))):
+        for r in run_case(CASES[i], args.batch, args.repeat, torch):
+            print(f"{r['case']:22s} {r['op'][7:]:4s} {r['minicnn_ms'][1]:10.2f} "
+                  f"{r['torch_ms'][1]:9.2f} {r['torch_cl_ms'][1]:8.2f} {r['ratio']:6.2f} "
+                  f"{r['ratio_vs_best']:7.2f} {r['gflops']:8.1f} {r['rel_err']:8.1e} "
+                  f"{r['cpu_per_wall']:8.2f}", flush=True)
+            records.append(dict(r, threads=args.threads, dtype="float32"))
+    ratios = [r["ratio_vs_best"] for r in records]
+    print(f"# geometric mean of ratios vs best torch layout: {np.exp(np.mean(np.log(ratios))):.2f}")
+    if args.json:
+        harness.write_json(args.json, records, args.threads)
+
+
+if __name__ == "__main__":
+    main()
