@@ -5,7 +5,7 @@
  * zero-filled, so there is no per-element bounds test. */
 void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
                      int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t Ho, int64_t Wo, T *cols) {
+                     int64_t Ho, int64_t Wo, T *cols, int64_t ld) {
     const int64_t rows = C * kh * kw;
 #ifdef _OPENMP
 #pragma omp parallel for if(rows * Ho * Wo >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
@@ -15,7 +15,7 @@ void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, in
         const int64_t off = j * dw - pw;
         int64_t lo, hi;
         mc_valid_range(off, sw, W, Wo, &lo, &hi);
-        T *out = cols + r * Ho * Wo;
+        T *out = cols + r * ld;
         for (int64_t oh = 0; oh < Ho; oh++) {
             const int64_t ih = oh * sh - ph + i * dh;
             T *o = out + oh * Wo;
@@ -37,9 +37,9 @@ void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, in
 
 /* The adjoint of im2col: parallel over channels, since the rows of channel c only ever add into
  * channel c of the image (no two threads write the same pixel). */
-void MC_NAME(col2im)(const T *cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t Ho, int64_t Wo, T *x) {
+void MC_NAME(col2im)(const T *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
+                     int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                     int64_t dw, int64_t Ho, int64_t Wo, T *x) {
 #ifdef _OPENMP
 #pragma omp parallel for if(C * kh * kw * Ho * Wo >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
@@ -49,7 +49,7 @@ void MC_NAME(col2im)(const T *cols, int64_t C, int64_t H, int64_t W, int64_t kh,
                 const int64_t off = j * dw - pw;
                 int64_t lo, hi;
                 mc_valid_range(off, sw, W, Wo, &lo, &hi);
-                const T *in = cols + ((c * kh + i) * kw + j) * Ho * Wo;
+                const T *in = cols + ((c * kh + i) * kw + j) * ld;
                 for (int64_t oh = 0; oh < Ho; oh++) {
                     const int64_t ih = oh * sh - ph + i * dh;
                     if (ih < 0 || ih >= H) continue;

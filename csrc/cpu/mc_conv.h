@@ -1,6 +1,7 @@
 /* C kernels for convolution: im2col/col2im for one image, and a direct depthwise convolution.
  * Included by minicnn.h. Shapes: image (C, H, W); columns (C * kh * kw, Ho * Wo), row
- * (c * kh + i) * kw + j; depthwise input (N, C, H, W), weight (C * M, 1, kh, kw) for a channel
+ * (c * kh + i) * kw + j starting at cols + row * ld (ld >= Ho * Wo: the row stride, so several
+ * images' columns can sit side by side in one matrix, BLAS's "leading dimension"); depthwise input (N, C, H, W), weight (C * M, 1, kh, kw) for a channel
  * multiplier M, output (N, C * M, Ho, Wo). The caller computes Ho, Wo and validates everything. */
 #ifndef MC_CONV_H
 #define MC_CONV_H
@@ -10,11 +11,11 @@
 #define MC_DECLARE_CONV(T, SFX)                                                               \
     void mc_im2col_##SFX(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, \
                          int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,          \
-                         int64_t dw, int64_t Ho, int64_t Wo, T *cols);                        \
+                         int64_t dw, int64_t Ho, int64_t Wo, T *cols, int64_t ld);            \
     /* x += col2im(cols): the caller zeroes x first */                                        \
-    void mc_col2im_##SFX(const T *cols, int64_t C, int64_t H, int64_t W, int64_t kh,          \
-                         int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,          \
-                         int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *x);               \
+    void mc_col2im_##SFX(const T *cols, int64_t ld, int64_t C, int64_t H, int64_t W,          \
+                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,          \
+                         int64_t pw, int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *x);   \
     void mc_depthwise_conv2d_##SFX(const T *x, const T *w, T *y, int64_t N, int64_t C,        \
                                    int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,   \
                                    int64_t sh, int64_t sw, int64_t ph, int64_t pw,            \

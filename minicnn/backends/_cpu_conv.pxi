@@ -1,25 +1,26 @@
 # Convolution kernels: included by _cpu.pyx. Twins of minicnn/backends/reference/conv.py.
 #
-# conv2d runs, per image and group, the C im2col into one reused workspace and a matrix product
-# through NumPy's BLAS written straight into the output (so the workspace is bounded by one
-# image's columns, never N * Ho * Wo of them). A 1x1 stride-1 unpadded convolution skips im2col
-# (the image already is its column matrix), and a depthwise convolution (groups == C_in) runs a
-# direct C kernel. OpenMP (im2col/col2im) and the BLAS threads run one after the other, never
-# nested.
+# conv2d works on chunks of images: the C im2col writes the columns of a few images side by side
+# into one reused workspace (row stride ld = images * Ho * Wo), and one matrix product through
+# NumPy's BLAS covers them all. The chunk holds enough columns for an efficient GEMM
+# (_GEMM_COLUMNS) within a bounded workspace (_WORKSPACE_BYTES), never N * Ho * Wo columns at
+# once. A 1x1 stride-1 unpadded convolution on large images skips im2col (each image already is
+# its column matrix), and a depthwise convolution (groups == C_in) runs a direct C kernel.
+# OpenMP (im2col/col2im) and the BLAS threads run one after the other, never nested.
 
 cdef extern from "minicnn.h" nogil:
     void mc_im2col_f32(const float *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
                        int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, float *cols)
+                       int64_t Ho, int64_t Wo, float *cols, int64_t ld)
     void mc_im2col_f64(const double *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
                        int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, double *cols)
-    void mc_col2im_f32(const float *cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, float *x)
-    void mc_col2im_f64(const double *cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, double *x)
+                       int64_t Ho, int64_t Wo, double *cols, int64_t ld)
+    void mc_col2im_f32(const float *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
+                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                       int64_t dw, int64_t Ho, int64_t Wo, float *x)
+    void mc_col2im_f64(const double *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
+                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                       int64_t dw, int64_t Ho, int64_t Wo, double *x)
     void mc_depthwise_conv2d_f32(const float *x, const float *w, float *y, int64_t N, int64_t C,
                                  int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,
                                  int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
@@ -92,30 +93,54 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
     return g
 
 
-cdef void _im2col(_ConvGeometry g, object x, int64_t C, object cols):
-    """im2col of one image x (C, H, W) into the preallocated cols."""
+cdef int64_t _GEMM_COLUMNS = 2048          # aim for at least this many GEMM columns per chunk
+cdef int64_t _WORKSPACE_BYTES = 16 << 20   # and at most this much column workspace
+
+
+cdef int64_t _chunk(_ConvGeometry g, int64_t rows, int64_t itemsize):
+    """Images per column matrix (see the comment at the top of this file)."""
+    cdef int64_t per_image = g.Ho * g.Wo
+    cdef int64_t b = max(1, _GEMM_COLUMNS // per_image)
+    b = min(b, max(1, _WORKSPACE_BYTES // (rows * per_image * itemsize)))
+    return min(b, g.N)
+
+
+cdef void _im2col(_ConvGeometry g, object x, int64_t C, object cols, int64_t offset, int64_t ld):
+    """im2col of one image x (C, H, W) into columns offset .. offset + Ho * Wo of cols."""
     cdef void *px = _ptr(x)
-    cdef void *pc = _ptr(cols)
+    cdef char *pc = <char*>_ptr(cols)
     with nogil:
         if g.f64:
             mc_im2col_f64(<double*>px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <double*>pc)
+                          g.Ho, g.Wo, <double*>pc + offset, ld)
         else:
             mc_im2col_f32(<float*>px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <float*>pc)
+                          g.Ho, g.Wo, <float*>pc + offset, ld)
 
 
-cdef void _col2im(_ConvGeometry g, object cols, int64_t C, object x):
-    """x (C, H, W, zeroed by the caller) += col2im(cols)."""
-    cdef void *pc = _ptr(cols)
+cdef void _col2im(_ConvGeometry g, object cols, int64_t offset, int64_t ld, int64_t C, object x):
+    """x (C, H, W, zeroed by the caller) += col2im(columns offset .. offset + Ho * Wo of cols)."""
+    cdef char *pc = <char*>_ptr(cols)
     cdef void *px = _ptr(x)
     with nogil:
         if g.f64:
-            mc_col2im_f64(<double*>pc, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <double*>px)
+            mc_col2im_f64(<double*>pc + offset, ld, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                          g.dh, g.dw, g.Ho, g.Wo, <double*>px)
         else:
-            mc_col2im_f32(<float*>pc, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <float*>px)
+            mc_col2im_f32(<float*>pc + offset, ld, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                          g.dh, g.dw, g.Ho, g.Wo, <float*>px)
+
+
+cdef object _gather_columns(object grad_output, int64_t n0, int64_t b, int64_t k0, int64_t Kg,
+                            object buf):
+    """grad_output[n0:n0+b, k0:k0+Kg] as one (Kg, b * Ho * Wo) matrix, images side by side."""
+    cdef int64_t per_image = grad_output.shape[2] * grad_output.shape[3]
+    block = grad_output[n0:n0 + b, k0:k0 + Kg].reshape(b, Kg, per_image)
+    if b == 1:
+        return block[0]
+    out = buf[:Kg * b * per_image].reshape(Kg, b, per_image)
+    np.copyto(out, block.transpose(1, 0, 2))
+    return out.reshape(Kg, b * per_image)
 
 
 def im2col(x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
@@ -126,7 +151,7 @@ def im2col(x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_
     cdef _ConvGeometry g = _geometry("im2col", (1,) + x.shape, (1, x.shape[0], kh, kw), x.dtype,
                                      sh, sw, ph, pw, dh, dw, 1)
     cols = np.empty((g.C * kh * kw, g.Ho * g.Wo), dtype=x.dtype)
-    _im2col(g, x, g.C, cols)
+    _im2col(g, x, g.C, cols, 0, g.Ho * g.Wo)
     return cols
 
 
@@ -139,8 +164,37 @@ def col2im(cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_
         raise ValueError(f"col2im: cols must have shape {(C * kh * kw, g.Ho * g.Wo)}, "
                          f"got {cols.shape}")
     x = np.zeros((C, H, W), dtype=cols.dtype)
-    _col2im(g, cols, C, x)
+    _col2im(g, cols, 0, g.Ho * g.Wo, C, x)
     return x
+
+
+cdef _conv2d_gemm(_ConvGeometry g, object x, object weight, object y):
+    """y = conv2d(x, weight) by im2col + one GEMM per chunk of images and group."""
+    cdef int64_t n0, b, i, grp, Cg = g.C // g.groups, Kg = g.K // g.groups
+    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * g.kh * g.kw
+    cdef int64_t B = _chunk(g, rows, x.itemsize)
+    w2 = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, rows) for grp in range(g.groups)]
+    if g.pointwise() and B == 1:  # large 1x1 images: each image is its own column matrix
+        for n0 in range(g.N):
+            for grp in range(g.groups):
+                np.matmul(w2[grp], x[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, per_image),
+                          out=y[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, per_image))
+        return
+    buf = np.empty(rows * B * per_image, dtype=x.dtype)
+    out = np.empty(Kg * B * per_image, dtype=x.dtype)
+    for n0 in range(0, g.N, B):
+        b = min(B, g.N - n0)
+        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
+        for grp in range(g.groups):
+            for i in range(b):
+                _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, cols, i * per_image, b * per_image)
+            if b == 1:
+                np.matmul(w2[grp], cols, out=y[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, per_image))
+            else:
+                res = out[:Kg * b * per_image].reshape(Kg, b * per_image)
+                np.matmul(w2[grp], cols, out=res)
+                y[n0:n0 + b, grp * Kg:(grp + 1) * Kg] = (
+                    res.reshape(Kg, b, g.Ho, g.Wo).transpose(1, 0, 2, 3))
 
 
 cdef void _bias_add_inplace(object y, object bias, bint f64):
@@ -180,17 +234,7 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
                 mc_depthwise_conv2d_f32(<float*>px, <float*>pw_, <float*>py, g.N, g.C, g.H, g.W,
                                         g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo)
     else:
-        w2 = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, -1) for grp in range(groups)]
-        cols = None if g.pointwise() else np.empty((Cg * g.kh * g.kw, g.Ho * g.Wo), x.dtype)
-        for n in range(g.N):
-            for grp in range(groups):
-                xg = x[n, grp * Cg:(grp + 1) * Cg]
-                if cols is None:
-                    src = xg.reshape(Cg, g.H * g.W)
-                else:
-                    _im2col(g, xg, Cg, cols)
-                    src = cols
-                np.matmul(w2[grp], src, out=y[n, grp * Kg:(grp + 1) * Kg].reshape(Kg, g.Ho * g.Wo))
+        _conv2d_gemm(g, x, weight, y)
     if bias is not None:
         _bias_add_inplace(y, bias, g.f64)
     return y
@@ -229,20 +273,25 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
                                                        ph, pw, dh, dw, g.Ho, g.Wo)
         return gx
     wT = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, -1).T for grp in range(groups)]
-    if g.pointwise():
+    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * g.kh * g.kw, n0, b, i
+    cdef int64_t B = _chunk(g, rows, weight.itemsize)
+    if g.pointwise() and B == 1:
         gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
-        for n in range(g.N):
+        for n0 in range(g.N):
             for grp in range(groups):
-                np.matmul(wT[grp], grad_output[n, grp * Kg:(grp + 1) * Kg].reshape(Kg, H * W),
-                          out=gx[n, grp * Cg:(grp + 1) * Cg].reshape(Cg, H * W))
+                np.matmul(wT[grp], grad_output[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, H * W),
+                          out=gx[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, H * W))
         return gx
     gx = np.zeros((g.N, g.C, H, W), dtype=weight.dtype)
-    cols = np.empty((Cg * g.kh * g.kw, g.Ho * g.Wo), weight.dtype)
-    for n in range(g.N):
+    buf = np.empty(rows * B * per_image, dtype=weight.dtype)
+    gybuf = np.empty(Kg * B * per_image, dtype=weight.dtype)
+    for n0 in range(0, g.N, B):
+        b = min(B, g.N - n0)
+        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
         for grp in range(groups):
-            np.matmul(wT[grp], grad_output[n, grp * Kg:(grp + 1) * Kg].reshape(Kg, g.Ho * g.Wo),
-                      out=cols)
-            _col2im(g, cols, Cg, gx[n, grp * Cg:(grp + 1) * Cg])
+            np.matmul(wT[grp], _gather_columns(grad_output, n0, b, grp * Kg, Kg, gybuf), out=cols)
+            for i in range(b):
+                _col2im(g, cols, i * per_image, b * per_image, Cg, gx[n0 + i, grp * Cg:(grp + 1) * Cg])
     return gx
 
 
@@ -279,17 +328,22 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
                                                         g.C, g.H, g.W, g.K // g.C, kh, kw, sh, sw,
                                                         ph, pw, dh, dw, g.Ho, g.Wo)
         return gw.reshape(g.K, Cg, kh, kw)
-    cols = None if g.pointwise() else np.empty((Cg * kh * kw, g.Ho * g.Wo), x.dtype)
-    partial = np.empty((Kg, Cg * kh * kw), dtype=x.dtype)
-    for n in range(g.N):
+    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * kh * kw, n0, b, i
+    cdef int64_t B = _chunk(g, rows, x.itemsize)
+    partial = np.empty((Kg, rows), dtype=x.dtype)
+    buf = np.empty(rows * B * per_image, dtype=x.dtype)
+    gybuf = np.empty(Kg * B * per_image, dtype=x.dtype)
+    for n0 in range(0, g.N, B):
+        b = min(B, g.N - n0)
+        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
         for grp in range(groups):
-            xg = x[n, grp * Cg:(grp + 1) * Cg]
-            if cols is None:
-                src = xg.reshape(Cg, g.H * g.W)
+            if g.pointwise() and b == 1:
+                src = x[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, per_image)
             else:
-                _im2col(g, xg, Cg, cols)
+                for i in range(b):
+                    _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, cols, i * per_image,
+                            b * per_image)
                 src = cols
-            np.matmul(grad_output[n, grp * Kg:(grp + 1) * Kg].reshape(Kg, g.Ho * g.Wo), src.T,
-                      out=partial)
+            np.matmul(_gather_columns(grad_output, n0, b, grp * Kg, Kg, gybuf), src.T, out=partial)
             gw[grp * Kg:(grp + 1) * Kg] += partial
     return gw.reshape(g.K, Cg, kh, kw)
