@@ -69,7 +69,7 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
                              int64_t groups):
     """Check a convolution's sizes (input (N, C, H, W), weight (K, C / groups, kh, kw))."""
     if len(x_shape) != 4:
-        raise ValueError(f"{fn}: input must be 4-D (N, C, H, W), got shape {x_shape}")
+        raise ValueError(f"{fn}: x must be 4-D (N, C, H, W), got shape {x_shape}")
     if len(w_shape) != 4:
         raise ValueError(f"{fn}: weight must be 4-D (K, C / groups, kh, kw), got shape {w_shape}")
     if groups < 1 or sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0:
@@ -80,7 +80,7 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
     g.K, _, g.kh, g.kw = w_shape
     g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups = sh, sw, ph, pw, dh, dw, groups
     if g.C % groups or g.K % groups or w_shape[1] * groups != g.C:
-        raise ValueError(f"{fn}: input has {g.C} channels and weight shape {w_shape} with groups="
+        raise ValueError(f"{fn}: x has {g.C} channels and weight shape {w_shape} with groups="
                          f"{groups}: need C divisible by groups and weight.shape[1] == C / groups")
     if g.kh < 1 or g.kw < 1:
         raise ValueError(f"{fn}: kernel size must be >= 1, got weight shape {w_shape}")
@@ -101,8 +101,8 @@ cdef int64_t _chunk(_ConvGeometry g, int64_t rows, int64_t itemsize):
     """Images per column matrix (see the comment at the top of this file)."""
     cdef int64_t per_image = g.Ho * g.Wo
     cdef int64_t b = max(1, _GEMM_COLUMNS // per_image)
-    b = min(b, max(1, _WORKSPACE_BYTES // (rows * per_image * itemsize)))
-    return min(b, g.N)
+    b = min(b, max(1, _WORKSPACE_BYTES // max(1, rows * per_image * itemsize)))  # rows may be 0
+    return max(1, min(b, g.N))  # at least 1, also for an empty batch
 
 
 cdef void _im2col(_ConvGeometry g, object x, int64_t C, object cols, int64_t offset, int64_t ld):
@@ -247,8 +247,9 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
     if weight.dtype != grad_output.dtype:
         raise TypeError(f"conv2d_backward_input: weight has dtype {weight.dtype} but grad_output "
                         f"has dtype {grad_output.dtype}")
-    if grad_output.ndim != 4:
-        raise ValueError(f"conv2d_backward_input: grad_output must be 4-D, got {grad_output.shape}")
+    if grad_output.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"conv2d_backward_input: grad_output and weight must be 4-D, got "
+                         f"{grad_output.shape} and {weight.shape}")
     C = weight.shape[1] * groups
     cdef _ConvGeometry g = _geometry("conv2d_backward_input", (grad_output.shape[0], C, H, W),
                                      weight.shape, weight.dtype, sh, sw, ph, pw, dh, dw, groups)
@@ -331,19 +332,18 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
     cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * kh * kw, n0, b, i
     cdef int64_t B = _chunk(g, rows, x.itemsize)
     partial = np.empty((Kg, rows), dtype=x.dtype)
-    buf = np.empty(rows * B * per_image, dtype=x.dtype)
+    buf = None if g.pointwise() and B == 1 else np.empty(rows * B * per_image, dtype=x.dtype)
     gybuf = np.empty(Kg * B * per_image, dtype=x.dtype)
     for n0 in range(0, g.N, B):
         b = min(B, g.N - n0)
-        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
         for grp in range(groups):
-            if g.pointwise() and b == 1:
+            if buf is None:
                 src = x[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, per_image)
             else:
+                src = buf[:rows * b * per_image].reshape(rows, b * per_image)
                 for i in range(b):
-                    _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, cols, i * per_image,
+                    _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, src, i * per_image,
                             b * per_image)
-                src = cols
             np.matmul(_gather_columns(grad_output, n0, b, grp * Kg, Kg, gybuf), src.T, out=partial)
             gw[grp * Kg:(grp + 1) * Kg] += partial
     return gw.reshape(g.K, Cg, kh, kw)

@@ -72,8 +72,9 @@ def _pair(name, value, minimum):
     return int(value[0]), int(value[1])
 
 
-def _check(fn, input, weight, groups):
-    """Common checks: float input, 4-D (3-D is taken as one unbatched image), 4-D weight, groups.
+def _check(fn, input, weight, bias, groups):
+    """Common checks: float input, 4-D (3-D is taken as one unbatched image), 4-D weight, one
+    dtype for input, weight and bias, groups.
     Returns (input as 4-D, whether it was unbatched)."""
     if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
         raise TypeError(f"{fn}: input and weight must be Tensors")
@@ -86,6 +87,10 @@ def _check(fn, input, weight, groups):
         raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {input.shape}")
     if weight.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D, got shape {weight.shape}")
+    if weight.dtype != input.dtype:
+        raise TypeError(f"{fn}: input has dtype {input.dtype} but weight has dtype {weight.dtype}")
+    if bias is not None and bias.dtype != input.dtype:
+        raise TypeError(f"{fn}: input has dtype {input.dtype} but bias has dtype {bias.dtype}")
     if not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     return input, unbatched
@@ -104,7 +109,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     weight.shape[1] * groups, C_out is not divisible by groups, the bias has the wrong length, or
     the (dilated) kernel is larger than the padded input.
     """
-    input, unbatched = _check("conv2d", input, weight, groups)
+    input, unbatched = _check("conv2d", input, weight, bias, groups)
     N, C, H, W = input.shape
     K, Cg, kh, kw = weight.shape
     if Cg * groups != C:
@@ -154,7 +159,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
     Raises TypeError/ValueError as conv2d does, naming the argument.
     """
-    input, unbatched = _check("conv_transpose2d", input, weight, groups)
+    input, unbatched = _check("conv_transpose2d", input, weight, bias, groups)
     N, C, H, W = input.shape
     Cin, Kg, kh, kw = weight.shape
     if Cin != C:
@@ -176,5 +181,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                    + output_padding[a] + 1 for a, (n, k) in enumerate(((H, kh), (W, kw))))
     if min(out_hw) < 1:
         raise ValueError(f"conv_transpose2d: output size {out_hw} is not positive")
+    # With output_padding >= stride (allowed when below the dilation), the convolution whose
+    # adjoint this is produces more rows/columns than the input has: they are zeros.
+    extra = [(out_hw[a] + 2 * padding[a] - dilation[a] * (k - 1) - 1) // stride[a] + 1 - n
+             for a, (n, k) in enumerate(((H, kh), (W, kw)))]
+    if any(extra):
+        input = _pad(input, (0, extra[1], 0, extra[0]))
     y = ConvTranspose2d.apply(input, weight, bias, stride, padding, dilation, int(groups), out_hw)
     return y.squeeze(0) if unbatched else y
