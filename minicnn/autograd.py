@@ -247,11 +247,13 @@ def _topological_order(root):
     return order
 
 
-def _accumulate(tensor, grad):
+def _accumulate(tensor, grad, owned=False):
+    """Add ``grad`` into ``tensor.grad``. The first gradient is stored as is when ``owned`` (a
+    fresh array nobody else holds), else copied, so that no two ``.grad`` share memory."""
     from .tensor import Tensor
 
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(np.array(grad, copy=True), tensor.device)
+        tensor.grad = Tensor._wrap(grad if owned else np.array(grad, copy=True), tensor.device)
     else:
         tensor.grad = Tensor._wrap(tensor.grad._data + grad, tensor.device)
 
@@ -274,6 +276,7 @@ def run_backward(root, grad, retain_graph=False):
                                f"{len(node.inputs)} inputs")
         if not retain_graph:
             node.release()
+        adopted = set()
         for t, gi in zip(node.inputs, input_grads):
             if t is None or gi is None:
                 continue
@@ -286,7 +289,13 @@ def run_backward(root, grad, retain_graph=False):
                 raise RuntimeError(f"{node.name()} returned a {gi.dtype} gradient for a "
                                    f"{t.dtype} input of shape {t.shape}")
             if t.grad_fn is None or t._retains_grad:
-                _accumulate(t, gi)
+                # Adopt a gradient array the backward made for this input alone (a fresh, owning,
+                # writable array that is neither the upstream gradient nor handed out already);
+                # copy anything else. Saves a full copy per parameter per step.
+                owned = (t.grad_fn is None and gi is not g and gi.flags.owndata
+                         and gi.flags.writeable and id(gi) not in adopted)
+                adopted.add(id(gi))
+                _accumulate(t, gi, owned)
             if t.grad_fn is not None:
                 key = id(t.grad_fn)
                 grads[key] = grads[key] + gi if key in grads else gi
