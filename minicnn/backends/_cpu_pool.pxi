@@ -1,1 +1,280 @@
-# C kernels for pooling: max/avg pooling with saved argmax indices, adaptive and Lp pooling: included by _cpu.pyx.
+# C kernels for pooling: max/avg pooling with saved argmax indices, adaptive pooling: included by _cpu.pyx.
+#
+# Same names and signatures as minicnn/backends/reference/pool.py (whose docstrings give the
+# math); csrc/cpu/mc_pool.h documents the C side. Every size, parameter and output size is checked
+# here, so the C code never sees an invalid one.
+
+cdef extern from "minicnn.h" nogil:
+    void mc_max_pool2d_f32(const float *x, float *y, int64_t *ind, int64_t P, int64_t H, int64_t W,
+                           int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                           int64_t ph, int64_t pw, int64_t dh, int64_t dw)
+    void mc_max_pool2d_f64(const double *x, double *y, int64_t *ind, int64_t P, int64_t H,
+                           int64_t W, int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
+                           int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw)
+    void mc_max_pool2d_backward_f32(const float *gy, const int64_t *ind, float *gx, int64_t P,
+                                    int64_t H, int64_t W, int64_t Ho, int64_t Wo)
+    void mc_max_pool2d_backward_f64(const double *gy, const int64_t *ind, double *gx, int64_t P,
+                                    int64_t H, int64_t W, int64_t Ho, int64_t Wo)
+    void mc_avg_pool2d_f32(const float *x, float *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
+                           int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                           int64_t pw, int count_include_pad, int64_t divisor_override)
+    void mc_avg_pool2d_f64(const double *x, double *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
+                           int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                           int64_t pw, int count_include_pad, int64_t divisor_override)
+    void mc_avg_pool2d_backward_f32(const float *gy, float *gx, int64_t P, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
+                                    int64_t sw, int64_t ph, int64_t pw, int count_include_pad,
+                                    int64_t divisor_override)
+    void mc_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t P, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
+                                    int64_t sw, int64_t ph, int64_t pw, int count_include_pad,
+                                    int64_t divisor_override)
+    void mc_adaptive_avg_pool2d_f32(const float *x, float *y, int64_t P, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo)
+    void mc_adaptive_avg_pool2d_f64(const double *x, double *y, int64_t P, int64_t H, int64_t W,
+                                    int64_t Ho, int64_t Wo)
+    void mc_adaptive_avg_pool2d_backward_f32(const float *gy, float *gx, int64_t P, int64_t H,
+                                             int64_t W, int64_t Ho, int64_t Wo)
+    void mc_adaptive_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t P, int64_t H,
+                                             int64_t W, int64_t Ho, int64_t Wo)
+    void mc_adaptive_max_pool2d_f32(const float *x, float *y, int64_t *ind, int64_t P, int64_t H,
+                                    int64_t W, int64_t Ho, int64_t Wo)
+    void mc_adaptive_max_pool2d_f64(const double *x, double *y, int64_t *ind, int64_t P, int64_t H,
+                                    int64_t W, int64_t Ho, int64_t Wo)
+
+
+# ---------------------------------------------------------------- pooling: validation
+
+cdef object _pool_out(object n, object k, object s, object p, object d, object ceil_mode):
+    """PyTorch's pooling output length (Python ints: floor division of a possibly negative
+    numerator, which C division would truncate the wrong way)."""
+    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+cdef tuple _pool_check(str fn, tuple shape, object kh, object kw, object sh, object sw,
+                       object ph, object pw, object dh, object dw, object ceil_mode):
+    """Validate a pooling configuration for an input of ``shape`` (N, C, H, W); return (Ho, Wo).
+    The same checks and messages as reference.pool.check_pool_args."""
+    if len(shape) != 4:
+        raise ValueError(f"{fn}: x must have shape (N, C, H, W), got {shape}")
+    H, W = shape[2], shape[3]
+    for name, a, b, lo in (("kernel_size", kh, kw, 1), ("stride", sh, sw, 1),
+                           ("padding", ph, pw, 0), ("dilation", dh, dw, 1)):
+        _int_arg(fn, name, a)
+        _int_arg(fn, name, b)
+        if a < lo or b < lo:
+            raise ValueError(f"{fn}: {name} must be >= {lo}, got ({a}, {b})")
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"{fn}: padding ({ph}, {pw}) must be at most half of kernel_size "
+                         f"({kh}, {kw})")
+    Ho = _pool_out(H, kh, sh, ph, dh, ceil_mode)
+    Wo = _pool_out(W, kw, sw, pw, dw, ceil_mode)
+    if H < 1 or W < 1 or Ho < 1 or Wo < 1:
+        raise ValueError(f"{fn}: output size is too small: input (H, W) = ({H}, {W}) gives output "
+                         f"({Ho}, {Wo}) with kernel_size ({kh}, {kw}), stride ({sh}, {sw}), "
+                         f"padding ({ph}, {pw}), dilation ({dh}, {dw}), ceil_mode={bool(ceil_mode)}")
+    return Ho, Wo
+
+
+cdef bint _pool_input(str fn, str name, object a) except -1:
+    """A C-contiguous float32/float64 (N, C, H, W) array; True for float64."""
+    cdef bint f64 = _is_f64(fn, name, a)
+    if a.ndim != 4:
+        raise ValueError(f"{fn}: {name} must have shape (N, C, H, W), got {a.shape}")
+    return f64
+
+
+cdef int64_t _divisor(str fn, object divisor_override) except? -1:
+    """None -> 0 (no override) for the C kernels; 0 is refused as PyTorch does."""
+    if divisor_override is None:
+        return 0
+    if divisor_override == 0:
+        raise ValueError(f"{fn}: divisor_override must be non-zero, got 0")
+    return divisor_override
+
+
+cdef int64_t _int_arg(str fn, str name, object v) except? -1:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+        raise TypeError(f"{fn}: {name} must be an int, got {type(v).__name__}")
+    return v
+
+
+# ---------------------------------------------------------------- pooling: kernels
+
+def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode, return_indices=True):
+    """x (N, C, H, W) -> (y, int64 indices) (N, C, Ho, Wo); indices None with
+    return_indices=False. See reference.pool.max_pool2d."""
+    cdef str fn = "max_pool2d"
+    cdef bint f64 = _pool_input(fn, "x", x)
+    cdef int64_t Ho, Wo
+    Ho, Wo = _pool_check(fn, x.shape, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode)
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int64_t ckh = kh, ckw = kw, csh = sh, csw = sw, cph = ph, cpw = pw, cdh = dh, cdw = dw
+    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    ind = np.empty((N, C, Ho, Wo), dtype=np.int64) if return_indices else None
+    cdef void *px = _ptr(x)
+    cdef void *py = _ptr(y)
+    cdef int64_t *pi = <int64_t*>_ptr(ind) if return_indices else NULL
+    with nogil:
+        if f64:
+            mc_max_pool2d_f64(<double*>px, <double*>py, pi, N * C, H, W, Ho, Wo, ckh, ckw, csh,
+                              csw, cph, cpw, cdh, cdw)
+        else:
+            mc_max_pool2d_f32(<float*>px, <float*>py, pi, N * C, H, W, Ho, Wo, ckh, ckw, csh,
+                              csw, cph, cpw, cdh, cdw)
+    return y, ind
+
+
+def max_pool2d_backward(grad_output, indices, H, W):
+    """grad_output and indices (N, C, Ho, Wo) -> grad_input (N, C, H, W) by scatter-add through
+    the indices. See reference.pool.max_pool2d_backward."""
+    cdef str fn = "max_pool2d_backward"
+    cdef bint f64 = _pool_input(fn, "grad_output", grad_output)
+    if not isinstance(indices, np.ndarray):
+        raise TypeError(f"{fn}: indices must be a numpy.ndarray, got {type(indices).__name__}")
+    if indices.dtype != np.int64:
+        raise TypeError(f"{fn}: indices must have dtype int64, got {indices.dtype}")
+    if not indices.flags.c_contiguous:
+        raise ValueError(f"{fn}: indices must be C-contiguous (shape {indices.shape})")
+    if indices.shape != grad_output.shape:
+        raise ValueError(f"{fn}: indices has shape {indices.shape} but grad_output has shape "
+                         f"{grad_output.shape}")
+    cdef int64_t cH = _int_arg(fn, "H", H), cW = _int_arg(fn, "W", W)
+    if cH < 1 or cW < 1:
+        raise ValueError(f"{fn}: the input size (H, W) must be positive, got ({H}, {W})")
+    cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
+    cdef int64_t Ho = grad_output.shape[2], Wo = grad_output.shape[3]
+    gx = np.empty((N, C, cH, cW), dtype=grad_output.dtype)
+    cdef void *pg = _ptr(grad_output)
+    cdef const int64_t *pi = <const int64_t*>_ptr(indices)
+    cdef void *pgx = _ptr(gx)
+    with nogil:
+        if f64:
+            mc_max_pool2d_backward_f64(<double*>pg, pi, <double*>pgx, N * C, cH, cW, Ho, Wo)
+        else:
+            mc_max_pool2d_backward_f32(<float*>pg, pi, <float*>pgx, N * C, cH, cW, Ho, Wo)
+    return gx
+
+
+def avg_pool2d(x, kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad, divisor_override):
+    """x (N, C, H, W) -> y (N, C, Ho, Wo). See reference.pool.avg_pool2d."""
+    cdef str fn = "avg_pool2d"
+    cdef bint f64 = _pool_input(fn, "x", x)
+    cdef int64_t Ho, Wo
+    Ho, Wo = _pool_check(fn, x.shape, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
+    cdef int64_t div = _divisor(fn, divisor_override)
+    cdef int cip = 1 if count_include_pad else 0
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int64_t ckh = kh, ckw = kw, csh = sh, csw = sw, cph = ph, cpw = pw
+    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    cdef void *px = _ptr(x)
+    cdef void *py = _ptr(y)
+    with nogil:
+        if f64:
+            mc_avg_pool2d_f64(<double*>px, <double*>py, N * C, H, W, Ho, Wo, ckh, ckw, csh, csw,
+                              cph, cpw, cip, div)
+        else:
+            mc_avg_pool2d_f32(<float*>px, <float*>py, N * C, H, W, Ho, Wo, ckh, ckw, csh, csw,
+                              cph, cpw, cip, div)
+    return y
+
+
+def avg_pool2d_backward(grad_output, H, W, kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad,
+                        divisor_override):
+    """grad_output (N, C, Ho, Wo) -> grad_input (N, C, H, W). See
+    reference.pool.avg_pool2d_backward."""
+    cdef str fn = "avg_pool2d_backward"
+    cdef bint f64 = _pool_input(fn, "grad_output", grad_output)
+    cdef int64_t cH = _int_arg(fn, "H", H), cW = _int_arg(fn, "W", W)
+    cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
+    cdef int64_t Ho, Wo
+    Ho, Wo = _pool_check(fn, (N, C, cH, cW), kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
+    if grad_output.shape[2] != Ho or grad_output.shape[3] != Wo:
+        raise ValueError(f"{fn}: grad_output must have shape (N, C, {Ho}, {Wo}) for an input of "
+                         f"size ({H}, {W}), got {grad_output.shape}")
+    cdef int64_t div = _divisor(fn, divisor_override)
+    cdef int cip = 1 if count_include_pad else 0
+    cdef int64_t ckh = kh, ckw = kw, csh = sh, csw = sw, cph = ph, cpw = pw
+    gx = np.empty((N, C, cH, cW), dtype=grad_output.dtype)
+    cdef void *pg = _ptr(grad_output)
+    cdef void *pgx = _ptr(gx)
+    with nogil:
+        if f64:
+            mc_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, N * C, cH, cW, Ho, Wo, ckh, ckw,
+                                       csh, csw, cph, cpw, cip, div)
+        else:
+            mc_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, N * C, cH, cW, Ho, Wo, ckh, ckw,
+                                       csh, csw, cph, cpw, cip, div)
+    return gx
+
+
+cdef tuple _adaptive_check(str fn, object x, object oh, object ow):
+    if x.ndim != 4:
+        raise ValueError(f"{fn}: x must have shape (N, C, H, W), got {x.shape}")
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{fn}: x must have non-zero H and W, got {x.shape}")
+    cdef int64_t coh = _int_arg(fn, "oh", oh), cow = _int_arg(fn, "ow", ow)
+    if coh < 0 or cow < 0:
+        raise ValueError(f"{fn}: output size must be >= 0, got ({oh}, {ow})")
+    return coh, cow
+
+
+def adaptive_avg_pool2d(x, oh, ow):
+    """x (N, C, H, W) -> y (N, C, oh, ow). See reference.pool.adaptive_avg_pool2d."""
+    cdef str fn = "adaptive_avg_pool2d"
+    cdef bint f64 = _is_f64(fn, "x", x)
+    cdef int64_t Ho, Wo
+    Ho, Wo = _adaptive_check(fn, x, oh, ow)
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    cdef void *px = _ptr(x)
+    cdef void *py = _ptr(y)
+    with nogil:
+        if f64:
+            mc_adaptive_avg_pool2d_f64(<double*>px, <double*>py, N * C, H, W, Ho, Wo)
+        else:
+            mc_adaptive_avg_pool2d_f32(<float*>px, <float*>py, N * C, H, W, Ho, Wo)
+    return y
+
+
+def adaptive_avg_pool2d_backward(grad_output, H, W):
+    """grad_output (N, C, oh, ow) -> grad_input (N, C, H, W)."""
+    cdef str fn = "adaptive_avg_pool2d_backward"
+    cdef bint f64 = _pool_input(fn, "grad_output", grad_output)
+    cdef int64_t cH = _int_arg(fn, "H", H), cW = _int_arg(fn, "W", W)
+    if cH < 1 or cW < 1:
+        raise ValueError(f"{fn}: the input size (H, W) must be positive, got ({H}, {W})")
+    cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
+    cdef int64_t Ho = grad_output.shape[2], Wo = grad_output.shape[3]
+    gx = np.empty((N, C, cH, cW), dtype=grad_output.dtype)
+    cdef void *pg = _ptr(grad_output)
+    cdef void *pgx = _ptr(gx)
+    with nogil:
+        if f64:
+            mc_adaptive_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, N * C, cH, cW, Ho, Wo)
+        else:
+            mc_adaptive_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, N * C, cH, cW, Ho, Wo)
+    return gx
+
+
+def adaptive_max_pool2d(x, oh, ow):
+    """x (N, C, H, W) -> (y, int64 indices) (N, C, oh, ow); backward: max_pool2d_backward."""
+    cdef str fn = "adaptive_max_pool2d"
+    cdef bint f64 = _is_f64(fn, "x", x)
+    cdef int64_t Ho, Wo
+    Ho, Wo = _adaptive_check(fn, x, oh, ow)
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
+    ind = np.empty((N, C, Ho, Wo), dtype=np.int64)
+    cdef void *px = _ptr(x)
+    cdef void *py = _ptr(y)
+    cdef int64_t *pi = <int64_t*>_ptr(ind)
+    with nogil:
+        if f64:
+            mc_adaptive_max_pool2d_f64(<double*>px, <double*>py, pi, N * C, H, W, Ho, Wo)
+        else:
+            mc_adaptive_max_pool2d_f32(<float*>px, <float*>py, pi, N * C, H, W, Ho, Wo)
+    return y, ind

@@ -1,3 +1,355 @@
-"""Ops for pooling: max/avg pooling with saved argmax indices, adaptive and Lp pooling."""
+"""Ops for pooling: max and average pooling (max pooling saves its argmax indices for the
+backward), adaptive max and average pooling, and power-average (Lp) pooling, with PyTorch's names,
+signatures and semantics (``torch.nn.functional``).
 
-__all__ = []
+Inputs are (N, C, H, W) or, as in PyTorch, unbatched (C, H, W); float32 or float64. The work is
+done by the device's backend kernels (``ctx.backend``: C with OpenMP on "cpu", the NumPy
+reference on "numpy"), whose docstrings (minicnn/backends/reference/pool.py) give the window and
+divisor rules; the argument checks here raise PyTorch's errors as TypeError (wrong type) or
+ValueError (wrong value or shape), naming the argument.
+"""
+import numbers
+
+import numpy as np
+
+from ..autograd import Function, is_grad_enabled
+from ..backends.reference.pool import pool_output_size
+from ..tensor import Tensor
+
+__all__ = ["max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d",
+           "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "lp_pool2d"]
+
+
+def _c(a):
+    """``a`` as a C-contiguous array for the C kernels (no copy when it already is one)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _batched(x):
+    """(x as a C-contiguous (N, C, H, W) array, whether x was already batched)."""
+    return (_c(x), True) if x.ndim == 4 else (_c(x[None]), False)
+
+
+def _unbatch(a, batched):
+    return a if batched else a[0]
+
+
+# ---------------------------------------------------------------- Functions
+
+class MaxPool2d(Function):
+    """Max pooling; backward scatters the gradient through the saved argmax indices.
+
+    forward(ctx, x, params, indices_out): params = (kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode);
+    a Function returns one array, so the indices are appended to the list ``indices_out`` when
+    the caller wants them (None otherwise).
+    """
+
+    @staticmethod
+    def forward(ctx, x, params, indices_out):
+        x4, ctx.batched = _batched(x)
+        # indices are written only when someone will read them: inference skips that traffic
+        need = indices_out is not None or (ctx.needs_input_grad[0] and is_grad_enabled())
+        y, ind = ctx.backend.max_pool2d(x4, *params, need)
+        ctx.save_for_backward(ind)
+        ctx.size = x4.shape[2:]
+        if indices_out is not None:
+            indices_out.append(_unbatch(ind, ctx.batched))
+        return _unbatch(y, ctx.batched)
+
+    @staticmethod
+    def backward(ctx, g):
+        (ind,) = ctx.saved_tensors
+        g4 = _c(g if ctx.batched else g[None])
+        gx = ctx.backend.max_pool2d_backward(g4, ind, *ctx.size)
+        return _unbatch(gx, ctx.batched), None, None
+
+
+class AdaptiveMaxPool2d(Function):
+    """Adaptive max pooling; the backward is max pooling's (scatter through the indices)."""
+
+    @staticmethod
+    def forward(ctx, x, oh, ow, indices_out):
+        x4, ctx.batched = _batched(x)
+        y, ind = ctx.backend.adaptive_max_pool2d(x4, oh, ow)
+        ctx.save_for_backward(ind)
+        ctx.size = x4.shape[2:]
+        if indices_out is not None:
+            indices_out.append(_unbatch(ind, ctx.batched))
+        return _unbatch(y, ctx.batched)
+
+    @staticmethod
+    def backward(ctx, g):
+        (ind,) = ctx.saved_tensors
+        g4 = _c(g if ctx.batched else g[None])
+        gx = ctx.backend.max_pool2d_backward(g4, ind, *ctx.size)
+        return _unbatch(gx, ctx.batched), None, None, None
+
+
+class AvgPool2d(Function):
+    """Average pooling: params = (kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad,
+    divisor_override). Backward spreads grad / divisor over each window."""
+
+    @staticmethod
+    def forward(ctx, x, params):
+        x4, ctx.batched = _batched(x)
+        ctx.size, ctx.params = x4.shape[2:], params
+        return _unbatch(ctx.backend.avg_pool2d(x4, *params), ctx.batched)
+
+    @staticmethod
+    def backward(ctx, g):
+        g4 = _c(g if ctx.batched else g[None])
+        gx = ctx.backend.avg_pool2d_backward(g4, *ctx.size, *ctx.params)
+        return _unbatch(gx, ctx.batched), None
+
+
+class AdaptiveAvgPool2d(Function):
+    @staticmethod
+    def forward(ctx, x, oh, ow):
+        x4, ctx.batched = _batched(x)
+        ctx.size = x4.shape[2:]
+        return _unbatch(ctx.backend.adaptive_avg_pool2d(x4, oh, ow), ctx.batched)
+
+    @staticmethod
+    def backward(ctx, g):
+        g4 = _c(g if ctx.batched else g[None])
+        gx = ctx.backend.adaptive_avg_pool2d_backward(g4, *ctx.size)
+        return _unbatch(gx, ctx.batched), None, None
+
+
+def _sign(a):
+    """PyTorch's sign: -1, 0 or 1, and 0 for NaN (NumPy's np.sign gives NaN)."""
+    return ((a > 0).astype(a.dtype) - (a < 0).astype(a.dtype))
+
+
+class LpRoot(Function):
+    """The last step of lp_pool2d, PyTorch's expression on the average of x^p over a window o:
+    y = (sign(o) * relu(|o|) * area) ** (1 / p). Its gradient is that of the composed PyTorch ops
+    (pow, mul, sign * relu(abs)); in particular it is 0 where o == 0 (not 0 * inf = nan)."""
+
+    @staticmethod
+    def forward(ctx, o, p, area):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = _sign(o)
+            r = np.maximum(np.abs(o), 0)  # relu(|o|); keeps NaN like torch.relu
+            t = s * r * o.dtype.type(area)
+            y = t ** (1.0 / p)
+        ctx.save_for_backward(s, r, t)
+        ctx.p, ctx.area = p, area
+        return y.astype(o.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        s, r, t = ctx.saved_tensors
+        e = 1.0 / ctx.p
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            gt = g * (e * t ** (e - 1))           # pow backward
+            gr = gt * t.dtype.type(ctx.area) * s  # mul(area), then mul(sign) backward
+            gr = np.where(r <= 0, 0, gr)          # relu backward (threshold_backward)
+            go = gr * s                           # abs backward: grad * sgn(o)
+        return go.astype(g.dtype, copy=False), None, None
+
+
+# ---------------------------------------------------------------- argument checks
+
+def _check_input(fn, input, nonempty_channels=True):
+    """input must be a float32/float64 Tensor of shape (N, C, H, W) or (C, H, W), with non-zero
+    C (unless ``nonempty_channels`` is False), H and W (N may be 0), as PyTorch requires."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}: input must be a minicnn.Tensor, got {type(input).__name__}")
+    if input.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{fn}: input must have shape (N, C, H, W) or (C, H, W), got "
+                         f"{input.shape} ({input.ndim}-D)")
+    checked = input.shape[-3:] if nonempty_channels else input.shape[-2:]
+    if 0 in checked:
+        dims = "C, H and W" if nonempty_channels else "H and W"
+        raise ValueError(f"{fn}: input must have non-zero {dims} (only the batch may be empty), "
+                         f"got shape {input.shape}")
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _pair(fn, name, value):
+    """An int or a tuple/list of one or two ints, as a pair of Python ints."""
+    if _is_int(value):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(_is_int(v) for v in value):
+        return int(value[0]), int(value[-1])
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        raise ValueError(f"{fn}: {name} must be a single int or a tuple of two ints, got {value!r}")
+    raise TypeError(f"{fn}: {name} must be an int or a tuple of two ints, got {value!r}")
+
+
+def _geometry(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
+    """Validate a pooling window for ``input``; return (kh, kw, sh, sw, ph, pw, dh, dw)."""
+    kh, kw = _pair(fn, "kernel_size", kernel_size)
+    if stride is None or isinstance(stride, (tuple, list)) and len(stride) == 0:
+        sh, sw = kh, kw  # PyTorch: stride defaults to kernel_size
+    else:
+        sh, sw = _pair(fn, "stride", stride)
+    ph, pw = _pair(fn, "padding", padding)
+    dh, dw = _pair(fn, "dilation", dilation)
+    if kh < 1 or kw < 1:
+        raise ValueError(f"{fn}: kernel_size must be positive, got ({kh}, {kw})")
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{fn}: stride must be positive, got ({sh}, {sw})")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"{fn}: padding must be non-negative, got ({ph}, {pw})")
+    if dh < 1 or dw < 1:
+        raise ValueError(f"{fn}: dilation must be positive, got ({dh}, {dw})")
+    if ph > kh // 2 or pw > kw // 2:
+        # PyTorch's rule for max_pool2d with indices (its path whenever input requires grad) and
+        # avg_pool2d; only its no-grad max_pool2d kernel allows up to half the dilated kernel
+        raise ValueError(f"{fn}: padding should be at most half of kernel_size, but got "
+                         f"padding=({ph}, {pw}) and kernel_size=({kh}, {kw})")
+    H, W = input.shape[-2:]
+    Ho = pool_output_size(H, kh, sh, ph, dh, ceil_mode)
+    Wo = pool_output_size(W, kw, sw, pw, dw, ceil_mode)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"{fn}: the kernel is larger than the padded input: input size "
+                         f"({H}, {W}) gives output size ({Ho}, {Wo}), which is too small "
+                         f"(kernel_size=({kh}, {kw}), stride=({sh}, {sw}), padding=({ph}, {pw}), "
+                         f"dilation=({dh}, {dw}), ceil_mode={bool(ceil_mode)})")
+    return kh, kw, sh, sw, ph, pw, dh, dw
+
+
+def _adaptive_size(fn, input, output_size):
+    """output_size as (oh, ow): an int, or a pair whose None entries keep the input's size."""
+    if _is_int(output_size):
+        oh = ow = int(output_size)
+    elif (isinstance(output_size, (tuple, list)) and len(output_size) == 2
+          and all(v is None or _is_int(v) for v in output_size)):
+        oh, ow = (input.shape[-2 + i] if v is None else int(v) for i, v in enumerate(output_size))
+    else:
+        raise TypeError(f"{fn}: output_size must be an int or a pair of ints (or None), got "
+                        f"{output_size!r}")
+    if oh < 0 or ow < 0:
+        raise ValueError(f"{fn}: output_size must be non-negative, got ({oh}, {ow})")
+    return oh, ow
+
+
+# ---------------------------------------------------------------- public functions
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """2-D max pooling (``torch.nn.functional.max_pool2d``).
+
+    input (N, C, H, W) or (C, H, W), float32/float64 -> output (N, C, Ho, Wo) (or (C, Ho, Wo)),
+    Ho = floor((H + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1 (ceil instead of
+    floor with ``ceil_mode``, as long as the last window starts inside the input or the left
+    padding); the same for Wo. Each output is the maximum over its window, the padding being
+    -inf; ties go to the first maximum and a NaN always propagates (as PyTorch).
+
+    kernel_size, stride (default: kernel_size), padding, dilation: an int or a pair (h, w).
+    ``return_indices=True`` also returns int64 indices (shape of the output): the flat position
+    ih * W + iw of each maximum inside its (H, W) plane, exactly as PyTorch's. The gradient flows
+    to those positions (accumulated where windows overlap).
+
+    Raises TypeError for a non-Tensor or non-float input or a non-int argument, ValueError for a
+    wrong rank or empty C/H/W, kernel_size/stride/dilation < 1, padding < 0 or above
+    kernel_size // 2, or a kernel larger than the padded input.
+    """
+    _check_input("max_pool2d", input)
+    params = _geometry("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+    out = [] if return_indices else None
+    y = MaxPool2d.apply(input, params + (bool(ceil_mode),), out)
+    if return_indices:
+        return y, Tensor._wrap(out[0], input.device)
+    return y
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
+                            ceil_mode=False, return_indices=True):
+    """max_pool2d returning (output, indices) (``torch.nn.functional.max_pool2d_with_indices``)."""
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """2-D average pooling (``torch.nn.functional.avg_pool2d``).
+
+    input (N, C, H, W) or (C, H, W), float32/float64 -> output (N, C, Ho, Wo), sizes as
+    max_pool2d's (dilation 1). Each output is the sum of its window (zero padding) divided by:
+    ``divisor_override`` when given; else the window size counted up to the padded border
+    (``count_include_pad=True``: with ceil_mode a window running past the padding is clipped
+    there) or only its elements inside the input (``count_include_pad=False``). A window with
+    no input element gives 0. These are PyTorch's rules (aten/src/ATen/native/cpu/AvgPoolKernel.cpp).
+
+    Raises TypeError / ValueError as max_pool2d, and ValueError for divisor_override == 0.
+    """
+    fn = "avg_pool2d"
+    _check_input(fn, input)
+    kh, kw, sh, sw, ph, pw, _, _ = _geometry(fn, input, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None:
+        if not _is_int(divisor_override):
+            raise TypeError(f"{fn}: divisor_override must be an int or None, got "
+                            f"{divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{fn}: divisor_override must be non-zero, got 0")
+        divisor_override = int(divisor_override)
+    params = (kh, kw, sh, sw, ph, pw, bool(ceil_mode), bool(count_include_pad), divisor_override)
+    return AvgPool2d.apply(input, params)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``).
+
+    input (N, C, H, W) or (C, H, W) -> output (N, C, oh, ow) for output_size = oh (square), or
+    (oh, ow) where None keeps the input's size. Output (i, j) averages rows
+    [floor(i H / oh), ceil((i + 1) H / oh)) and the matching columns (PyTorch's windows).
+
+    Raises TypeError for a non-Tensor or non-float input or a malformed output_size, ValueError
+    for a wrong rank, empty H or W, or a negative output size.
+    """
+    fn = "adaptive_avg_pool2d"
+    _check_input(fn, input, nonempty_channels=False)
+    oh, ow = _adaptive_size(fn, input, output_size)
+    return AdaptiveAvgPool2d.apply(input, oh, ow)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``).
+
+    Windows as adaptive_avg_pool2d's, maxima (and ``return_indices``) as max_pool2d's.
+    Errors as adaptive_avg_pool2d.
+    """
+    fn = "adaptive_max_pool2d"
+    _check_input(fn, input, nonempty_channels=False)
+    oh, ow = _adaptive_size(fn, input, output_size)
+    out = [] if return_indices else None
+    y = AdaptiveMaxPool2d.apply(input, oh, ow, out)
+    if return_indices:
+        return y, Tensor._wrap(out[0], input.device)
+    return y
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+    """adaptive_max_pool2d returning (output, indices)."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+    """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
+
+    output = (sum over the window of input ** p) ** (1 / p) for p = ``norm_type``, computed as
+    PyTorch does: o = avg_pool2d(input ** p, kernel_size, stride, 0, ceil_mode), then
+    (sign(o) * relu(|o|) * kh * kw) ** (1 / p). So with ceil_mode a clipped window's average is
+    still scaled by the full kh * kw, and negative sums give NaN for fractional 1 / p (as in
+    PyTorch). Shapes, kernel_size and stride as avg_pool2d (no padding).
+
+    Raises TypeError for a non-number norm_type, ValueError for norm_type == 0, and the errors
+    of avg_pool2d.
+    """
+    fn = "lp_pool2d"
+    if not isinstance(norm_type, numbers.Real) or isinstance(norm_type, bool):
+        raise TypeError(f"{fn}: norm_type must be a number, got {norm_type!r}")
+    if norm_type == 0:
+        raise ValueError(f"{fn}: norm_type must be non-zero (the result is a 1 / norm_type power)")
+    _check_input(fn, input)
+    kh, kw = _geometry(fn, input, kernel_size, stride, 0, 1, ceil_mode)[:2]
+    p = norm_type if _is_int(norm_type) else float(norm_type)
+    out = avg_pool2d(input ** p, kernel_size, stride, 0, ceil_mode)
+    return LpRoot.apply(out, float(norm_type), kh * kw)
