@@ -1,3 +1,354 @@
-"""Ops for normalization: batch norm (training and eval), layer, group and instance norm."""
+"""Ops for normalization: batch norm (training and eval), layer, group and instance norm.
 
-__all__ = []
+PyTorch's functional API (``torch.nn.functional.batch_norm``, ``layer_norm``, ``group_norm``,
+``instance_norm``): same names, arguments, defaults and results. Each op's Function calls the
+device's backend kernels (``ctx.backend``; minicnn.backends.reference.norm has the math):
+
+* batch norm: ``batch_norm_forward_train`` / ``batch_norm_forward_eval`` / ``batch_norm_backward``
+  (C kernels on the "cpu" device);
+* instance norm: the same batch-norm kernels on the input viewed as (1, N * C, *), as PyTorch
+  computes it;
+* layer norm and group norm: ``layer_norm_forward`` / ``_backward`` and ``group_norm_forward`` /
+  ``_backward``.
+
+Running statistics (``running_mean``, ``running_var``) are minicnn Tensors updated in place
+without autograd, as PyTorch's buffers are: ``running = (1 - momentum) * running + momentum *
+batch_statistic``, with the unbiased batch variance (times M / (M - 1), M values per channel).
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+
+__all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
+
+
+def _c(a):
+    """``a`` as a C-contiguous array for the C kernels (no copy when it is one already)."""
+    return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def _update_running(running, value, momentum):
+    """running <- (1 - momentum) * running + momentum * value, in place, computed in float64."""
+    if running is not None:
+        running[...] = (1.0 - momentum) * running.astype(np.float64) + momentum * value
+
+
+# ---------------------------------------------------------------- Functions
+
+class BatchNorm(Function):
+    """Batch norm over axis 1 of x (N, C, *); running stats updated in place in training mode."""
+
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
+        x, weight, bias = _c(x), _c(weight), _c(bias)
+        if training:
+            y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x, weight, bias, eps)
+            M = x.size // x.shape[1] if x.shape[1] else 0
+            if M > 0:  # PyTorch leaves the running statistics alone for an empty batch
+                _update_running(running_mean, mean.astype(np.float64), momentum)
+                _update_running(running_var, var.astype(np.float64) * (M / (M - 1)), momentum)
+        else:
+            y = ctx.backend.batch_norm_forward_eval(x, _c(running_mean), _c(running_var), weight,
+                                                    bias, eps)
+            if any(ctx.needs_input_grad):
+                # copies: the running statistics may change in place before backward runs
+                mean = running_mean.copy()
+                invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(x.dtype)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x, mean, invstd, weight)
+            ctx.training = training
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, mean, invstd, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx, gw, gb = ctx.backend.batch_norm_backward(_c(g), x, mean, invstd, weight, ctx.training,
+                                                     (need[0], need[3], need[4]))
+        return gx, None, None, gw, gb, None, None, None
+
+
+class InstanceNorm(Function):
+    """Instance norm: batch norm of x (N, C, *) viewed as (1, N * C, *), as PyTorch computes it;
+    weight, bias and the running statistics are repeated N times, and the running statistics
+    get the mean over the batch of the N per-instance updates."""
+
+    @staticmethod
+    def forward(ctx, x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps):
+        N, C = x.shape[0], x.shape[1]
+        x1 = _c(x).reshape((1, N * C) + x.shape[2:])
+        w = None if weight is None else np.tile(weight, N)
+        b = None if bias is None else np.tile(bias, N)
+        if use_input_stats:
+            y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x1, w, b, eps)
+            S = x1.size // (N * C) if N * C else 0
+            if N > 0 and S > 0:
+                mean_nc = mean.astype(np.float64).reshape(N, C)
+                var_nc = var.astype(np.float64).reshape(N, C) * (S / (S - 1))
+                _update_running(running_mean, mean_nc.mean(axis=0), momentum)
+                _update_running(running_var, var_nc.mean(axis=0), momentum)
+        else:
+            rm, rv = np.tile(running_mean, N), np.tile(running_var, N)
+            y = ctx.backend.batch_norm_forward_eval(x1, rm, rv, w, b, eps)
+            mean = rm
+            invstd = (1.0 / np.sqrt(rv.astype(np.float64) + eps)).astype(x.dtype)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x1, mean, invstd, w)
+            ctx.use_input_stats = use_input_stats
+            ctx.shape = x.shape
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x1, mean, invstd, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        N, C = ctx.shape[0], ctx.shape[1]
+        gx, gw, gb = ctx.backend.batch_norm_backward(_c(g).reshape(x1.shape), x1, mean, invstd, w,
+                                                     ctx.use_input_stats,
+                                                     (need[0], need[3], need[4]))
+        gx = None if gx is None else gx.reshape(ctx.shape)
+        gw = None if gw is None else gw.reshape(N, C).sum(axis=0)
+        gb = None if gb is None else gb.reshape(N, C).sum(axis=0)
+        return gx, None, None, gw, gb, None, None, None
+
+
+class LayerNorm(Function):
+    """Layer norm over the last ``ndim`` dimensions of x (flattened to (M, D) for the kernels)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, ndim, eps):
+        D = math.prod(x.shape[x.ndim - ndim:])
+        x2 = _c(x).reshape(-1, D) if D else x.reshape(math.prod(x.shape[:x.ndim - ndim]), 0)
+        w = None if weight is None else _c(weight).reshape(D)
+        b = None if bias is None else _c(bias).reshape(D)
+        y, mean, invstd = ctx.backend.layer_norm_forward(x2, w, b, eps)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x2, mean, invstd, w)
+            ctx.shapes = (x.shape, x.shape[x.ndim - ndim:])
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, mean, invstd, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        x_shape, w_shape = ctx.shapes  # weight and bias have the normalized shape
+        gx, gw, gb = ctx.backend.layer_norm_backward(_c(g).reshape(x2.shape), x2, mean, invstd, w,
+                                                     (need[0], need[1], need[2]))
+        return (None if gx is None else gx.reshape(x_shape),
+                None if gw is None else gw.reshape(w_shape),
+                None if gb is None else gb.reshape(w_shape), None, None)
+
+
+class GroupNorm(Function):
+    """Group norm of x (N, C, *): statistics per sample over each group of C / G channels."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups, eps):
+        x, weight, bias = _c(x), _c(weight), _c(bias)
+        y, mean, invstd = ctx.backend.group_norm_forward(x, weight, bias, num_groups, eps)
+        if any(ctx.needs_input_grad):
+            ctx.save_for_backward(x, mean, invstd, weight)
+            ctx.num_groups = num_groups
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, mean, invstd, weight = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx, gw, gb = ctx.backend.group_norm_backward(_c(g), x, mean, invstd, weight,
+                                                     ctx.num_groups, (need[0], need[1], need[2]))
+        return gx, gw, gb, None, None
+
+
+# ---------------------------------------------------------------- argument checks
+
+def _check_input(fn, input, min_ndim, layout):
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{fn}: input must be a minicnn.Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
+    if input.ndim < min_ndim:
+        raise ValueError(f"{fn}: input must have shape {layout}, got {tuple(input.shape)} "
+                         f"({input.ndim} dimensions)")
+
+
+def _check_param(fn, name, t, shape, input, what):
+    """None, or a Tensor of ``shape`` with input's dtype (weight, bias, running statistics)."""
+    if t is None:
+        return
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{fn}: {name} must be a minicnn.Tensor or None, got {type(t).__name__}")
+    if t.dtype != input.dtype:
+        raise TypeError(f"{fn}: {name} has dtype {t.dtype} but input has dtype {input.dtype}")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{fn}: {name} must have shape {tuple(shape)} to match {what} of input "
+                         f"of shape {tuple(input.shape)}, got {tuple(t.shape)}")
+
+
+def _check_eps(fn, eps):
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not eps >= 0:
+        raise ValueError(f"{fn}: eps must be a non-negative number, got {eps!r}")
+    return float(eps)
+
+
+def _check_momentum(fn, momentum):
+    if momentum is None:
+        raise TypeError(f"{fn}: momentum must be a float, got None (the cumulative moving average "
+                        "of momentum=None is the module's job: pass 1 / num_batches_tracked)")
+    if not isinstance(momentum, numbers.Real) or isinstance(momentum, bool):
+        raise TypeError(f"{fn}: momentum must be a float, got {type(momentum).__name__}")
+    return float(momentum)
+
+
+# ---------------------------------------------------------------- public functions
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5):
+    """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015;
+    ``torch.nn.functional.batch_norm``).
+
+    input: (N, C) or (N, C, *spatial) (e.g. (N, C, H, W)), float32 or float64.
+    running_mean, running_var: (C,) Tensors or None; weight, bias: (C,) Tensors or None.
+
+    y = (x - mean) / sqrt(var + eps) * weight + bias, with per-channel statistics over
+    (N, *spatial):
+
+    * ``training=True``: the batch's mean and biased variance; ``running_mean`` and
+      ``running_var`` (when given) are updated IN PLACE, without autograd:
+      ``running = (1 - momentum) * running + momentum * stat``, with the UNBIASED batch variance
+      (times M / (M - 1), M = N * prod(spatial)) for ``running_var``, as PyTorch;
+    * ``training=False``: ``running_mean`` and ``running_var``.
+
+    Gradients flow to input, weight and bias (each computed only when needed); in training mode
+    through the batch statistics too. The running statistics get none.
+
+    Raises TypeError for a non-Tensor or non-float input, a parameter of another dtype, or
+    momentum=None (the cumulative average is the module's job); ValueError for input with fewer
+    than 2 dims, a running statistic, weight or bias of a shape other than (C,) (naming it and
+    both shapes), missing running statistics in eval mode, a negative eps, and, in training mode,
+    a single value per channel ("Expected more than 1 value per channel when training").
+    """
+    fn = "batch_norm"
+    _check_input(fn, input, 2, "(N, C) or (N, C, *)")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(fn, name, t, (C,), input, f"the {C} channels")
+    momentum = _check_momentum(fn, momentum)
+    eps = _check_eps(fn, eps)
+    training = bool(training)
+    if training:
+        if input.shape[0] * math.prod(input.shape[2:]) == 1:
+            raise ValueError("Expected more than 1 value per channel when training, got input "
+                             f"size {tuple(input.shape)}")
+    elif running_mean is None or running_var is None:
+        raise ValueError(f"{fn}: running_mean and running_var must be given in evaluation mode "
+                         "(training=False)")
+    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5):
+    """Instance normalization (Ulyanov, Vedaldi & Lempitsky 2016;
+    ``torch.nn.functional.instance_norm``): each sample's each channel normalized over its
+    spatial positions.
+
+    input: (N, C, *spatial), float32 or float64; running_mean, running_var, weight, bias: (C,)
+    Tensors or None. ``use_input_stats=True``: per-(n, c) statistics; the running statistics
+    (when given) are updated in place with the batch mean of the per-instance updates (unbiased
+    variance), as PyTorch. ``use_input_stats=False``: normalize with the running statistics.
+
+    Raises TypeError / ValueError as :func:`batch_norm`; ValueError for a single spatial value
+    with ``use_input_stats`` ("Expected more than 1 spatial element when training") and for
+    missing running statistics without it.
+    """
+    fn = "instance_norm"
+    _check_input(fn, input, 2, "(N, C, *)")
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(fn, name, t, (C,), input, f"the {C} channels")
+    momentum = _check_momentum(fn, momentum)
+    eps = _check_eps(fn, eps)
+    use_input_stats = bool(use_input_stats)
+    if use_input_stats:
+        if math.prod(input.shape[2:]) == 1:
+            raise ValueError("Expected more than 1 spatial element when training, got input "
+                             f"size {tuple(input.shape)}")
+    elif running_mean is None or running_var is None:
+        raise ValueError(f"{fn}: running_mean and running_var must be given when "
+                         "use_input_stats=False")
+    return InstanceNorm.apply(input, running_mean, running_var, weight, bias, use_input_stats,
+                              momentum, eps)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Layer normalization over the trailing ``normalized_shape`` dimensions (Ba, Kiros & Hinton
+    2016; ``torch.nn.functional.layer_norm``).
+
+    input: (*, *normalized_shape), float32 or float64; normalized_shape: an int or a sequence of
+    ints; weight, bias: Tensors of shape normalized_shape, or None (elementwise affine).
+    y = (x - mean) / sqrt(var + eps) * weight + bias, mean and biased var over the trailing dims.
+
+    Raises TypeError for a non-Tensor or non-float input or a bad normalized_shape type;
+    ValueError when normalized_shape is empty or does not match input's trailing dimensions, or
+    weight/bias do not have shape normalized_shape (naming both shapes), and for a negative eps.
+    """
+    fn = "layer_norm"
+    if isinstance(normalized_shape, (numbers.Integral,)) and not isinstance(normalized_shape, bool):
+        normalized_shape = (int(normalized_shape),)
+    try:
+        shape = tuple(int(d) for d in normalized_shape)
+    except TypeError:
+        raise TypeError(f"{fn}: normalized_shape must be an int or a sequence of ints, got "
+                        f"{type(normalized_shape).__name__}") from None
+    if not shape:
+        raise ValueError(f"{fn}: normalized_shape must have at least one dimension, got ()")
+    _check_input(fn, input, 0, "(*, *normalized_shape)")
+    k = len(shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ValueError(f"{fn}: normalized_shape {shape} must match the trailing dimensions of "
+                         f"input, got input of shape {tuple(input.shape)} (expected input of "
+                         f"shape [*, {', '.join(map(str, shape))}])")
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_param(fn, name, t, shape, input, f"normalized_shape {shape}")
+    eps = _check_eps(fn, eps)
+    return LayerNorm.apply(input, weight, bias, k, eps)
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Group normalization (Wu & He 2018; ``torch.nn.functional.group_norm``): the C channels are
+    split into ``num_groups`` groups of C / num_groups; each sample's each group is normalized
+    over its channels and spatial positions, then weight and bias apply per channel.
+
+    input: (N, C, *spatial), float32 or float64; weight, bias: (C,) Tensors or None.
+
+    Raises TypeError for a non-Tensor or non-float input or a non-int num_groups; ValueError when
+    num_groups < 1 or does not divide C, for input with fewer than 2 dims, weight/bias of a shape
+    other than (C,), a negative eps, and (as PyTorch) when N * C / num_groups * prod(spatial) is 1
+    ("Expected more than 1 value per channel when training").
+    """
+    fn = "group_norm"
+    _check_input(fn, input, 2, "(N, C, *)")
+    if not isinstance(num_groups, numbers.Integral) or isinstance(num_groups, bool):
+        raise TypeError(f"{fn}: num_groups must be an int, got {type(num_groups).__name__}")
+    num_groups = int(num_groups)
+    C = input.shape[1]
+    if num_groups < 1:
+        raise ValueError(f"{fn}: num_groups must be >= 1, got {num_groups}")
+    if C % num_groups:
+        raise ValueError(f"{fn}: Expected number of channels in input to be divisible by "
+                         f"num_groups, but got input of shape {tuple(input.shape)} and "
+                         f"num_groups={num_groups}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_param(fn, name, t, (C,), input, f"the {C} channels")
+    eps = _check_eps(fn, eps)
+    size = [input.shape[0] * C // num_groups, num_groups] + list(input.shape[2:])
+    if size[0] * math.prod(size[2:]) == 1:  # PyTorch's check, on the same reshaped size
+        raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                         f"size {size}")
+    return GroupNorm.apply(input, weight, bias, num_groups, eps)
