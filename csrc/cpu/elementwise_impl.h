@@ -83,6 +83,32 @@ void MC_NAME(silu_backward)(const T *gy, const T *x, T *gx, int64_t n) {
     }
 }
 
+/* hardswish(x) = x * min(max(x + 3, 0), 6) / 6 (Howard et al. 2019, "Searching for MobileNetV3";
+ * torch.nn.Hardswish), evaluated in PyTorch's order. Gradient as PyTorch's hardswish_backward:
+ * 0 for x <= -3, gy for x >= 3, gy (x / 3 + 1/2) between (so 0 at -3 and gy at 3); NaN stays NaN. */
+void MC_NAME(hardswish)(const T *x, T *y, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) {
+        T r = x[i] + (T)3;
+        r = r < 0 ? (T)0 : r;
+        r = r > 6 ? (T)6 : r;
+        y[i] = x[i] * r / (T)6;
+    }
+}
+
+void MC_NAME(hardswish_backward)(const T *gy, const T *x, T *gx, int64_t n) {
+    MC_PARALLEL_FOR
+    for (int64_t i = 0; i < n; i++) {
+        /* store, then overwrite: a ?: whose arm divides is kept as a branch (the division
+         * might trap), conditional stores after an unconditional one vectorize */
+        T g = gy[i];
+        T v = x[i];
+        gx[i] = g * (v / (T)3 + (T)0.5);
+        if (v <= (T)-3) gx[i] = 0;
+        if (v >= (T)3) gx[i] = g;
+    }
+}
+
 /* gelu (Hendrycks & Gimpel 2016): exact x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), or the tanh
  * approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as torch.nn.GELU(approximate). */
 void MC_NAME(gelu)(const T *x, T *y, int64_t n, int tanh_approx) {

@@ -32,6 +32,8 @@ int mc_get_num_threads(void);     /* defaults to omp_get_max_threads() (honours 
     void mc_tanh_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                  \
     void mc_silu_##SFX(const T *x, T *y, int64_t n);                                         \
     void mc_silu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);                  \
+    void mc_hardswish_##SFX(const T *x, T *y, int64_t n);                                    \
+    void mc_hardswish_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);             \
     void mc_gelu_##SFX(const T *x, T *y, int64_t n, int tanh_approx);                        \
     void mc_gelu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx); \
     /* y[n,c,s] = x[n,c,s] + b[c] for x of shape (N, C, S) */                                \

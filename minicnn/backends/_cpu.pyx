@@ -40,6 +40,10 @@ cdef extern from "minicnn.h" nogil:
     void mc_silu_f64(const double *x, double *y, int64_t n)
     void mc_silu_backward_f32(const float *gy, const float *x, float *gx, int64_t n)
     void mc_silu_backward_f64(const double *gy, const double *x, double *gx, int64_t n)
+    void mc_hardswish_f32(const float *x, float *y, int64_t n)
+    void mc_hardswish_f64(const double *x, double *y, int64_t n)
+    void mc_hardswish_backward_f32(const float *gy, const float *x, float *gx, int64_t n)
+    void mc_hardswish_backward_f64(const double *gy, const double *x, double *gx, int64_t n)
     void mc_gelu_f32(const float *x, float *y, int64_t n, int tanh_approx)
     void mc_gelu_f64(const double *x, double *y, int64_t n, int tanh_approx)
     void mc_gelu_backward_f32(const float *gy, const float *x, float *gx, int64_t n, int tanh_approx)
@@ -181,6 +185,15 @@ def silu(x):
 
 def silu_backward(grad_output, x):
     return _grad("silu_backward", grad_output, "x", x, mc_silu_backward_f32, mc_silu_backward_f64)
+
+
+def hardswish(x):
+    return _unary("hardswish", x, mc_hardswish_f32, mc_hardswish_f64)
+
+
+def hardswish_backward(grad_output, x):
+    return _grad("hardswish_backward", grad_output, "x", x,
+                 mc_hardswish_backward_f32, mc_hardswish_backward_f64)
 
 
 def leaky_relu(x, double negative_slope=0.01):

@@ -67,3 +67,9 @@ def shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = shape[0]
     return tuple(int(s) for s in shape)
+
+
+def c_contiguous(a):
+    """``a`` as a C-contiguous array for the C kernels: no copy when it is one already, 0-d stays
+    0-d (unlike np.ascontiguousarray), None passes through."""
+    return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)

@@ -7,14 +7,8 @@ C kernels take C-contiguous arrays, so inputs are made contiguous here first (fr
 import numpy as np
 
 from ..autograd import Function
+from ._util import c_contiguous as _c
 from ._util import normalize_dim
-
-
-
-def _c(a):
-    """``a`` as a C-contiguous array for the C kernels (no copy when it is one already; unlike
-    np.ascontiguousarray this keeps 0-d arrays 0-d)."""
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 
@@ -163,6 +157,19 @@ class SiLU(Function):
         return ctx.backend.silu_backward(_c(g), x)
 
 
+class HardSwish(Function):
+    @staticmethod
+    def forward(ctx, x):
+        x = _c(x)
+        ctx.save_for_backward(x)
+        return ctx.backend.hardswish(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return ctx.backend.hardswish_backward(_c(g), x)
+
+
 class GELU(Function):
     @staticmethod
     def forward(ctx, x, approximate):
@@ -271,6 +278,13 @@ def tanh(input):
 def silu(input):
     """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
     return SiLU.apply(input)
+
+
+def hardswish(input):
+    """input * relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
+    ``torch.nn.functional.hardswish``). Any shape; float32 or float64. The gradient is PyTorch's:
+    0 for input <= -3, 1 for input >= 3, input / 3 + 1/2 between."""
+    return HardSwish.apply(input)
 
 
 def gelu(input, approximate="none"):

@@ -10,12 +10,9 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .shape import pad as _pad
+from ._util import c_contiguous as _c
 
 __all__ = ["conv2d", "conv_transpose2d"]
-
-
-def _c(a):
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 class Conv2d(Function):

@@ -22,13 +22,9 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
+from ._util import c_contiguous as _c
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
-
-
-def _c(a):
-    """``a`` as a C-contiguous array for the C kernels (no copy when it is one already)."""
-    return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _update_running(running, value, momentum):

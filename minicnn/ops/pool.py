@@ -15,14 +15,10 @@ import numpy as np
 from ..autograd import Function, is_grad_enabled
 from ..backends.reference.pool import pool_output_size
 from ..tensor import Tensor
+from ._util import c_contiguous as _c
 
 __all__ = ["max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d",
            "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "lp_pool2d"]
-
-
-def _c(a):
-    """``a`` as a C-contiguous array for the C kernels (no copy when it already is one)."""
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def _batched(x):

@@ -6,7 +6,7 @@ import numpy as np
 __all__ = [
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-    "silu", "silu_backward", "gelu", "gelu_backward",
+    "silu", "silu_backward", "hardswish", "hardswish_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "bias_add", "bias_add_backward",
 ]
@@ -63,6 +63,20 @@ def silu_backward(grad_output, x):
     """silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x)."""
     s = sigmoid(x)
     return grad_output * s * (1 + x * (1 - s))
+
+
+def hardswish(x):
+    """hardswish(x) = x * relu6(x + 3) / 6 = x * min(max(x + 3, 0), 6) / 6 (Howard et al. 2019,
+    "Searching for MobileNetV3"; torch.nn.Hardswish). NaN stays NaN."""
+    return x * np.clip(x + 3, 0, 6).astype(x.dtype, copy=False) / np.asarray(6, x.dtype)
+
+
+def hardswish_backward(grad_output, x):
+    """hardswish'(x) = 0 for x <= -3, 1 for x >= 3, x / 3 + 1/2 between: PyTorch's choice at the
+    kinks (0 at x = -3, 1 at x = 3). NaN inputs give NaN."""
+    three = np.asarray(3, x.dtype)
+    mid = grad_output * (x / three + np.asarray(0.5, x.dtype))
+    return np.where(x <= -three, 0, np.where(x >= three, grad_output, mid)).astype(x.dtype, copy=False)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)

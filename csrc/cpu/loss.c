@@ -1,0 +1,102 @@
+/* Loss kernels (fused cross entropy), instantiated for float and double from loss_impl.h (a
+ * "template" included twice with T and SFX defined).
+ *
+ * The exponentials are the hot loop (N * C of them forward and again backward), and a call into
+ * libm's exp cannot be vectorized under the build's plain -O3, so exp is computed inline here, as
+ * Cephes does it (S. Moshier, Cephes Math Library, expf.c and exp.c): n = round(x / ln 2),
+ * r = x - n ln 2 in two parts (Cody-Waite), exp(r) by a polynomial (float) or a Pade form
+ * (double), times 2^n built in the exponent bits. Accurate to about 1 ulp. The argument is always
+ * <= 0 here (logits minus their row maximum); below the smallest normal result it returns 0
+ * (exp(-inf) = 0), and NaN stays NaN. Only arithmetic, compares and bit copies: the loops that
+ * use it vectorize.
+ *
+ * GCC keeps a compare-and-select of floats as a branch under its default -ftrapping-math (the
+ * compare might raise an FP exception flag), which stops the max and exp loops from vectorizing;
+ * minicnn never reads FP exception flags, so this file turns that assumption off. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+#include <string.h>
+#include <tgmath.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "mc_internal.h"
+
+/* The row loops are compiled for three x86-64 levels (AVX-512, AVX2 + FMA, baseline SSE2) and
+ * the best one the CPU supports is picked when the library loads (GCC's target_clones, through
+ * glibc's ifunc): 4 to 16 floats per instruction instead of always 4. Elsewhere, or with
+ * -DMC_LOSS_NO_CLONES (the tests build the baseline copy that way): one version. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && \
+    defined(__linux__) && defined(__GLIBC__) && !defined(MC_LOSS_NO_CLONES)
+#define MC_LOSS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MC_LOSS_CLONES
+#endif
+
+/* The row helpers must be inlined into each clone to be compiled for its instruction set. */
+#if defined(__GNUC__)
+#define MC_LOSS_INLINE static inline __attribute__((always_inline))
+#else
+#define MC_LOSS_INLINE static inline
+#endif
+
+MC_LOSS_INLINE float mc_loss_exp_f32(float x) {
+    const float xc = x < -87.0f ? -87.0f : x;             /* keeps 2^n a normal number */
+    const float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds to integer */
+    const float n = t - 12582912.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);                       /* low bits of t hold n + 0x400000 */
+    bits = (bits - 0x4B400000u + 127u) << 23;             /* 2^n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float r = xc - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const float y = p * scale;
+    return x < -87.0f ? 0.0f : y;
+}
+
+MC_LOSS_INLINE double mc_loss_exp_f64(double x) {
+    const double xc = x < -708.0 ? -708.0 : x;
+    const double t = xc * 1.4426950408889634074 + 6755399441055744.0; /* 1.5 * 2^52 */
+    const double n = t - 6755399441055744.0;
+    uint64_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - UINT64_C(0x4338000000000000) + UINT64_C(1023)) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    double r = xc - n * 6.93145751953125e-1;
+    r = r - n * 1.42860682030941723212e-6;
+    const double rr = r * r;
+    const double px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr +
+                           9.99999999999999999910e-1);
+    const double q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr +
+                      2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
+    const double y = (1.0 + 2.0 * px / (q - px)) * scale;
+    return x < -708.0 ? 0.0 : y;
+}
+
+#define T float
+#define SFX f32
+#define MC_EXP(v) mc_loss_exp_f32(v)
+#include "loss_impl.h"
+#undef T
+#undef SFX
+#undef MC_EXP
+
+#define T double
+#define SFX f64
+#define MC_EXP(v) mc_loss_exp_f64(v)
+#include "loss_impl.h"
+#undef T
+#undef SFX
+#undef MC_EXP
