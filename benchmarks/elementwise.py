@@ -21,19 +21,6 @@ import minicnn.nn.functional as F  # noqa: E402
 from minicnn.backends import _cpu  # noqa: E402
 
 
-def copy_bandwidth(n_bytes, torch):
-    """GB/s of a large copy: NumPy's (one thread) and PyTorch's (its thread pool), best of 5."""
-    src = np.ones(n_bytes // 4, np.float32)
-    dst = np.empty_like(src)
-    ts, td = torch.from_numpy(src), torch.from_numpy(dst)
-    rates = {}
-    for name, fn in [("numpy", lambda: np.copyto(dst, src)), ("torch", lambda: td.copy_(ts))]:
-        fn()
-        best = min(harness._timed(fn)[0] for _ in range(5))
-        rates[name] = 2 * n_bytes / best / 1e9
-    return rates
-
-
 def cases(x, g, b, torch):
     """(name, bytes moved, minicnn callable, torch callable, check pair) for each kernel."""
     aten = torch.ops.aten
@@ -88,7 +75,7 @@ def main(argv=None):
     x = rng.standard_normal(args.shape, dtype=np.float32)
     g = rng.standard_normal(args.shape, dtype=np.float32)
     b = rng.standard_normal(args.shape[1], dtype=np.float32)
-    bw = copy_bandwidth(x.nbytes, torch)
+    bw = harness.copy_bandwidth(x.nbytes, torch)
 
     print(f"# {harness.cpu_model()}, {args.threads} threads, float32 {tuple(args.shape)}, "
           f"{time.strftime('%Y-%m-%d')}")

@@ -12,6 +12,8 @@ import resource
 import statistics
 import time
 
+import numpy as np
+
 
 def cpu_model():
     try:
@@ -58,6 +60,20 @@ def alone(a, repeat=10, warmup=3):
         a()
     t = [_timed(a)[0] for _ in range(repeat)]
     return [1e3 * min(t), 1e3 * statistics.median(t), 1e3 * max(t)]
+
+
+def copy_bandwidth(n_bytes, torch):
+    """GB/s of a large copy (read + write): NumPy's (one thread) and PyTorch's (its thread
+    pool), best of 5. The ceiling for memory-bound kernels."""
+    src = np.ones(n_bytes // 4, np.float32)
+    dst = np.empty_like(src)
+    ts, td = torch.from_numpy(src), torch.from_numpy(dst)
+    rates = {}
+    for name, fn in [("numpy", lambda: np.copyto(dst, src)), ("torch", lambda: td.copy_(ts))]:
+        fn()
+        best = min(_timed(fn)[0] for _ in range(5))
+        rates[name] = 2 * n_bytes / best / 1e9
+    return rates
 
 
 def host_info(threads):

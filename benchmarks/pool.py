@@ -30,19 +30,6 @@ import minicnn.nn.functional as F  # noqa: E402
 from minicnn.backends import _cpu  # noqa: E402
 
 
-def copy_bandwidth(n_bytes, torch):
-    """GB/s of a large copy: NumPy's (one thread) and PyTorch's (its thread pool), best of 5."""
-    src = np.ones(n_bytes // 4, np.float32)
-    dst = np.empty_like(src)
-    ts, td = torch.from_numpy(src), torch.from_numpy(dst)
-    rates = {}
-    for name, fn in [("numpy", lambda: np.copyto(dst, src)), ("torch", lambda: td.copy_(ts))]:
-        fn()
-        best = min(harness._timed(fn)[0] for _ in range(5))
-        rates[name] = 2 * n_bytes / best / 1e9
-    return rates
-
-
 def _np(r):
     """The array (or first array of a tuple) behind a minicnn or torch result, as float64."""
     if isinstance(r, tuple):
@@ -154,7 +141,7 @@ def main(argv=None):
     x = rng.standard_normal(args.shape, dtype=np.float32)
     N, C, H, W = args.shape
     xg = rng.standard_normal((N, C, max(1, H // 4), max(1, W // 4)), dtype=np.float32)
-    bw = copy_bandwidth(x.nbytes, torch)
+    bw = harness.copy_bandwidth(x.nbytes, torch)
     ceiling = max(bw.values())
     configs = [Pool("max 2x2/2", x, torch, "max", 2, 2),
                Pool("avg 2x2/2", x, torch, "avg", 2, 2),
