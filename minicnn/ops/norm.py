@@ -202,6 +202,18 @@ def _check_momentum(fn, momentum):
 
 # ---------------------------------------------------------------- public functions
 
+def _check_channel_stats(fn, input, expected, running_mean, running_var, weight, bias, momentum,
+                         eps):
+    """Checks shared by batch_norm and instance_norm: the input, four per-channel (C,) tensors
+    (or None), momentum and eps. Returns (momentum, eps)."""
+    _check_input(fn, input, 2, expected)
+    C = input.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_param(fn, name, t, (C,), input, f"the {C} channels")
+    return _check_momentum(fn, momentum), _check_eps(fn, eps)
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5):
     """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015;
@@ -229,13 +241,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     a single value per channel ("Expected more than 1 value per channel when training").
     """
     fn = "batch_norm"
-    _check_input(fn, input, 2, "(N, C) or (N, C, *)")
-    C = input.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_param(fn, name, t, (C,), input, f"the {C} channels")
-    momentum = _check_momentum(fn, momentum)
-    eps = _check_eps(fn, eps)
+    momentum, eps = _check_channel_stats(fn, input, "(N, C) or (N, C, *)", running_mean,
+                                         running_var, weight, bias, momentum, eps)
     training = bool(training)
     if training:
         if input.shape[0] * math.prod(input.shape[2:]) == 1:
@@ -263,13 +270,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     missing running statistics without it.
     """
     fn = "instance_norm"
-    _check_input(fn, input, 2, "(N, C, *)")
-    C = input.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_param(fn, name, t, (C,), input, f"the {C} channels")
-    momentum = _check_momentum(fn, momentum)
-    eps = _check_eps(fn, eps)
+    momentum, eps = _check_channel_stats(fn, input, "(N, C, *)", running_mean, running_var,
+                                         weight, bias, momentum, eps)
     use_input_stats = bool(use_input_stats)
     if use_input_stats:
         if math.prod(input.shape[2:]) == 1:

@@ -151,7 +151,7 @@ def group_norm_forward(x, weight, bias, num_groups, eps):
     Returns (y, mean, invstd): y like x; mean, invstd = 1 / sqrt(var + eps) of shape (N, G).
     y = (x - mean[n, g]) * invstd[n, g] * weight[c] + bias[c], g = c // (C / G).
     """
-    N, C = x.shape[0], x.shape[1]
+    N = x.shape[0]
     G = num_groups
     rows = _rows(x, N * G)
     mean, var = _row_moments(rows)
@@ -171,7 +171,7 @@ def group_norm_backward(grad_output, x, mean, invstd, weight, num_groups, output
     Returns (grad_input, grad_weight, grad_bias), None where ``output_mask`` says so.
     """
     want_x, want_w, want_b = (bool(m) for m in output_mask)
-    N, C = x.shape[0], x.shape[1]
+    N = x.shape[0]
     R = N * num_groups
     m, s = mean.reshape(R).astype(np.float64), invstd.reshape(R).astype(np.float64)
     xhat_rows = (_rows(x, R) - m[:, None]) * s[:, None]
