@@ -4,7 +4,8 @@ Forward: minicnn.nn.functional.conv2d against torch's, without autograd. Backwar
 backward() through a graph built beforehand (input, weight and bias gradients), for both. PyTorch
 runs in its default NCHW layout and in channels_last, and the ratio against the faster of the two
 is reported too ("vs best"). GFLOP/s counts 2 N K (C / groups) kh kw Ho Wo per pass (the
-backward counts two of them: input and weight gradients).
+backward counts two of them: input and weight gradients; fwd+bwd ("f+b", a fresh forward with
+autograd and its backward) three), also as a fraction of the measured NumPy sgemm ceiling.
 
     python benchmarks/conv.py [--threads N] [--repeat R] [--batch 128] [--cases 0 3 ...] [--json F]
 """
@@ -34,6 +35,52 @@ CASES = [
     ("dw3x3 128 16x16", 128, 128, 16, 3, 1, 1, 128),
     ("5x5 1->6 28x28", 1, 6, 28, 5, 1, 2, 1),
 ]
+
+
+_MEMORY_PROBE = """
+import resource, sys, numpy as np
+framework, threads = sys.argv[1], int(sys.argv[2])
+rng = np.random.default_rng(0)
+x = rng.standard_normal((128, 64, 32, 32), dtype=np.float32)
+w = rng.standard_normal((64, 64, 3, 3), dtype=np.float32)
+g = rng.standard_normal((128, 64, 32, 32), dtype=np.float32)
+if framework == "torch":
+    import torch as fw
+    import torch.nn.functional as F
+    fw.set_num_threads(threads)
+    x, w, g = (fw.tensor(a, requires_grad=r) for a, r in ((x, True), (w, True), (g, False)))
+else:
+    import minicnn as fw
+    import minicnn.nn.functional as F
+    fw.set_num_threads(threads)
+    x, w = fw.tensor(x, requires_grad=True), fw.tensor(w, requires_grad=True)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for _ in range(3):
+    x.grad = w.grad = None
+    F.conv2d(x, w, None, 1, 1).backward(g)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+"""
+
+
+def peak_memory(threads):
+    """Peak RSS growth (MiB) of three conv2d forward+backward steps at (128, 64, 32, 32), 3x3,
+    each framework in a fresh process (inputs allocated before the baseline)."""
+    import subprocess
+
+    out = {}
+    for fw in ("minicnn", "torch"):
+        r = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, fw, str(threads)],
+                           capture_output=True, text=True, check=True)
+        out[fw] = float(r.stdout.strip().splitlines()[-1])
+    return out
+
+
+def sgemm_ceiling(n=2048, repeat=5):
+    """GFLOP/s of a large float32 matrix product through NumPy's BLAS (best of ``repeat``)."""
+    a = np.ones((n, n), np.float32)
+    a @ a
+    best = min(harness._timed(lambda: a @ a)[0] for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
 
 
 def run_case(case, batch, repeat, torch):
@@ -71,6 +118,14 @@ def run_case(case, batch, repeat, torch):
         xx.grad = wt.grad = bt.grad = None
         y.backward(gt, retain_graph=True)
 
+    def step_m():
+        xm.grad = wm.grad = bm.grad = None
+        F.conv2d(xm, wm, bm, s, p, 1, groups).backward(gy)
+
+    def step_t(xx=xt):
+        xx.grad = wt.grad = bt.grad = None
+        torch.nn.functional.conv2d(xx, wt, bt, s, p, 1, groups).backward(gt)
+
     err = float(np.abs(fwd_m().numpy() - fwd_t().numpy()).max() / np.abs(fwd_t().numpy()).max())
     bwd_m()
     bwd_t()
@@ -79,6 +134,7 @@ def run_case(case, batch, repeat, torch):
     for phase, fm, ft, fcl, work in [
         ("fwd", fwd_m, fwd_t, lambda: fwd_t(xcl), flops),
         ("bwd", bwd_m, bwd_t, lambda: bwd_t(ycl, xcl), 2 * flops),
+        ("f+b", step_m, step_t, lambda: step_t(xcl), 3 * flops),
     ]:
         r = harness.paired(fm, ft, repeat=repeat)
         rc = harness.paired(fm, fcl, repeat=repeat)
@@ -109,6 +165,11 @@ def main(argv=None):
           f"{time.strftime('%Y-%m-%d')}")
     print(f"{'case':22s} {'pass':4s} {'minicnn ms':>10s} {'torch ms':>9s} {'cl ms':>8s} "
           f"{'ratio':>6s} {'vs best':>7s} {'GFLOP/s':>8s} {'rel err':>8s} {'cpu/wall':>8s}")
+    mem = peak_memory(args.threads)
+    print(f"# peak RSS growth, conv2d fwd+bwd (128, 64, 32, 32) 3x3: minicnn {mem['minicnn']:.0f} "
+          f"MiB, torch {mem['torch']:.0f} MiB (ratio {mem['minicnn'] / mem['torch']:.2f})")
+    ceiling = sgemm_ceiling()
+    print(f"# sgemm ceiling (NumPy, 2048^3 float32): {ceiling:.0f} GFLOP/s")
     records = []
     for i in (args.cases if args.cases else range(len(CASES))):
         for r in run_case(CASES[i], args.batch, args.repeat, torch):
@@ -116,9 +177,16 @@ def main(argv=None):
                   f"{r['torch_ms'][1]:9.2f} {r['torch_cl_ms'][1]:8.2f} {r['ratio']:6.2f} "
                   f"{r['ratio_vs_best']:7.2f} {r['gflops']:8.1f} {r['rel_err']:8.1e} "
                   f"{r['cpu_per_wall']:8.2f}", flush=True)
-            records.append(dict(r, threads=args.threads, dtype="float32"))
-    ratios = [r["ratio_vs_best"] for r in records]
-    print(f"# geometric mean of ratios vs best torch layout: {np.exp(np.mean(np.log(ratios))):.2f}")
+            records.append(dict(r, threads=args.threads, dtype="float32",
+                                fraction_of_sgemm=r["gflops"] / ceiling))
+    for label, keep in [("all rows", lambda r: True),
+                        ("3x3 batch cases, fwd+bwd", lambda r: r["op"] == "conv2d f+b"
+                         and r["case"].startswith("3x3 ") and "/" not in r["case"])]:
+        rows = [r for r in records if keep(r)]
+        if rows:
+            gm = [np.exp(np.mean(np.log([r[k] for r in rows]))) for k in ("ratio", "ratio_vs_best")]
+            print(f"# geometric mean over {label} ({len(rows)}): {gm[0]:.2f} vs NCHW, "
+                  f"{gm[1]:.2f} vs the best torch layout")
     if args.json:
         harness.write_json(args.json, records, args.threads)
 
