@@ -38,7 +38,7 @@ CASES = [
 
 
 _MEMORY_PROBE = """
-import resource, sys, numpy as np
+import sys, numpy as np
 framework, threads = sys.argv[1], int(sys.argv[2])
 rng = np.random.default_rng(0)
 x = rng.standard_normal((128, 64, 32, 32), dtype=np.float32)
@@ -54,17 +54,23 @@ else:
     import minicnn.nn.functional as F
     fw.set_num_threads(threads)
     x, w = fw.tensor(x, requires_grad=True), fw.tensor(w, requires_grad=True)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current resident size
+base = status("VmRSS:")
 for _ in range(3):
     x.grad = w.grad = None
     F.conv2d(x, w, None, 1, 1).backward(g)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+print((status("VmHWM:") - base) / 1024)
 """
 
 
 def peak_memory(threads):
-    """Peak RSS growth (MiB) of three conv2d forward+backward steps at (128, 64, 32, 32), 3x3,
-    each framework in a fresh process (inputs allocated before the baseline)."""
+    """Peak resident memory growth (MiB, Linux VmHWM after resetting it) of three conv2d
+    forward+backward steps at (128, 64, 32, 32), 3x3, each framework in a fresh process with its
+    inputs allocated before the baseline."""
     import subprocess
 
     out = {}
