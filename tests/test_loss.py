@@ -190,7 +190,7 @@ def test_cross_entropy_kernels_match_reference(dtype, config, seed, per_element)
 @pytest.fixture(scope="module")
 def baseline_loss_lib(tmp_path_factory):
     """csrc/cpu/loss.c built as a plain shared library for baseline x86-64 (SSE2) without the
-    per-instruction-set clones (-DMC_LOSS_NO_CLONES): the copy that CPUs without AVX2 run, which
+    per-instruction-set clones (-DMC_NO_CLONES): the copy that CPUs without AVX2 run, which
     the extension on this machine never picks. Loaded with ctypes."""
     import ctypes
     import os
@@ -203,7 +203,7 @@ def baseline_loss_lib(tmp_path_factory):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = os.path.join(root, "csrc", "cpu")
     lib = str(tmp_path_factory.mktemp("loss") / "libloss.so")
-    cmd = [cc, "-O3", "-fopenmp", "-fPIC", "-shared", "-DMC_LOSS_NO_CLONES", "-I", src,
+    cmd = [cc, "-O3", "-fopenmp", "-fPIC", "-shared", "-DMC_NO_CLONES", "-I", src,
            os.path.join(src, "loss.c"), os.path.join(src, "threads.c"), "-o", lib, "-lm"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

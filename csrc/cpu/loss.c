@@ -25,25 +25,7 @@
 
 #include "mc_internal.h"
 
-/* The row loops are compiled for three x86-64 levels (AVX-512, AVX2 + FMA, baseline SSE2) and
- * the best one the CPU supports is picked when the library loads (GCC's target_clones, through
- * glibc's ifunc): 4 to 16 floats per instruction instead of always 4. Elsewhere, or with
- * -DMC_LOSS_NO_CLONES (the tests build the baseline copy that way): one version. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && \
-    defined(__linux__) && defined(__GLIBC__) && !defined(MC_LOSS_NO_CLONES)
-#define MC_LOSS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define MC_LOSS_CLONES
-#endif
-
-/* The row helpers must be inlined into each clone to be compiled for its instruction set. */
-#if defined(__GNUC__)
-#define MC_LOSS_INLINE static inline __attribute__((always_inline))
-#else
-#define MC_LOSS_INLINE static inline
-#endif
-
-MC_LOSS_INLINE float mc_loss_exp_f32(float x) {
+MC_INLINE float mc_loss_exp_f32(float x) {
     const float xc = x < -87.0f ? -87.0f : x;             /* keeps 2^n a normal number */
     const float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds to integer */
     const float n = t - 12582912.0f;
@@ -65,7 +47,7 @@ MC_LOSS_INLINE float mc_loss_exp_f32(float x) {
     return x < -87.0f ? 0.0f : y;
 }
 
-MC_LOSS_INLINE double mc_loss_exp_f64(double x) {
+MC_INLINE double mc_loss_exp_f64(double x) {
     const double xc = x < -708.0 ? -708.0 : x;
     const double t = xc * 1.4426950408889634074 + 6755399441055744.0; /* 1.5 * 2^52 */
     const double n = t - 6755399441055744.0;

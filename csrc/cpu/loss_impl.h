@@ -1,6 +1,6 @@
 /* Template body for loss.c: expects T (float or double) and SFX (f32 or f64) to be defined,
  * MC_EXP(v) to be an exp for arguments v <= 0 (or NaN) in the precision of T, and loss.c's
- * MC_LOSS_INLINE (forced inlining) and MC_LOSS_CLONES (one compiled copy per instruction set).
+ * MC_INLINE (forced inlining) and MC_CLONES (one compiled copy per instruction set).
  *
  * Cross entropy (torch.nn.functional.cross_entropy with class-index targets, including class
  * weights, ignore_index and label smoothing; PyTorch's formula, aten/src/ATen/native/LossNLL.cpp,
@@ -21,7 +21,7 @@
 #endif
 
 /* m = max_c x_c. A NaN anywhere reaches the loss through the sum of exponentials below. */
-MC_LOSS_INLINE T MC_NAME(ce_row_max)(const T *x, int64_t C, int64_t cs) {
+MC_INLINE T MC_NAME(ce_row_max)(const T *x, int64_t C, int64_t cs) {
     T m = x[0];
     MC_SIMD_MAX
     for (int64_t c = 0; c < C; c++) m = x[c * cs] > m ? x[c * cs] : m;
@@ -29,7 +29,7 @@ MC_LOSS_INLINE T MC_NAME(ce_row_max)(const T *x, int64_t C, int64_t cs) {
 }
 
 /* sum_c exp(x_c - m): every exponent <= 0, so nothing overflows and the sum is >= 1. */
-MC_LOSS_INLINE T MC_NAME(ce_row_sumexp)(const T *x, int64_t C, int64_t cs, T m) {
+MC_INLINE T MC_NAME(ce_row_sumexp)(const T *x, int64_t C, int64_t cs, T m) {
     T acc = 0;
     MC_SIMD_SUM
     for (int64_t c = 0; c < C; c++) acc += MC_EXP(x[c * cs] - m);
@@ -37,7 +37,7 @@ MC_LOSS_INLINE T MC_NAME(ce_row_sumexp)(const T *x, int64_t C, int64_t cs, T m) 
 }
 
 /* sum_c w_c (x_c - m) (w NULL: every w_c = 1), for the label-smoothing term. */
-MC_LOSS_INLINE T MC_NAME(ce_row_wsum)(const T *x, const T *w, int64_t C, int64_t cs, T m) {
+MC_INLINE T MC_NAME(ce_row_wsum)(const T *x, const T *w, int64_t C, int64_t cs, T m) {
     T acc = 0;
     if (w) {
         MC_SIMD_SUM
@@ -50,7 +50,7 @@ MC_LOSS_INLINE T MC_NAME(ce_row_wsum)(const T *x, const T *w, int64_t C, int64_t
 }
 
 /* One row of the forward: returns the loss, stores m and L = log sum exp(x - m). */
-MC_LOSS_INLINE T MC_NAME(ce_row_forward)(const T *x, int64_t t, const T *w, T wtotal, int64_t C,
+MC_INLINE T MC_NAME(ce_row_forward)(const T *x, int64_t t, const T *w, T wtotal, int64_t C,
                                         int64_t cs, T eps, T *m_out, T *l_out) {
     const T m = MC_NAME(ce_row_max)(x, C, cs);
     const T L = log(MC_NAME(ce_row_sumexp)(x, C, cs, m));
@@ -66,7 +66,7 @@ MC_LOSS_INLINE T MC_NAME(ce_row_forward)(const T *x, int64_t t, const T *w, T wt
 }
 
 /* One row of the backward: gx_c = g (a p_c - b w_c) - [c == t] g (1 - eps) w_t. */
-MC_LOSS_INLINE void MC_NAME(ce_row_backward)(const T *x, int64_t t, const T *w, T wtotal,
+MC_INLINE void MC_NAME(ce_row_backward)(const T *x, int64_t t, const T *w, T wtotal,
                                             int64_t C, int64_t cs, T eps, T m, T L, T g,
                                             T *gx) {
     const T wt = w ? w[t] : (T)1;
@@ -96,7 +96,7 @@ static T MC_NAME(ce_weight_total)(const T *w, int64_t C) {
 #define MC_BLOCK 16
 #define MC_BLOCK_MAX_C 32
 
-MC_LOSS_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target, const T *w,
+MC_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target, const T *w,
                                               T wtotal, T *loss, T *mx, T *lse, int64_t C,
                                               int64_t ignore_index, T eps) {
     T buf[MC_BLOCK_MAX_C][MC_BLOCK], m[MC_BLOCK], acc[MC_BLOCK], d[MC_BLOCK];
@@ -131,8 +131,8 @@ MC_LOSS_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target,
     }
 }
 
-/* Rows [r0, r1) of the forward; compiled once per instruction set (MC_LOSS_CLONES, loss.c). */
-static MC_LOSS_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *target,
+/* Rows [r0, r1) of the forward; compiled once per instruction set (MC_CLONES, mc_internal.h). */
+static MC_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *target,
                                                     const T *weight, T wtotal, T *loss, T *mx,
                                                     T *lse, int64_t C, int64_t S,
                                                     int64_t ignore_index, T label_smoothing,
@@ -160,7 +160,7 @@ static MC_LOSS_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *t
 }
 
 /* Rows [r0, r1) of the backward. */
-static MC_LOSS_CLONES void MC_NAME(ce_backward_rows)(const T *gy, int64_t gy_stride, const T *x,
+static MC_CLONES void MC_NAME(ce_backward_rows)(const T *gy, int64_t gy_stride, const T *x,
                                                      const int64_t *target, const T *weight,
                                                      T wtotal, const T *mx, const T *lse, T *gx,
                                                      int64_t C, int64_t S, int64_t ignore_index,

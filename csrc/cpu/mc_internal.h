@@ -13,4 +13,23 @@
 #define MC_CAT(a, b) MC_CAT_(a, b)
 #define MC_NAME(name) MC_CAT(MC_CAT(mc_, name), MC_CAT(_, SFX))
 
+/* Hot loops can be compiled for three x86-64 levels (AVX-512, AVX2 + FMA, baseline SSE2), the
+ * best one the CPU supports picked when the library loads (GCC's target_clones, through glibc's
+ * ifunc): 4 to 16 floats per instruction instead of always 4. Elsewhere, or with -DMC_NO_CLONES
+ * (the tests build the baseline copy that way): one version. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && \
+    defined(__linux__) && defined(__GLIBC__) && !defined(MC_NO_CLONES)
+#define MC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MC_CLONES
+#endif
+
+/* Helpers called from a cloned function must be inlined into each clone to be compiled for its
+ * instruction set. */
+#if defined(__GNUC__)
+#define MC_INLINE static inline __attribute__((always_inline))
+#else
+#define MC_INLINE static inline
+#endif
+
 #endif /* MC_INTERNAL_H */
