@@ -22,6 +22,7 @@ import minicnn
 from minicnn import backends
 from minicnn.backends import reference
 from minicnn.utils import gradcheck
+from helpers import both_thread_counts
 
 F = minicnn.nn.functional
 _cpu = backends._cpu
@@ -42,21 +43,6 @@ def test_extension_is_built_with_the_loss_kernels():
         assert name in backends.c_kernels(), name
         assert backends.BACKENDS["cpu"].__dict__[name] is getattr(_cpu, name)
         assert backends.BACKENDS["numpy"].__dict__[name] is getattr(reference, name)
-
-
-def both_thread_counts(fn):
-    """fn() with 1 and with 2 threads: the results must be bit-identical; returns the first."""
-    before = _cpu.get_num_threads()
-    try:
-        _cpu.set_num_threads(1)
-        one = fn()
-        _cpu.set_num_threads(2)
-        two = fn()
-    finally:
-        _cpu.set_num_threads(before)
-    for a, b in zip(one if isinstance(one, tuple) else (one,), two if isinstance(two, tuple) else (two,)):
-        np.testing.assert_array_equal(a, b)
-    return one
 
 
 # ================================================================ 1. C kernels == NumPy twins

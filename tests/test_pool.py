@@ -21,6 +21,7 @@ import minicnn
 from minicnn import backends
 from minicnn.backends import reference
 from minicnn.utils import gradcheck
+from helpers import both_thread_counts
 
 F = minicnn.nn.functional
 _cpu = backends._cpu
@@ -167,21 +168,6 @@ def threads():
     before = _cpu.get_num_threads()
     yield
     _cpu.set_num_threads(before)
-
-
-def both_thread_counts(fn):
-    """fn() with 1 and with 2 threads: the results must be bit-identical; returns one of them."""
-    before = _cpu.get_num_threads()
-    try:
-        _cpu.set_num_threads(1)
-        one = fn()
-        _cpu.set_num_threads(2)
-        two = fn()
-    finally:
-        _cpu.set_num_threads(before)
-    for a, b in zip(one if isinstance(one, tuple) else (one,), two if isinstance(two, tuple) else (two,)):
-        np.testing.assert_array_equal(a, b)
-    return one
 
 
 def test_kernels_are_in_both_backends_and_run_in_c():

@@ -32,6 +32,13 @@ def _unbatch(a, batched):
 
 # ---------------------------------------------------------------- Functions
 
+def _max_pool_backward(ctx, g):
+    """Max pooling's gradient (plain or adaptive): scattered through the saved argmax indices."""
+    (ind,) = ctx.saved_tensors
+    g4 = _c(g if ctx.batched else g[None])
+    return _unbatch(ctx.backend.max_pool2d_backward(g4, ind, *ctx.size), ctx.batched)
+
+
 class MaxPool2d(Function):
     """Max pooling; backward scatters the gradient through the saved argmax indices.
 
@@ -54,10 +61,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, g):
-        (ind,) = ctx.saved_tensors
-        g4 = _c(g if ctx.batched else g[None])
-        gx = ctx.backend.max_pool2d_backward(g4, ind, *ctx.size)
-        return _unbatch(gx, ctx.batched), None, None
+        return _max_pool_backward(ctx, g), None, None
 
 
 class AdaptiveMaxPool2d(Function):
@@ -75,10 +79,7 @@ class AdaptiveMaxPool2d(Function):
 
     @staticmethod
     def backward(ctx, g):
-        (ind,) = ctx.saved_tensors
-        g4 = _c(g if ctx.batched else g[None])
-        gx = ctx.backend.max_pool2d_backward(g4, ind, *ctx.size)
-        return _unbatch(gx, ctx.batched), None, None, None
+        return _max_pool_backward(ctx, g), None, None, None
 
 
 class AvgPool2d(Function):
