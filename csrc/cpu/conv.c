@@ -4,6 +4,25 @@
 
 #include "mc_internal.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int mc_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dw, int64_t Ho) {
+    if (sh != 1 || sw != 1) return 0;
+    const int64_t Wp = W + 2 * pw;
+    return (int64_t)mc_get_num_threads() * ((H + 2 * ph) * Wp + (kw - 1) * dw + Ho * Wp);
+}
+
 /* Output positions o in [0, n_out) whose input index o * stride + offset lies in [0, n_in):
  * the half-open range [*lo, *hi). Everything outside it reads the zero padding. */
 static void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out,

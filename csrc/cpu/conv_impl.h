@@ -63,11 +63,59 @@ void MC_NAME(col2im)(const T *cols, int64_t ld, int64_t C, int64_t H, int64_t W,
 /* Depthwise convolution, directly: output channel k = c * M + m reads input channel c only.
  * Each (image, output channel) plane is accumulated tap by tap over its valid output range, an
  * inner loop over ow that vectorizes when the stride is 1. Parallel over planes. */
+/* Stride 1 takes a faster path. Each input plane is copied into a zero-padded plane xp of width
+ * Wp = W + 2 pw (in the thread's slice of ws). Output position (oh, ow) then sits at index
+ * oh * Wp + ow of a "wide" output row-major in Wp, and tap (i, j) adds w[i, j] times xp shifted by
+ * i dh Wp + j dw. Each tap is one long vectorizable loop over Ho * Wp elements instead of Ho
+ * short ones. The wide output is cropped to Wo columns at the end. xp has (kw - 1) dw zeros of
+ * slack at the end, because the last wide row reads past the padded plane. */
+MC_INLINE void MC_NAME(pad_plane)(const T *x, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                                  int64_t Wp, int64_t size, T *xp) {
+    /* plain loops, not memset/memcpy: the rows are short (a call per row cost more than the copy) */
+    for (int64_t t = 0; t < size; t++) xp[t] = 0;
+    for (int64_t h = 0; h < H; h++) {
+        T *dst = xp + (h + ph) * Wp + pw;
+        const T *src = x + h * W;
+        for (int64_t v = 0; v < W; v++) dst[v] = src[v];
+    }
+}
+
+/* dst (rows x cols, row stride ld_dst) = src (row stride ld_src), for short rows. */
+MC_INLINE void MC_NAME(copy_rows)(const T *src, int64_t ld_src, T *dst, int64_t ld_dst,
+                                  int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t v = 0; v < cols; v++) dst[r * ld_dst + v] = src[r * ld_src + v];
+}
+
 void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
                                int64_t W, int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                               int64_t Ho, int64_t Wo) {
+                               int64_t Ho, int64_t Wo, T *ws) {
     const int64_t K = C * M, planes = N * K;
+    if (sh == 1 && sw == 1) {
+        const int64_t Wp = W + 2 * pw, span = Ho * Wp;
+        const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
+#ifdef _OPENMP
+#pragma omp parallel for if(planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+        for (int64_t p = 0; p < planes; p++) {
+            const int64_t n = p / K, k = p % K, c = k / M;
+            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span), *acc = xp + xsize;
+            const T *wk = w + k * kh * kw;
+            MC_NAME(pad_plane)(x + (n * C + c) * H * W, H, W, ph, pw, Wp, xsize, xp);
+            for (int64_t t = 0; t < span; t++) acc[t] = 0;
+            for (int64_t i = 0; i < kh; i++) {
+                for (int64_t j = 0; j < kw; j++) {
+                    const T wv = wk[i * kw + j];
+                    const T *src = xp + i * dh * Wp + j * dw;
+                    for (int64_t t = 0; t < span; t++) acc[t] += wv * src[t];
+                }
+            }
+            T *yp = y + p * Ho * Wo;
+            MC_NAME(copy_rows)(acc, Wp, yp, Wo, Ho, Wo);
+        }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for if(planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
@@ -97,12 +145,43 @@ void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t 
 
 /* grad_input: each thread owns whole input planes (n, c) and gathers from the M output channels
  * of c, so the scatter-add has no races. */
+/* Stride 1, as the forward in reverse: the wide gradient row (gy with zero columns up to Wp) is
+ * added, shifted per tap, into a padded gradient plane, whose interior is gx. */
 void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
                                               int64_t C, int64_t H, int64_t W, int64_t M,
                                               int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                               int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                              int64_t Ho, int64_t Wo) {
+                                              int64_t Ho, int64_t Wo, T *ws) {
     const int64_t K = C * M, planes = N * C;
+    if (sh == 1 && sw == 1) {
+        const int64_t Wp = W + 2 * pw, span = Ho * Wp;
+        const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
+#ifdef _OPENMP
+#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+        for (int64_t p = 0; p < planes; p++) {
+            const int64_t n = p / C, c = p % C;
+            T *gxp = ws + (int64_t)mc_thread_id() * (xsize + span), *gyw = gxp + xsize;
+            for (int64_t t = 0; t < xsize; t++) gxp[t] = 0;
+            for (int64_t t = 0; t < span; t++) gyw[t] = 0;
+            for (int64_t m = 0; m < M; m++) {
+                const int64_t k = c * M + m;
+                const T *gyp = gy + (n * K + k) * Ho * Wo;
+                const T *wk = w + k * kh * kw;
+                MC_NAME(copy_rows)(gyp, Wo, gyw, Wp, Ho, Wo);
+                for (int64_t i = 0; i < kh; i++) {
+                    for (int64_t j = 0; j < kw; j++) {
+                        const T wv = wk[i * kw + j];
+                        T *dst = gxp + i * dh * Wp + j * dw;
+                        for (int64_t t = 0; t < span; t++) dst[t] += wv * gyw[t];
+                    }
+                }
+            }
+            T *gxc = gx + p * H * W;
+            MC_NAME(copy_rows)(gxp + ph * Wp + pw, Wp, gxc, W, H, W);
+        }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
@@ -134,12 +213,45 @@ void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, in
 }
 
 /* grad_weight: one thread per output channel k sums over the batch (double accumulators). */
+/* Stride 1: per image, tap (i, j) is one dot product of the wide gradient row with the padded
+ * input plane shifted by i dh Wp + j dw (the wide row's extra columns are zero). */
 void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
                                                int64_t C, int64_t H, int64_t W, int64_t M,
                                                int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                                int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                               int64_t Ho, int64_t Wo) {
+                                               int64_t Ho, int64_t Wo, T *ws) {
     const int64_t K = C * M;
+    if (sh == 1 && sw == 1) {
+        const int64_t Wp = W + 2 * pw, span = Ho * Wp;
+        const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
+#ifdef _OPENMP
+#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+        for (int64_t k = 0; k < K; k++) {
+            const int64_t c = k / M;
+            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span), *gyw = xp + xsize;
+            T *gk = gw + k * kh * kw;
+            for (int64_t t = 0; t < kh * kw; t++) gk[t] = 0;
+            for (int64_t t = 0; t < span; t++) gyw[t] = 0;
+            for (int64_t n = 0; n < N; n++) {
+                MC_NAME(pad_plane)(x + (n * C + c) * H * W, H, W, ph, pw, Wp, xsize, xp);
+                const T *gyp = gy + (n * K + k) * Ho * Wo;
+                MC_NAME(copy_rows)(gyp, Wo, gyw, Wp, Ho, Wo);
+                for (int64_t i = 0; i < kh; i++) {
+                    for (int64_t j = 0; j < kw; j++) {
+                        const T *src = xp + i * dh * Wp + j * dw;
+                        T acc = 0;  /* one image's dot product (Ho * Wp terms) in T, vectorized */
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : acc)
+#endif
+                        for (int64_t t = 0; t < span; t++) acc += gyw[t] * src[t];
+                        gk[i * kw + j] += acc;
+                    }
+                }
+            }
+        }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif

@@ -2,7 +2,8 @@
  * Included by minicnn.h. Shapes: image (C, H, W); columns (C * kh * kw, Ho * Wo), row
  * (c * kh + i) * kw + j starting at cols + row * ld (ld >= Ho * Wo: the row stride, so several
  * images' columns can sit side by side in one matrix, BLAS's "leading dimension"); depthwise input (N, C, H, W), weight (C * M, 1, kh, kw) for a channel
- * multiplier M, output (N, C * M, Ho, Wo). The caller computes Ho, Wo and validates everything. */
+ * multiplier M, output (N, C * M, Ho, Wo). The caller computes Ho, Wo and validates everything.
+ * ws: depthwise workspace, mc_depthwise_workspace(...) elements (used for stride 1 only). */
 #ifndef MC_CONV_H
 #define MC_CONV_H
 
@@ -19,15 +20,20 @@
     void mc_depthwise_conv2d_##SFX(const T *x, const T *w, T *y, int64_t N, int64_t C,        \
                                    int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,   \
                                    int64_t sh, int64_t sw, int64_t ph, int64_t pw,            \
-                                   int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);           \
+                                   int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *ws);    \
     void mc_depthwise_conv2d_backward_input_##SFX(                                            \
         const T *gy, const T *w, T *gx, int64_t N, int64_t C, int64_t H, int64_t W,           \
         int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,    \
-        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);                                      \
+        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *ws);                               \
     void mc_depthwise_conv2d_backward_weight_##SFX(                                           \
         const T *gy, const T *x, T *gw, int64_t N, int64_t C, int64_t H, int64_t W,           \
         int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,    \
-        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo);
+        int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *ws);
+
+/* Elements of workspace the depthwise kernels need: per thread, one zero-padded plane (plus
+ * slack) and one wide output row block; 0 when the stride is not 1. */
+int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int64_t sw,
+                               int64_t ph, int64_t pw, int64_t dw, int64_t Ho);
 
 MC_DECLARE_CONV(float, f32)
 MC_DECLARE_CONV(double, f64)

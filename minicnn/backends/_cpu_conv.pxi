@@ -21,34 +21,36 @@ cdef extern from "minicnn.h" nogil:
     void mc_col2im_f64(const double *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
                        int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                        int64_t dw, int64_t Ho, int64_t Wo, double *x)
+    int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int64_t sw,
+                                   int64_t ph, int64_t pw, int64_t dw, int64_t Ho)
     void mc_depthwise_conv2d_f32(const float *x, const float *w, float *y, int64_t N, int64_t C,
                                  int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,
                                  int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                 int64_t dw, int64_t Ho, int64_t Wo)
+                                 int64_t dw, int64_t Ho, int64_t Wo, float *ws)
     void mc_depthwise_conv2d_f64(const double *x, const double *w, double *y, int64_t N, int64_t C,
                                  int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,
                                  int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                 int64_t dw, int64_t Ho, int64_t Wo)
+                                 int64_t dw, int64_t Ho, int64_t Wo, double *ws)
     void mc_depthwise_conv2d_backward_input_f32(const float *gy, const float *w, float *gx,
                                                 int64_t N, int64_t C, int64_t H, int64_t W,
                                                 int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                 int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                int64_t dw, int64_t Ho, int64_t Wo)
+                                                int64_t dw, int64_t Ho, int64_t Wo, float *ws)
     void mc_depthwise_conv2d_backward_input_f64(const double *gy, const double *w, double *gx,
                                                 int64_t N, int64_t C, int64_t H, int64_t W,
                                                 int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                 int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                int64_t dw, int64_t Ho, int64_t Wo)
+                                                int64_t dw, int64_t Ho, int64_t Wo, double *ws)
     void mc_depthwise_conv2d_backward_weight_f32(const float *gy, const float *x, float *gw,
                                                  int64_t N, int64_t C, int64_t H, int64_t W,
                                                  int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                  int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                 int64_t dw, int64_t Ho, int64_t Wo)
+                                                 int64_t dw, int64_t Ho, int64_t Wo, float *ws)
     void mc_depthwise_conv2d_backward_weight_f64(const double *gy, const double *x, double *gw,
                                                  int64_t N, int64_t C, int64_t H, int64_t W,
                                                  int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                  int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                 int64_t dw, int64_t Ho, int64_t Wo)
+                                                 int64_t dw, int64_t Ho, int64_t Wo, double *ws)
 
 
 cdef class _ConvGeometry:
@@ -91,6 +93,12 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
                          f"the padded input ({g.H + 2 * ph}, {g.W + 2 * pw})")
     g.f64 = dtype == np.float64
     return g
+
+
+cdef object _depthwise_workspace(_ConvGeometry g, object dtype):
+    """The per-thread scratch planes of the depthwise kernels (stride 1), allocated here."""
+    return np.empty(max(1, mc_depthwise_workspace(g.H, g.W, g.kw, g.sh, g.sw, g.ph, g.pw, g.dw,
+                                                  g.Ho)), dtype=dtype)
 
 
 cdef int64_t _GEMM_COLUMNS = 2048          # aim for at least this many GEMM columns per chunk
@@ -225,14 +233,19 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
     cdef void *pw_ = _ptr(weight)
     cdef void *py = _ptr(y)
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
+    cdef void *pws
     if g.depthwise():
+        ws = _depthwise_workspace(g, x.dtype)
+        pws = _ptr(ws)
         with nogil:
             if g.f64:
                 mc_depthwise_conv2d_f64(<double*>px, <double*>pw_, <double*>py, g.N, g.C, g.H, g.W,
-                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo)
+                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <double*>pws)
             else:
                 mc_depthwise_conv2d_f32(<float*>px, <float*>pw_, <float*>py, g.N, g.C, g.H, g.W,
-                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo)
+                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <float*>pws)
     else:
         _conv2d_gemm(g, x, weight, y)
     if bias is not None:
@@ -260,18 +273,23 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
     cdef void *pw_ = _ptr(weight)
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
     cdef void *pgx
+    cdef void *pws
     if g.depthwise():
         gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
         pgx = _ptr(gx)
+        ws = _depthwise_workspace(g, weight.dtype)
+        pws = _ptr(ws)
         with nogil:
             if g.f64:
                 mc_depthwise_conv2d_backward_input_f64(<double*>pg, <double*>pw_, <double*>pgx, g.N,
                                                        g.C, H, W, g.K // g.C, g.kh, g.kw, sh, sw,
-                                                       ph, pw, dh, dw, g.Ho, g.Wo)
+                                                       ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <double*>pws)
             else:
                 mc_depthwise_conv2d_backward_input_f32(<float*>pg, <float*>pw_, <float*>pgx, g.N,
                                                        g.C, H, W, g.K // g.C, g.kh, g.kw, sh, sw,
-                                                       ph, pw, dh, dw, g.Ho, g.Wo)
+                                                       ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <float*>pws)
         return gx
     wT = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, -1).T for grp in range(groups)]
     cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * g.kh * g.kw, n0, b, i
@@ -318,16 +336,21 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
     cdef void *pg = _ptr(grad_output)
     cdef void *px = _ptr(x)
     cdef void *pgw = _ptr(gw)
+    cdef void *pws
     if g.depthwise():
+        ws = _depthwise_workspace(g, x.dtype)
+        pws = _ptr(ws)
         with nogil:
             if g.f64:
                 mc_depthwise_conv2d_backward_weight_f64(<double*>pg, <double*>px, <double*>pgw, g.N,
                                                         g.C, g.H, g.W, g.K // g.C, kh, kw, sh, sw,
-                                                        ph, pw, dh, dw, g.Ho, g.Wo)
+                                                        ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <double*>pws)
             else:
                 mc_depthwise_conv2d_backward_weight_f32(<float*>pg, <float*>px, <float*>pgw, g.N,
                                                         g.C, g.H, g.W, g.K // g.C, kh, kw, sh, sw,
-                                                        ph, pw, dh, dw, g.Ho, g.Wo)
+                                                        ph, pw, dh, dw, g.Ho, g.Wo,
+                                        <float*>pws)
         return gw.reshape(g.K, Cg, kh, kw)
     cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * kh * kw, n0, b, i
     cdef int64_t B = _chunk(g, rows, x.itemsize)
