@@ -8,7 +8,7 @@
 #include <omp.h>
 #endif
 
-static int mc_thread_id(void) {
+MC_INLINE int mc_thread_id(void) {
 #ifdef _OPENMP
     return omp_get_thread_num();
 #else
@@ -25,7 +25,7 @@ int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int
 
 /* Output positions o in [0, n_out) whose input index o * stride + offset lies in [0, n_in):
  * the half-open range [*lo, *hi). Everything outside it reads the zero padding. */
-static void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out,
+MC_INLINE void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out,
                            int64_t *lo, int64_t *hi) {
     int64_t a = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
     int64_t b = n_in - 1 - offset >= 0 ? (n_in - 1 - offset) / stride + 1 : 0;

@@ -87,7 +87,7 @@ MC_INLINE void MC_NAME(copy_rows)(const T *src, int64_t ld_src, T *dst, int64_t 
         for (int64_t v = 0; v < cols; v++) dst[r * ld_dst + v] = src[r * ld_src + v];
 }
 
-void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
+MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
                                int64_t W, int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
                                int64_t Ho, int64_t Wo, T *ws) {
@@ -147,7 +147,7 @@ void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t 
  * of c, so the scatter-add has no races. */
 /* Stride 1, as the forward in reverse: the wide gradient row (gy with zero columns up to Wp) is
  * added, shifted per tap, into a padded gradient plane, whose interior is gx. */
-void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
+MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
                                               int64_t C, int64_t H, int64_t W, int64_t M,
                                               int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                               int64_t ph, int64_t pw, int64_t dh, int64_t dw,
@@ -215,7 +215,7 @@ void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, in
 /* grad_weight: one thread per output channel k sums over the batch (double accumulators). */
 /* Stride 1: per image, tap (i, j) is one dot product of the wide gradient row with the padded
  * input plane shifted by i dh Wp + j dw (the wide row's extra columns are zero). */
-void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
+MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
                                                int64_t C, int64_t H, int64_t W, int64_t M,
                                                int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                                int64_t ph, int64_t pw, int64_t dh, int64_t dw,
