@@ -134,24 +134,24 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
     dense (groups 1), groups2, depthwise (groups = C_in = C_out), depthwise_x2 (channel
     multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding)."""
     kind = draw(st.sampled_from(kinds))
-    N = draw(st.integers(1, 4))
+    N = draw(st.integers(1, 8))
     H = draw(st.integers(3, 12))
     W = draw(st.integers(3, 11))
     W += W >= H  # 3..12 without H
     if kind == "groups2":
         groups, C, K = 2, draw(st.sampled_from([2, 4, 6, 8])), 2 * draw(st.integers(1, 4))
     elif kind.startswith("depthwise"):
-        C = draw(st.integers(2, 9))
+        C = draw(st.integers(2, 17))
         groups, K = C, (C if kind == "depthwise" else 2 * C)
     else:
-        C, K, groups = draw(st.integers(1, 9)), draw(st.integers(1, 8)), 1
+        C, K, groups = draw(st.integers(1, 17)), draw(st.integers(1, 8)), 1
         if kind == "pointwise" and C % 2 == 0 and K % 2 == 0 and draw(st.booleans()):
             groups = 2
     if kind == "pointwise":
         kh = kw = sh = sw = 1
         ph = pw = 0
     else:
-        kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+        kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
         sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
         ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
     dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
