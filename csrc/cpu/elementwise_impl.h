@@ -1,5 +1,6 @@
-/* Template body for elementwise.c: expects T (float or double) and SFX (f32 or f64) to be
- * defined, and <tgmath.h> included so exp/tanh/erf pick the precision of T.
+/* Template body for elementwise.c: expects T (float or double), SFX (f32 or f64) and MC_EXP (the
+ * vectorizable exp of mc_math.h for T) to be defined, and <tgmath.h> included so tanh/erf/fabs
+ * pick the precision of T.
  * Formulas follow PyTorch's documentation for each activation (torch.nn.ReLU, GELU, SiLU ...). */
 
 #ifdef _OPENMP
@@ -39,13 +40,18 @@ void MC_NAME(leaky_relu_backward)(const T *gy, const T *x, T *gx, int64_t n, T s
     }
 }
 
-/* sigmoid(x) = 1 / (1 + exp(-x)), evaluated so that exp never overflows; sigmoid' = y (1 - y). */
+/* sigmoid(x) = 1 / (1 + exp(-x)), from e = exp(-|x|) <= 1 so nothing overflows: 1 / (1 + e) for
+ * x >= 0, e / (1 + e) below. Written without a branch, and with mc_math.h's exp instead of
+ * libm's, so that the loops vectorize; NaN stays NaN. sigmoid' = y (1 - y). */
+MC_INLINE T MC_NAME(sigmoid_of)(T v) {
+    const T e = MC_EXP(-fabs(v));
+    const T m = (T)(v >= 0);
+    return (m + ((T)1 - m) * e) / ((T)1 + e);
+}
+
 void MC_NAME(sigmoid)(const T *x, T *y, int64_t n) {
     MC_PARALLEL_FOR
-    for (int64_t i = 0; i < n; i++) {
-        T e = exp(-fabs(x[i]));
-        y[i] = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = MC_NAME(sigmoid_of)(x[i]);
 }
 
 void MC_NAME(sigmoid_backward)(const T *gy, const T *y, T *gx, int64_t n) {
@@ -67,18 +73,13 @@ void MC_NAME(tanh_backward)(const T *gy, const T *y, T *gx, int64_t n) {
 /* silu(x) = x * sigmoid(x) (Elfwing et al. 2018); silu' = s (1 + x (1 - s)). */
 void MC_NAME(silu)(const T *x, T *y, int64_t n) {
     MC_PARALLEL_FOR
-    for (int64_t i = 0; i < n; i++) {
-        T e = exp(-fabs(x[i]));
-        T s = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
-        y[i] = x[i] * s;
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] * MC_NAME(sigmoid_of)(x[i]);
 }
 
 void MC_NAME(silu_backward)(const T *gy, const T *x, T *gx, int64_t n) {
     MC_PARALLEL_FOR
     for (int64_t i = 0; i < n; i++) {
-        T e = exp(-fabs(x[i]));
-        T s = x[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);
+        const T s = MC_NAME(sigmoid_of)(x[i]);
         gx[i] = gy[i] * s * ((T)1 + x[i] * ((T)1 - s));
     }
 }
