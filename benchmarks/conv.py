@@ -161,12 +161,7 @@ def main(argv=None):
     p.add_argument("--cases", type=int, nargs="*", help="indices into CASES (default: all)")
     p.add_argument("--json")
     args = p.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        sys.exit("this benchmark compares against PyTorch: pip install torch==2.13.0")
-    minicnn.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    torch = harness.same_threads(args.threads)
     print(f"# {harness.cpu_model()}, {args.threads} threads, float32, batch {args.batch}, "
           f"{time.strftime('%Y-%m-%d')}")
     print(f"{'case':22s} {'pass':4s} {'minicnn ms':>10s} {'torch ms':>9s} {'cl ms':>8s} "

@@ -10,6 +10,7 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -60,6 +61,20 @@ def alone(a, repeat=10, warmup=3):
         a()
     t = [_timed(a)[0] for _ in range(repeat)]
     return [1e3 * min(t), 1e3 * statistics.median(t), 1e3 * max(t)]
+
+
+def same_threads(threads):
+    """Import PyTorch (exit with a hint when it is missing) and give it and minicnn the same
+    thread count; returns the torch module."""
+    try:
+        import torch
+    except ImportError:
+        sys.exit("this benchmark compares against PyTorch: pip install torch==2.13.0")
+    import minicnn
+
+    minicnn.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    return torch
 
 
 def copy_bandwidth(n_bytes, torch):

@@ -121,13 +121,7 @@ def main(argv=None):
                    help="timed pairs per case (tiny tensors: many, the median is what counts)")
     p.add_argument("--json", help="write the records to this JSON file")
     args = p.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        sys.exit("this benchmark compares against PyTorch: pip install torch==2.13.0")
-
-    minicnn.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    torch = harness.same_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"# {harness.cpu_model()}, {args.threads} threads, float32, {time.strftime('%Y-%m-%d')}; "
           f"median of {args.repeat} interleaved pairs")

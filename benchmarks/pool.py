@@ -130,13 +130,7 @@ def main(argv=None):
                    help="skip the comparison with PyTorch's channels_last layout")
     p.add_argument("--json", help="write the records to this JSON file")
     args = p.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        sys.exit("this benchmark compares against PyTorch: pip install torch==2.13.0")
-
-    minicnn.set_num_threads(args.threads)
-    torch.set_num_threads(args.threads)
+    torch = harness.same_threads(args.threads)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(args.shape, dtype=np.float32)
     N, C, H, W = args.shape

@@ -1,14 +1,8 @@
 /* Loss kernels (fused cross entropy), instantiated for float and double from loss_impl.h (a
  * "template" included twice with T and SFX defined).
  *
- * The exponentials are the hot loop (N * C of them forward and again backward), and a call into
- * libm's exp cannot be vectorized under the build's plain -O3, so exp is computed inline here, as
- * Cephes does it (S. Moshier, Cephes Math Library, expf.c and exp.c): n = round(x / ln 2),
- * r = x - n ln 2 in two parts (Cody-Waite), exp(r) by a polynomial (float) or a Pade form
- * (double), times 2^n built in the exponent bits. Accurate to about 1 ulp. The argument is always
- * <= 0 here (logits minus their row maximum); below the smallest normal result it returns 0
- * (exp(-inf) = 0), and NaN stays NaN. Only arithmetic, compares and bit copies: the loops that
- * use it vectorize.
+ * The exponentials are the hot loop (N * C of them forward and again backward); they use the
+ * vectorizable exp of mc_math.h (the argument is always <= 0 here: logits minus their row max).
  *
  * GCC keeps a compare-and-select of floats as a branch under its default -ftrapping-math (the
  * compare might raise an FP exception flag), which stops the max and exp loops from vectorizing;
