@@ -19,6 +19,7 @@ from .ops import (abs, add, amax, amin, argmax, argmin, cat, clamp, clip, div, e
                   log_softmax, matmul, max, mean, min, mul, permute, pow, relu, reshape, sigmoid,
                   softmax, sqrt, squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var)
 from .random import manual_seed
+from .serialization import load, save
 from .tensor import Tensor
 
 # dtypes, as numpy dtypes: tensor.dtype == minicnn.float32
@@ -32,4 +33,4 @@ float = float32  # noqa: A001  (torch.float)
 double = float64
 long = int64
 
-from . import nn, utils  # noqa: E402  (they use the names above)
+from . import models, nn, optim, utils  # noqa: E402  (they use the names above)

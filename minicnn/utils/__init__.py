@@ -1,2 +1,3 @@
-"""Tools around the framework: gradient checking (more tools join in later issues)."""
-from .gradcheck import GradcheckError, gradcheck
+"""Tools around the framework: gradient checking, PyTorch weight interop (more join later)."""
+from .gradcheck import GradcheckError, gradcheck  # noqa: F401
+from .torch_interop import from_torch_state_dict, to_torch_state_dict  # noqa: F401

@@ -1,0 +1,2 @@
+"""TODO(layers helper)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""TODO(optim helper)."""
+__all__ = []
