@@ -1,10 +1,483 @@
-"""TODO(checkpoint helper)."""
-__all__ = ["save", "load"]
+"""Checkpoints: :func:`save` and :func:`load` (``torch.save`` / ``torch.load``) without pickle.
+
+A checkpoint holds a nested structure of dicts (str or int keys), lists, tuples, tensors, NumPy
+arrays and scalars, and Python int/float/bool/str/None: a model's ``state_dict()``, an
+optimizer's or scheduler's ``state_dict()``, the epoch, RNG states (``bit_generator.state``).
+Loading one never executes code, unlike ``torch.load`` of an untrusted pickle.
+
+On-disk format (version 1)
+--------------------------
+A ``.npz`` file: a zip archive (stored, not compressed) whose every entry is a ``.npy`` array,
+so ``numpy.load(path, allow_pickle=False)`` can read every entry, and a flat state_dict's
+arrays keep their names (``"features.0.weight"``).
+
+- ``__minicnn_checkpoint__.npy``: the structure, a 1-D uint8 array of UTF-8 JSON::
+
+      {"format": "minicnn-checkpoint", "version": 1, "root": NODE}
+
+- one entry per array: every tensor, ndarray and NumPy scalar, named after its path in the
+  structure (keys joined by ".", characters outside ``[A-Za-z0-9_.-]`` replaced by "_", and a
+  ``~2``, ``~3`` ... suffix where two paths give the same name).
+
+A NODE is JSON ``null``/``true``/``false``, an integer (of any size), a finite float, a string,
+a JSON array (a Python list), or an object with a ``"type"``:
+
+- ``{"type": "tuple", "items": [NODE, ...]}``
+- ``{"type": "dict" | "OrderedDict", "items": [[KEY, NODE], ...]}``: KEY is a JSON string or
+  integer (Python str/int/float/bool/None keys keep their type), pairs in insertion order
+- ``{"type": "float", "value": "nan" | "inf" | "-inf"}``
+- ``{"type": "Tensor" | "Parameter", "array": NAME, "dtype": DT, "shape": [...],
+  "device": "cpu", "requires_grad": false}``
+- ``{"type": "ndarray", "array": NAME, "dtype": DT, "shape": [...]}``
+- ``{"type": "scalar", "array": NAME, "dtype": DT}``: a NumPy scalar, stored as a 0-d array
+
+NAME is the entry name without ``.npy``; DT is NumPy's ``dtype.str`` (``"<f4"``). An object
+reached twice (a tied weight) is stored once and loads as one object. Readers refuse a newer
+``version``, an entry that the structure does not name (or the reverse), and an array whose
+dtype or shape differs from its node.
+
+``.safetensors`` (optional, ``pip install safetensors``)
+---------------------------------------------------------
+A path ending in ``.safetensors`` is written and read with the ``safetensors`` package instead:
+it holds a flat mapping str -> tensor (a state_dict) plus optional str -> str metadata
+(``save(..., metadata=...)``; read it back with
+``safetensors.safe_open(path, "np").metadata()``).
+"""
+import io
+import json
+import math
+import os
+import re
+import zipfile
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import numpy as np
+
+from .device import as_device
+from .device import device as Device
+from .tensor import Tensor
+
+__all__ = ["CheckpointError", "NotACheckpointError", "load", "save"]
+
+FORMAT = "minicnn-checkpoint"
+FORMAT_VERSION = 1
+STRUCTURE_ENTRY = "__minicnn_checkpoint__"
+
+# dtype kinds an .npy entry holds without pickle: bool, ints, floats, complex, bytes, str, dates
+_ARRAY_KINDS = frozenset("biufcSUMm")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
-def save(obj, f):
-    raise NotImplementedError
+# ------------------------------------------------------------------ save
 
 
-def load(f):
-    raise NotImplementedError
+def save(obj, f, *, metadata=None):
+    """Save ``obj`` to ``f`` (``torch.save``), as a ``.npz`` checkpoint (see the module docstring).
+
+    ``obj``: a nested structure of dict (str/int keys), list, tuple, Tensor (Parameter),
+    ndarray, NumPy scalar, int, float, bool, str, None. ``f``: a path (str or os.PathLike) or a
+    binary file object open for writing. A path is written atomically: to a temporary file in
+    the same directory, then renamed over ``f``, so a crash leaves the old file or the new one,
+    never half of one. A path ending in ``.safetensors`` is written with the safetensors package
+    (``obj`` must then be a flat dict str -> tensor; ``metadata`` an optional dict str -> str).
+
+    Tensors keep dtype, shape, device name and requires_grad, not ``.grad``.
+
+    Raises TypeError naming the path of an unsupported object inside ``obj`` (e.g.
+    ``obj['optimizer']['state'][0]['x']: cannot save a function``), before writing anything.
+    """
+    if _is_safetensors_path(f):
+        _save_safetensors(obj, f, metadata)
+        return
+    if metadata is not None:
+        raise TypeError("save: metadata is only for .safetensors files; put it in obj instead")
+    entries = _Encoder().encode(obj)
+    if isinstance(f, (str, os.PathLike)):
+        with _atomic_path(f) as tmp, open(tmp, "wb") as fh:
+            _write_zip(fh, entries)
+    elif hasattr(f, "write"):
+        _write_zip(f, entries)
+    else:
+        raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
+
+
+class _Encoder:
+    """Turns ``obj`` into (entry name, array) pairs, the structure entry first."""
+
+    def __init__(self):
+        # minicnn.nn imports this module's package, so import it when saving, not at import
+        from .nn.parameter import Parameter
+        self.parameter = Parameter
+        self.arrays = {}  # entry name -> ndarray
+        self.memo = {}  # id(Tensor/ndarray) -> its node, so a shared object is stored once
+        self.active = set()  # ids of the containers being encoded (cycle detection)
+
+    def encode(self, obj):
+        root = self.node(obj, [])
+        doc = {"format": FORMAT, "version": FORMAT_VERSION, "root": root}
+        text = json.dumps(doc, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        return [(STRUCTURE_ENTRY, np.frombuffer(text, np.uint8)), *self.arrays.items()]
+
+    def node(self, obj, path):
+        t = type(obj)
+        if obj is None or t in (bool, int, str):
+            return obj
+        if t is float:
+            return obj if math.isfinite(obj) else {"type": "float", "value": repr(obj)}
+        if isinstance(obj, (Tensor, np.ndarray, np.generic)):
+            return self.array_node(obj, path)
+        if t in (list, tuple, dict, OrderedDict):
+            if id(obj) in self.active:
+                raise TypeError(f"{_path_str(path)}: cannot save a circular reference")
+            self.active.add(id(obj))
+            if t is list:
+                node = [self.node(v, path + [i]) for i, v in enumerate(obj)]
+            elif t is tuple:
+                node = {"type": "tuple", "items": [self.node(v, path + [i])
+                                                   for i, v in enumerate(obj)]}
+            else:
+                node = {"type": t.__name__, "items": [[self.key(k, path), self.node(v, path + [k])]
+                                                      for k, v in obj.items()]}
+            self.active.discard(id(obj))
+            return node
+        hint = " (save its state_dict() instead)" if hasattr(obj, "state_dict") else ""
+        raise TypeError(f"{_path_str(path)}: cannot save {_article(t.__name__)}{hint}; a "
+                        "checkpoint holds dict, list, tuple, Tensor, ndarray, NumPy scalars, "
+                        "int, float, bool, str and None")
+
+    @staticmethod
+    def key(k, path):
+        if k is None or type(k) in (str, int, bool) or type(k) is float and math.isfinite(k):
+            return k
+        raise TypeError(f"{_path_str(path)}: cannot save a dict key of type {type(k).__name__} "
+                        f"({k!r}); keys must be str or int")
+
+    def array_node(self, obj, path):
+        known = self.memo.get(id(obj))
+        if known is not None:
+            return known
+        if isinstance(obj, Tensor):
+            array = obj.detach().to("cpu")._data
+        else:
+            array = np.asarray(obj)
+        if array.dtype.kind not in _ARRAY_KINDS:
+            what = ("a Tensor" if isinstance(obj, Tensor) else
+                    "a NumPy scalar" if isinstance(obj, np.generic) else "an ndarray")
+            raise TypeError(f"{_path_str(path)}: cannot save {what} of dtype {array.dtype}: "
+                            "only bool, numeric, string and datetime arrays can be stored "
+                            "without pickle")
+        if isinstance(obj, Tensor):
+            kind = "Parameter" if isinstance(obj, self.parameter) else "Tensor"
+        else:
+            kind = "scalar" if isinstance(obj, np.generic) else "ndarray"
+        name = self.entry_name(path)
+        self.arrays[name] = array
+        node = {"type": kind, "array": name, "dtype": array.dtype.str}
+        if kind != "scalar":
+            node["shape"] = list(array.shape)
+        if isinstance(obj, Tensor):
+            node["device"] = str(obj.device)
+            node["requires_grad"] = obj.requires_grad
+        self.memo[id(obj)] = node
+        return node
+
+    def entry_name(self, path):
+        base = _UNSAFE_NAME.sub("_", ".".join(str(k) for k in path)) or "obj"
+        name, n = base, 1
+        while name in self.arrays or name == STRUCTURE_ENTRY:
+            n += 1
+            name = f"{base}~{n}"
+        return name
+
+
+def _write_zip(fh, entries):
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, array in entries:
+            info = zipfile.ZipInfo(name + ".npy")  # fixed 1980 timestamp: same data, same bytes
+            info.external_attr = 0o644 << 16
+            # force_zip64: the size is not known before writing, and may pass 4 GiB
+            with zf.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+
+
+@contextmanager
+def _atomic_path(f):
+    """Yield a fresh temporary path next to ``f``; on success fsync it and rename it over ``f``,
+    on any error (KeyboardInterrupt included) delete it and leave ``f`` as it was."""
+    target = os.path.realpath(os.fspath(f))  # write through a symlink, as open() would
+    folder, base = os.path.split(target)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: cannot write {os.fspath(f)!r}: directory {folder!r} "
+                                "does not exist")
+    tmp = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+    # O_EXCL: never clobber another writer's file; mode 0o666 lets the umask apply as for open()
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDWR)
+        try:
+            os.fsync(fd)  # data on disk before the rename makes it visible
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# ------------------------------------------------------------------ load
+
+
+class CheckpointError(ValueError):
+    """Raised by :func:`load` for a file that is not a readable minicnn checkpoint."""
+
+
+class NotACheckpointError(CheckpointError):
+    """A zip archive without the structure entry (a plain .npz, a torch.save file ...)."""
+
+
+def load(f, map_location=None, *, weights_only=True):
+    """Load an object saved by :func:`save` (``torch.load``); loading never executes code.
+
+    ``f``: a path or a binary file object. ``map_location``: None puts each tensor back on the
+    device it was saved from; a device or a string (``"cpu"``) puts every tensor there.
+    ``weights_only`` is accepted for compatibility with ``torch.load``: minicnn checkpoints hold
+    only data, whatever its value. Types come back as saved: Tensor (Parameter) with dtype,
+    shape and requires_grad, ndarray, NumPy scalar, tuple, OrderedDict, int keys.
+    A ``.safetensors`` path gives an OrderedDict name -> Tensor.
+
+    Raises FileNotFoundError for a missing file; ValueError naming the file and what was
+    expected when it is not a complete zip/.npz archive (truncated, corrupted, random bytes), is
+    an .npz without the ``__minicnn_checkpoint__`` structure entry, holds pickled objects, or
+    its structure does not match its arrays; RuntimeError when it was written in a newer
+    format version than this minicnn reads.
+    """
+    if map_location is not None:
+        if not isinstance(map_location, (str, Device)):
+            raise TypeError("load: map_location must be None, a device or a string such as "
+                            f"'cpu', got {type(map_location).__name__}")
+        map_location = as_device(map_location)
+    if _is_safetensors_path(f):
+        return _load_safetensors(f, map_location)
+    if isinstance(f, (str, os.PathLike)):
+        name = os.fspath(f)
+        with open(name, "rb") as fh:
+            return _load_zip(fh, name, map_location)
+    if not hasattr(f, "read"):
+        raise TypeError(f"load: f must be a path or a binary file object, got {type(f).__name__}")
+    name = str(getattr(f, "name", "<file object>"))
+    if not (hasattr(f, "seekable") and f.seekable()):  # zip needs to seek to its directory
+        f = io.BytesIO(f.read())
+    return _load_zip(f, name, map_location)
+
+
+def _load_zip(fh, name, map_location):
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            return _Decoder(zf, name, map_location).decode()
+    except zipfile.BadZipFile as e:
+        raise CheckpointError(f"{name}: not a minicnn checkpoint: expected a complete .npz (zip) "
+                              "archive, but the file is truncated, corrupted or not a zip "
+                              f"({e})") from None
+
+
+class _Decoder:
+    def __init__(self, zf, name, map_location):
+        from .nn.parameter import Parameter
+        self.parameter = Parameter
+        self.zf = zf
+        self.name = name
+        self.map_location = map_location
+        self.entries = set(zf.namelist())
+        self.used = {}  # entry name -> the object it became (shared objects load as one)
+
+    def fail(self, what):
+        return CheckpointError(f"{self.name}: {what}")
+
+    def decode(self):
+        if STRUCTURE_ENTRY + ".npy" not in self.entries:
+            hint = ""
+            if any(e.endswith("data.pkl") for e in self.entries):
+                hint = (" It looks like a PyTorch checkpoint (torch.save); load its weights with "
+                        "minicnn.utils.from_torch_state_dict(model, path).")
+            elif self.entries and all(e.endswith(".npy") for e in self.entries):
+                hint = " It is a plain .npz: read it with numpy.load(path, allow_pickle=False)."
+            raise NotACheckpointError(f"{self.name}: not a minicnn checkpoint: no "
+                                      f"'{STRUCTURE_ENTRY}' structure entry." + hint)
+        raw = self.read_entry(STRUCTURE_ENTRY)
+        try:
+            doc = json.loads(raw.tobytes().decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise self.fail(f"the structure entry is not valid UTF-8 JSON ({e})") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise self.fail(f"the structure entry is not a {FORMAT} header")
+        version = doc.get("version")
+        if type(version) is not int or version < 1:
+            raise self.fail(f"invalid checkpoint format version {version!r}")
+        if version > FORMAT_VERSION:
+            raise RuntimeError(f"{self.name}: checkpoint format version {version} is newer than "
+                               f"this minicnn reads (up to {FORMAT_VERSION}); upgrade minicnn")
+        try:
+            obj = self.node(doc["root"])
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
+            raise self.fail(f"malformed structure entry ({type(e).__name__}: {e})") from None
+        unused = self.entries - {n + ".npy" for n in self.used} - {STRUCTURE_ENTRY + ".npy"}
+        if unused:
+            raise self.fail(f"the structure entry does not match the arrays: entries "
+                            f"{sorted(unused)} are not part of the structure")
+        return obj
+
+    def read_entry(self, entry):
+        if entry + ".npy" not in self.entries:
+            raise self.fail(f"the structure entry does not match the arrays: it names the array "
+                            f"'{entry}', which is not in the file")
+        try:
+            with self.zf.open(entry + ".npy") as fp:
+                return np.lib.format.read_array(fp, allow_pickle=False)
+        except ValueError as e:
+            if "allow_pickle" in str(e):
+                raise self.fail(f"entry '{entry}' holds pickled Python objects, which minicnn "
+                                "never loads (unpickling can run arbitrary code)") from None
+            raise self.fail(f"entry '{entry}' is not a valid .npy array ({e})") from None
+        except (zipfile.BadZipFile, EOFError, OSError) as e:
+            raise self.fail(f"entry '{entry}' is corrupted ({e})") from None
+
+    def node(self, node):
+        if node is None or type(node) in (bool, int, float, str):
+            return node
+        if type(node) is list:
+            return [self.node(v) for v in node]
+        kind = node["type"]
+        if kind == "tuple":
+            return tuple(self.node(v) for v in node["items"])
+        if kind in ("dict", "OrderedDict"):
+            items = ((self.key(k), self.node(v)) for k, v in node["items"])
+            return dict(items) if kind == "dict" else OrderedDict(items)
+        if kind == "float":
+            if node["value"] not in ("nan", "inf", "-inf"):
+                raise self.fail(f"invalid float node {node!r}")
+            return float(node["value"])
+        if kind in ("Tensor", "Parameter", "ndarray", "scalar"):
+            return self.array(node, kind)
+        raise self.fail(f"unknown node type {kind!r} in the structure entry")
+
+    def key(self, k):
+        if k is None or type(k) in (bool, int, float, str):
+            return k
+        raise self.fail(f"invalid dict key {k!r} in the structure entry")
+
+    def array(self, node, kind):
+        entry = node["array"]
+        if entry in self.used:
+            return self.used[entry]
+        array = self.read_entry(entry)
+        shape = [] if kind == "scalar" else node["shape"]
+        if array.dtype.str != node["dtype"] or list(array.shape) != shape:
+            raise self.fail(f"the structure entry does not match the arrays: '{entry}' should "
+                            f"have dtype {node['dtype']} and shape {tuple(shape)}, the file holds "
+                            f"{array.dtype.str} {array.shape}")
+        if kind == "ndarray":
+            obj = array
+        elif kind == "scalar":
+            obj = array[()]
+        else:
+            obj = self.tensor(array, node, kind)
+        self.used[entry] = obj
+        return obj
+
+    def tensor(self, array, node, kind):
+        device = self.map_location
+        if device is None:
+            try:
+                device = as_device(node["device"])
+            except (RuntimeError, ValueError) as e:
+                raise RuntimeError(f"{self.name}: a tensor was saved on device "
+                                   f"{node['device']!r}, which is not usable here ({e}); pass "
+                                   "map_location='cpu'") from None
+        t = Tensor._wrap(array, as_device("cpu")).to(device)
+        if kind == "Parameter":
+            return self.parameter(t, requires_grad=node["requires_grad"])
+        if node["requires_grad"]:
+            t.requires_grad_(True)
+        return t
+
+
+# ------------------------------------------------------------------ safetensors
+
+# the numpy dtypes that safetensors stores
+_SAFETENSORS_DTYPES = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64,
+    np.float16, np.float32, np.float64, np.complex64))
+
+
+def _is_safetensors_path(f):
+    return isinstance(f, (str, os.PathLike)) and os.fsdecode(f).lower().endswith(".safetensors")
+
+
+def _import_safetensors():
+    try:
+        import safetensors
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(".safetensors files need the safetensors package: pip install "
+                          "safetensors (or pip install minicnn[safetensors])") from None
+    return safetensors
+
+
+def _save_safetensors(obj, f, metadata):
+    st = _import_safetensors()
+    if type(obj) not in (dict, OrderedDict):
+        raise TypeError(f"save: a .safetensors file holds only a flat mapping name -> tensor "
+                        f"(a state_dict), got {type(obj).__name__}; save other objects to a "
+                        ".npz checkpoint (any other file name)")
+    arrays = {}
+    for key, value in obj.items():
+        if type(key) is not str:
+            raise TypeError(f"save: a .safetensors file holds only a flat mapping name -> tensor; "
+                            f"key {key!r} is a {type(key).__name__}, not a str")
+        if not isinstance(value, (Tensor, np.ndarray)):
+            raise TypeError(f"save: obj[{key!r}]: a .safetensors file holds only a flat mapping "
+                            f"name -> tensor, got {type(value).__name__}; save nested or "
+                            "non-tensor objects to a .npz checkpoint (any other file name)")
+        array = value.detach().to("cpu")._data if isinstance(value, Tensor) else value
+        if array.dtype not in _SAFETENSORS_DTYPES:
+            raise TypeError(f"save: obj[{key!r}]: safetensors cannot store dtype {array.dtype}")
+        # safetensors reads the raw buffer (np.ascontiguousarray would make a 0-d array 1-d)
+        arrays[key] = array if array.flags.c_contiguous else array.copy(order="C")
+    if metadata is not None and not (isinstance(metadata, dict) and all(
+            type(k) is str and type(v) is str for k, v in metadata.items())):
+        raise TypeError("save: metadata must be a dict str -> str")
+    with _atomic_path(f) as tmp:
+        st.numpy.save_file(arrays, tmp, metadata=metadata)
+
+
+def _load_safetensors(f, map_location):
+    st = _import_safetensors()
+    name = os.fsdecode(f)
+    device = map_location or as_device("cpu")
+    out = OrderedDict()
+    try:
+        with st.safe_open(name, framework="np") as sf:
+            for key in sf.keys():
+                # get_tensor returns a writable copy, not a view of the file
+                out[key] = Tensor._wrap(sf.get_tensor(key), as_device("cpu")).to(device)
+    except st.SafetensorError as e:
+        raise CheckpointError(f"{name}: not a valid .safetensors file ({e})") from None
+    return out
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _path_str(path):
+    return "obj" + "".join(f"[{k!r}]" for k in path)
+
+
+def _article(noun):
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun

@@ -321,6 +321,11 @@ def test_clamp_without_bounds_raises():
         t32(3).clamp()
 
 
+def test_hardtanh_inverted_bounds_raise():
+    with pytest.raises(ValueError, match=r"min_val \(2.0\) must be <= max_val \(1.0\)"):
+        minicnn.nn.functional.hardtanh(t32(3), 2.0, 1.0)
+
+
 # ---------------------------------------------------------------- construction and scalars
 
 @pytest.mark.parametrize("data", ["abc", ["a", "b"], [1, "a"], None, {"a": 1}, object(),

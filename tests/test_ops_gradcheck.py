@@ -105,6 +105,8 @@ UNARY = [
     ("gelu", F.gelu, real, True),
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"), real, True),
     ("silu", F.silu, real, True),
+    ("hardtanh", lambda x: F.hardtanh(x, -0.5, 0.7), away(-0.5, 0.7), False),
+    ("relu6", lambda x: F.relu6(x * 8), away(0, 0.75), False),
 ]
 
 

@@ -168,6 +168,9 @@ UNARY = [
     ("gelu_none", lambda L, x: _f(L).gelu(x, approximate="none"), real, True),
     ("gelu_tanh", lambda L, x: _f(L).gelu(x, approximate="tanh"), real, True),
     ("silu", lambda L, x: _f(L).silu(x), real, True),
+    ("hardtanh", lambda L, x: _f(L).hardtanh(x), real, True),
+    ("hardtanh_0.5_2", lambda L, x: _f(L).hardtanh(x, -0.5, 2.0), real, True),
+    ("relu6", lambda L, x: _f(L).relu6(x * 4), real, True),
 ]
 
 
@@ -238,6 +241,8 @@ KINKS = [
     ("clamp_at_bounds", lambda L, x: L.clamp(x, -0.5, 0.5), [-0.5, 0.5, -0.6, 0.6, 0.0]),
     ("clamp_min_at_bound", lambda L, x: L.clamp(x, min=0.25), [0.25, 0.2, 0.3]),
     ("clamp_max_at_bound", lambda L, x: L.clamp(x, max=0.25), [0.25, 0.2, 0.3]),
+    ("hardtanh_at_bounds", lambda L, x: _f(L).hardtanh(x, -0.5, 0.5), [-0.5, 0.5, -0.6, 0.6, 0]),
+    ("relu6_at_bounds", lambda L, x: _f(L).relu6(x), [0.0, 6.0, -1.0, 7.0, 3.0]),
     ("pow_0_at_0", lambda L, x: x ** 0, [0.0, 2.0]),
     ("pow_2_at_0", lambda L, x: x ** 2, [0.0, -2.0]),
 ]

@@ -19,6 +19,12 @@ import numpy as np
 
 from . import reference
 
+# OpenMP worker threads that spin between parallel regions steal the cores from NumPy's BLAS
+# threads, which run between our kernels (conv = im2col + GEMM): on a loaded 2-core machine a
+# training step ran 10-50x slower. Sleeping workers cost a few microseconds of wake-up per region.
+# libgomp reads this once, when _cpu loads it; a value set by the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:
     from . import _cpu
     _CPU_IMPORT_ERROR = None

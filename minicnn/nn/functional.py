@@ -1,8 +1,8 @@
 """Stateless neural-network functions with PyTorch's names and signatures
 (``torch.nn.functional``): activations, convolution, pooling, normalization, linear, dropout and
 losses. Input layout NCHW; see each function's docstring for shapes, dtypes and errors."""
-from ..ops import (gelu, hardswish, leaky_relu, log_softmax, pad, relu, sigmoid, silu,  # noqa: F401
-                   softmax, tanh)
+from ..ops import (gelu, hardswish, hardtanh, leaky_relu, log_softmax, pad, relu,  # noqa: F401
+                   relu6, sigmoid, silu, softmax, tanh)
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.loss import cross_entropy, dropout, dropout2d, linear, mse_loss, nll_loss  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401

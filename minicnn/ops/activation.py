@@ -118,6 +118,23 @@ class LeakyReLU(Function):
         return ctx.backend.leaky_relu_backward(_c(g), x, ctx.negative_slope), None
 
 
+class Hardtanh(Function):
+    """clip(x, lo, hi); the gradient passes only strictly inside (lo, hi), as PyTorch's hardtanh
+    (unlike clamp, whose interval is closed)."""
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, x.dtype.type(lo), x.dtype.type(hi))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        inside = (x > ctx.lo) & (x < ctx.hi)
+        return np.multiply(g, inside, dtype=g.dtype), None, None
+
+
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
@@ -264,6 +281,22 @@ def relu(input):
 def leaky_relu(input, negative_slope=0.01):
     """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
     return LeakyReLU.apply(input, float(negative_slope))
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0):
+    """min(max(input, min_val), max_val) elementwise (``torch.nn.functional.hardtanh``).
+
+    Any shape; float32 or float64. Gradient 1 where min_val < input < max_val, else 0 (PyTorch's).
+    Raises ValueError when min_val > max_val.
+    """
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must be <= max_val ({max_val})")
+    return Hardtanh.apply(input, float(min_val), float(max_val))
+
+
+def relu6(input):
+    """min(max(input, 0), 6) (Howard et al. 2017, MobileNet; ``torch.nn.functional.relu6``)."""
+    return Hardtanh.apply(input, 0.0, 6.0)
 
 
 def sigmoid(input):
