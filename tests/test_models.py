@@ -360,3 +360,14 @@ def test_all_exports_resolve():
     for name in M.__all__:
         assert getattr(M, name) is not None, name
     assert len(set(M.__all__)) == len(M.__all__)
+
+
+def test_get_model_builds_every_listed_model():
+    names = M.list_models()
+    assert {"lenet5", "convnet", "resnet20", "mobilenet_v2", "efficientnet_b0"} <= set(names)
+    for name in names:
+        assert callable(getattr(M, name))
+    model = M.get_model("resnet20", num_classes=7, in_channels=1)
+    assert model.fc.out_features == 7 and model.conv1.in_channels == 1
+    with pytest.raises(ValueError, match="unknown model 'resnet21'.*resnet20"):
+        M.get_model("resnet21")

@@ -9,7 +9,9 @@ names, so a torchvision state_dict (as NumPy arrays) loads by name.
 - blocks: :class:`SEBlock`, :class:`CBAM`, :class:`Inception`, :class:`ConvNeXtBlock`,
   :class:`StochasticDepth`, ...
 
-Every constructor takes ``num_classes`` and ``in_channels``.
+Every constructor takes ``num_classes`` and ``in_channels``. :func:`list_models` names them and
+:func:`get_model` builds one by name (as ``torchvision.models``), which is what the command line
+uses for ``--model NAME``.
 """
 from .blocks import *  # noqa: F401,F403
 from .blocks import __all__ as _blocks
@@ -28,5 +30,24 @@ from .resnet import __all__ as _resnet
 from .vgg import *  # noqa: F401,F403
 from .vgg import __all__ as _vgg
 
+_MODELS = ("lenet5", "simple_cnn", "convnet", "vgg11_bn", "vgg16_bn", "resnet20", "resnet32",
+           "resnet44", "resnet56", "resnet110", "resnet18", "resnet34", "resnet50", "mobilenet_v2",
+           "efficientnet_b0", "densenet121")
+
+
+def list_models():
+    """The names :func:`get_model` accepts, e.g. ``["lenet5", "simple_cnn", "convnet", ...]``."""
+    return list(_MODELS)
+
+
+def get_model(name, **kwargs):
+    """Build the zoo model ``name`` with keyword arguments for its constructor
+    (``get_model("resnet20", num_classes=100)``). Raises ValueError for an unknown name, listing
+    the known ones."""
+    if name not in _MODELS:
+        raise ValueError(f"get_model: unknown model {name!r}; expected one of {', '.join(_MODELS)}")
+    return globals()[name](**kwargs)
+
+
 __all__ = [*_lenet, *_convnet, *_vgg, *_resnet, *_mobilenet, *_efficientnet, *_densenet,
-           *_blocks]
+           *_blocks, "list_models", "get_model"]
