@@ -33,4 +33,4 @@ float = float32  # noqa: A001  (torch.float)
 double = float64
 long = int64
 
-from . import models, nn, optim, utils  # noqa: E402  (they use the names above)
+from . import data, models, nn, optim, utils  # noqa: E402  (they use the names above)

@@ -1,6 +1,22 @@
-"""The ``minicnn`` command line (also ``python -m minicnn``)."""
+"""The ``minicnn`` command line (also ``python -m minicnn``).
+
+  minicnn train --model lenet5 --dataset fashion-mnist --epochs 5 --out runs/lenet5
+  minicnn train --resume runs/lenet5          continue an interrupted run exactly
+  minicnn eval --checkpoint runs/lenet5/best.npz
+  minicnn predict --checkpoint runs/lenet5/best.npz shoe.png
+  minicnn summary --model resnet20 --input-shape 3,32,32
+  minicnn data info fashion-mnist              (or: data fetch NAME)
+  minicnn info                                 version, backends, threads, BLAS, CUDA
+
+Exit codes: 0 success; 1 a missing data set, file or optional extra; 2 a bad option or value;
+130 interrupted (Ctrl-C).
+"""
 import argparse
+import dataclasses
+import os
 import sys
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _info(args):
@@ -8,13 +24,248 @@ def _info(args):
 
     for key, value in info().items():
         print(f"{key + ':':11s}{value}")
-    return 0
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ train
+
+
+def _train(args):
+    from .training import RUNTIME_OPTIONS, ConfigError, TrainConfig, Trainer, dataset_info
+
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if hasattr(args, f.name)}
+    if args.resume is not None:
+        fixed = sorted(set(given) - set(RUNTIME_OPTIONS))
+        if fixed:
+            raise ConfigError("--resume continues a run with the options it was started with; "
+                              f"drop {', '.join('--' + f.replace('_', '-') for f in fixed)} "
+                              "(only --threads, --workers, --data-root, --device and --plot "
+                              "may change)")
+        trainer = Trainer.resume(args.resume, **given)
+    else:
+        config = TrainConfig(**given).validate()
+        if config.out is None:
+            config.out = _free_run_dir(config.model, dataset_info(config.dataset)[0])
+        elif os.path.exists(os.path.join(config.out, "last.npz")):
+            raise ConfigError(f"--out {config.out} already holds a run (last.npz): continue it "
+                              f"with --resume {config.out}, or choose another --out")
+        trainer = Trainer(config)
+    trainer.fit()
+    return EXIT_OK
+
+
+def _free_run_dir(model, dataset):
+    """runs/<model>-<dataset>, or the first of -2, -3, ... that holds no run yet."""
+    base = os.path.join("runs", f"{model}-{dataset}")
+    path, n = base, 1
+    while os.path.exists(os.path.join(path, "last.npz")):
+        n += 1
+        path = f"{base}-{n}"
+    return path
+
+
+# ------------------------------------------------------------------ eval, predict, summary
+
+
+def _eval(args):
+    from .training import evaluate_checkpoint, format_evaluation
+
+    result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_root=args.data_root,
+                                 batch_size=args.batch_size, workers=args.workers)
+    print(f"checkpoint: {args.checkpoint}")
+    print(format_evaluation(result, result["classes"],
+                            f"{result['dataset']} test set ({result['count']} images)"))
+    return EXIT_OK
+
+
+def _predict(args):
+    from .training import predict_files
+
+    for image, top in zip(args.images, predict_files(args.checkpoint, args.images, args.topk)):
+        print(image)
+        width = max(len(name) for name, _ in top)
+        for name, prob in top:
+            print(f"  {name:<{width}}  {prob:7.2%}")
+    return EXIT_OK
+
+
+def _summary(args):
+    from . import models
+    from .training import ConfigError, build_model
+    from .utils.summary import summary
+
+    if args.model not in models.list_models():
+        raise ConfigError(f"unknown model {args.model!r}; choose from "
+                          f"{', '.join(models.list_models())}")
+    channels, *size = args.input_shape
+    model = build_model(args.model, args.num_classes, channels, size)
+    try:
+        print(summary(model, args.input_shape, batch_size=args.batch_size))
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"model {args.model!r} does not accept input shape "
+                          f"{','.join(map(str, args.input_shape))}: {e}") from None
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ data
+
+
+def _data(args):
+    from . import data
+    from .training import dataset_info
+
+    name = dataset_info(args.name)[0]
+    if args.action == "fetch":
+        print(f"{name}: files in {data.fetch(name, root=args.data_root)}")
+    else:
+        print(data.info(name, root=args.data_root))
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ the parser
+
+
+def _input_shape(text):
+    try:
+        shape = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected C,H,W (three positive integers, e.g. "
+                                         f"3,32,32), got {text!r}")
+    return shape
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_train_options(p):
+    from . import models
+    from .training import DEVICES, OPTIMIZERS, SCHEDULERS, TrainConfig
+
+    d = TrainConfig()
+    # SUPPRESS: only the options given appear in args, so --resume can refuse the others
+    S = argparse.SUPPRESS
+    p.add_argument("--model", default=S, help=f"one of {', '.join(models.list_models())} "
+                   f"(default {d.model})")
+    p.add_argument("--dataset", default=S,
+                   help=f"mnist, fashion-mnist or cifar10 (default {d.dataset})")
+    p.add_argument("--epochs", type=int, default=S, help=f"default {d.epochs}")
+    p.add_argument("--batch-size", type=int, default=S, help=f"default {d.batch_size}")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=S, help=f"default {d.optimizer}")
+    p.add_argument("--lr", type=float, default=S,
+                   help="learning rate (peak lr for onecycle); default 0.05 for sgd, 0.001 for "
+                   "adam and adamw")
+    p.add_argument("--momentum", type=float, default=S, help=f"SGD momentum (default "
+                   f"{d.momentum})")
+    p.add_argument("--weight-decay", type=float, default=S, help=f"default {d.weight_decay}")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=S,
+                   help=f"learning-rate schedule, stepped every batch (default {d.scheduler})")
+    p.add_argument("--warmup-epochs", type=int, default=S,
+                   help=f"linear warmup epochs (default {d.warmup_epochs})")
+    p.add_argument("--label-smoothing", type=float, default=S,
+                   help=f"default {d.label_smoothing}")
+    p.add_argument("--augment", action="store_true", default=S,
+                   help="random crops with padding and (except for digits) horizontal flips")
+    p.add_argument("--val-split", type=float, default=S,
+                   help="fraction of the training set held out for validation, choosing "
+                   f"best.npz (default {d.val_split}: the test set chooses)")
+    p.add_argument("--threads", type=int, default=S, help="CPU threads (default: all, or "
+                   "OMP_NUM_THREADS)")
+    p.add_argument("--seed", type=int, default=S, help=f"default {d.seed}")
+    p.add_argument("--out", metavar="DIR", default=S,
+                   help="run directory (default runs/<model>-<dataset>, numbered when taken)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly")
+    p.add_argument("--device", choices=DEVICES, default=S, help=f"default {d.device}")
+    p.add_argument("--plot", action="store_true", default=S,
+                   help="write DIR/curves.png (needs matplotlib)")
+    p.add_argument("--data-root", metavar="DIR", default=S,
+                   help="where the data set files are (default: $MINICNN_DATA, "
+                   "~/.cache/minicnn/<name>, system locations)")
+    p.add_argument("--workers", type=int, default=S,
+                   help=f"background data-loading threads (default {d.workers})")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in minicnn's format (sub-parsers inherit it)."""
+
+    def error(self, message):
+        print(f"minicnn: error: {message} (see: {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def build_parser():
+    parser = _Parser(prog="minicnn", description=__doc__,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model on a data set")
+    _add_train_options(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("eval", help="accuracy, per-class accuracy and confusion matrix of a "
+                       "checkpoint on a test set")
+    p.add_argument("--checkpoint", required=True, metavar="FILE",
+                   help="a checkpoint of minicnn train (or a run directory: its best.npz)")
+    p.add_argument("--dataset", help="default: the data set it was trained on")
+    p.add_argument("--data-root", metavar="DIR")
+    p.add_argument("--batch-size", type=_positive_int, default=256)
+    p.add_argument("--workers", type=int, default=0)
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("predict", help="top-k classes of image files (PNG, JPEG)")
+    p.add_argument("--checkpoint", required=True, metavar="FILE")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--topk", type=_positive_int, default=3, help="default 3")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("summary", help="layers, output shapes and parameter counts of a model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input-shape", required=True, type=_input_shape, metavar="C,H,W")
+    p.add_argument("--num-classes", type=_positive_int, default=10, help="default 10")
+    p.add_argument("--batch-size", type=_positive_int, default=1,
+                   help="batch size for the activation memory (default 1)")
+    p.set_defaults(func=_summary)
+
+    p = sub.add_parser("data", help="download a data set, or show what minicnn knows of it")
+    p.add_argument("action", choices=("fetch", "info"))
+    p.add_argument("name", help="mnist, fashion-mnist or cifar10")
+    p.add_argument("--data-root", metavar="DIR", help="where to put / look for the files")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS and CUDA")
+    p.set_defaults(func=_info)
+    sub.metavar = "{" + ",".join(sub.choices) + "}"  # a missing command lists them
+    return parser
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="minicnn", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS and CUDA")
-    p.set_defaults(func=_info)
-    args = parser.parse_args(argv)
-    sys.exit(args.func(args))
+    """Run the command line with ``argv`` (default sys.argv[1:]); always raises SystemExit
+    with the exit code."""
+    from .data import DatasetError
+    from .serialization import CheckpointError
+    from .training import ConfigError, InputFileError
+
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except ConfigError as e:
+        code = _error(f"error: {e}", EXIT_USAGE)
+    except (DatasetError, FileNotFoundError, CheckpointError, InputFileError, ImportError) as e:
+        code = _error(f"error: {e}", EXIT_FAILURE)
+    except KeyboardInterrupt as e:
+        code = _error(str(e) or "interrupted", EXIT_INTERRUPTED)
+    sys.exit(code)
+
+
+def _error(message, code):
+    print(f"minicnn: {message}", file=sys.stderr)
+    return code

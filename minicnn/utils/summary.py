@@ -1,0 +1,173 @@
+"""A layer-by-layer table of a model (like ``torchinfo.summary``): each module's output shape and
+parameter count, found by running one forward pass with forward hooks.
+
+>>> print(summary(minicnn.models.lenet5(), (1, 28, 28)))      # doctest: +SKIP
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LayerInfo", "ModelSummary", "summary"]
+
+
+@dataclass
+class LayerInfo:
+    """One row of a :class:`ModelSummary`.
+
+    ``name``: dotted name from the model (``"features.0"``; ``""`` for the model itself);
+    ``type``: class name; ``depth``: nesting level (0 for the model);
+    ``output_shape``: shape of the first output of the module's first call, a tuple (a list of
+    tuples for a tuple output; None when the module was not called in the forward pass);
+    ``num_params``: parameters owned directly by this module (not its children), so the column
+    sums to the total; ``trainable``: True/False when it owns parameters (all or none require
+    grad), ``"partial"`` when some do, None when it owns none; ``is_leaf``: no sub-modules.
+    """
+
+    name: str
+    type: str
+    depth: int
+    output_shape: object
+    num_params: int
+    trainable: object
+    is_leaf: bool
+
+
+class ModelSummary:
+    """What :func:`summary` returns; ``str()`` of it is the table.
+
+    Attributes: ``layers`` (list of :class:`LayerInfo`, in ``named_modules()`` order),
+    ``input_shape`` (with the batch dimension), ``total_params``, ``trainable_params``
+    (parameters shared between layers counted once), ``param_bytes``, ``input_bytes``, and
+    ``activation_bytes``: the summed size of the outputs of the leaf modules for the batch, a
+    rough measure of the memory that training keeps for the backward pass.
+    """
+
+    def __init__(self, layers, input_shape, total_params, trainable_params,
+                 param_bytes, input_bytes, activation_bytes):
+        self.layers = layers
+        self.input_shape = input_shape
+        self.total_params = total_params
+        self.trainable_params = trainable_params
+        self.param_bytes = param_bytes
+        self.input_bytes = input_bytes
+        self.activation_bytes = activation_bytes
+
+    def __str__(self):
+        header = ("Layer (type)", "Output shape", "Param #", "Trainable")
+        rows = []
+        for layer in self.layers:
+            label = f"{layer.name.rsplit('.', 1)[-1]} ({layer.type})" if layer.name else layer.type
+            rows.append(("  " * layer.depth + label,
+                         _shape_str(layer.output_shape),
+                         f"{layer.num_params:,}" if layer.num_params else "--",
+                         "--" if layer.trainable is None else str(layer.trainable)))
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+        line = "  ".join(["{:<%d}" % widths[0], "{:<%d}" % widths[1], "{:>%d}" % widths[2],
+                          "{:>%d}" % widths[3]]).format
+        rule = "=" * len(line(*header))
+        batch = self.input_shape[0]
+        lines = [rule, line(*header), rule, *(line(*r) for r in rows), rule,
+                 f"Total params: {self.total_params:,}",
+                 f"Trainable params: {self.trainable_params:,}",
+                 f"Non-trainable params: {self.total_params - self.trainable_params:,}",
+                 rule,
+                 f"Input shape: {_shape_str(self.input_shape)}",
+                 f"Input size (MB): {self.input_bytes / 1e6:.2f}",
+                 f"Forward activations, batch {batch} (MB): {self.activation_bytes / 1e6:.2f}",
+                 f"Params size (MB): {self.param_bytes / 1e6:.2f}",
+                 rule]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def summary(model, input_shape, batch_size=1, dtype=np.float32):
+    """Summarize ``model`` for inputs of shape ``input_shape`` (without the batch dimension,
+    e.g. ``(1, 28, 28)``), by running one forward pass on a zero batch of ``batch_size`` images.
+
+    The pass runs in eval mode under ``no_grad`` on the model's device, so it updates no
+    batch-norm statistics and draws no random numbers; the model's train/eval mode is restored.
+    Returns a :class:`ModelSummary`.
+
+    Raises TypeError when ``model`` is not a Module, ValueError for an ``input_shape`` that is
+    not a sequence of positive ints or a ``batch_size`` < 1, and re-raises the model's own error
+    (which names the failing layer) when it does not accept that input shape.
+    """
+    from .. import no_grad, zeros
+    from ..nn import Module
+
+    if not isinstance(model, Module):
+        raise TypeError(f"summary: model must be an nn.Module, got {type(model).__name__}")
+    try:
+        shape = tuple(int(s) for s in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"summary: input_shape must be a sequence of ints such as (3, 32, 32), "
+                         f"got {input_shape!r}") from None
+    if not shape or any(s < 1 for s in shape):
+        raise ValueError(f"summary: input_shape must be positive sizes such as (3, 32, 32), "
+                         f"got {input_shape!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"summary: batch_size must be >= 1, got {batch_size!r}")
+    shape = (int(batch_size), *shape)
+
+    modules = list(model.named_modules())
+    itemsize = np.dtype(dtype).itemsize
+    outputs = {}  # id(module) -> output shape of its first call
+    activation = [0]  # bytes of every output of a leaf module (a reused ReLU counts per call)
+
+    def hook(module, args, output):
+        shape = _shapes(output)
+        outputs.setdefault(id(module), shape)
+        if not module._modules:
+            activation[0] += sum(int(np.prod(s)) for s in _shape_list(shape)) * itemsize
+
+    handles = [m.register_forward_hook(hook) for _, m in modules]
+    params = list(model.parameters())
+    device = params[0].device if params else "cpu"
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            model(zeros(shape, dtype=dtype, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    layers = []
+    for name, module in modules:
+        own = list(module.parameters(recurse=False))
+        grads = {p.requires_grad for p in own}
+        layers.append(LayerInfo(
+            name=name, type=type(module).__name__, depth=name.count(".") + 1 if name else 0,
+            output_shape=outputs.get(id(module)), num_params=sum(p.numel() for p in own),
+            trainable=None if not own else grads.pop() if len(grads) == 1 else "partial",
+            is_leaf=not module._modules))
+    return ModelSummary(
+        layers=layers, input_shape=shape,
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        param_bytes=sum(p.numel() * p.dtype.itemsize for p in params),
+        input_bytes=int(np.prod(shape)) * itemsize, activation_bytes=activation[0])
+
+
+def _shapes(output):
+    """The shape of a tensor output, or a list of shapes for a tuple/list of tensors."""
+    if isinstance(output, (tuple, list)):
+        return [_shapes(o) for o in output]
+    shape = getattr(output, "shape", None)
+    return tuple(shape) if shape is not None else None
+
+
+def _shape_list(shape):
+    if isinstance(shape, list):
+        return [s for item in shape for s in _shape_list(item)]
+    return [] if shape is None else [shape]
+
+
+def _shape_str(shape):
+    if shape is None:
+        return "--"
+    if isinstance(shape, list):
+        return ", ".join(_shape_str(s) for s in shape)
+    return "[" + ", ".join(str(s) for s in shape) + "]"

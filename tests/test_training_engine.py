@@ -1,0 +1,466 @@
+"""The training engine (minicnn/training.py) and the model summary (minicnn/utils/summary.py).
+
+Every run trains LeNet-5 for an epoch or two on a tiny Fashion-MNIST written here in the real
+IDX format (64 training and 32 test images whose class is drawn as a bright band), so the run
+directory, the checkpoints, the schedules, Ctrl-C and --resume are exercised end to end.
+"""
+import csv
+import dataclasses
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import nn, training
+from minicnn.training import COLUMNS, ConfigError, TrainConfig, Trainer, TrainingInterrupted
+from minicnn.utils.summary import summary
+
+from helpers import N_TEST, N_TRAIN, interrupt_after, write_fashion_mnist
+
+BATCH = 16  # 4 batches per epoch
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return write_fashion_mnist(tmp_path_factory.mktemp("data"))
+
+
+def config(data_root, out, **kw):
+    kw = {"model": "lenet5", "dataset": "fashion-mnist", "epochs": 2, "batch_size": BATCH,
+          "data_root": data_root, "out": str(out), **kw}
+    return TrainConfig(**kw)
+
+
+def run(cfg):
+    stream = io.StringIO()
+    results = Trainer(cfg, stream=stream).fit()
+    return results, stream.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained_run(data_root, tmp_path_factory):
+    """One finished 2-epoch run, shared by the tests that only read its directory."""
+    out = tmp_path_factory.mktemp("run") / "lenet5"
+    results, text = run(config(data_root, out))
+    return out, results, text
+
+
+def read_metrics(out):
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+def without_timing(rows):
+    return [{k: v for k, v in r.items() if k not in ("epoch_time_s", "images_per_s")}
+            for r in rows]
+
+
+def assert_same_run(a, b):
+    """Two run directories hold the same final weights, optimizer state, metrics and results."""
+    ca, cb = minicnn.load(os.path.join(a, "last.npz")), minicnn.load(os.path.join(b, "last.npz"))
+    assert ca["epoch"] == cb["epoch"]
+    for key, value in ca["model"].items():
+        np.testing.assert_array_equal(value.numpy(), cb["model"][key].numpy(), err_msg=key)
+    for i, state in ca["optimizer"]["state"].items():
+        for key, value in state.items():
+            other = cb["optimizer"]["state"][i][key]
+            np.testing.assert_array_equal(np.asarray(value), np.asarray(other))
+    assert ca["scheduler"] == cb["scheduler"]
+    assert ca["rng"] == cb["rng"]
+    assert without_timing(read_metrics(a)) == without_timing(read_metrics(b))
+    ra = json.load(open(os.path.join(a, "results.json")))
+    rb = json.load(open(os.path.join(b, "results.json")))
+    assert (ra["test_acc"], ra["test_loss"], ra["confusion_matrix"]) == \
+        (rb["test_acc"], rb["test_loss"], rb["confusion_matrix"])
+
+
+# ---------------------------------------------------------------- the run directory
+
+
+def test_run_directory(trained_run):
+    out, results, text = trained_run
+    assert sorted(os.listdir(out)) == ["best.npz", "config.json", "confusion_matrix.csv",
+                                       "last.npz", "metrics.csv", "metrics.jsonl",
+                                       "results.json"]
+    cfg = json.load(open(out / "config.json"))
+    assert set(cfg) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert cfg["lr"] == 0.05 and cfg["epochs"] == 2 and cfg["model"] == "lenet5"
+
+    rows = read_metrics(out)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(list(r) == list(COLUMNS) for r in rows)
+    assert all(r["val_acc"] is None and 0 <= r["test_acc"] <= 1 for r in rows)
+    with open(out / "metrics.csv") as f:
+        table = list(csv.reader(f))
+    assert table[0] == list(COLUMNS) and len(table) == 3
+    assert float(table[2][COLUMNS.index("train_loss")]) == rows[1]["train_loss"]
+
+    last = minicnn.load(out / "last.npz")
+    assert set(last) == {"format", "version", "epoch", "model", "optimizer", "scheduler", "rng",
+                         "config", "dataset", "history", "best", "interrupted"}
+    assert last["format"] == "minicnn-train" and last["epoch"] == 2
+    assert last["interrupted"] is None
+    assert last["rng"]["loader"] == {"seed": 0, "epoch": 2}
+    assert last["rng"]["minicnn"]["bit_generator"] == "PCG64"
+    assert last["dataset"]["classes"][0] == "T-shirt/top"
+    assert last["dataset"]["image_size"] == [28, 28] and last["dataset"]["channels"] == 1
+    assert set(last["model"]) == set(minicnn.models.lenet5().state_dict())
+    assert last["history"] == rows
+    best = minicnn.load(out / "best.npz")
+    assert best["best"]["metric"] == "test_acc"
+    assert best["epoch"] == best["best"]["epoch"]
+    assert best["best"]["value"] == max(r["test_acc"] for r in rows)
+
+    cm = np.array(results["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == N_TEST
+    assert results["test_acc"] == np.trace(cm) / N_TEST == rows[-1]["test_acc"]
+    assert list(results["per_class_acc"]) == last["dataset"]["classes"]
+    assert json.load(open(out / "results.json")) == json.loads(json.dumps(results))
+    with open(out / "confusion_matrix.csv") as f:
+        table = list(csv.reader(f))
+    assert table[0][1:] == last["dataset"]["classes"]
+    assert np.array_equal(np.array([r[1:] for r in table[1:]], int), cm)
+
+    assert "epoch 1/2" in text and "epoch 2/2" in text
+    assert f"accuracy {results['test_acc']:.2%}" in text and "confusion matrix" in text
+
+
+def test_training_learns(data_root, tmp_path):
+    results, _ = run(config(data_root, tmp_path / "r", epochs=6, optimizer="adam", lr=0.003))
+    assert results["test_acc"] >= 0.6  # chance is 0.1
+
+
+def test_same_seed_same_run_other_seed_differs(data_root, tmp_path, trained_run):
+    run(config(data_root, tmp_path / "a"))
+    assert_same_run(trained_run[0], tmp_path / "a")
+    run(config(data_root, tmp_path / "b", seed=1))
+    a, b = minicnn.load(tmp_path / "a" / "last.npz"), minicnn.load(tmp_path / "b" / "last.npz")
+    assert not np.array_equal(a["model"]["classifier.4.weight"].numpy(),
+                              b["model"]["classifier.4.weight"].numpy())
+
+
+# ---------------------------------------------------------------- Ctrl-C and resume
+
+
+RECIPES = {
+    "sgd-onecycle": {},
+    # simple_cnn has dropout: it draws from minicnn's generator, which resuming must restore
+    "dropout-augment-val-cosine-warmup": dict(model="simple_cnn", augment=True, val_split=0.25,
+                                              scheduler="cosine", warmup_epochs=1,
+                                              label_smoothing=0.1, epochs=3),
+    "adamw-step-workers": dict(optimizer="adamw", scheduler="step", workers=2),
+}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+@pytest.mark.parametrize("calls", [0, 4, 6], ids=["first-batch", "epoch-boundary", "mid-epoch"])
+def test_interrupt_then_resume_equals_uninterrupted(data_root, tmp_path, monkeypatch, recipe,
+                                                     calls):
+    kw = RECIPES[recipe]
+    run(config(data_root, tmp_path / "straight", **kw))
+    interrupted = tmp_path / "interrupted"
+    with monkeypatch.context() as m:
+        interrupt_after(m, calls)
+        with pytest.raises(TrainingInterrupted) as info:
+            run(config(data_root, interrupted, **kw))
+    ckpt = minicnn.load(interrupted / "last.npz")
+    per_epoch = (N_TRAIN - round(kw.get("val_split", 0) * N_TRAIN)) // BATCH
+    done = calls // per_epoch
+    assert ckpt["epoch"] == done
+    assert ckpt["interrupted"] == {"epoch": done + 1, "batch": calls % per_epoch,
+                                   "batches": per_epoch, "phase": "train"}
+    assert len(read_metrics(interrupted)) == done
+    assert not os.path.exists(interrupted / "results.json")
+    message = str(info.value)
+    assert f"minicnn train --resume {interrupted}" in message
+    assert f"state after epoch {done}" in message
+    assert info.value.checkpoint == str(interrupted / "last.npz")
+
+    stream = io.StringIO()
+    Trainer.resume(str(interrupted), stream=stream).fit()
+    assert f"resuming {interrupted} after epoch {done}" in stream.getvalue()
+    assert_same_run(tmp_path / "straight", interrupted)
+    assert minicnn.load(interrupted / "last.npz")["interrupted"] is None
+
+
+def test_interrupt_during_evaluation(data_root, tmp_path, monkeypatch):
+    out = tmp_path / "r"
+    calls = [0]
+    original = Trainer.evaluate
+
+    def evaluate(self, loader):
+        calls[0] += 1
+        if calls[0] == 2:  # the second epoch's evaluation
+            raise KeyboardInterrupt
+        return original(self, loader)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    with pytest.raises(TrainingInterrupted, match=r"epoch 2/2 \(evaluation, batch 4/4\)"):
+        run(config(data_root, out))
+    ckpt = minicnn.load(out / "last.npz")
+    assert ckpt["epoch"] == 1 and ckpt["interrupted"]["phase"] == "evaluation"
+
+
+def test_resume_finished_run_only_retests(trained_run):
+    out, results, _ = trained_run
+    before = minicnn.load(out / "last.npz")
+    stream = io.StringIO()
+    again = Trainer.resume(str(out), stream=stream).fit()
+    assert again["test_acc"] == results["test_acc"]
+    assert "epoch 1/2" not in stream.getvalue()
+    assert len(read_metrics(out)) == 2
+    assert minicnn.load(out / "last.npz")["history"] == before["history"]
+
+
+def test_resume_errors(trained_run, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        Trainer.resume(str(tmp_path))
+    with pytest.raises(ConfigError, match="only threads, workers"):
+        Trainer.resume(str(trained_run[0]), lr=0.1)
+    minicnn.save({"model": {}}, tmp_path / "last.npz")
+    with pytest.raises(training.InputFileError, match="not a checkpoint written by minicnn"):
+        Trainer.resume(str(tmp_path))
+
+
+# ---------------------------------------------------------------- options
+
+
+def lrs(data_root, tmp_path, **kw):
+    run(config(data_root, tmp_path, epochs=3, optimizer="sgd", lr=0.1, **kw))
+    return [r["lr"] for r in read_metrics(tmp_path)]
+
+
+@pytest.mark.parametrize("scheduler, kw, expected", [
+    ("none", {}, [0.1, 0.1, 0.1]),
+    ("step", {}, [0.1, 0.01, 0.001]),  # x 0.1 every third of the epochs
+    ("cosine", {"warmup_epochs": 1}, [0.001, 0.1, 0.05]),  # warmup from lr/100, then cosine
+    ("none", {"warmup_epochs": 1}, [0.001, 0.1, 0.1]),
+    ("onecycle", {}, [0.1 / 25, None, None]),  # starts at max_lr / div_factor
+])
+def test_lr_schedules(data_root, tmp_path, scheduler, kw, expected):
+    got = lrs(data_root, tmp_path, scheduler=scheduler, **kw)
+    for g, e in zip(got, expected):
+        if e is not None:
+            assert g == pytest.approx(e, rel=1e-9)
+
+
+def test_onecycle_cycles_sgd_momentum(data_root, tmp_path):
+    trainer = Trainer(config(data_root, tmp_path, momentum=0.9), stream=io.StringIO())
+    group = trainer.optimizer.param_groups[0]
+    assert group["momentum"] == 0.9 and group["max_lr"] == 0.05
+    trainer = Trainer(config(data_root, tmp_path, momentum=0.0), stream=io.StringIO())
+    assert trainer.optimizer.param_groups[0]["momentum"] == 0.0
+
+
+def test_val_split(data_root, tmp_path):
+    cfg = config(data_root, tmp_path, val_split=0.25)
+    a = Trainer(cfg, stream=io.StringIO())
+    assert (len(a.train_set), len(a.val_set), len(a.test_set)) == (48, 16, N_TEST)
+    assert not set(a.train_set.indices) & set(a.val_set.indices)
+    b = Trainer(config(data_root, tmp_path, val_split=0.25), stream=io.StringIO())
+    assert np.array_equal(a.val_set.indices, b.val_set.indices)
+    c = Trainer(config(data_root, tmp_path, val_split=0.25, seed=5), stream=io.StringIO())
+    assert not np.array_equal(a.val_set.indices, c.val_set.indices)
+    a.fit()
+    rows = read_metrics(tmp_path)
+    assert all(r["val_acc"] is not None and r["test_acc"] is None for r in rows)
+    assert minicnn.load(tmp_path / "best.npz")["best"]["metric"] == "val_acc"
+
+
+def test_augmentation_changes_training_not_evaluation(data_root, tmp_path):
+    plain = Trainer(config(data_root, tmp_path), stream=io.StringIO())
+    aug = Trainer(config(data_root, tmp_path, augment=True, val_split=0.25),
+                  stream=io.StringIO())
+    names = [type(t).__name__ for t in aug.train_set.dataset.transform.transforms]
+    assert names == ["ToTensor", "RandomCrop", "RandomHorizontalFlip", "Normalize"]
+    assert [type(t).__name__ for t in plain.train_set.transform.transforms] == \
+        ["ToTensor", "Normalize"]
+    # validation images come from the training files, without augmentation
+    x_val, _ = aug.val_set.__getitems__([0, 1])
+    x_ref, _ = plain.train_set.__getitems__(aug.val_set.indices[:2])
+    np.testing.assert_array_equal(x_val, x_ref)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": -0.1}, "--lr must be a number > 0.0"),
+    ({"lr": float("nan")}, "--lr"),
+    ({"optimizer": "lbfgs"}, "choose from sgd, adam, adamw"),
+    ({"scheduler": "cyclic"}, "choose from onecycle, cosine, step, none"),
+    ({"model": "alexnet"}, "unknown model 'alexnet'; choose from lenet5"),
+    ({"dataset": "imagenet"}, "unknown data set 'imagenet'"),
+    ({"epochs": 0}, "--epochs must be an integer >= 1"),
+    ({"batch_size": 2.5}, "--batch-size must be an integer"),
+    ({"momentum": 1.0}, "--momentum"),
+    ({"val_split": 1.0}, "--val-split"),
+    ({"label_smoothing": 1.5}, "--label-smoothing"),
+    ({"warmup_epochs": 2}, "--warmup-epochs must be smaller than --epochs"),
+    ({"threads": 0}, "--threads"),
+    ({"val_split": 0.001}, "leaves 0 of 64 images for validation"),
+    ({"device": "tpu"}, "choose from cpu, cuda"),
+])
+def test_bad_options(data_root, tmp_path, changes, message):
+    with pytest.raises(ConfigError) as info:
+        Trainer(config(data_root, tmp_path, **changes))
+    assert message in str(info.value)
+    assert not os.path.exists(tmp_path / "last.npz")
+
+
+def test_threads(data_root, tmp_path):
+    before = minicnn.get_num_threads()
+    try:
+        Trainer(config(data_root, tmp_path, threads=1))
+        assert minicnn.get_num_threads() == 1
+    finally:
+        minicnn.set_num_threads(before)
+
+
+def test_cuda_not_available(data_root, tmp_path):
+    with pytest.raises(ConfigError, match="--device cuda: CUDA is not available .*--device cpu"):
+        Trainer(config(data_root, tmp_path, device="cuda"))
+
+
+def test_model_that_does_not_fit_the_images(data_root, tmp_path):
+    # VGG's five 2x2 poolings need at least 32x32 inputs
+    with pytest.raises(ConfigError, match="does not accept the 1x28x28 images of fashion-mnist"):
+        Trainer(config(data_root, tmp_path, model="vgg11_bn"))
+
+
+def test_missing_data_set(tmp_path, monkeypatch):
+    from minicnn.data import DatasetNotFoundError
+
+    monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(DatasetNotFoundError, match="minicnn data fetch mnist"):
+        Trainer(config(str(tmp_path), tmp_path / "out", dataset="mnist"))
+
+
+# ---------------------------------------------------------------- output
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(data_root, tmp_path, monkeypatch):
+    pytest.importorskip("tqdm")
+    tty = Terminal()
+    Trainer(config(data_root, tmp_path / "a", epochs=1), stream=tty).fit()
+    assert "4/4" in tty.getvalue() and "img_s=" in tty.getvalue()
+    _, plain = run(config(data_root, tmp_path / "b", epochs=1))
+    assert "4/4" not in plain and "img_s=" not in plain
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed: summary lines only
+    tty = Terminal()
+    Trainer(config(data_root, tmp_path / "c", epochs=1), stream=tty).fit()
+    assert "img_s=" not in tty.getvalue() and "epoch 1/1" in tty.getvalue()
+
+
+def test_plot(data_root, tmp_path):
+    pytest.importorskip("matplotlib")
+    _, text = run(config(data_root, tmp_path, plot=True))
+    with open(tmp_path / "curves.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "curves.png" in text
+
+
+def test_plot_without_matplotlib(data_root, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"minicnn\[train\]"):
+        Trainer(config(data_root, tmp_path, plot=True))  # before any training
+
+
+# ---------------------------------------------------------------- eval and predict
+
+
+def test_evaluate_checkpoint(trained_run, data_root):
+    out, results, _ = trained_run
+    result = training.evaluate_checkpoint(out / "last.npz", data_root=data_root)
+    assert result["acc"] == results["test_acc"]
+    assert result["confusion"].tolist() == results["confusion_matrix"]
+    assert result["count"] == N_TEST and result["dataset"] == "fashion-mnist"
+    with pytest.raises(ConfigError, match="does not fit this model"):
+        training.evaluate_checkpoint(out / "last.npz", dataset="cifar10")
+    with pytest.raises(FileNotFoundError):
+        training.evaluate_checkpoint(out / "nope.npz")
+
+
+def test_predict_files(trained_run, data_root, tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from minicnn.data import get_dataset
+
+    out = trained_run[0]
+    test = get_dataset("fashion-mnist", root=data_root, train=False)
+    Image.fromarray(test.data[0]).save(tmp_path / "a.png")
+    Image.fromarray(test.data[1]).convert("RGB").resize((56, 56)).save(tmp_path / "b.jpg")
+    top = training.predict_files(out / "last.npz", [tmp_path / "a.png", tmp_path / "b.jpg"],
+                                 topk=3)
+    assert len(top) == 2 and all(len(t) == 3 for t in top)
+    for t in top:
+        probs = [p for _, p in t]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+        assert all(name in test.classes for name, _ in t)
+    # the PNG gets exactly what evaluation sees: same class as the model's test prediction
+    model, ckpt = training.load_checkpoint_model(out / "last.npz")
+    from minicnn.data import transforms as T
+    x = T.Compose([T.ToTensor(), T.Normalize(ckpt["dataset"]["mean"],
+                                             ckpt["dataset"]["std"])])(test.data[:1])
+    with minicnn.no_grad():
+        expected = test.classes[int(model(minicnn.tensor(x)).numpy().argmax())]
+    assert top[0][0][0] == expected
+    assert len(training.predict_files(out, [tmp_path / "a.png"], topk=50)[0]) == 10
+    (tmp_path / "bad.png").write_text("not an image")
+    with pytest.raises(training.InputFileError, match="bad.png: not an image file"):
+        training.predict_files(out / "last.npz", [tmp_path / "bad.png"])
+
+
+# ---------------------------------------------------------------- summary
+
+
+def test_summary_lenet5():
+    model = minicnn.models.lenet5()
+    s = summary(model, (1, 28, 28), batch_size=2)
+    assert s.total_params == s.trainable_params == 61706
+    assert sum(layer.num_params for layer in s.layers) == 61706
+    by_name = {layer.name: layer for layer in s.layers}
+    assert by_name[""].type == "LeNet5" and by_name[""].output_shape == (2, 10)
+    assert by_name["features.0"].output_shape == (2, 6, 28, 28)
+    assert by_name["features.5"].output_shape == (2, 16, 5, 5)
+    assert by_name["classifier.0"].num_params == 400 * 120 + 120
+    assert by_name["features.1"].trainable is None and by_name["features.0"].trainable is True
+    assert by_name["features.0"].depth == 2 and by_name["features"].depth == 1
+    leaf_outputs = sum(np.prod(layer.output_shape) for layer in s.layers if layer.is_leaf)
+    assert s.activation_bytes == 4 * leaf_outputs
+    text = str(s)
+    assert "Total params: 61,706" in text and "    0 (Conv2d)" in text
+    assert "[2, 6, 28, 28]" in text and "48,120" in text
+
+
+def test_summary_frozen_shared_and_mode():
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.ReLU(), shared, nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model[4].weight.requires_grad_(False)
+    model.train()
+    s = summary(model, (4,))
+    assert s.total_params == 20 + 8 + 10  # the shared layer counted once
+    assert s.trainable_params == 20 + 8 + 2
+    assert model.training and model[3].training
+    assert [layer.trainable for layer in s.layers if layer.name == "4"] == ["partial"]
+    np.testing.assert_array_equal(model[3].running_mean.numpy(), np.zeros(4))
+
+
+def test_summary_errors():
+    model = minicnn.models.lenet5()
+    with pytest.raises(ValueError, match="input_shape"):
+        summary(model, (1, -28, 28))
+    with pytest.raises(ValueError, match="input_shape"):
+        summary(model, "1x28x28")
+    with pytest.raises(TypeError, match="nn.Module"):
+        summary(object(), (1, 28, 28))
+    with pytest.raises(ValueError, match="classifier"):  # the model's error names the layer
+        summary(model, (1, 20, 20))
+    assert model.training
