@@ -15,6 +15,13 @@ def _index(idx, length, cls):
     return idx + length if idx < 0 else idx
 
 
+def _renumber(container, items):
+    """Re-register ``items`` as the children "0", "1", ... (after a delete or an insert)."""
+    container._modules.clear()
+    for i, m in enumerate(items):
+        container.add_module(str(i), m)
+
+
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(m1, m2, ...)`` or
     ``Sequential(OrderedDict(name=m, ...))``. ``forward(x)`` returns ``...m2(m1(x))``.
@@ -54,11 +61,7 @@ class Sequential(Module):
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self),
                                                                           "Sequential")]]):
             del self._modules[key]
-        # renumber so the keys stay "0", "1", ... as PyTorch does
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, list(self._modules.values()))  # keys stay "0", "1", ... as PyTorch's
 
     def append(self, module):
         self.add_module(str(len(self)), module)
@@ -72,9 +75,7 @@ class Sequential(Module):
     def insert(self, index, module):
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
         return self
 
 
@@ -107,9 +108,7 @@ class ModuleList(Module):
             del items[idx]
         else:
             del items[_index(idx, len(items), "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, items)
 
     def __iadd__(self, modules):
         return self.extend(modules)
@@ -126,9 +125,7 @@ class ModuleList(Module):
     def insert(self, index, module):
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+        _renumber(self, items)
 
 
 class ModuleDict(Module):
