@@ -11,24 +11,19 @@ machine conditions. Reported per epoch: training wall time, images/s and test ac
     python benchmarks/train.py --model convnet --epochs 10 --augment --lr 0.1 \
         --label-smoothing 0.1 --torch-epochs 1     # torch timed on the first epoch only
 
-The twin models are the ones the tests check against minicnn (tests/torch_twins.py).
+The twin models are the ones the tests check against minicnn (minicnn.bench.torch_models).
 """
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-sys.path.insert(0, HERE)
-import harness  # noqa: E402
-
-import minicnn  # noqa: E402
-from minicnn.training import TrainConfig, Trainer  # noqa: E402
-from minicnn.utils import to_torch_state_dict  # noqa: E402
+import minicnn
+from minicnn.bench import harness
+from minicnn.training import TrainConfig, Trainer
+from minicnn.utils import to_torch_state_dict
 
 
 def torch_recipe(torch, trainer, model):
@@ -95,7 +90,8 @@ def main():
     args = p.parse_args()
 
     import torch
-    import torch_twins
+
+    from minicnn.bench import torch_models
 
     minicnn.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -109,7 +105,7 @@ def main():
     twin_kw = dict(num_classes=len(info["classes"]), in_channels=info["channels"])
     if args.model == "lenet5":
         twin_kw["input_size"] = info["image_size"][0]
-    twin = torch_twins.build(args.model, **twin_kw)
+    twin = torch_models.build(args.model, **twin_kw)
     twin.load_state_dict(to_torch_state_dict(trainer.model))
     opt, sched = torch_recipe(torch, trainer, twin)
     torch_epochs = args.epochs if args.torch_epochs is None else args.torch_epochs
@@ -141,7 +137,7 @@ def main():
     if ratios:
         print(f"# median epoch-time ratio minicnn/torch: {np.median(ratios):.2f}")
     if args.json:
-        harness.write_json(args.json, [{"args": vars(args)}, *rows], args.threads)
+        harness.write_json(args.json, rows, harness.host_info(args.threads), args=vars(args))
 
 
 if __name__ == "__main__":

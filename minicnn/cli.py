@@ -7,9 +7,10 @@
   minicnn summary --model resnet20 --input-shape 3,32,32
   minicnn data info fashion-mnist              (or: data fetch NAME)
   minicnn info                                 version, backends, threads, BLAS, CUDA
+  minicnn bench all --json FILE --plot PNG     speed against PyTorch
 
-Exit codes: 0 success; 1 a missing data set, file or optional extra; 2 a bad option or value;
-130 interrupted (Ctrl-C).
+Exit codes: 0 success; 1 a missing data set, file or optional extra, or (bench) an answer that
+differs from PyTorch's; 2 a bad option or value; 130 interrupted (Ctrl-C).
 """
 import argparse
 import dataclasses
@@ -121,6 +122,17 @@ def _data(args):
     else:
         print(data.info(name, root=args.data_root))
     return EXIT_OK
+
+
+# ------------------------------------------------------------------ bench
+
+
+def _bench(args):
+    from . import bench
+
+    report = bench.run(args.what, threads=args.threads, repeat=args.repeat, cases=args.cases,
+                       quick=args.quick, device=args.device, json=args.json, plot=args.plot)
+    return EXIT_FAILURE if report.failures else EXIT_OK
 
 
 # ------------------------------------------------------------------ the parser
@@ -240,6 +252,25 @@ def build_parser():
     p.add_argument("name", help="mnist, fashion-mnist or cifar10")
     p.add_argument("--data-root", metavar="DIR", help="where to put / look for the files")
     p.set_defaults(func=_data)
+
+    p = sub.add_parser("bench", help="speed against PyTorch: the standard op cases and "
+                       "training steps (docs/benchmarking.md)")
+    p.add_argument("what", nargs="?", choices=("ops", "models", "all"), default="all",
+                   help="op by op, whole training steps, or both (default all)")
+    p.add_argument("--threads", type=_positive_int,
+                   help="threads for minicnn and PyTorch (default: all cores)")
+    p.add_argument("--repeat", type=_positive_int,
+                   help="timed pairs per case (default 10; 3 with --quick)")
+    p.add_argument("--json", metavar="FILE", help="write the records and host info to FILE")
+    p.add_argument("--plot", metavar="FILE", help="write a PNG of the ratios (needs matplotlib)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    p.add_argument("--cases", nargs="+", metavar="SUBSTRING",
+                   help="only the cases whose label contains one of these (e.g. 5x5, "
+                   "batch_norm, resnet20); extra op cases (gelu, group_norm, ...) run only "
+                   "when named")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke test: 3 timed pairs, 1 warm-up, no batch-1/32 convolutions")
+    p.set_defaults(func=_bench)
 
     p = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS and CUDA")
     p.set_defaults(func=_info)

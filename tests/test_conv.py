@@ -111,6 +111,9 @@ class Cfg:
         """Which code path of _cpu.conv2d this configuration takes."""
         if self.groups == self.C and self.groups > 1:
             return "depthwise"
+        if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups) == (3, 3, 1, 1, 1, 1, 1)
+                and self.C >= 16 and self.K >= 16):
+            return "winograd"
         if (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
         return "gemm"
@@ -125,14 +128,15 @@ class Cfg:
         return tuple(np.ascontiguousarray(a.astype(self.dtype)) for a in (x, w, b, gy))
 
 
-KINDS = ("dense", "groups2", "depthwise", "depthwise_x2", "pointwise")
+KINDS = ("dense", "groups2", "depthwise", "depthwise_x2", "pointwise", "winograd")
 
 
 @st.composite
 def configs(draw, kinds=KINDS, dtypes=DTYPES):
     """A valid convolution (kernel no larger than the padded input) of one of ``kinds``:
     dense (groups 1), groups2, depthwise (groups = C_in = C_out), depthwise_x2 (channel
-    multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding)."""
+    multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding), winograd (3x3,
+    stride 1, >= 16 channels in and out: the Winograd F(2x2, 3x3) path)."""
     kind = draw(st.sampled_from(kinds))
     N = draw(st.integers(1, 8))
     H = draw(st.integers(3, 12))
@@ -147,14 +151,21 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
         C, K, groups = draw(st.integers(1, 17)), draw(st.integers(1, 8)), 1
         if kind == "pointwise" and C % 2 == 0 and K % 2 == 0 and draw(st.booleans()):
             groups = 2
+    if kind == "winograd":
+        C, K = draw(st.integers(16, 40)), draw(st.integers(16, 40))
+        N = draw(st.integers(1, 3))
     if kind == "pointwise":
         kh = kw = sh = sw = 1
         ph = pw = 0
+    elif kind == "winograd":
+        kh = kw = 3
+        sh = sw = 1
+        ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
     else:
         kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
         sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
         ph, pw = draw(st.integers(0, 3)), draw(st.integers(0, 3))
-    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = (1, 1) if kind == "winograd" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     cfg = Cfg(N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups, draw(st.sampled_from(dtypes)))
     assume(cfg.Ho >= 1 and cfg.Wo >= 1)
     return cfg
@@ -420,6 +431,10 @@ BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and c
     Cfg(5, 3, 28, 25, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, np.float64),
     Cfg(3, 4, 36, 33, 4, 2, 2, 1, 1, 0, 0, 1, 1, 2, np.float32),
     Cfg(3, 4, 48, 45, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1, np.float64),
+    # Winograd: several image chunks (12 images forward, 3 for the weight gradient), the last
+    # partial; odd output sizes (tiles hanging over the edge)
+    Cfg(14, 40, 33, 33, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float64),
+    Cfg(3, 24, 17, 19, 20, 3, 3, 1, 1, 2, 0, 1, 1, 1, np.float32),
 ]
 
 
@@ -776,7 +791,7 @@ def test_tracemalloc_sees_numpy_allocations():
     assert peak >= 4 << 20
 
 
-MEM = Cfg(64, 16, 32, 32, 16, 3, 3, ph=1, pw=1, dtype=np.float32)
+MEM = Cfg(64, 15, 32, 32, 16, 3, 3, ph=1, pw=1, dtype=np.float32)  # im2col (15 < 16 channels)
 MIB = 1 << 20
 
 
@@ -794,8 +809,8 @@ def one_thread(restore_threads):
 
 @pytest.mark.parametrize("kernel", ["conv2d", "conv2d_backward_input", "conv2d_backward_weight"])
 def test_no_batch_wide_column_matrix(mem_data, kernel, one_thread):
-    """A full-batch im2col would need N * C * 9 * Ho * Wo * 4 = 36 MiB; the kernels may use the
-    output plus at most two single-image column buffers (0.56 MiB each) plus slack."""
+    """A full-batch im2col would need N * C * 9 * Ho * Wo * 4 = 34 MiB; the kernels may use the
+    output plus at most two single-image column buffers (0.53 MiB each) plus slack."""
     x, w, _, gy = mem_data
     full_cols = MEM.N * MEM.C * 9 * MEM.Ho * MEM.Wo * 4
     one_cols = MEM.C * 9 * MEM.Ho * MEM.Wo * 4
@@ -809,6 +824,24 @@ def test_no_batch_wide_column_matrix(mem_data, kernel, one_thread):
     limit = out.nbytes + 2 * one_cols + MIB
     assert peak < limit, f"{kernel}: peak {peak} bytes >= {limit} (full-batch columns: {full_cols})"
     assert limit < full_cols / 4
+
+
+@pytest.mark.parametrize("kernel", ["conv2d", "conv2d_backward_input", "conv2d_backward_weight"])
+def test_winograd_workspace_is_bounded(kernel, one_thread):
+    """Winograd F(2x2, 3x3) on (64, 64, 32, 32): the transformed input of the whole batch would
+    be 16 * N * (Ho / 2) * (Wo / 2) * C * 4 = 64 MiB; the kernels work through chunks of images
+    with at most 16 MiB of workspace."""
+    cfg = Cfg(64, 64, 32, 32, 64, 3, 3, ph=1, pw=1, dtype=np.float32)
+    assert cfg.path == "winograd"
+    x, w, _, gy = cfg.data(3)
+    call = {
+        "conv2d": lambda: _cpu.conv2d(x, w, None, *cfg.geometry),
+        "conv2d_backward_input": lambda: _cpu.conv2d_backward_input(gy, w, cfg.H, cfg.W,
+                                                                    *cfg.geometry),
+        "conv2d_backward_weight": lambda: _cpu.conv2d_backward_weight(gy, x, 3, 3, *cfg.geometry),
+    }[kernel]
+    out, peak = _peak(call)
+    assert peak < out.nbytes + 16 * MIB, f"{kernel}: peak {peak / MIB:.1f} MiB"
 
 
 @pytest.mark.parametrize("path", ["depthwise", "depthwise_x2", "pointwise"])
@@ -1162,3 +1195,20 @@ def test_c_wrappers_never_crash_on_random_arguments(name, a, b, c, geo):
     except (TypeError, ValueError):
         return
     assert isinstance(y, np.ndarray)
+
+
+# ---------------------------------------------------------------- the Winograd reference
+
+@given(cfg=configs(kinds=("winograd",), dtypes=(np.float64,)), seed=seeds)
+def test_winograd_reference_is_the_convolution(cfg, seed):
+    """reference/winograd.py (the algorithm the C fast path implements) against the naive loops,
+    all three passes."""
+    from minicnn.backends.reference import winograd
+    x, w, _, gy = cfg.data(seed)
+    assert_close(winograd.winograd_conv2d(x, w, cfg.ph, cfg.pw), naive_conv2d(x, w, None, cfg),
+                 cfg.dtype, "forward")
+    assert_close(winograd.winograd_conv2d_backward_weight(gy, x, cfg.ph, cfg.pw),
+                 naive_conv2d_backward_weight(gy, x, cfg), cfg.dtype, "weight gradient")
+    if cfg.ph <= 2 and cfg.pw <= 2:
+        assert_close(winograd.winograd_conv2d_backward_input(gy, w, cfg.H, cfg.W, cfg.ph, cfg.pw),
+                     naive_conv2d_backward_input(gy, w, cfg), cfg.dtype, "input gradient")

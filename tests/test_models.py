@@ -1,4 +1,4 @@
-"""minicnn.models against hand-written PyTorch twins (tests/torch_twins.py): structure
+"""minicnn.models against hand-written PyTorch twins (minicnn/bench/torch_models.py): structure
 (state_dict keys, shapes, parameter counts, torchvision's published counts), outputs and
 gradients with the twin's weights loaded, a training step of every model, and the blocks."""
 import numpy as np
@@ -61,11 +61,11 @@ def _one_thread():
 
 @pytest.fixture
 def twins(torch):
-    import torch_twins
+    from minicnn.bench import torch_models
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    yield torch_twins
+    yield torch_models
     torch.set_num_threads(threads)
 
 

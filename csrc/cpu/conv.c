@@ -1,5 +1,5 @@
-/* Convolution kernels (im2col, col2im, direct depthwise), instantiated for float and double
- * from conv_impl.h. */
+/* Convolution kernels (im2col, col2im, direct depthwise, Winograd), instantiated for float and
+ * double from conv_impl.h and winograd_impl.h. */
 #include <string.h>
 
 #include "mc_internal.h"
@@ -36,14 +36,32 @@ MC_INLINE void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int6
     *hi = b;
 }
 
+/* 64-byte vectors (GCC's vector extension): one AVX-512 register, two AVX2 or four SSE ones,
+ * depending on the clone being compiled. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* vector helpers are always inlined: no ABI to keep */
+#endif
+typedef float mc_vf32 __attribute__((vector_size(64)));
+typedef double mc_vf64 __attribute__((vector_size(64)));
+
 #define T float
 #define SFX f32
+#define VT mc_vf32
+#define VL 16
 #include "conv_impl.h"
+#include "winograd_impl.h"
 #undef T
 #undef SFX
+#undef VT
+#undef VL
 
 #define T double
 #define SFX f64
+#define VT mc_vf64
+#define VL 8
 #include "conv_impl.h"
+#include "winograd_impl.h"
 #undef T
 #undef SFX
+#undef VT
+#undef VL

@@ -7,6 +7,10 @@
 # once. A 1x1 stride-1 unpadded convolution on large images skips im2col (each image already is
 # its column matrix), and a depthwise convolution (groups == C_in) runs a direct C kernel.
 # OpenMP (im2col/col2im) and the BLAS threads run one after the other, never nested.
+#
+# 3x3 stride-1 convolutions with at least 16 input and output channels take Winograd's F(2x2, 3x3)
+# instead (reference/winograd.py has the math, csrc/cpu/winograd_impl.h the kernels): 2.25 times
+# fewer multiply-adds, all three passes. The weight transforms (tiny) are NumPy here.
 
 cdef extern from "minicnn.h" nogil:
     void mc_im2col_f32(const float *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
@@ -51,6 +55,26 @@ cdef extern from "minicnn.h" nogil:
                                                  int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                  int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                                                  int64_t dw, int64_t Ho, int64_t Wo, double *ws)
+    int64_t mc_winograd_scratch_f32(int64_t Cp, int64_t Kp)
+    int64_t mc_winograd_scratch_f64(int64_t Cp, int64_t Kp)
+    void mc_winograd_conv2d_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                                const float *U, int64_t K, int64_t ph, int64_t pw, float *y,
+                                int64_t Ho, int64_t Wo, int64_t n_chunk, float *xh, float *scratch)
+    void mc_winograd_conv2d_f64(const double *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                                const double *U, int64_t K, int64_t ph, int64_t pw, double *y,
+                                int64_t Ho, int64_t Wo, int64_t n_chunk, double *xh,
+                                double *scratch)
+    void mc_winograd_conv2d_backward_weight_f32(const float *gy, const float *x, int64_t N,
+                                                int64_t C, int64_t H, int64_t W, int64_t K,
+                                                int64_t ph, int64_t pw, int64_t Ho, int64_t Wo,
+                                                int64_t n_chunk, float *xh, float *gh, float *vbuf,
+                                                float *gbuf, float *zero, float *dU)
+    void mc_winograd_conv2d_backward_weight_f64(const double *gy, const double *x, int64_t N,
+                                                int64_t C, int64_t H, int64_t W, int64_t K,
+                                                int64_t ph, int64_t pw, int64_t Ho, int64_t Wo,
+                                                int64_t n_chunk, double *xh, double *gh,
+                                                double *vbuf, double *gbuf, double *zero,
+                                                double *dU)
 
 
 cdef class _ConvGeometry:
@@ -60,6 +84,11 @@ cdef class _ConvGeometry:
 
     cdef bint depthwise(self):
         return self.groups == self.C and self.groups > 1 and self.K % self.C == 0
+
+    cdef bint winograd(self):
+        """3x3, stride 1, no dilation, one group, >= 16 channels in and out: Winograd F(2x2, 3x3)."""
+        return (self.kh == 3 and self.kw == 3 and self.sh == 1 and self.sw == 1 and self.dh == 1
+                and self.dw == 1 and self.groups == 1 and self.C >= 16 and self.K >= 16)
 
     cdef bint pointwise(self):
         return (self.kh == 1 and self.kw == 1 and self.sh == 1 and self.sw == 1
@@ -205,6 +234,94 @@ cdef _conv2d_gemm(_ConvGeometry g, object x, object weight, object y):
                     res.reshape(Kg, b, g.Ho, g.Wo).transpose(1, 0, 2, 3))
 
 
+_WINOGRAD_CHUNK_BYTES = 4 << 20  # channels-last images per chunk: about this much (L3-resident)
+_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+cdef int64_t _padded(int64_t n, object dtype):
+    """n rounded up to a whole number of 64-byte vectors of dtype (the C kernels' Cp, Kp)."""
+    cdef int64_t lanes = 64 // dtype.itemsize
+    return (n + lanes - 1) // lanes * lanes
+
+
+cdef object _winograd_weight(object w):
+    """U (16, Cp, Kp) = G g G^T for a weight (K, C, 3, 3), channel axes swapped and padded."""
+    K, C = w.shape[0], w.shape[1]
+    G = _G.astype(w.dtype)
+    u = np.tensordot(np.tensordot(w, G, axes=([3], [1])), G, axes=([2], [1]))  # (K, C, b, a)
+    U = np.zeros((16, _padded(C, w.dtype), _padded(K, w.dtype)), dtype=w.dtype)
+    U[:, :C, :K] = u.transpose(3, 2, 1, 0).reshape(16, C, K)
+    return U
+
+
+cdef object _winograd_conv2d(object x, object w, int64_t ph, int64_t pw, object y):
+    """y (N, K, Ho, Wo) = 3x3 stride-1 conv2d of x (N, C, H, W) by Winograd F(2x2, 3x3)."""
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], K = w.shape[0]
+    cdef int64_t Ho = y.shape[2], Wo = y.shape[3]
+    cdef int64_t Cp = _padded(C, x.dtype), Kp = _padded(K, x.dtype)
+    cdef int64_t n_chunk = max(1, min(N, _WINOGRAD_CHUNK_BYTES // max(1, H * W * Cp * x.itemsize)))
+    cdef bint f64 = x.dtype == np.float64
+    U = _winograd_weight(w)
+    xh = np.empty(n_chunk * H * W * Cp, dtype=x.dtype)
+    scratch = np.empty(mc_winograd_scratch_f64(Cp, Kp) if f64 else mc_winograd_scratch_f32(Cp, Kp),
+                       dtype=x.dtype)
+    cdef void *px = _ptr(x)
+    cdef void *pu = _ptr(U)
+    cdef void *py = _ptr(y)
+    cdef void *pxh = _ptr(xh)
+    cdef void *ps = _ptr(scratch)
+    with nogil:
+        if f64:
+            mc_winograd_conv2d_f64(<double*>px, N, C, H, W, <double*>pu, K, ph, pw, <double*>py,
+                                   Ho, Wo, n_chunk, <double*>pxh, <double*>ps)
+        else:
+            mc_winograd_conv2d_f32(<float*>px, N, C, H, W, <float*>pu, K, ph, pw, <float*>py,
+                                   Ho, Wo, n_chunk, <float*>pxh, <float*>ps)
+    return y
+
+
+cdef object _winograd_backward_weight(object gy, object x, int64_t ph, int64_t pw):
+    """The weight gradient (K, C, 3, 3) of a Winograd conv2d: dU in the Winograd domain (C),
+    then G^T dU G (NumPy)."""
+    cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
+    cdef int64_t K = gy.shape[1], Ho = gy.shape[2], Wo = gy.shape[3]
+    cdef int64_t Cp = _padded(C, x.dtype), Kp = _padded(K, x.dtype)
+    cdef int64_t P = ((Ho + 1) // 2) * ((Wo + 1) // 2)
+    cdef int64_t per_image = (H * W * Cp + Ho * Wo * Kp + 16 * P * (Cp + Kp)) * x.itemsize
+    cdef int64_t n_chunk = max(1, min(N, 3 * _WINOGRAD_CHUNK_BYTES // per_image))
+    cdef bint f64 = x.dtype == np.float64
+    xh = np.empty(n_chunk * H * W * Cp, dtype=x.dtype)
+    gh = np.empty(n_chunk * Ho * Wo * Kp, dtype=x.dtype)
+    vbuf = np.empty(16 * n_chunk * P * Cp, dtype=x.dtype)
+    gbuf = np.empty(16 * n_chunk * P * Kp, dtype=x.dtype)
+    zero = np.empty(max(Cp, Kp), dtype=x.dtype)
+    dU = np.zeros((16, Cp, Kp), dtype=x.dtype)
+    cdef void *pg = _ptr(gy)
+    cdef void *px = _ptr(x)
+    cdef void *pxh = _ptr(xh)
+    cdef void *pgh = _ptr(gh)
+    cdef void *pv = _ptr(vbuf)
+    cdef void *pgb = _ptr(gbuf)
+    cdef void *pz = _ptr(zero)
+    cdef void *pd = _ptr(dU)
+    with nogil:
+        if f64:
+            mc_winograd_conv2d_backward_weight_f64(<double*>pg, <double*>px, N, C, H, W, K, ph, pw,
+                                                   Ho, Wo, n_chunk, <double*>pxh, <double*>pgh,
+                                                   <double*>pv, <double*>pgb, <double*>pz,
+                                                   <double*>pd)
+        else:
+            mc_winograd_conv2d_backward_weight_f32(<float*>pg, <float*>px, N, C, H, W, K, ph, pw,
+                                                   Ho, Wo, n_chunk, <float*>pxh, <float*>pgh,
+                                                   <float*>pv, <float*>pgb, <float*>pz,
+                                                   <float*>pd)
+    G = _G.astype(x.dtype)
+    du = dU[:, :C, :K].reshape(4, 4, C, K)
+    # G^T dU G: sum over a of G[a, i] (-> (b, C, K, i)), then over b of G[b, j] (-> (C, K, i, j))
+    gw = np.tensordot(np.tensordot(du, G, axes=([0], [0])), G, axes=([0], [0]))
+    return np.ascontiguousarray(gw.transpose(1, 0, 2, 3))
+
+
 cdef void _bias_add_inplace(object y, object bias, bint f64):
     cdef void *py = _ptr(y)
     cdef void *pb = _ptr(bias)
@@ -246,6 +363,8 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
                 mc_depthwise_conv2d_f32(<float*>px, <float*>pw_, <float*>py, g.N, g.C, g.H, g.W,
                                         g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo,
                                         <float*>pws)
+    elif g.winograd():
+        _winograd_conv2d(x, weight, ph, pw, y)
     else:
         _conv2d_gemm(g, x, weight, y)
     if bias is not None:
@@ -274,6 +393,10 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
     cdef void *pgx
     cdef void *pws
+    if g.winograd() and ph <= 2 and pw <= 2:  # a Winograd convolution of grad_output, padded 2 - p
+        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        return _winograd_conv2d(grad_output, flipped, 2 - ph, 2 - pw,
+                                np.empty((g.N, g.C, H, W), dtype=weight.dtype))
     if g.depthwise():
         gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
         pgx = _ptr(gx)
@@ -331,6 +454,8 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
     if grad_output.shape != (g.N, g.K, g.Ho, g.Wo):
         raise ValueError(f"conv2d_backward_weight: grad_output must have shape "
                          f"{(g.N, g.K, g.Ho, g.Wo)}, got {grad_output.shape}")
+    if g.winograd():
+        return _winograd_backward_weight(grad_output, x, ph, pw)
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
     gw = np.zeros((g.K, Cg * kh * kw), dtype=x.dtype)
     cdef void *pg = _ptr(grad_output)

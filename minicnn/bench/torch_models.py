@@ -1,8 +1,10 @@
-"""PyTorch definitions of the minicnn.models architectures: the oracles of tests/test_models.py.
+"""PyTorch twins of the minicnn.models architectures: the oracles of tests/test_models.py and
+the PyTorch side of the training-step benchmarks (minicnn.bench.models, benchmarks/train.py).
 
 Written by hand from the papers and from torchvision's published structure (torchvision is not
-installed here), with the same module names, so their state_dicts have torchvision's keys. This
-file imports torch at its top: only import it inside a test that has the ``torch`` fixture.
+needed), with the same module names, so their state_dicts have torchvision's keys and
+``minicnn.utils.to_torch_state_dict(model)`` loads into them. This module imports torch at its
+top: import it only where PyTorch is wanted (minicnn.bench itself does not import it).
 """
 from collections import OrderedDict
 

@@ -1,0 +1,92 @@
+"""Benchmarks: minicnn against PyTorch, and any kernel of yours against references.
+
+- :func:`compare` (``minicnn.bench.compare``): time your own kernel against minicnn's, PyTorch's
+  or any other callable, with its answers checked first (docs/benchmarking.md has a worked
+  example).
+- :func:`run` (``minicnn bench``): the standard cases of docs/benchmarking.md, op by op
+  (:func:`run_ops`) and as whole training steps (:func:`run_models`).
+- :mod:`minicnn.bench.harness`: the timing primitives (paired interleaved timing, the
+  machine's sgemm and copy-bandwidth ceilings, host information).
+
+PyTorch is optional: nothing here imports it until a run asks for it, and without it the
+runners report minicnn's own times, rates and the ceilings.
+"""
+import sys
+
+from . import harness
+from .compare import BenchmarkMismatch, check_close, compare, to_numpy
+from .models import run_models
+from .ops import run_ops
+from .report import Report, say
+
+WHAT = ("ops", "models", "all")
+
+
+def check_device(device):
+    """Raise ConfigError unless the benchmarks can run on ``device``. Only "cpu" can for now:
+    this is the one check the CUDA backend (issue 7) replaces."""
+    from minicnn import cuda
+    from minicnn.training import ConfigError
+
+    if device == "cuda":
+        raise ConfigError(f"--device cuda: minicnn's CUDA backend is not available "
+                          f"({cuda.unavailable_reason()}); benchmark on the CPU with "
+                          f"--device cpu")
+    if device != "cpu":
+        raise ConfigError(f"unknown device {device!r}; expected cpu or cuda")
+
+
+def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, device="cpu",
+        json=None, plot=None, out=None):
+    """Run the benchmarks of ``minicnn bench``: ``what`` is "ops" (:func:`run_ops`), "models"
+    (:func:`run_models`) or "all" (both), printing their tables to ``out`` as they go.
+
+    threads: for minicnn and PyTorch (default: all cores). repeat: timed pairs per case
+    (default 10; 3 with ``quick``, which also cuts the warm-up to 1 and skips the batch-1 and
+    batch-32 convolutions: for smoke tests, not for figures). cases: substrings selecting cases
+    by label (extra, non-standard op cases run only when named). json, plot: paths to write
+    the records (:meth:`Report.to_json`) and the ratio plot (:meth:`Report.plot`, needs
+    matplotlib; skipped with a note when no record has a ratio). out: the stream for the
+    tables (default sys.stdout).
+
+    Returns the combined :class:`Report`; its ``failures`` are the cases whose answer differed
+    from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``, or when
+    ``cases`` selects nothing.
+    """
+    from minicnn.training import ConfigError
+
+    out = sys.stdout if out is None else out
+    check_device(device)
+    if what not in WHAT:
+        raise ConfigError(f"unknown benchmark {what!r}; expected one of {', '.join(WHAT)}")
+    if harness.import_torch() is None:
+        say(out, "# PyTorch is not installed: minicnn's own times and rates and the machine's "
+                 "ceilings only (pip install torch for the comparison)")
+    opts = dict(threads=threads, repeat=repeat or (3 if quick else 10), warmup=1 if quick else 3,
+                out=out)
+    parts = []
+    if what in ("ops", "all"):
+        parts.append(run_ops(cases, quick=quick, **opts))
+    if what in ("models", "all"):
+        parts.append(run_models(cases, **opts))
+    report = Report(host=next((p.host for p in reversed(parts) if p.records), {}))
+    for part in parts:
+        report.records += part.records
+        report.summary.update(part.summary)
+        report.targets.update(part.targets)
+    if not report.records:
+        raise ConfigError(f"--cases {' '.join(cases or [])}: no {what} case matches")
+    if json:
+        report.to_json(json)
+    if plot:
+        if any(r.get("ratio") is not None for r in report.records):
+            report.plot(plot)
+        else:
+            say(out, f"# no ratios to plot: {plot} not written")
+    if report.failures:
+        say(out, f"# {len(report.failures)} case(s) FAILED the answer check against PyTorch")
+    return report
+
+
+__all__ = ["BenchmarkMismatch", "Report", "check_close", "check_device", "compare", "harness",
+           "run", "run_models", "run_ops", "to_numpy"]
