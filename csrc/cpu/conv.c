@@ -1,5 +1,5 @@
-/* Convolution kernels (im2col, col2im, direct depthwise, Winograd), instantiated for float and
- * double from conv_impl.h and winograd_impl.h. */
+/* Convolution kernels (im2col + GEMM, col2im, direct depthwise, Winograd), instantiated for
+ * float and double from gemm_impl.h, conv_impl.h and winograd_impl.h. */
 #include <string.h>
 
 #include "mc_internal.h"
@@ -48,6 +48,7 @@ typedef double mc_vf64 __attribute__((vector_size(64)));
 #define SFX f32
 #define VT mc_vf32
 #define VL 16
+#include "gemm_impl.h"
 #include "conv_impl.h"
 #include "winograd_impl.h"
 #undef T
@@ -59,6 +60,7 @@ typedef double mc_vf64 __attribute__((vector_size(64)));
 #define SFX f64
 #define VT mc_vf64
 #define VL 8
+#include "gemm_impl.h"
 #include "conv_impl.h"
 #include "winograd_impl.h"
 #undef T

@@ -282,3 +282,156 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
         }
     }
 }
+
+/* ---- im2col + GEMM convolution, any geometry and groups (the paths Winograd and depthwise do
+ * not take). Images are split among the threads; each thread runs im2col into its own column
+ * matrix and the GEMMs for its images (gemm_impl.h), so the threads never wait on each other
+ * inside a call. A 1x1 stride-1 unpadded convolution skips im2col: each image already is its
+ * column matrix. ws: mc_conv2d_gemm_workspace(...) elements. */
+
+MC_INLINE int MC_NAME(pointwise)(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
+                                 int64_t pw) {
+    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+}
+
+/* Workspace of pass 0 (forward), 1 (input gradient) or 2 (weight gradient). Per thread: the
+ * column matrix (rows x S) and the GEMM scratch for the pass's depth, and for the weight
+ * gradient a slab of the transposed output gradient (MC_SLAB x Kgp). The weight gradient also
+ * has MC_PARTS accumulators (groups x rows x Kgp each) after the threads' blocks. */
+#define MC_SLAB 256
+#define MC_PARTS 8
+MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t C, int64_t K, int64_t kh,
+                                              int64_t kw, int64_t groups, int64_t S, int point) {
+    const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
+    const int64_t cols = point ? 0 : rows * S;
+    if (pass == 0) return cols + MC_GEMM_SCRATCH(rows);
+    if (pass == 1) return cols + MC_GEMM_SCRATCH(Kg);
+    return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
+}
+
+int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t C, int64_t K, int64_t kh, int64_t kw,
+                                       int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                       int64_t groups, int64_t Ho, int64_t Wo) {
+    const int64_t Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
+    return (int64_t)mc_get_num_threads() *
+               MC_NAME(gemm_ws_per_thread)(pass, C, K, kh, kw, groups, Ho * Wo,
+                                           MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw)) +
+           (pass == 2 ? MC_PARTS * C * kh * kw * Kgp : 0);
+}
+
+#ifdef _OPENMP
+#define MC_OVER_IMAGES _Pragma("omp for schedule(dynamic, 1)")
+#else
+#define MC_OVER_IMAGES
+#endif
+
+MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
+                                    int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+                                    int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                    int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+    const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
+    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(0, C, K, kh, kw, groups, S, point);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#endif
+    {
+        T *cols = ws + mc_thread_id() * per, *scr = cols + (point ? 0 : rows * S);
+        MC_OVER_IMAGES
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t grp = 0; grp < groups; grp++) {
+                const T *xg = x + (n * C + grp * Cg) * H * W;
+                if (!point)
+                    MC_NAME(im2col)(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, S);
+                MC_NAME(gemm)(Kg, S, rows, w + grp * Kg * rows, rows, 1, point ? xg : cols, S,
+                              y + (n * K + grp * Kg) * S, S, 0, scr);
+            }
+        }
+    }
+}
+
+/* grad_input: per image and group, columns = W^T @ grad_output, then col2im (the adjoint of
+ * im2col) adds them onto the image. */
+MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
+                                                   int64_t C, int64_t H, int64_t W, int64_t K,
+                                                   int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                                   int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                                   int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+    const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
+    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(1, C, K, kh, kw, groups, S, point);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#endif
+    {
+        T *cols = ws + mc_thread_id() * per, *scr = cols + (point ? 0 : rows * S);
+        MC_OVER_IMAGES
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t grp = 0; grp < groups; grp++) {
+                T *gxg = gx + (n * C + grp * Cg) * H * W;
+                /* W^T: element (r, k) of the group's (Kg, rows) weight is w[k * rows + r] */
+                MC_NAME(gemm)(rows, S, Kg, w + grp * Kg * rows, 1, rows,
+                              gy + (n * K + grp * Kg) * S, S, point ? gxg : cols, S, 0, scr);
+                if (!point) {
+                    memset(gxg, 0, (size_t)(Cg * H * W) * sizeof(T));
+                    MC_NAME(col2im)(cols, S, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxg);
+                }
+            }
+        }
+    }
+}
+
+/* grad_weight (K, Cg * kh * kw) = sum over images of grad_output @ columns^T, computed transposed
+ * as columns @ grad_output^T (rows x Kg) so that both GEMM operands are read along rows. The
+ * images are cut into MC_PARTS fixed ranges, each summed into its own accumulator, and the
+ * accumulators are added in a fixed order: the result does not depend on the thread count. */
+MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
+                                                    int64_t C, int64_t H, int64_t W, int64_t K,
+                                                    int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                                    int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                                                    int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+    const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
+    const int64_t Kgp = (Kg + VL - 1) / VL * VL, part_size = groups * rows * Kgp;
+    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(2, C, K, kh, kw, groups, S, point);
+    T *parts = ws + (int64_t)mc_get_num_threads() * per;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#endif
+    {
+        T *cols = ws + mc_thread_id() * per, *gyT = cols + (point ? 0 : rows * S);
+        T *scr = gyT + MC_SLAB * Kgp;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int part = 0; part < MC_PARTS; part++) {
+            T *acc = parts + part * part_size;
+            memset(acc, 0, (size_t)part_size * sizeof(T));
+            for (int64_t n = N * part / MC_PARTS; n < N * (part + 1) / MC_PARTS; n++) {
+                for (int64_t grp = 0; grp < groups; grp++) {
+                    const T *xg = x + (n * C + grp * Cg) * H * W, *gyg = gy + (n * K + grp * Kg) * S;
+                    if (!point)
+                        MC_NAME(im2col)(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, S);
+                    for (int64_t p0 = 0; p0 < S; p0 += MC_SLAB) { /* MC_SLAB pixels at a time */
+                        const int64_t np = S - p0 < MC_SLAB ? S - p0 : MC_SLAB;
+                        for (int64_t p = 0; p < np; p++) /* grad_output^T, pad columns zero */
+                            for (int64_t k = 0; k < Kgp; k++)
+                                gyT[p * Kgp + k] = k < Kg ? gyg[k * S + p0 + p] : 0;
+                        MC_NAME(gemm)(rows, Kgp, np, (point ? xg : cols) + p0, S, 1, gyT, Kgp,
+                                      acc + grp * rows * Kgp, Kgp, 1, scr);
+                    }
+                }
+            }
+        }
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t q = 0; q < K * rows; q++) { /* gw[grp * Kg + k][r] = sum of the parts */
+            const int64_t kk = q / rows, r = q % rows, grp = kk / Kg, k = kk % Kg;
+            T s = 0;
+            for (int part = 0; part < MC_PARTS; part++)
+                s += parts[part * part_size + (grp * rows + r) * Kgp + k];
+            gw[q] = s;
+        }
+    }
+}

@@ -1,48 +1,6 @@
-/* Template body for winograd.c: expects T, SFX, VT (a GCC vector of 64 bytes of T) and VL (its
- * lane count). The math is minicnn/backends/reference/winograd.py; this file is about doing it
+/* Template body for conv.c (after gemm_impl.h): expects T, SFX, VT and VL. The math is minicnn/backends/reference/winograd.py; this file is about doing it
  * fast. Channels are padded to Cp / Kp, multiples of VL, so every channel loop is whole vectors;
  * the pad channels are zeros in every buffer (and in the weights), so they add nothing. */
-
-MC_INLINE VT MC_NAME(vload)(const T *p) {
-    VT v;
-    memcpy(&v, p, sizeof v); /* an unaligned vector load */
-    return v;
-}
-
-MC_INLINE void MC_NAME(vstore)(T *p, VT v) { memcpy(p, &v, sizeof v); }
-
-/* The register-blocked matrix product every phase runs: for i < MR and j < NV * VL,
- *     c[i * ldc + j] (= or +=) sum over p < depth of a[i * a_row + p * a_depth] * b[p * ldb + j].
- * MR x NV accumulator vectors stay in registers for the whole depth; each step loads NV vectors
- * of b and broadcasts MR scalars of a. MR and NV are compile-time constants at every call. */
-MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const T *a,
-                                int64_t a_row, int64_t a_depth, const T *b, int64_t ldb, T *c,
-                                int64_t ldc, int accumulate) {
-    VT acc[12][4];
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[i][v] = (VT){0};
-    for (int64_t p = 0; p < depth; p++) {
-        VT bv[4];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = MC_NAME(vload)(b + p * ldb + v * VL);
-        const T *ap = a + p * a_depth;
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) {
-            const T ai = ap[i * a_row];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];
-        }
-    }
-#pragma GCC unroll 12
-    for (int i = 0; i < MR; i++)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            T *ci = c + i * ldc + v * VL;
-            MC_NAME(vstore)(ci, accumulate ? MC_NAME(vload)(ci) + acc[i][v] : acc[i][v]);
-        }
-}
 
 /* x (n images of C planes H x W) -> xh (n, H, W, Cp): channels last, pad channels zero, so that a
  * pixel's channels are one contiguous run of vectors. Threads take runs of up to 256 pixels of
@@ -304,6 +262,64 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(
                                                  Gx + t0 * Kp + k0, Kp, D + c0 * Kp + k0, Kp, 1);
                         }
                 }
+            }
+        }
+    }
+}
+
+/* U (16, Cp, Kp) = G g G^T for every (k, c) of a weight w (K, C, 3, 3); pad entries zero.
+ * In C rather than NumPy: NumPy would hand these small products to its BLAS threads, which then
+ * spin on the cores that the convolution's own threads need next. */
+MC_CLONES void MC_NAME(winograd_weight)(const T *w, int64_t K, int64_t C, T *U) {
+    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(mc_get_num_threads()) if (K * C >= 4096)
+#endif
+    for (int64_t c = 0; c < Cp; c++) {
+        for (int64_t k = 0; k < Kp; k++) {
+            T u[16] = {0};
+            if (c < C && k < K) {
+                const T *g = w + (k * C + c) * 9;
+                T t[4][3]; /* G g: rows (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2) */
+                for (int j = 0; j < 3; j++) {
+                    t[0][j] = g[j];
+                    t[1][j] = (T)0.5 * (g[j] + g[3 + j] + g[6 + j]);
+                    t[2][j] = (T)0.5 * (g[j] - g[3 + j] + g[6 + j]);
+                    t[3][j] = g[6 + j];
+                }
+                for (int a = 0; a < 4; a++) { /* (G g) G^T, the same on the columns */
+                    u[a * 4 + 0] = t[a][0];
+                    u[a * 4 + 1] = (T)0.5 * (t[a][0] + t[a][1] + t[a][2]);
+                    u[a * 4 + 2] = (T)0.5 * (t[a][0] - t[a][1] + t[a][2]);
+                    u[a * 4 + 3] = t[a][2];
+                }
+            }
+            for (int xi = 0; xi < 16; xi++) U[(xi * Cp + c) * Kp + k] = u[xi];
+        }
+    }
+}
+
+/* gw (K, C, 3, 3) = G^T dU G for every (k, c): the weight gradient from its Winograd-domain
+ * form dU (16, Cp, Kp), as winograd_conv2d_backward_weight leaves it. */
+MC_CLONES void MC_NAME(winograd_weight_grad)(const T *dU, int64_t K, int64_t C, T *gw) {
+    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(mc_get_num_threads()) if (K * C >= 4096)
+#endif
+    for (int64_t k = 0; k < K; k++) {
+        for (int64_t c = 0; c < C; c++) {
+            T d[16], t[3][4];
+            for (int xi = 0; xi < 16; xi++) d[xi] = dU[(xi * Cp + c) * Kp + k];
+            for (int b = 0; b < 4; b++) { /* G^T dU: rows (d0 + (d1 + d2) / 2, (d1 - d2) / 2, (d1 + d2) / 2 + d3) */
+                t[0][b] = d[b] + (T)0.5 * (d[4 + b] + d[8 + b]);
+                t[1][b] = (T)0.5 * (d[4 + b] - d[8 + b]);
+                t[2][b] = (T)0.5 * (d[4 + b] + d[8 + b]) + d[12 + b];
+            }
+            T *g = gw + (k * C + c) * 9;
+            for (int i = 0; i < 3; i++) { /* (G^T dU) G, the same on the columns */
+                g[i * 3 + 0] = t[i][0] + (T)0.5 * (t[i][1] + t[i][2]);
+                g[i * 3 + 1] = (T)0.5 * (t[i][1] - t[i][2]);
+                g[i * 3 + 2] = (T)0.5 * (t[i][1] + t[i][2]) + t[i][3];
             }
         }
     }

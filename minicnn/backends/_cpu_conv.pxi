@@ -1,12 +1,9 @@
 # Convolution kernels: included by _cpu.pyx. Twins of minicnn/backends/reference/conv.py.
 #
-# conv2d works on chunks of images: the C im2col writes the columns of a few images side by side
-# into one reused workspace (row stride ld = images * Ho * Wo), and one matrix product through
-# NumPy's BLAS covers them all. The chunk holds enough columns for an efficient GEMM
-# (_GEMM_COLUMNS) within a bounded workspace (_WORKSPACE_BYTES), never N * Ho * Wo columns at
-# once. A 1x1 stride-1 unpadded convolution on large images skips im2col (each image already is
-# its column matrix), and a depthwise convolution (groups == C_in) runs a direct C kernel.
-# OpenMP (im2col/col2im) and the BLAS threads run one after the other, never nested.
+# Three paths, all C (csrc/cpu): im2col + GEMM per image (conv_impl.h, gemm_impl.h; images split
+# among the threads, one column matrix per thread, never N * Ho * Wo columns at once); a direct
+# kernel for depthwise convolutions (groups == C_in); and Winograd (below). No NumPy matmul: its
+# BLAS threads would spin on the cores our OpenMP threads need (see gemm_impl.h).
 #
 # 3x3 stride-1 convolutions with at least 16 input and output channels take Winograd's F(2x2, 3x3)
 # instead (reference/winograd.py has the math, csrc/cpu/winograd_impl.h the kernels): 2.25 times
@@ -55,6 +52,30 @@ cdef extern from "minicnn.h" nogil:
                                                  int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                  int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                                                  int64_t dw, int64_t Ho, int64_t Wo, double *ws)
+    int64_t mc_conv2d_gemm_workspace_f32(int pass_, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+                                         int64_t sw, int64_t ph, int64_t pw, int64_t groups,
+                                         int64_t Ho, int64_t Wo)
+    int64_t mc_conv2d_gemm_workspace_f64(int pass_, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+                                         int64_t sw, int64_t ph, int64_t pw, int64_t groups,
+                                         int64_t Ho, int64_t Wo)
+    void mc_conv2d_gemm_f32(const float *x, const float *w, float *y, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
+    void mc_conv2d_gemm_f64(const double *x, const double *w, double *y, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
+    void mc_conv2d_gemm_backward_input_f32(const float *gy, const float *w, float *gx, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
+    void mc_conv2d_gemm_backward_input_f64(const double *gy, const double *w, double *gx, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
+    void mc_conv2d_gemm_backward_weight_f32(const float *gy, const float *x, float *gw, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
+    void mc_conv2d_gemm_backward_weight_f64(const double *gy, const double *x, double *gw, int64_t N, int64_t C, int64_t H,
+        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
     int64_t mc_winograd_scratch_f32(int64_t Cp, int64_t Kp)
     int64_t mc_winograd_scratch_f64(int64_t Cp, int64_t Kp)
     void mc_winograd_conv2d_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
@@ -75,6 +96,10 @@ cdef extern from "minicnn.h" nogil:
                                                 int64_t n_chunk, double *xh, double *gh,
                                                 double *vbuf, double *gbuf, double *zero,
                                                 double *dU)
+    void mc_winograd_weight_f32(const float *w, int64_t K, int64_t C, float *U)
+    void mc_winograd_weight_f64(const double *w, int64_t K, int64_t C, double *U)
+    void mc_winograd_weight_grad_f32(const float *dU, int64_t K, int64_t C, float *gw)
+    void mc_winograd_weight_grad_f64(const double *dU, int64_t K, int64_t C, double *gw)
 
 
 cdef class _ConvGeometry:
@@ -130,18 +155,6 @@ cdef object _depthwise_workspace(_ConvGeometry g, object dtype):
                                                   g.Ho)), dtype=dtype)
 
 
-cdef int64_t _GEMM_COLUMNS = 2048          # aim for at least this many GEMM columns per chunk
-cdef int64_t _WORKSPACE_BYTES = 16 << 20   # and at most this much column workspace
-
-
-cdef int64_t _chunk(_ConvGeometry g, int64_t rows, int64_t itemsize):
-    """Images per column matrix (see the comment at the top of this file)."""
-    cdef int64_t per_image = g.Ho * g.Wo
-    cdef int64_t b = max(1, _GEMM_COLUMNS // per_image)
-    b = min(b, max(1, _WORKSPACE_BYTES // max(1, rows * per_image * itemsize)))  # rows may be 0
-    return max(1, min(b, g.N))  # at least 1, also for an empty batch
-
-
 cdef void _im2col(_ConvGeometry g, object x, int64_t C, object cols, int64_t offset, int64_t ld):
     """im2col of one image x (C, H, W) into columns offset .. offset + Ho * Wo of cols."""
     cdef void *px = _ptr(x)
@@ -166,18 +179,6 @@ cdef void _col2im(_ConvGeometry g, object cols, int64_t offset, int64_t ld, int6
         else:
             mc_col2im_f32(<float*>pc + offset, ld, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
                           g.dh, g.dw, g.Ho, g.Wo, <float*>px)
-
-
-cdef object _gather_columns(object grad_output, int64_t n0, int64_t b, int64_t k0, int64_t Kg,
-                            object buf):
-    """grad_output[n0:n0+b, k0:k0+Kg] as one (Kg, b * Ho * Wo) matrix, images side by side."""
-    cdef int64_t per_image = grad_output.shape[2] * grad_output.shape[3]
-    block = grad_output[n0:n0 + b, k0:k0 + Kg].reshape(b, Kg, per_image)
-    if b == 1:
-        return block[0]
-    out = buf[:Kg * b * per_image].reshape(Kg, b, per_image)
-    np.copyto(out, block.transpose(1, 0, 2))
-    return out.reshape(Kg, b * per_image)
 
 
 def im2col(x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
@@ -205,37 +206,38 @@ def col2im(cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_
     return x
 
 
-cdef _conv2d_gemm(_ConvGeometry g, object x, object weight, object y):
-    """y = conv2d(x, weight) by im2col + one GEMM per chunk of images and group."""
-    cdef int64_t n0, b, i, grp, Cg = g.C // g.groups, Kg = g.K // g.groups
-    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * g.kh * g.kw
-    cdef int64_t B = _chunk(g, rows, x.itemsize)
-    w2 = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, rows) for grp in range(g.groups)]
-    if g.pointwise() and B == 1:  # large 1x1 images: each image is its own column matrix
-        for n0 in range(g.N):
-            for grp in range(g.groups):
-                np.matmul(w2[grp], x[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, per_image),
-                          out=y[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, per_image))
-        return
-    buf = np.empty(rows * B * per_image, dtype=x.dtype)
-    out = np.empty(Kg * B * per_image, dtype=x.dtype)
-    for n0 in range(0, g.N, B):
-        b = min(B, g.N - n0)
-        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
-        for grp in range(g.groups):
-            for i in range(b):
-                _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, cols, i * per_image, b * per_image)
-            if b == 1:
-                np.matmul(w2[grp], cols, out=y[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, per_image))
-            else:
-                res = out[:Kg * b * per_image].reshape(Kg, b * per_image)
-                np.matmul(w2[grp], cols, out=res)
-                y[n0:n0 + b, grp * Kg:(grp + 1) * Kg] = (
-                    res.reshape(Kg, b, g.Ho, g.Wo).transpose(1, 0, 2, 3))
+ctypedef void (*gemm_pass_f32)(const float *a, const float *b, float *out, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                               int64_t groups, int64_t Ho, int64_t Wo, float *ws) noexcept nogil
+ctypedef void (*gemm_pass_f64)(const double *a, const double *b, double *out, int64_t N, int64_t C,
+                               int64_t H, int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
+                               int64_t groups, int64_t Ho, int64_t Wo, double *ws) noexcept nogil
+
+
+cdef void _gemm_pass(_ConvGeometry g, int pass_, object a, object b, object out,
+                     gemm_pass_f32 k32, gemm_pass_f64 k64):
+    """Pass 0 (forward), 1 (input gradient) or 2 (weight gradient) of the im2col + GEMM
+    convolution, in C."""
+    ws = np.empty(max(1, mc_conv2d_gemm_workspace_f64(pass_, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                                                      g.groups, g.Ho, g.Wo) if g.f64 else
+                      mc_conv2d_gemm_workspace_f32(pass_, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                                                   g.groups, g.Ho, g.Wo)), dtype=out.dtype)
+    cdef void *pa = _ptr(a)
+    cdef void *pb = _ptr(b)
+    cdef void *po = _ptr(out)
+    cdef void *pws = _ptr(ws)
+    with nogil:
+        if g.f64:
+            k64(<double*>pa, <double*>pb, <double*>po, g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh,
+                g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo, <double*>pws)
+        else:
+            k32(<float*>pa, <float*>pb, <float*>po, g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh,
+                g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo, <float*>pws)
 
 
 _WINOGRAD_CHUNK_BYTES = 4 << 20  # channels-last images per chunk: about this much (L3-resident)
-_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
 cdef int64_t _padded(int64_t n, object dtype):
@@ -246,11 +248,16 @@ cdef int64_t _padded(int64_t n, object dtype):
 
 cdef object _winograd_weight(object w):
     """U (16, Cp, Kp) = G g G^T for a weight (K, C, 3, 3), channel axes swapped and padded."""
-    K, C = w.shape[0], w.shape[1]
-    G = _G.astype(w.dtype)
-    u = np.tensordot(np.tensordot(w, G, axes=([3], [1])), G, axes=([2], [1]))  # (K, C, b, a)
-    U = np.zeros((16, _padded(C, w.dtype), _padded(K, w.dtype)), dtype=w.dtype)
-    U[:, :C, :K] = u.transpose(3, 2, 1, 0).reshape(16, C, K)
+    cdef int64_t K = w.shape[0], C = w.shape[1]
+    U = np.empty((16, _padded(C, w.dtype), _padded(K, w.dtype)), dtype=w.dtype)
+    cdef void *pw = _ptr(w)
+    cdef void *pu = _ptr(U)
+    cdef bint f64 = w.dtype == np.float64
+    with nogil:
+        if f64:
+            mc_winograd_weight_f64(<double*>pw, K, C, <double*>pu)
+        else:
+            mc_winograd_weight_f32(<float*>pw, K, C, <float*>pu)
     return U
 
 
@@ -281,8 +288,8 @@ cdef object _winograd_conv2d(object x, object w, int64_t ph, int64_t pw, object 
 
 
 cdef object _winograd_backward_weight(object gy, object x, int64_t ph, int64_t pw):
-    """The weight gradient (K, C, 3, 3) of a Winograd conv2d: dU in the Winograd domain (C),
-    then G^T dU G (NumPy)."""
+    """The weight gradient (K, C, 3, 3) of a Winograd conv2d: dU in the Winograd domain, then
+    G^T dU G."""
     cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int64_t K = gy.shape[1], Ho = gy.shape[2], Wo = gy.shape[3]
     cdef int64_t Cp = _padded(C, x.dtype), Kp = _padded(K, x.dtype)
@@ -315,11 +322,14 @@ cdef object _winograd_backward_weight(object gy, object x, int64_t ph, int64_t p
                                                    Ho, Wo, n_chunk, <float*>pxh, <float*>pgh,
                                                    <float*>pv, <float*>pgb, <float*>pz,
                                                    <float*>pd)
-    G = _G.astype(x.dtype)
-    du = dU[:, :C, :K].reshape(4, 4, C, K)
-    # G^T dU G: sum over a of G[a, i] (-> (b, C, K, i)), then over b of G[b, j] (-> (C, K, i, j))
-    gw = np.tensordot(np.tensordot(du, G, axes=([0], [0])), G, axes=([0], [0]))
-    return np.ascontiguousarray(gw.transpose(1, 0, 2, 3))
+    gw = np.empty((K, C, 3, 3), dtype=x.dtype)
+    cdef void *pgw = _ptr(gw)
+    with nogil:
+        if f64:
+            mc_winograd_weight_grad_f64(<double*>pd, K, C, <double*>pgw)
+        else:
+            mc_winograd_weight_grad_f32(<float*>pd, K, C, <float*>pgw)
+    return gw
 
 
 cdef void _bias_add_inplace(object y, object bias, bint f64):
@@ -366,7 +376,7 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
     elif g.winograd():
         _winograd_conv2d(x, weight, ph, pw, y)
     else:
-        _conv2d_gemm(g, x, weight, y)
+        _gemm_pass(g, 0, x, weight, y, mc_conv2d_gemm_f32, mc_conv2d_gemm_f64)
     if bias is not None:
         _bias_add_inplace(y, bias, g.f64)
     return y
@@ -414,26 +424,9 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
                                                        ph, pw, dh, dw, g.Ho, g.Wo,
                                         <float*>pws)
         return gx
-    wT = [weight[grp * Kg:(grp + 1) * Kg].reshape(Kg, -1).T for grp in range(groups)]
-    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * g.kh * g.kw, n0, b, i
-    cdef int64_t B = _chunk(g, rows, weight.itemsize)
-    if g.pointwise() and B == 1:
-        gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
-        for n0 in range(g.N):
-            for grp in range(groups):
-                np.matmul(wT[grp], grad_output[n0, grp * Kg:(grp + 1) * Kg].reshape(Kg, H * W),
-                          out=gx[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, H * W))
-        return gx
-    gx = np.zeros((g.N, g.C, H, W), dtype=weight.dtype)
-    buf = np.empty(rows * B * per_image, dtype=weight.dtype)
-    gybuf = np.empty(Kg * B * per_image, dtype=weight.dtype)
-    for n0 in range(0, g.N, B):
-        b = min(B, g.N - n0)
-        cols = buf[:rows * b * per_image].reshape(rows, b * per_image)
-        for grp in range(groups):
-            np.matmul(wT[grp], _gather_columns(grad_output, n0, b, grp * Kg, Kg, gybuf), out=cols)
-            for i in range(b):
-                _col2im(g, cols, i * per_image, b * per_image, Cg, gx[n0 + i, grp * Cg:(grp + 1) * Cg])
+    gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
+    _gemm_pass(g, 1, grad_output, weight, gx, mc_conv2d_gemm_backward_input_f32,
+               mc_conv2d_gemm_backward_input_f64)
     return gx
 
 
@@ -457,7 +450,7 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
     if g.winograd():
         return _winograd_backward_weight(grad_output, x, ph, pw)
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
-    gw = np.zeros((g.K, Cg * kh * kw), dtype=x.dtype)
+    gw = np.empty((g.K, Cg * kh * kw), dtype=x.dtype)
     cdef void *pg = _ptr(grad_output)
     cdef void *px = _ptr(x)
     cdef void *pgw = _ptr(gw)
@@ -477,21 +470,6 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
                                                         ph, pw, dh, dw, g.Ho, g.Wo,
                                         <float*>pws)
         return gw.reshape(g.K, Cg, kh, kw)
-    cdef int64_t per_image = g.Ho * g.Wo, rows = Cg * kh * kw, n0, b, i
-    cdef int64_t B = _chunk(g, rows, x.itemsize)
-    partial = np.empty((Kg, rows), dtype=x.dtype)
-    buf = None if g.pointwise() and B == 1 else np.empty(rows * B * per_image, dtype=x.dtype)
-    gybuf = np.empty(Kg * B * per_image, dtype=x.dtype)
-    for n0 in range(0, g.N, B):
-        b = min(B, g.N - n0)
-        for grp in range(groups):
-            if buf is None:
-                src = x[n0, grp * Cg:(grp + 1) * Cg].reshape(Cg, per_image)
-            else:
-                src = buf[:rows * b * per_image].reshape(rows, b * per_image)
-                for i in range(b):
-                    _im2col(g, x[n0 + i, grp * Cg:(grp + 1) * Cg], Cg, src, i * per_image,
-                            b * per_image)
-            np.matmul(_gather_columns(grad_output, n0, b, grp * Kg, Kg, gybuf), src.T, out=partial)
-            gw[grp * Kg:(grp + 1) * Kg] += partial
+    _gemm_pass(g, 2, grad_output, x, gw, mc_conv2d_gemm_backward_weight_f32,
+               mc_conv2d_gemm_backward_weight_f64)
     return gw.reshape(g.K, Cg, kh, kw)

@@ -1,0 +1,96 @@
+/* Template body for conv.c: expects T, SFX, VT (a GCC vector of 64 bytes of T) and VL (its lane
+ * count). The matrix products of the convolutions, written here rather than taken from NumPy's
+ * BLAS: BLAS runs its own thread pool, whose threads keep spinning for about 0.1 s after each
+ * product, on the cores that minicnn's OpenMP threads need next (measured: a Winograd conv2d ran
+ * at half speed for 0.1 s after a 512x512 NumPy matmul). One pool, ours, for everything. */
+
+MC_INLINE VT MC_NAME(vload)(const T *p) {
+    VT v;
+    memcpy(&v, p, sizeof v); /* an unaligned vector load */
+    return v;
+}
+
+MC_INLINE void MC_NAME(vstore)(T *p, VT v) { memcpy(p, &v, sizeof v); }
+
+/* The register-blocked matrix product every phase runs: for i < MR and j < NV * VL,
+ *     c[i * ldc + j] (= or +=) sum over p < depth of a[i * a_row + p * a_depth] * b[p * ldb + j].
+ * MR x NV accumulator vectors stay in registers for the whole depth; each step loads NV vectors
+ * of b and broadcasts MR scalars of a. MR and NV are compile-time constants at every call. */
+MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const T *a,
+                                int64_t a_row, int64_t a_depth, const T *b, int64_t ldb, T *c,
+                                int64_t ldc, int accumulate) {
+    VT acc[12][4];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[i][v] = (VT){0};
+    for (int64_t p = 0; p < depth; p++) {
+        VT bv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) bv[v] = MC_NAME(vload)(b + p * ldb + v * VL);
+        const T *ap = a + p * a_depth;
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const T ai = ap[i * a_row];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            T *ci = c + i * ldc + v * VL;
+            MC_NAME(vstore)(ci, accumulate ? MC_NAME(vload)(ci) + acc[i][v] : acc[i][v]);
+        }
+}
+
+/* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
+ * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
+ * Blocks of MR x NR go through the micro-kernel. At the edges the partial panel of B or block of
+ * A is first copied, zero-padded, into scratch (depth * (NR + MR) + MR * NR elements, see
+ * MC_GEMM_SCRATCH) and the result goes through a tile there: nothing outside the matrices is
+ * read or written. */
+#define MC_GEMM_SCRATCH(depth) ((depth) * (4 * VL + 6) + 6 * 4 * VL)
+MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row,
+                             int64_t a_depth, const T *b, int64_t ldb, T *c, int64_t ldc,
+                             int accumulate, T *scratch) {
+    const int MR = 6, NR = 4 * VL;
+    T *bedge = scratch, *aedge = bedge + depth * NR, *tile = aedge + depth * MR;
+    for (int64_t j0 = 0; j0 < N; j0 += NR) {
+        const int64_t nj = N - j0 < NR ? N - j0 : NR;
+        const T *bp = b + j0;
+        int64_t ldp = ldb;
+        if (nj < NR) {
+            for (int64_t p = 0; p < depth; p++)
+                for (int64_t j = 0; j < NR; j++)
+                    bedge[p * NR + j] = j < nj ? b[p * ldb + j0 + j] : 0;
+            bp = bedge;
+            ldp = NR;
+        }
+        for (int64_t i0 = 0; i0 < M; i0 += MR) {
+            const int64_t mi = M - i0 < MR ? M - i0 : MR;
+            const T *ap = a + i0 * a_row;
+            int64_t ar = a_row, ad = a_depth;
+            if (mi < MR) {
+                for (int64_t i = 0; i < MR; i++)
+                    for (int64_t p = 0; p < depth; p++)
+                        aedge[p * MR + i] = i < mi ? ap[i * a_row + p * a_depth] : 0;
+                ap = aedge;
+                ar = 1;
+                ad = MR;
+            }
+            if (mi == MR && nj == NR) {
+                MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, c + i0 * ldc + j0, ldc,
+                                 accumulate);
+                continue;
+            }
+            MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, tile, NR, 0);
+            for (int64_t i = 0; i < mi; i++)
+                for (int64_t j = 0; j < nj; j++) {
+                    T *cij = c + (i0 + i) * ldc + j0 + j;
+                    *cij = accumulate ? *cij + tile[i * NR + j] : tile[i * NR + j];
+                }
+        }
+    }
+}
