@@ -128,7 +128,7 @@ class Cfg:
         return tuple(np.ascontiguousarray(a.astype(self.dtype)) for a in (x, w, b, gy))
 
 
-KINDS = ("dense", "groups2", "depthwise", "depthwise_x2", "pointwise", "winograd")
+KINDS = ("dense", "groups2", "depthwise", "depthwise_x2", "pointwise", "winograd", "wide")
 
 
 @st.composite
@@ -136,7 +136,8 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
     """A valid convolution (kernel no larger than the padded input) of one of ``kinds``:
     dense (groups 1), groups2, depthwise (groups = C_in = C_out), depthwise_x2 (channel
     multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding), winograd (3x3,
-    stride 1, >= 16 channels in and out: the Winograd F(2x2, 3x3) path)."""
+    stride 1, >= 16 channels in and out: the Winograd F(2x2, 3x3) path), wide (dense with 9 to 70
+    output channels: several micro-kernel blocks of the GEMM path, and their edges)."""
     kind = draw(st.sampled_from(kinds))
     N = draw(st.integers(1, 8))
     H = draw(st.integers(3, 12))
@@ -153,6 +154,9 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
             groups = 2
     if kind == "winograd":
         C, K = draw(st.integers(16, 40)), draw(st.integers(16, 40))
+        N = draw(st.integers(1, 3))
+    if kind == "wide":
+        C, K = draw(st.integers(1, 12)), draw(st.integers(9, 70))
         N = draw(st.integers(1, 3))
     if kind == "pointwise":
         kh = kw = sh = sw = 1

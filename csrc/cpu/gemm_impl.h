@@ -94,3 +94,69 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
         }
     }
 }
+
+/* C (M x N) = A @ B with the threads splitting the larger side of C into contiguous ranges of
+ * whole micro-blocks, each thread running gemm on its part. scratch: threads x
+ * MC_GEMM_SCRATCH(depth) elements. */
+MC_INLINE void MC_NAME(gemm_parallel)(int64_t M, int64_t N, int64_t depth, const T *a,
+                                      int64_t a_row, int64_t a_depth, const T *b, int64_t ldb,
+                                      T *c, int64_t ldc, T *scratch) {
+    const int64_t MR = 6, NR = 4 * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
+    const int split_rows = mb >= nb;
+    const int64_t blocks = split_rows ? mb : nb;
+    int nt = mc_get_num_threads();
+    if (nt > blocks) nt = (int)blocks;
+    if (2 * M * N * depth < 4 * MC_PARALLEL_MIN) nt = 1; /* too small to share */
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+    {
+        const int t = mc_thread_id(), n_t = nt;
+        const int64_t lo = blocks * t / n_t, hi = blocks * (t + 1) / n_t;
+        T *scr = scratch + t * MC_GEMM_SCRATCH(depth);
+        if (split_rows) {
+            const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
+            if (i1 > i0)
+                MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb,
+                              c + i0 * ldc, ldc, 0, scr);
+        } else {
+            const int64_t j0 = lo * NR, j1 = hi * NR < N ? hi * NR : N;
+            if (j1 > j0)
+                MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc, 0,
+                              scr);
+        }
+    }
+}
+
+/* ---- linear layers: y = x W^T (+ b) and its gradients, for x (M, in), W (out, in) ---- */
+
+int64_t MC_NAME(linear_workspace)(int64_t M, int64_t in, int64_t out) {
+    int64_t depth = in > out ? in : out;
+    if (M > depth) depth = M;
+    return in * out + (int64_t)mc_get_num_threads() * MC_GEMM_SCRATCH(depth);
+}
+
+/* y (M, out) = x W^T + b (b may be NULL). W^T is copied into ws first (the GEMM reads B along
+ * rows), then the product. */
+MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int64_t M,
+                               int64_t in, int64_t out, T *ws) {
+    T *wt = ws;
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t i = 0; i < in; i++) wt[i * out + o] = w[o * in + i];
+    MC_NAME(gemm_parallel)(M, out, in, x, in, 1, wt, out, y, out, ws + in * out);
+    if (bias)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t o = 0; o < out; o++) y[m * out + o] += bias[o];
+}
+
+/* gx (M, in) = g W for g (M, out). */
+MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int64_t M,
+                                              int64_t in, int64_t out, T *ws) {
+    MC_NAME(gemm_parallel)(M, in, out, g, out, 1, w, in, gx, in, ws + in * out);
+}
+
+/* gw (out, in) = g^T x: A = g^T is read in place (element (o, m) at g[m * out + o]). */
+MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, int64_t M,
+                                               int64_t in, int64_t out, T *ws) {
+    MC_NAME(gemm_parallel)(out, in, M, g, 1, out, x, in, gw, in, ws + in * out);
+}

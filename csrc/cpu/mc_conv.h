@@ -29,6 +29,15 @@
         const T *gy, const T *x, T *gw, int64_t N, int64_t C, int64_t H, int64_t W,           \
         int64_t M, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,    \
         int64_t dh, int64_t dw, int64_t Ho, int64_t Wo, T *ws);                               \
+    /* linear layers, x (M, in), W (out, in), y (M, out), b (out,) or NULL; ws:             \
+     * mc_linear_workspace_* elements */                                                     \
+    int64_t mc_linear_workspace_##SFX(int64_t M, int64_t in, int64_t out);                    \
+    void mc_linear_##SFX(const T *x, const T *w, const T *b, T *y, int64_t M, int64_t in,     \
+                         int64_t out, T *ws);                                                 \
+    void mc_linear_backward_input_##SFX(const T *g, const T *w, T *gx, int64_t M, int64_t in, \
+                                        int64_t out, T *ws);                                  \
+    void mc_linear_backward_weight_##SFX(const T *g, const T *x, T *gw, int64_t M,            \
+                                         int64_t in, int64_t out, T *ws);                     \
     /* im2col + GEMM, any geometry and groups; ws: mc_conv2d_gemm_workspace_* elements for    \
      * pass 0 (conv2d_gemm), 1 (_backward_input) or 2 (_backward_weight) */                   \
     int64_t mc_conv2d_gemm_workspace_##SFX(int pass, int64_t C, int64_t K, int64_t kh, int64_t kw,     \

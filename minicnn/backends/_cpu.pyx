@@ -310,6 +310,7 @@ def bias_add_backward(grad_output):
 # ---------------------------------------------------------------- kernel families
 
 include "_cpu_conv.pxi"
+include "_cpu_linear.pxi"
 include "_cpu_pool.pxi"
 include "_cpu_norm.pxi"
 include "_cpu_loss.pxi"

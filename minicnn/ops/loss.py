@@ -47,14 +47,13 @@ def _mean(total, count):
 # ---------------------------------------------------------------- linear
 
 class Linear(Function):
-    """y = x W^T + b over the last axis of x; the matmuls are NumPy's (BLAS)."""
+    """y = x W^T + b over the last axis of x, on the backend's linear kernels."""
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
-        x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1]) if x.ndim != 2 else x
-        y = np.matmul(x2, weight.T)
-        if bias is not None:
-            y += bias  # y is a fresh array: add the bias in place, no second output array
+        x2 = _c(x.reshape(math.prod(x.shape[:-1]), x.shape[-1]) if x.ndim != 2 else x)
+        weight = _c(weight)
+        y = ctx.backend.linear(x2, weight, None if bias is None else _c(bias))
         ctx.save_for_backward(x2, weight)
         ctx.x_shape = x.shape
         return y.reshape(x.shape[:-1] + (weight.shape[0],)) if x.ndim != 2 else y
@@ -63,10 +62,10 @@ class Linear(Function):
     def backward(ctx, g):
         x2, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1]) if g.ndim != 2 else g
-        gx = np.matmul(g2, weight).reshape(ctx.x_shape) if needs[0] else None
-        gw = np.matmul(g2.T, x2) if needs[1] else None
-        gb = ctx.backend.bias_add_backward(_c(g2)) if len(needs) > 2 and needs[2] else None
+        g2 = _c(g.reshape(math.prod(g.shape[:-1]), g.shape[-1]) if g.ndim != 2 else g)
+        gx = ctx.backend.linear_backward_input(g2, weight).reshape(ctx.x_shape) if needs[0] else None
+        gw = ctx.backend.linear_backward_weight(g2, x2) if needs[1] else None
+        gb = ctx.backend.bias_add_backward(g2) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 

@@ -12,11 +12,16 @@ Conventions: arrays are NumPy arrays of float32 or float64; an output has the dt
 ``*_backward(grad_output, saved, ...)`` returns the gradient with respect to the forward's input,
 computed from whichever forward value (input ``x`` or output) is cheaper, as the names say.
 """
-from . import conv, elementwise, loss, norm, pool
+from . import conv, elementwise, linear, loss, norm, pool
+
+# before the star imports: the function linear then shadows the module linear
+_MODULES = (elementwise, conv, linear, pool, norm, loss)
+
 from .conv import *  # noqa: F401,F403
 from .elementwise import *  # noqa: F401,F403
+from .linear import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
 from .norm import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 
-__all__ = [k for m in (elementwise, conv, pool, norm, loss) for k in m.__all__]
+__all__ = [k for m in _MODULES for k in m.__all__]
