@@ -284,46 +284,68 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 }
 
 /* ---- im2col + GEMM convolution, any geometry and groups (the paths Winograd and depthwise do
- * not take). Images are split among the threads; each thread runs im2col into its own column
- * matrix and the GEMMs for its images (gemm_impl.h), so the threads never wait on each other
- * inside a call. A 1x1 stride-1 unpadded convolution skips im2col: each image already is its
- * column matrix. ws: mc_conv2d_gemm_workspace(...) elements. */
+ * not take). The threads take chunks of B images (B * Ho * Wo >= MC_GEMM_COLUMNS columns, so that
+ * small late-stage images still fill the micro-kernel's 64-column panels); each runs im2col of
+ * its chunk into its own column matrix (images side by side, row stride B * Ho * Wo) and the
+ * GEMMs, so the threads never wait on each other inside a call. A 1x1 stride-1 unpadded
+ * convolution with B = 1 skips im2col: the image already is its column matrix.
+ * ws: mc_conv2d_gemm_workspace(...) elements. */
+
+#define MC_GEMM_COLUMNS 256
+#define MC_SLAB 256 /* pixels of depth per weight-gradient GEMM: bounds the scratch */
+#define MC_PARTS 8  /* fixed image ranges of the weight gradient (thread-count independent sums) */
 
 MC_INLINE int MC_NAME(pointwise)(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                                  int64_t pw) {
     return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
 }
 
-/* Workspace of pass 0 (forward), 1 (input gradient) or 2 (weight gradient). Per thread: the
- * column matrix (rows x S) and the GEMM scratch for the pass's depth, and for the weight
- * gradient a slab of the transposed output gradient (MC_SLAB x Kgp). The weight gradient also
- * has MC_PARTS accumulators (groups x rows x Kgp each) after the threads' blocks. */
-#define MC_SLAB 256
-#define MC_PARTS 8
-MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t C, int64_t K, int64_t kh,
-                                              int64_t kw, int64_t groups, int64_t S, int point) {
+/* Images per column matrix for S = Ho * Wo output pixels. */
+MC_INLINE int64_t MC_NAME(chunk)(int64_t S, int64_t N) {
+    int64_t b = S >= MC_GEMM_COLUMNS ? 1 : (MC_GEMM_COLUMNS + S - 1) / S;
+    return b < N ? b : (N > 0 ? N : 1);
+}
+
+/* Workspace per thread for pass 0 (forward), 1 (input gradient), 2 (weight gradient): the column
+ * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
+ * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
+ * and for pass 2 a slab of the transposed output gradient (MC_SLAB x Kgp). */
+MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, int64_t K,
+                                              int64_t kh, int64_t kw, int64_t groups, int64_t S,
+                                              int point) {
     const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
-    const int64_t cols = point ? 0 : rows * S;
-    if (pass == 0) return cols + MC_GEMM_SCRATCH(rows);
-    if (pass == 1) return cols + MC_GEMM_SCRATCH(Kg);
+    const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
+    const int64_t cols = point && B == 1 ? 0 : rows * L, side = B > 1 ? Kg * L : 0;
+    if (pass == 0) return cols + side + MC_GEMM_SCRATCH(rows);
+    if (pass == 1) return cols + side + MC_GEMM_SCRATCH(Kg);
     return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
 }
 
-int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t C, int64_t K, int64_t kh, int64_t kw,
-                                       int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t N, int64_t C, int64_t K, int64_t kh,
+                                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                                        int64_t groups, int64_t Ho, int64_t Wo) {
     const int64_t Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     return (int64_t)mc_get_num_threads() *
-               MC_NAME(gemm_ws_per_thread)(pass, C, K, kh, kw, groups, Ho * Wo,
+               MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw, groups, Ho * Wo,
                                            MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw)) +
            (pass == 2 ? MC_PARTS * C * kh * kw * Kgp : 0);
 }
 
 #ifdef _OPENMP
-#define MC_OVER_IMAGES _Pragma("omp for schedule(dynamic, 1)")
+#define MC_OVER_CHUNKS _Pragma("omp for schedule(dynamic, 1)")
 #else
-#define MC_OVER_IMAGES
+#define MC_OVER_CHUNKS
 #endif
+
+/* The column matrix of images n0 .. n0 + nb - 1, group grp, side by side (row stride L). */
+MC_INLINE void MC_NAME(chunk_im2col)(const T *x, int64_t n0, int64_t nb, int64_t grp, int64_t C,
+                                     int64_t Cg, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
+                                     int64_t dw, int64_t Ho, int64_t Wo, T *cols, int64_t L) {
+    for (int64_t i = 0; i < nb; i++)
+        MC_NAME(im2col)(x + ((n0 + i) * C + grp * Cg) * H * W, Cg, H, W, kh, kw, sh, sw, ph, pw,
+                        dh, dw, Ho, Wo, cols + i * Ho * Wo, L);
+}
 
 MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
                                     int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
@@ -331,27 +353,38 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
                                     int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
     const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
-    const int64_t per = MC_NAME(gemm_ws_per_thread)(0, C, K, kh, kw, groups, S, point);
+    const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
+    const int direct = point && B == 1;
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(0, N, C, K, kh, kw, groups, S, point);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#pragma omp parallel num_threads(mc_get_num_threads()) if (chunks > 1)
 #endif
     {
-        T *cols = ws + mc_thread_id() * per, *scr = cols + (point ? 0 : rows * S);
-        MC_OVER_IMAGES
-        for (int64_t n = 0; n < N; n++) {
+        T *cols = ws + mc_thread_id() * per, *side = cols + (direct ? 0 : rows * L);
+        T *scr = side + (B > 1 ? Kg * L : 0);
+        MC_OVER_CHUNKS
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
             for (int64_t grp = 0; grp < groups; grp++) {
-                const T *xg = x + (n * C + grp * Cg) * H * W;
-                if (!point)
-                    MC_NAME(im2col)(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, S);
-                MC_NAME(gemm)(Kg, S, rows, w + grp * Kg * rows, rows, 1, point ? xg : cols, S,
-                              y + (n * K + grp * Kg) * S, S, 0, scr);
+                const T *xg = x + (n0 * C + grp * Cg) * H * W;
+                if (!direct)
+                    MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw, dh,
+                                          dw, Ho, Wo, cols, L);
+                T *yg = y + (n0 * K + grp * Kg) * S;
+                MC_NAME(gemm)(Kg, nb * S, rows, w + grp * Kg * rows, rows, 1, direct ? xg : cols,
+                              direct ? S : L, B > 1 ? side : yg, B > 1 ? L : S, 0, scr);
+                if (B > 1) /* the chunk's outputs, side by side, back to their images */
+                    for (int64_t k = 0; k < Kg; k++)
+                        for (int64_t i = 0; i < nb; i++)
+                            memcpy(yg + (i * K + k) * S, side + k * L + i * S,
+                                   (size_t)S * sizeof(T));
             }
         }
     }
 }
 
-/* grad_input: per image and group, columns = W^T @ grad_output, then col2im (the adjoint of
- * im2col) adds them onto the image. */
+/* grad_input: per chunk and group, columns = W^T @ grad_output, then col2im (the adjoint of
+ * im2col) adds them onto each image. */
 MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
                                                    int64_t C, int64_t H, int64_t W, int64_t K,
                                                    int64_t kh, int64_t kw, int64_t sh, int64_t sw,
@@ -359,23 +392,36 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
                                                    int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
     const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
-    const int64_t per = MC_NAME(gemm_ws_per_thread)(1, C, K, kh, kw, groups, S, point);
+    const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
+    const int direct = point && B == 1;
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(1, N, C, K, kh, kw, groups, S, point);
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#pragma omp parallel num_threads(mc_get_num_threads()) if (chunks > 1)
 #endif
     {
-        T *cols = ws + mc_thread_id() * per, *scr = cols + (point ? 0 : rows * S);
-        MC_OVER_IMAGES
-        for (int64_t n = 0; n < N; n++) {
+        T *cols = ws + mc_thread_id() * per, *side = cols + (direct ? 0 : rows * L);
+        T *scr = side + (B > 1 ? Kg * L : 0);
+        MC_OVER_CHUNKS
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
             for (int64_t grp = 0; grp < groups; grp++) {
-                T *gxg = gx + (n * C + grp * Cg) * H * W;
+                const T *gyg = gy + (n0 * K + grp * Kg) * S;
+                if (B > 1) /* the chunk's output gradients side by side */
+                    for (int64_t k = 0; k < Kg; k++)
+                        for (int64_t i = 0; i < nb; i++)
+                            memcpy(side + k * L + i * S, gyg + (i * K + k) * S,
+                                   (size_t)S * sizeof(T));
+                T *gxg = gx + (n0 * C + grp * Cg) * H * W;
                 /* W^T: element (r, k) of the group's (Kg, rows) weight is w[k * rows + r] */
-                MC_NAME(gemm)(rows, S, Kg, w + grp * Kg * rows, 1, rows,
-                              gy + (n * K + grp * Kg) * S, S, point ? gxg : cols, S, 0, scr);
-                if (!point) {
-                    memset(gxg, 0, (size_t)(Cg * H * W) * sizeof(T));
-                    MC_NAME(col2im)(cols, S, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, gxg);
-                }
+                MC_NAME(gemm)(rows, nb * S, Kg, w + grp * Kg * rows, 1, rows, B > 1 ? side : gyg,
+                              B > 1 ? L : S, direct ? gxg : cols, direct ? S : L, 0, scr);
+                if (!direct)
+                    for (int64_t i = 0; i < nb; i++) {
+                        T *gxi = gxg + i * C * H * W;
+                        memset(gxi, 0, (size_t)(Cg * H * W) * sizeof(T));
+                        MC_NAME(col2im)(cols + i * S, L, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw,
+                                        Ho, Wo, gxi);
+                    }
             }
         }
     }
@@ -383,8 +429,9 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
 
 /* grad_weight (K, Cg * kh * kw) = sum over images of grad_output @ columns^T, computed transposed
  * as columns @ grad_output^T (rows x Kg) so that both GEMM operands are read along rows. The
- * images are cut into MC_PARTS fixed ranges, each summed into its own accumulator, and the
- * accumulators are added in a fixed order: the result does not depend on the thread count. */
+ * images are cut into MC_PARTS fixed ranges, each summed (chunk by chunk) into its own
+ * accumulator, and the accumulators are added in a fixed order: the result does not depend on
+ * the thread count. */
 MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
                                                     int64_t C, int64_t H, int64_t W, int64_t K,
                                                     int64_t kh, int64_t kw, int64_t sh, int64_t sw,
@@ -393,13 +440,15 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
     const int64_t Kgp = (Kg + VL - 1) / VL * VL, part_size = groups * rows * Kgp;
     const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
-    const int64_t per = MC_NAME(gemm_ws_per_thread)(2, C, K, kh, kw, groups, S, point);
+    const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
+    const int direct = point && B == 1;
+    const int64_t per = MC_NAME(gemm_ws_per_thread)(2, N, C, K, kh, kw, groups, S, point);
     T *parts = ws + (int64_t)mc_get_num_threads() * per;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
 #endif
     {
-        T *cols = ws + mc_thread_id() * per, *gyT = cols + (point ? 0 : rows * S);
+        T *cols = ws + mc_thread_id() * per, *gyT = cols + (direct ? 0 : rows * L);
         T *scr = gyT + MC_SLAB * Kgp;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -407,18 +456,24 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
         for (int part = 0; part < MC_PARTS; part++) {
             T *acc = parts + part * part_size;
             memset(acc, 0, (size_t)part_size * sizeof(T));
-            for (int64_t n = N * part / MC_PARTS; n < N * (part + 1) / MC_PARTS; n++) {
+            const int64_t end = N * (part + 1) / MC_PARTS;
+            for (int64_t n0 = N * part / MC_PARTS; n0 < end; n0 += B) {
+                const int64_t nb = end - n0 < B ? end - n0 : B, np_all = nb * S;
                 for (int64_t grp = 0; grp < groups; grp++) {
-                    const T *xg = x + (n * C + grp * Cg) * H * W, *gyg = gy + (n * K + grp * Kg) * S;
-                    if (!point)
-                        MC_NAME(im2col)(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo, cols, S);
-                    for (int64_t p0 = 0; p0 < S; p0 += MC_SLAB) { /* MC_SLAB pixels at a time */
-                        const int64_t np = S - p0 < MC_SLAB ? S - p0 : MC_SLAB;
-                        for (int64_t p = 0; p < np; p++) /* grad_output^T, pad columns zero */
+                    const T *src = x + (n0 * C + grp * Cg) * H * W;
+                    if (!direct)
+                        MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw,
+                                              dh, dw, Ho, Wo, cols, L);
+                    for (int64_t p0 = 0; p0 < np_all; p0 += MC_SLAB) {
+                        const int64_t np = np_all - p0 < MC_SLAB ? np_all - p0 : MC_SLAB;
+                        for (int64_t p = 0; p < np; p++) { /* grad_output^T, pad columns zero */
+                            const int64_t i = (p0 + p) / S, s = (p0 + p) % S;
+                            const T *g = gy + ((n0 + i) * K + grp * Kg) * S + s;
                             for (int64_t k = 0; k < Kgp; k++)
-                                gyT[p * Kgp + k] = k < Kg ? gyg[k * S + p0 + p] : 0;
-                        MC_NAME(gemm)(rows, Kgp, np, (point ? xg : cols) + p0, S, 1, gyT, Kgp,
-                                      acc + grp * rows * Kgp, Kgp, 1, scr);
+                                gyT[p * Kgp + k] = k < Kg ? g[k * S] : 0;
+                        }
+                        MC_NAME(gemm)(rows, Kgp, np, (direct ? src : cols) + p0, direct ? S : L, 1,
+                                      gyT, Kgp, acc + grp * rows * Kgp, Kgp, 1, scr);
                     }
                 }
             }

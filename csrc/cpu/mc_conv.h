@@ -40,7 +40,7 @@
                                          int64_t in, int64_t out, T *ws);                     \
     /* im2col + GEMM, any geometry and groups; ws: mc_conv2d_gemm_workspace_* elements for    \
      * pass 0 (conv2d_gemm), 1 (_backward_input) or 2 (_backward_weight) */                   \
-    int64_t mc_conv2d_gemm_workspace_##SFX(int pass, int64_t C, int64_t K, int64_t kh, int64_t kw,     \
+    int64_t mc_conv2d_gemm_workspace_##SFX(int pass, int64_t N, int64_t C, int64_t K, int64_t kh, int64_t kw,     \
                                            int64_t sh, int64_t sw, int64_t ph, int64_t pw,   \
                                            int64_t groups, int64_t Ho, int64_t Wo);          \
     void mc_conv2d_gemm_##SFX(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,  \

@@ -52,10 +52,10 @@ cdef extern from "minicnn.h" nogil:
                                                  int64_t M, int64_t kh, int64_t kw, int64_t sh,
                                                  int64_t sw, int64_t ph, int64_t pw, int64_t dh,
                                                  int64_t dw, int64_t Ho, int64_t Wo, double *ws)
-    int64_t mc_conv2d_gemm_workspace_f32(int pass_, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+    int64_t mc_conv2d_gemm_workspace_f32(int pass_, int64_t N, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
                                          int64_t sw, int64_t ph, int64_t pw, int64_t groups,
                                          int64_t Ho, int64_t Wo)
-    int64_t mc_conv2d_gemm_workspace_f64(int pass_, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
+    int64_t mc_conv2d_gemm_workspace_f64(int pass_, int64_t N, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
                                          int64_t sw, int64_t ph, int64_t pw, int64_t groups,
                                          int64_t Ho, int64_t Wo)
     void mc_conv2d_gemm_f32(const float *x, const float *w, float *y, int64_t N, int64_t C, int64_t H,
@@ -220,9 +220,9 @@ cdef void _gemm_pass(_ConvGeometry g, int pass_, object a, object b, object out,
                      gemm_pass_f32 k32, gemm_pass_f64 k64):
     """Pass 0 (forward), 1 (input gradient) or 2 (weight gradient) of the im2col + GEMM
     convolution, in C."""
-    ws = np.empty(max(1, mc_conv2d_gemm_workspace_f64(pass_, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+    ws = np.empty(max(1, mc_conv2d_gemm_workspace_f64(pass_, g.N, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
                                                       g.groups, g.Ho, g.Wo) if g.f64 else
-                      mc_conv2d_gemm_workspace_f32(pass_, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
+                      mc_conv2d_gemm_workspace_f32(pass_, g.N, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
                                                    g.groups, g.Ho, g.Wo)), dtype=out.dtype)
     cdef void *pa = _ptr(a)
     cdef void *pb = _ptr(b)
