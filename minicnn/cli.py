@@ -5,6 +5,8 @@
   minicnn eval --checkpoint runs/lenet5/best.npz
   minicnn predict --checkpoint runs/lenet5/best.npz shoe.png
   minicnn summary --model resnet20 --input-shape 3,32,32
+  minicnn viz gradcam --checkpoint runs/lenet5/best.npz --image shoe.png --out cam.png
+  minicnn explain conv2d --padding 1           what conv2d computes, step by step
   minicnn data info fashion-mnist              (or: data fetch NAME)
   minicnn info                                 version, backends, threads, BLAS, CUDA
   minicnn bench all --json FILE --plot PNG     speed against PyTorch
@@ -106,6 +108,78 @@ def _summary(args):
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"model {args.model!r} does not accept input shape "
                           f"{','.join(map(str, args.input_shape))}: {e}") from None
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ viz, explain
+
+
+def _viz(args):
+    from . import no_grad, tensor
+    from .training import ConfigError, load_checkpoint_model, read_images
+    from .utils import viz
+
+    model, ckpt = load_checkpoint_model(args.checkpoint)
+    info = ckpt["dataset"]
+    out = args.out or f"{args.what}.png"
+    title = f"{ckpt['config']['model']} on {info['name']}"
+    try:
+        if args.what == "curves":
+            viz.plot_curves(ckpt["history"], out, title=title)
+        elif args.what == "filters":
+            viz.plot_filters(model, out, layer=args.layer)
+        else:
+            if args.image is None:
+                raise ConfigError(f"viz {args.what} needs --image FILE")
+            x = tensor(read_images([args.image], info))
+            if args.what == "features":
+                maps = viz.feature_maps(model, x, args.layer)[0]
+                viz.plot_feature_maps(maps, out, title=f"{args.layer or 'first conv'}: "
+                                      f"{maps.shape[0]} maps of {args.image}")
+            else:
+                target = _class_index(args.target, info["classes"])
+                if target is None:  # the predicted class
+                    with no_grad():
+                        target = int(model(x).numpy().argmax())
+                if args.what == "gradcam":
+                    heat = viz.grad_cam(model, x, args.layer, target)[0]
+                else:
+                    heat = viz.saliency(model, x, target)[0]
+                viz.plot_heatmap(x.numpy()[0], heat, out, title=f"{args.what} for class "
+                                 f"{info['classes'][target]!r}")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def _class_index(target, classes):
+    """--target: a class index or name (None: the model's top class)."""
+    if target is None:
+        return None
+    if target in classes:
+        return classes.index(target)
+    if target.isdigit() and int(target) < len(classes):
+        return int(target)
+    raise ValueError(f"--target must be a class index 0..{len(classes) - 1} or one of "
+                     f"{', '.join(classes)}; got {target!r}")
+
+
+def _explain(args):
+    from . import explain
+    from .training import ConfigError
+
+    try:
+        if args.op == "conv2d":
+            explain.conv2d(stride=args.stride or 1, padding=args.padding,
+                           dilation=args.dilation)
+        elif args.op == "maxpool":
+            explain.max_pool2d(kernel_size=args.kernel_size, stride=args.stride,
+                               padding=args.padding)
+        else:
+            explain.batch_norm()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return EXIT_OK
 
 
@@ -246,6 +320,30 @@ def build_parser():
     p.add_argument("--batch-size", type=_positive_int, default=1,
                    help="batch size for the activation memory (default 1)")
     p.set_defaults(func=_summary)
+
+    p = sub.add_parser("viz", help="draw filters, feature maps, Grad-CAM, saliency or training "
+                       "curves of a checkpoint into a PNG (needs matplotlib)")
+    p.add_argument("what", choices=("filters", "features", "gradcam", "saliency", "curves"))
+    p.add_argument("--checkpoint", required=True, metavar="FILE",
+                   help="a checkpoint of minicnn train (or a run directory: its best.npz)")
+    p.add_argument("--image", metavar="FILE", help="the input image (features, gradcam, "
+                   "saliency)")
+    p.add_argument("--layer", metavar="NAME", help="a module name as in `minicnn summary` "
+                   "(default: the first conv for filters and features, the last for gradcam)")
+    p.add_argument("--target", metavar="CLASS", help="class index or name for gradcam and "
+                   "saliency (default: the predicted class)")
+    p.add_argument("--out", metavar="PNG", help="default WHAT.png")
+    p.set_defaults(func=_viz)
+
+    p = sub.add_parser("explain", help="print step by step what conv2d (im2col + GEMM), max "
+                       "pooling or batch norm computes on a small input")
+    p.add_argument("op", choices=("conv2d", "maxpool", "batchnorm"))
+    p.add_argument("--kernel-size", type=_positive_int, default=2, help="maxpool (default 2)")
+    p.add_argument("--stride", type=_positive_int,
+                   help="conv2d (default 1), maxpool (default: the kernel size)")
+    p.add_argument("--padding", type=int, default=0, help="default 0")
+    p.add_argument("--dilation", type=_positive_int, default=1, help="conv2d (default 1)")
+    p.set_defaults(func=_explain)
 
     p = sub.add_parser("data", help="download a data set, or show what minicnn knows of it")
     p.add_argument("action", choices=("fetch", "info"))

@@ -89,7 +89,8 @@ from .backends import set_num_threads
 from .serialization import load, save
 
 __all__ = ["COLUMNS", "ConfigError", "InputFileError", "TrainConfig", "Trainer",
-           "TrainingInterrupted", "evaluate_checkpoint", "load_checkpoint_model", "predict_files", "train"]
+           "TrainingInterrupted", "evaluate_checkpoint", "load_checkpoint_model", "predict_files",
+           "read_images", "train"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
@@ -599,21 +600,9 @@ class Trainer:
 
     def plot(self, path):
         """Loss and accuracy per epoch (train and val/test) into ``path`` (a PNG)."""
-        Figure = _import_matplotlib()
-        fig = Figure(figsize=(10, 4), layout="constrained")
-        epochs = [r["epoch"] for r in self.history]
-        for ax, what in zip(fig.subplots(1, 2), ("loss", "acc")):
-            for split in ("train", "val", "test"):
-                values = [r[f"{split}_{what}"] for r in self.history]
-                if any(v is not None for v in values):
-                    ax.plot(epochs, [np.nan if v is None else v for v in values], "o-",
-                            label=split)
-            ax.set_xlabel("epoch")
-            ax.set_ylabel("accuracy" if what == "acc" else "loss")
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.suptitle(f"{self.config.model} on {self.dataset_name}")
-        fig.savefig(path, dpi=100)
+        from .utils.viz import plot_curves
+
+        plot_curves(self.history, path, title=f"{self.config.model} on {self.dataset_name}")
         self._log(f"training curves: {path}")
 
     def _log(self, text):
@@ -756,15 +745,29 @@ def predict_files(path, images, topk=5):
     """
     from . import tensor
 
+    if int(topk) < 1:
+        raise ConfigError(f"--topk must be >= 1, got {topk}")
+    model, ckpt = load_checkpoint_model(path)
+    info = ckpt["dataset"]
+    with no_grad():
+        probs = nn.functional.softmax(model(tensor(read_images(images, info))), dim=1).numpy()
+    k = min(int(topk), probs.shape[1])
+    return [[(info["classes"][j], float(p[j])) for j in np.argsort(-p, kind="stable")[:k]]
+            for p in probs]
+
+
+def read_images(images, info):
+    """Image files (PNG, JPEG, anything Pillow reads) as the model input a training checkpoint
+    expects: a float32 array (N, C, H, W). ``info`` is the checkpoint's ``"dataset"`` entry:
+    each image is converted to its channels (grey or RGB) and size (bilinear resize when it
+    differs), scaled to [0, 1] and normalized with its mean and std. Raises ImportError naming
+    the extra when Pillow is missing, FileNotFoundError for a missing file and
+    :class:`InputFileError` for a file Pillow cannot read."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise ImportError("reading images needs Pillow: pip install pillow "
                           "(or pip install minicnn[train])") from None
-    if int(topk) < 1:
-        raise ConfigError(f"--topk must be >= 1, got {topk}")
-    model, ckpt = load_checkpoint_model(path)
-    info = ckpt["dataset"]
     height, width = info["image_size"]
     mean = np.asarray(info["mean"], np.float32).reshape(-1, 1, 1)
     std = np.asarray(info["std"], np.float32).reshape(-1, 1, 1)
@@ -782,11 +785,7 @@ def predict_files(path, images, topk=5):
             raise InputFileError(f"{image}: not an image file Pillow can read ({e})") from None
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         batch.append((array - mean) / std)
-    with no_grad():
-        probs = nn.functional.softmax(model(tensor(np.stack(batch))), dim=1).numpy()
-    k = min(int(topk), probs.shape[1])
-    return [[(info["classes"][j], float(p[j])) for j in np.argsort(-p, kind="stable")[:k]]
-            for p in probs]
+    return np.stack(batch)
 
 
 # ------------------------------------------------------------------ helpers

@@ -1,5 +1,12 @@
-"""A layer-by-layer table of a model (like ``torchinfo.summary``): each module's output shape and
-parameter count, found by running one forward pass with forward hooks.
+"""A layer-by-layer table of a model (like ``torchinfo.summary``): each module's output shape,
+parameter count and multiply-adds, found by running one forward pass with forward hooks.
+
+Multiply-adds (MACs) count the products of the weight layers, the convention of
+``torch.utils.flop_counter`` (whose FLOPs are 2 x MACs), fvcore and torchvision's model table:
+Conv2d N·K·Ho·Wo·(C/groups)·kh·kw, ConvTranspose2d N·C·H·W·(K/groups)·kh·kw (input positions),
+Linear (number of rows)·in·out. Biases, normalization, activations and pooling count 0. So LeNet-5
+is 416,520 MACs per 28x28 image and ResNet-18 1.81 G per 224x224 image (the 1.82 G often quoted
+also counts batch norm and the rest).
 
 >>> print(summary(minicnn.models.lenet5(), (1, 28, 28)))      # doctest: +SKIP
 """
@@ -19,8 +26,10 @@ class LayerInfo:
     ``output_shape``: shape of the first output of the module's first call, a tuple (a list of
     tuples for a tuple output; None when the module was not called in the forward pass);
     ``num_params``: parameters owned directly by this module (not its children), so the column
-    sums to the total; ``trainable``: True/False when it owns parameters (all or none require
-    grad), ``"partial"`` when some do, None when it owns none; ``is_leaf``: no sub-modules.
+    sums to the total; ``macs``: multiply-adds of its own weight products over all its calls,
+    for the whole batch (0 for a container: its children count them); ``trainable``:
+    True/False when it owns parameters (all or none require grad), ``"partial"`` when some do,
+    None when it owns none; ``is_leaf``: no sub-modules.
     """
 
     name: str
@@ -28,6 +37,7 @@ class LayerInfo:
     depth: int
     output_shape: object
     num_params: int
+    macs: int
     trainable: object
     is_leaf: bool
 
@@ -37,39 +47,44 @@ class ModelSummary:
 
     Attributes: ``layers`` (list of :class:`LayerInfo`, in ``named_modules()`` order),
     ``input_shape`` (with the batch dimension), ``total_params``, ``trainable_params``
-    (parameters shared between layers counted once), ``param_bytes``, ``input_bytes``, and
-    ``activation_bytes``: the summed size of the outputs of the leaf modules for the batch, a
-    rough measure of the memory that training keeps for the backward pass.
+    (parameters shared between layers counted once), ``total_macs`` (multiply-adds of one
+    forward pass of the batch), ``param_bytes``, ``input_bytes``, and ``activation_bytes``: the
+    summed size of the outputs of the leaf modules for the batch, a rough measure of the memory
+    that training keeps for the backward pass.
     """
 
-    def __init__(self, layers, input_shape, total_params, trainable_params,
+    def __init__(self, layers, input_shape, total_params, trainable_params, total_macs,
                  param_bytes, input_bytes, activation_bytes):
         self.layers = layers
         self.input_shape = input_shape
         self.total_params = total_params
         self.trainable_params = trainable_params
+        self.total_macs = total_macs
         self.param_bytes = param_bytes
         self.input_bytes = input_bytes
         self.activation_bytes = activation_bytes
 
     def __str__(self):
-        header = ("Layer (type)", "Output shape", "Param #", "Trainable")
+        header = ("Layer (type)", "Output shape", "Param #", "Mult-adds", "Trainable")
         rows = []
         for layer in self.layers:
             label = f"{layer.name.rsplit('.', 1)[-1]} ({layer.type})" if layer.name else layer.type
             rows.append(("  " * layer.depth + label,
                          _shape_str(layer.output_shape),
                          f"{layer.num_params:,}" if layer.num_params else "--",
+                         f"{layer.macs:,}" if layer.macs else "--",
                          "--" if layer.trainable is None else str(layer.trainable)))
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-        line = "  ".join(["{:<%d}" % widths[0], "{:<%d}" % widths[1], "{:>%d}" % widths[2],
-                          "{:>%d}" % widths[3]]).format
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+        line = "  ".join(["{:<%d}" % widths[0], "{:<%d}" % widths[1]]
+                         + ["{:>%d}" % w for w in widths[2:]]).format
         rule = "=" * len(line(*header))
         batch = self.input_shape[0]
         lines = [rule, line(*header), rule, *(line(*r) for r in rows), rule,
                  f"Total params: {self.total_params:,}",
                  f"Trainable params: {self.trainable_params:,}",
                  f"Non-trainable params: {self.total_params - self.trainable_params:,}",
+                 f"Total mult-adds, batch {batch}: {self.total_macs:,} "
+                 f"({_scaled(self.total_macs)})",
                  rule,
                  f"Input shape: {_shape_str(self.input_shape)}",
                  f"Input size (MB): {self.input_bytes / 1e6:.2f}",
@@ -87,7 +102,8 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32):
 
     The pass runs in eval mode under ``no_grad`` on the model's device, so it updates no
     batch-norm statistics and draws no random numbers; the model's train/eval mode is restored.
-    Returns a :class:`ModelSummary`.
+    Returns a :class:`ModelSummary` (its ``str()`` is the table); MACs as in the module
+    docstring.
 
     Raises TypeError when ``model`` is not a Module, ValueError for an ``input_shape`` that is
     not a sequence of positive ints or a ``batch_size`` < 1, and re-raises the model's own error
@@ -114,12 +130,14 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32):
     itemsize = np.dtype(dtype).itemsize
     outputs = {}  # id(module) -> output shape of its first call
     activation = [0]  # bytes of every output of a leaf module (a reused ReLU counts per call)
+    macs = {}  # id(module) -> multiply-adds summed over its calls
 
     def hook(module, args, output):
         shape = _shapes(output)
         outputs.setdefault(id(module), shape)
         if not module._modules:
             activation[0] += sum(int(np.prod(s)) for s in _shape_list(shape)) * itemsize
+        macs[id(module)] = macs.get(id(module), 0) + _macs(module, args, output)
 
     handles = [m.register_forward_hook(hook) for _, m in modules]
     params = list(model.parameters())
@@ -141,14 +159,39 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32):
         layers.append(LayerInfo(
             name=name, type=type(module).__name__, depth=name.count(".") + 1 if name else 0,
             output_shape=outputs.get(id(module)), num_params=sum(p.numel() for p in own),
+            macs=macs.get(id(module), 0),
             trainable=None if not own else grads.pop() if len(grads) == 1 else "partial",
             is_leaf=not module._modules))
     return ModelSummary(
         layers=layers, input_shape=shape,
         total_params=sum(p.numel() for p in params),
         trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        total_macs=sum(macs.values()),
         param_bytes=sum(p.numel() * p.dtype.itemsize for p in params),
         input_bytes=int(np.prod(shape)) * itemsize, activation_bytes=activation[0])
+
+
+def _macs(module, args, output):
+    """Multiply-adds of one call of a weight layer (0 for any other module)."""
+    from ..nn import Conv2d, ConvTranspose2d, Linear
+
+    if isinstance(module, Conv2d):
+        kh, kw = module.kernel_size
+        return output.numel() * module.in_channels // module.groups * kh * kw
+    if isinstance(module, ConvTranspose2d):
+        kh, kw = module.kernel_size
+        return args[0].numel() * module.out_channels // module.groups * kh * kw
+    if isinstance(module, Linear):
+        return output.numel() * module.in_features
+    return 0
+
+
+def _scaled(n):
+    """1814073344 -> '1.81 G'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(n)
 
 
 def _shapes(output):
