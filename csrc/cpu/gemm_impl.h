@@ -45,17 +45,21 @@ MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const
         }
 }
 
+/* The register blocking for a product with N columns: NV vectors (NR = NV * VL columns) by MR
+ * rows, 24 or 12 accumulators; narrow products (a few output channels) take narrow panels. */
+MC_INLINE int MC_NAME(gemm_nv)(int64_t N) { return N >= 4 * VL ? 4 : N > VL ? 2 : 1; }
+#define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : 12)
+
 /* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
  * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
  * Blocks of MR x NR go through the micro-kernel. At the edges the partial panel of B or block of
- * A is first copied, zero-padded, into scratch (depth * (NR + MR) + MR * NR elements, see
- * MC_GEMM_SCRATCH) and the result goes through a tile there: nothing outside the matrices is
- * read or written. */
-#define MC_GEMM_SCRATCH(depth) ((depth) * (4 * VL + 6) + 6 * 4 * VL)
+ * A is first copied, zero-padded, into scratch (MC_GEMM_SCRATCH(depth) elements) and the result
+ * goes through a tile there: nothing outside the matrices is read or written. */
+#define MC_GEMM_SCRATCH(depth) ((depth) * (4 * VL + 12) + 12 * 4 * VL)
 MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row,
                              int64_t a_depth, const T *b, int64_t ldb, T *c, int64_t ldc,
                              int accumulate, T *scratch) {
-    const int MR = 6, NR = 4 * VL;
+    const int nv = MC_NAME(gemm_nv)(N), MR = MC_GEMM_MR(nv), NR = nv * VL;
     T *bedge = scratch, *aedge = bedge + depth * NR, *tile = aedge + depth * MR;
     for (int64_t j0 = 0; j0 < N; j0 += NR) {
         const int64_t nj = N - j0 < NR ? N - j0 : NR;
@@ -80,12 +84,17 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
                 ar = 1;
                 ad = MR;
             }
-            if (mi == MR && nj == NR) {
-                MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, c + i0 * ldc + j0, ldc,
-                                 accumulate);
-                continue;
-            }
-            MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, tile, NR, 0);
+            const int full = mi == MR && nj == NR;
+            T *cp = full ? c + i0 * ldc + j0 : tile;
+            const int64_t ldt = full ? ldc : NR;
+            const int acc = full && accumulate;
+            if (nv == 4)
+                MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+            else if (nv == 2)
+                MC_NAME(ukernel)(12, 2, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+            else
+                MC_NAME(ukernel)(12, 1, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+            if (full) continue;
             for (int64_t i = 0; i < mi; i++)
                 for (int64_t j = 0; j < nj; j++) {
                     T *cij = c + (i0 + i) * ldc + j0 + j;
@@ -95,38 +104,47 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
     }
 }
 
-/* C (M x N) = A @ B with the threads splitting the larger side of C into contiguous ranges of
- * whole micro-blocks, each thread running gemm on its part. scratch: threads x
- * MC_GEMM_SCRATCH(depth) elements. */
-MC_INLINE void MC_NAME(gemm_parallel)(int64_t M, int64_t N, int64_t depth, const T *a,
-                                      int64_t a_row, int64_t a_depth, const T *b, int64_t ldb,
-                                      T *c, int64_t ldc, T *scratch) {
-    const int64_t MR = 6, NR = 4 * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
-    const int split_rows = mb >= nb;
-    const int64_t blocks = split_rows ? mb : nb;
+/* Threads for a shared C (M x N) = A @ B of this depth: one per block of the larger side, at most
+ * all, and one when the product is too small to share. */
+MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
+    const int nv = MC_NAME(gemm_nv)(N), MR = MC_GEMM_MR(nv), NR = nv * VL;
+    const int64_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
+    const int64_t blocks = mb >= nb ? mb : nb;
     int nt = mc_get_num_threads();
     if (nt > blocks) nt = (int)blocks;
-    if (2 * M * N * depth < 4 * MC_PARALLEL_MIN) nt = 1; /* too small to share */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        const int t = mc_thread_id(), n_t = nt;
-        const int64_t lo = blocks * t / n_t, hi = blocks * (t + 1) / n_t;
-        T *scr = scratch + t * MC_GEMM_SCRATCH(depth);
-        if (split_rows) {
-            const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
-            if (i1 > i0)
-                MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb,
-                              c + i0 * ldc, ldc, 0, scr);
-        } else {
-            const int64_t j0 = lo * NR, j1 = hi * NR < N ? hi * NR : N;
-            if (j1 > j0)
-                MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc, 0,
-                              scr);
-        }
+    return 2 * M * N * depth < 64 * MC_PARALLEL_MIN ? 1 : nt; /* ~2 MFLOP: a team wake-up costs ~20 us */
+}
+
+/* Thread t's share of C = A @ B when nt threads split the larger side of C into contiguous
+ * ranges of whole micro-blocks. Called inside the caller's parallel region (a parallel region
+ * in this inlined helper would be outlined without the caller's vector clones). scratch: nt x
+ * MC_GEMM_SCRATCH(depth) elements. */
+MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth,
+                                   const T *a, int64_t a_row, int64_t a_depth, const T *b,
+                                   int64_t ldb, T *c, int64_t ldc, T *scratch) {
+    const int nv = MC_NAME(gemm_nv)(N);
+    const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
+    const int split_rows = mb >= nb;
+    const int64_t blocks = split_rows ? mb : nb;
+    const int64_t lo = blocks * t / nt, hi = blocks * (t + 1) / nt;
+    T *scr = scratch + t * MC_GEMM_SCRATCH(depth);
+    if (split_rows) {
+        const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
+        if (i1 > i0)
+            MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb, c + i0 * ldc,
+                          ldc, 0, scr);
+    } else {
+        const int64_t j0 = lo * NR, j1 = hi * NR < N ? hi * NR : N;
+        if (j1 > j0)
+            MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc, 0, scr);
     }
 }
+
+#ifdef _OPENMP
+#define MC_GEMM_PARALLEL(nt) _Pragma("omp parallel num_threads(nt)")
+#else
+#define MC_GEMM_PARALLEL(nt)
+#endif
 
 /* ---- linear layers: y = x W^T (+ b) and its gradients, for x (M, in), W (out, in) ---- */
 
@@ -141,9 +159,11 @@ int64_t MC_NAME(linear_workspace)(int64_t M, int64_t in, int64_t out) {
 MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int64_t M,
                                int64_t in, int64_t out, T *ws) {
     T *wt = ws;
-    for (int64_t o = 0; o < out; o++)
-        for (int64_t i = 0; i < in; i++) wt[i * out + o] = w[o * in + i];
-    MC_NAME(gemm_parallel)(M, out, in, x, in, 1, wt, out, y, out, ws + in * out);
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t o = 0; o < out; o++) wt[i * out + o] = w[o * in + i];
+    const int nt = MC_NAME(gemm_threads)(M, out, in);
+    MC_GEMM_PARALLEL(nt)
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out, ws + in * out);
     if (bias)
         for (int64_t m = 0; m < M; m++)
             for (int64_t o = 0; o < out; o++) y[m * out + o] += bias[o];
@@ -152,11 +172,15 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
 /* gx (M, in) = g W for g (M, out). */
 MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int64_t M,
                                               int64_t in, int64_t out, T *ws) {
-    MC_NAME(gemm_parallel)(M, in, out, g, out, 1, w, in, gx, in, ws + in * out);
+    const int nt = MC_NAME(gemm_threads)(M, in, out);
+    MC_GEMM_PARALLEL(nt)
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in, ws + in * out);
 }
 
 /* gw (out, in) = g^T x: A = g^T is read in place (element (o, m) at g[m * out + o]). */
 MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, int64_t M,
                                                int64_t in, int64_t out, T *ws) {
-    MC_NAME(gemm_parallel)(out, in, M, g, 1, out, x, in, gw, in, ws + in * out);
+    const int nt = MC_NAME(gemm_threads)(out, in, M);
+    MC_GEMM_PARALLEL(nt)
+    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in, ws + in * out);
 }
