@@ -111,8 +111,9 @@ class Cfg:
         """Which code path of _cpu.conv2d this configuration takes."""
         if self.groups == self.C and self.groups > 1:
             return "depthwise"
+        channels = min(self.C, self.K)  # the rule of _ConvGeometry.winograd in _cpu_conv.pxi
         if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups) == (3, 3, 1, 1, 1, 1, 1)
-                and self.C >= 16 and self.K >= 16):
+                and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
             return "winograd"
         if (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
@@ -136,7 +137,7 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
     """A valid convolution (kernel no larger than the padded input) of one of ``kinds``:
     dense (groups 1), groups2, depthwise (groups = C_in = C_out), depthwise_x2 (channel
     multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding), winograd (3x3,
-    stride 1, >= 16 channels in and out: the Winograd F(2x2, 3x3) path), wide (dense with 9 to 70
+    stride 1, >= 32 channels in and out on small images: the Winograd F(2x2, 3x3) path), wide (dense with 9 to 70
     output channels: several micro-kernel blocks of the GEMM path, and their edges)."""
     kind = draw(st.sampled_from(kinds))
     N = draw(st.integers(1, 8))
@@ -153,7 +154,7 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
         if kind == "pointwise" and C % 2 == 0 and K % 2 == 0 and draw(st.booleans()):
             groups = 2
     if kind == "winograd":
-        C, K = draw(st.integers(16, 40)), draw(st.integers(16, 40))
+        C, K = draw(st.integers(32, 48)), draw(st.integers(32, 48))
         N = draw(st.integers(1, 3))
     if kind == "wide":
         C, K = draw(st.integers(1, 12)), draw(st.integers(9, 70))
@@ -435,10 +436,10 @@ BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and c
     Cfg(5, 3, 28, 25, 4, 3, 3, 1, 1, 0, 0, 1, 1, 1, np.float64),
     Cfg(3, 4, 36, 33, 4, 2, 2, 1, 1, 0, 0, 1, 1, 2, np.float32),
     Cfg(3, 4, 48, 45, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1, np.float64),
-    # Winograd: several image chunks (12 images forward, 3 for the weight gradient), the last
+    # Winograd: several image chunks (7 images forward, 2 for the weight gradient), the last
     # partial; odd output sizes (tiles hanging over the edge)
-    Cfg(14, 40, 33, 33, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float64),
-    Cfg(3, 24, 17, 19, 20, 3, 3, 1, 1, 2, 0, 1, 1, 1, np.float32),
+    Cfg(9, 64, 33, 33, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float64),
+    Cfg(3, 40, 13, 15, 36, 3, 3, 1, 1, 2, 0, 1, 1, 1, np.float32),
 ]
 
 

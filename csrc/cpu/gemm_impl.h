@@ -45,10 +45,16 @@ MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const
         }
 }
 
-/* The register blocking for a product with N columns: NV vectors (NR = NV * VL columns) by MR
- * rows, 24 or 12 accumulators; narrow products (a few output channels) take narrow panels. */
-MC_INLINE int MC_NAME(gemm_nv)(int64_t N) { return N >= 4 * VL ? 4 : N > VL ? 2 : 1; }
-#define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : 12)
+/* The register blocking of a product with M rows and N columns: NV vectors (NR = NV * VL
+ * columns) by MR rows, up to 24 accumulators. Narrow products (a few output channels) take
+ * narrow panels; wide ones 6 x 4 vectors, or 8 x 3 when M is a multiple of 8 but not of 6 (16,
+ * 32, 64 ... channels: no partial block of rows). */
+MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
+    if (N <= VL) return 1;
+    if (N <= 2 * VL) return 2;
+    return M % 6 != 0 && M % 8 == 0 ? 3 : 4;
+}
+#define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : 12)
 
 /* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
  * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
@@ -59,7 +65,7 @@ MC_INLINE int MC_NAME(gemm_nv)(int64_t N) { return N >= 4 * VL ? 4 : N > VL ? 2 
 MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row,
                              int64_t a_depth, const T *b, int64_t ldb, T *c, int64_t ldc,
                              int accumulate, T *scratch) {
-    const int nv = MC_NAME(gemm_nv)(N), MR = MC_GEMM_MR(nv), NR = nv * VL;
+    const int nv = MC_NAME(gemm_nv)(M, N), MR = MC_GEMM_MR(nv), NR = nv * VL;
     T *bedge = scratch, *aedge = bedge + depth * NR, *tile = aedge + depth * MR;
     for (int64_t j0 = 0; j0 < N; j0 += NR) {
         const int64_t nj = N - j0 < NR ? N - j0 : NR;
@@ -90,6 +96,8 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
             const int acc = full && accumulate;
             if (nv == 4)
                 MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+            else if (nv == 3)
+                MC_NAME(ukernel)(8, 3, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else if (nv == 2)
                 MC_NAME(ukernel)(12, 2, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else
@@ -107,7 +115,7 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
 /* Threads for a shared C (M x N) = A @ B of this depth: one per block of the larger side, at most
  * all, and one when the product is too small to share. */
 MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
-    const int nv = MC_NAME(gemm_nv)(N), MR = MC_GEMM_MR(nv), NR = nv * VL;
+    const int nv = MC_NAME(gemm_nv)(M, N), MR = MC_GEMM_MR(nv), NR = nv * VL;
     const int64_t mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int64_t blocks = mb >= nb ? mb : nb;
     int nt = mc_get_num_threads();
@@ -122,7 +130,7 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
 MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth,
                                    const T *a, int64_t a_row, int64_t a_depth, const T *b,
                                    int64_t ldb, T *c, int64_t ldc, T *scratch) {
-    const int nv = MC_NAME(gemm_nv)(N);
+    const int nv = MC_NAME(gemm_nv)(M, N);
     const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int split_rows = mb >= nb;
     const int64_t blocks = split_rows ? mb : nb;
