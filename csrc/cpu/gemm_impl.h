@@ -125,17 +125,16 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
 
 /* Thread t's share of C = A @ B when nt threads split the larger side of C into contiguous
  * ranges of whole micro-blocks. Called inside the caller's parallel region (a parallel region
- * in this inlined helper would be outlined without the caller's vector clones). scratch: nt x
- * MC_GEMM_SCRATCH(depth) elements. */
+ * in this inlined helper would be outlined without the caller's vector clones). scr: this
+ * thread's MC_GEMM_SCRATCH(depth) elements. */
 MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth,
                                    const T *a, int64_t a_row, int64_t a_depth, const T *b,
-                                   int64_t ldb, T *c, int64_t ldc, T *scratch) {
+                                   int64_t ldb, T *c, int64_t ldc, T *scr) {
     const int nv = MC_NAME(gemm_nv)(M, N);
     const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int split_rows = mb >= nb;
     const int64_t blocks = split_rows ? mb : nb;
     const int64_t lo = blocks * t / nt, hi = blocks * (t + 1) / nt;
-    T *scr = scratch + t * MC_GEMM_SCRATCH(depth);
     if (split_rows) {
         const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
         if (i1 > i0)
@@ -171,7 +170,8 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
         for (int64_t o = 0; o < out; o++) wt[i * out + o] = w[o * in + i];
     const int nt = MC_NAME(gemm_threads)(M, out, in);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out, ws + in * out);
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out,
+                        ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(in));
     if (bias)
         for (int64_t m = 0; m < M; m++)
             for (int64_t o = 0; o < out; o++) y[m * out + o] += bias[o];
@@ -182,7 +182,8 @@ MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int
                                               int64_t in, int64_t out, T *ws) {
     const int nt = MC_NAME(gemm_threads)(M, in, out);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in, ws + in * out);
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in,
+                        ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(out));
 }
 
 /* gw (out, in) = g^T x: A = g^T is read in place (element (o, m) at g[m * out + o]). */
@@ -190,5 +191,6 @@ MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, in
                                                int64_t in, int64_t out, T *ws) {
     const int nt = MC_NAME(gemm_threads)(out, in, M);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in, ws + in * out);
+    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in,
+                        ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(M));
 }

@@ -100,19 +100,22 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, int64_t N, int64_t C, int64_
                                         T *scratch) {
     const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
     const int nv = MC_NAME(fwd_nv)(Kp), MR = MC_FWD_MR(nv), NR = nv * VL;
-    const int64_t Tb = MC_NAME(fwd_block)(Cp, MR);
+    const int64_t Tb_max = MC_NAME(fwd_block)(Cp, MR);
     const int64_t TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, P = TH * TW;
     T *zero = scratch;
     for (int64_t c = 0; c < Cp; c++) zero[c] = 0;
     for (int64_t n0 = 0; n0 < N; n0 += n_chunk) {
         const int64_t nc = N - n0 < n_chunk ? N - n0 : n_chunk, tiles = nc * P;
-        const int64_t blocks = (tiles + Tb - 1) / Tb;
+        /* smaller blocks when there are few tiles (a small batch), so every thread gets some */
+        const int64_t per_thread = (tiles + 2 * mc_get_num_threads() - 1) / (2 * mc_get_num_threads());
+        const int64_t fit = (per_thread + MR - 1) / MR * MR;
+        const int64_t Tb = fit < Tb_max ? fit : Tb_max, blocks = (tiles + Tb - 1) / Tb;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads())
 #endif
         {
             MC_NAME(to_nhwc)(x + n0 * C * H * W, nc, C, H, W, Cp, xh); /* ends in a barrier */
-            T *V = scratch + Cp + (int64_t)mc_thread_id() * Tb * (16 * Cp + 16 * NR + 4 * VL);
+            T *V = scratch + Cp + (int64_t)mc_thread_id() * Tb_max * (16 * Cp + 16 * NR + 4 * VL);
             T *M = V + 16 * Tb * Cp, *Yb = M + 16 * Tb * NR;
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
