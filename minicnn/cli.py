@@ -2,6 +2,7 @@
 
   minicnn train --model lenet5 --dataset fashion-mnist --epochs 5 --out runs/lenet5
   minicnn train --resume runs/lenet5          continue an interrupted run exactly
+  mpiexec -n 2 minicnn train --distributed    data-parallel over MPI ranks (minicnn[dist])
   minicnn eval --checkpoint runs/lenet5/best.npz
   minicnn predict --checkpoint runs/lenet5/best.npz shoe.png
   minicnn summary --model resnet20 --input-shape 3,32,32
@@ -43,8 +44,8 @@ def _train(args):
         if fixed:
             raise ConfigError("--resume continues a run with the options it was started with; "
                               f"drop {', '.join('--' + f.replace('_', '-') for f in fixed)} "
-                              "(only --threads, --workers, --data-root, --device and --plot "
-                              "may change)")
+                              "(only --threads, --workers, --data-root, --device, --plot and "
+                              "--distributed may change)")
         trainer = Trainer.resume(args.resume, **given)
     else:
         config = TrainConfig(**given).validate()
@@ -278,6 +279,9 @@ def _add_train_options(p):
                    "~/.cache/minicnn/<name>, system locations)")
     p.add_argument("--workers", type=int, default=S,
                    help=f"background data-loading threads (default {d.workers})")
+    p.add_argument("--distributed", action="store_true", default=S,
+                   help="data-parallel over the ranks of `mpiexec -n N` (needs minicnn[dist]); "
+                   "--batch-size is per rank; threads per rank default to cores / ranks")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -379,6 +383,7 @@ def build_parser():
 def main(argv=None):
     """Run the command line with ``argv`` (default sys.argv[1:]); always raises SystemExit
     with the exit code."""
+    from . import distributed
     from .data import DatasetError
     from .serialization import CheckpointError
     from .training import ConfigError, InputFileError
@@ -392,6 +397,8 @@ def main(argv=None):
         code = _error(f"error: {e}", EXIT_FAILURE)
     except KeyboardInterrupt as e:
         code = _error(str(e) or "interrupted", EXIT_INTERRUPTED)
+    if code != EXIT_OK:  # the other ranks of an MPI job may wait for this one: end them too
+        distributed.abort(code)
     sys.exit(code)
 
 

@@ -33,6 +33,7 @@ The run directory DIR (``--out``)
   - ``"dataset"``: ``{"name", "classes", "channels", "image_size", "mean", "std"}``: what
     ``eval`` and ``predict`` need to rebuild the model and prepare its inputs
   - ``"history"``: the metric rows so far; ``"best"``: ``{"epoch", "metric", "value"}`` or None
+  - ``"world_size"``: the number of ranks that trained it (1 without ``--distributed``)
   - ``"interrupted"``: None, or after Ctrl-C ``{"epoch": the 1-based epoch that was running,
     "batch": batches it had completed, "batches": batches per epoch, "phase": "train",
     "evaluation" or "final test"}``
@@ -53,6 +54,18 @@ Ctrl-C saves no half-done epoch: the checkpoint it leaves in ``last.npz`` is the
 end of the last completed epoch (the one written then, now marked ``"interrupted"`` with the
 position reached), and ``--resume`` restarts the interrupted epoch from its first batch with the
 same order and random numbers. So resuming stays exact, at the price of redoing part of an epoch.
+
+Data-parallel training (``--distributed``)
+------------------------------------------
+Under ``mpiexec -n N`` (:mod:`minicnn.distributed`, ``pip install minicnn[dist]``) each of the N
+ranks trains a copy of the model on its shard of every epoch
+(:class:`~minicnn.distributed.DistributedSampler`) with ``batch_size`` images per rank (a
+global batch of N x ``batch_size``), and the gradients are averaged over the ranks after every
+backward pass. Evaluation is sharded too, with rank 0's batch-norm running statistics; the
+metrics count the images of all ranks. Only rank 0 prints and writes the run directory; the
+others need the data set files (and, to resume, the checkpoint) at the same paths. A run
+resumes exactly on the same number of ranks (``"world_size"`` in the checkpoint); on one rank,
+``--distributed`` computes what a plain run does.
 
 Optimizer and schedule
 ----------------------
@@ -82,7 +95,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import cuda, models, nn, optim
+from . import cuda, distributed, models, nn, optim
 from . import random as _random
 from .autograd import no_grad
 from .backends import set_num_threads
@@ -99,7 +112,7 @@ COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "tes
            "test_acc", "epoch_time_s", "images_per_s")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 # options that may differ when resuming: they change how fast a run goes, not what it computes
-RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot")
+RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed")
 CHECKPOINT_FORMAT = "minicnn-train"
 
 
@@ -131,7 +144,8 @@ class TrainConfig:
     the training set held out for validation (a split drawn from ``seed``). threads: None leaves
     minicnn's thread count as it is. out: the run directory (None: ``runs/<model>-<dataset>``,
     with ``-2``, ``-3`` ... when taken). data_root: where the data set files are (None: the
-    data package's search path). workers: background loader threads.
+    data package's search path). workers: background loader threads. distributed: data-parallel
+    over the ranks of an MPI job (see the module docstring; the checkpoint fixes the rank count).
     """
 
     model: str = "lenet5"
@@ -154,6 +168,7 @@ class TrainConfig:
     plot: bool = False
     data_root: str = None
     workers: int = 0
+    distributed: bool = False
 
     def validate(self):
         """Check every value; fill in ``lr``. Raises :class:`ConfigError` naming the option."""
@@ -180,6 +195,8 @@ class TrainConfig:
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
                               f"({self.epochs}), got {self.warmup_epochs}")
+        if self.distributed and self.device != "cpu":
+            raise ConfigError("--distributed trains on the CPU only; drop --device cuda")
         if self.device == "cuda" and not cuda.is_available():
             raise ConfigError(f"--device cuda: CUDA is not available "
                               f"({cuda.unavailable_reason()}); use --device cpu")
@@ -307,6 +324,7 @@ class Trainer:
         self.stream = stream or sys.stdout
         if config.out is None:
             raise ConfigError("TrainConfig.out: the run directory is required")
+        self.rank, self.world_size = distributed.init() if config.distributed else (0, 1)
         if config.threads is not None:
             set_num_threads(config.threads)
         self.device = config.device
@@ -330,9 +348,15 @@ class Trainer:
             train_set = Subset(train_set, np.sort(order[n_val:]))
         self.train_set, self.test_set = train_set, test_set
         loader = dict(batch_size=config.batch_size, num_workers=config.workers)
-        self.train_loader = DataLoader(train_set, shuffle=True, seed=config.seed, **loader)
-        self.test_loader = DataLoader(test_set, **loader)
-        self.val_loader = DataLoader(self.val_set, **loader) if self.val_set else None
+        if self.world_size == 1:
+            self.train_loader = DataLoader(train_set, shuffle=True, seed=config.seed, **loader)
+        else:  # this rank's shard; its own augmentation draws (rank 0's are those of 1 rank)
+            sampler = distributed.DistributedSampler(train_set, seed=config.seed)
+            seed = (config.seed if self.rank == 0 else
+                    int(np.random.SeedSequence([config.seed, self.rank]).generate_state(1)[0]))
+            self.train_loader = DataLoader(train_set, sampler=sampler, seed=seed, **loader)
+        self.test_loader = DataLoader(self._shard(test_set), **loader)
+        self.val_loader = DataLoader(self._shard(self.val_set), **loader) if self.val_set else None
         self.data_info = {"name": self.dataset_name, "classes": self.classes,
                           "channels": int(info.channels),
                           "image_size": [int(s) for s in info.image_size],
@@ -355,6 +379,17 @@ class Trainer:
         self.resumed_from = _checkpoint
         if _checkpoint is not None:
             self._restore(_checkpoint)
+        if self.world_size > 1:
+            distributed.broadcast_parameters(self.model)
+            distributed.barrier()  # every rank has checked --out before rank 0 writes there
+
+    def _shard(self, dataset):
+        """This rank's part of an evaluation set (every world_size-th image, no padding)."""
+        from .data import Subset
+
+        if self.world_size == 1:
+            return dataset
+        return Subset(dataset, np.arange(self.rank, len(dataset), self.world_size))
 
     def _make_optimizer(self):
         c = self.config
@@ -401,9 +436,16 @@ class Trainer:
                 "rng": {"minicnn": _random.default_generator().bit_generator.state,
                         "loader": {"seed": self.config.seed, "epoch": self.epoch}},
                 "config": dataclasses.asdict(self.config), "dataset": self.data_info,
-                "history": self.history, "best": self.best, "interrupted": None}
+                "history": self.history, "best": self.best, "interrupted": None,
+                "world_size": self.world_size}
 
     def _restore(self, ckpt):
+        trained_on = int(ckpt.get("world_size", 1))
+        if trained_on != self.world_size:
+            how = (f"mpiexec -n {trained_on} minicnn train --resume {self.config.out} "
+                   "--distributed" if trained_on > 1 else "without mpiexec")
+            raise ConfigError(f"--resume: the run was trained on {trained_on} rank(s), this "
+                              f"is {self.world_size}; resume it exactly with: {how}")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler is not None:
@@ -444,7 +486,7 @@ class Trainer:
         last = os.path.join(c.out, "last.npz")
         if self.resumed_from is None:
             self._write_json("config.json", dataclasses.asdict(c))
-            save(self.state_dict(), last)
+            self._save(self.state_dict(), last)
         else:
             note = ""
             mark = self.resumed_from.get("interrupted")
@@ -470,14 +512,14 @@ class Trainer:
                     self.best = {"epoch": row["epoch"], "metric": metric, "value": row[metric]}
                 checkpoint = self.state_dict()
                 if improved:  # best first: a Ctrl-C between the two redoes this epoch
-                    save(checkpoint, os.path.join(c.out, "best.npz"))
-                save(checkpoint, last)
+                    self._save(checkpoint, os.path.join(c.out, "best.npz"))
+                self._save(checkpoint, last)
                 self.position = None  # between epochs
             self.position = (c.epochs, 0, 0, "final test")
             results = self._final_test()
         except KeyboardInterrupt:
             raise self._interrupted(last) from None
-        if c.plot:
+        if c.plot and self.rank == 0:
             self.plot(os.path.join(c.out, "curves.png"))
         return results
 
@@ -501,7 +543,8 @@ class Trainer:
         loader.set_epoch(epoch)
         self.model.train()
         n = len(loader)
-        bar = _progress_bar(self.stream, n, f"epoch {epoch + 1}/{self.config.epochs}")
+        bar = (_progress_bar(self.stream, n, f"epoch {epoch + 1}/{self.config.epochs}")
+               if self.rank == 0 else None)
         seen = correct = 0
         loss_sum = 0.0
         start = time.perf_counter()
@@ -518,6 +561,9 @@ class Trainer:
                                 img_s=f"{seen / (time.perf_counter() - start):.0f}")
         if bar is not None:
             bar.close()
+        if self.world_size > 1:  # the metrics count the images of every rank
+            seen, correct, loss_sum = distributed.all_reduce(
+                np.array([seen, correct, loss_sum], np.float64)).tolist()
         elapsed = time.perf_counter() - start
         return {"train_loss": loss_sum / seen, "train_acc": correct / seen,
                 "images_per_s": seen / elapsed if elapsed > 0 else float("nan")}
@@ -529,6 +575,8 @@ class Trainer:
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
         self.optimizer.zero_grad()
         loss.backward()
+        if self.world_size > 1:
+            distributed.allreduce_gradients(self.model)
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
@@ -537,8 +585,18 @@ class Trainer:
 
     def evaluate(self, loader):
         """Loss, accuracy and confusion matrix of the model on ``loader`` (eval mode, no grad);
-        see :func:`evaluate_model`."""
-        return evaluate_model(self.model, loader, len(self.classes), self.device)
+        see :func:`evaluate_model`. Distributed: rank 0's model on the shards of all ranks."""
+        if self.world_size == 1:
+            return evaluate_model(self.model, loader, len(self.classes), self.device)
+        distributed.broadcast_buffers(self.model)
+        result = evaluate_model(self.model, loader, len(self.classes), self.device)
+        total = distributed.all_reduce(np.array([result["loss"] * result["count"],
+                                                 result["count"]], np.float64))
+        confusion = distributed.all_reduce(result["confusion"])
+        count = int(total[1])
+        return {"loss": total[0] / max(count, 1),
+                "acc": float(np.trace(confusion)) / max(count, 1), "confusion": confusion,
+                "count": count}
 
     # -------------------------------------------------------------- outputs
 
@@ -551,8 +609,9 @@ class Trainer:
                    "classes": self.classes, "confusion_matrix": cm.tolist(), "best": self.best,
                    "epochs_time_s": sum(r["epoch_time_s"] for r in self.history)}
         self._write_json("results.json", results)
-        _write_confusion_csv(os.path.join(self.config.out, "confusion_matrix.csv"), cm,
-                             self.classes)
+        if self.rank == 0:
+            _write_confusion_csv(os.path.join(self.config.out, "confusion_matrix.csv"), cm,
+                                 self.classes)
         self._log(format_evaluation(result, self.classes, f"test ({len(self.test_set)} images)"))
         self._log(f"checkpoints: {os.path.join(self.config.out, 'last.npz')}, "
                   f"{os.path.join(self.config.out, 'best.npz')}")
@@ -564,7 +623,7 @@ class Trainer:
         mark = {"epoch": epoch + 1, "batch": batch, "batches": batches, "phase": phase}
         ckpt = load(last)
         ckpt["interrupted"] = mark
-        save(ckpt, last)
+        self._save(ckpt, last)
         where = ("during the final test" if phase == "final test" else
                  f"in epoch {epoch + 1}/{self.config.epochs} ({phase}, batch {batch}/{batches})")
         msg = (f"interrupted {where}. {last} holds the state after epoch {ckpt['epoch']}; "
@@ -573,9 +632,16 @@ class Trainer:
             msg += f" (epoch {epoch + 1} restarts from its first batch)"
         return TrainingInterrupted(msg, last)
 
+    def _save(self, checkpoint, path):
+        """:func:`minicnn.save`, on rank 0 only (the other ranks hold the same state)."""
+        if self.rank == 0:
+            save(checkpoint, path)
+
     def _rewrite_metrics(self):
         """Start metrics.jsonl/csv with exactly the epochs of the checkpoint being continued
         (rows written after it, by an interrupted epoch, are dropped)."""
+        if self.rank != 0:
+            return
         out = self.config.out
         with open(os.path.join(out, "metrics.jsonl"), "w"):
             pass
@@ -585,6 +651,8 @@ class Trainer:
             self._append_metrics(row)
 
     def _append_metrics(self, row):
+        if self.rank != 0:
+            return
         out = self.config.out
         with open(os.path.join(out, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(_json_safe(row)) + "\n")
@@ -592,6 +660,8 @@ class Trainer:
             csv.writer(f).writerow(["" if row[k] is None else row[k] for k in COLUMNS])
 
     def _write_json(self, name, obj):
+        if self.rank != 0:
+            return
         path = os.path.join(self.config.out, name)
         with open(path + ".tmp", "w") as f:
             json.dump(_json_safe(obj), f, indent=2)
@@ -606,7 +676,8 @@ class Trainer:
         self._log(f"training curves: {path}")
 
     def _log(self, text):
-        print(text, file=self.stream, flush=True)
+        if self.rank == 0:
+            print(text, file=self.stream, flush=True)
 
 
 def train(config, stream=None):

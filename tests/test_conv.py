@@ -112,8 +112,9 @@ class Cfg:
         if self.groups == self.C and self.groups > 1:
             return "depthwise"
         channels = min(self.C, self.K)  # the rule of _ConvGeometry.winograd in _cpu_conv.pxi
+        tiles = self.N * ((self.Ho + 1) // 2) * ((self.Wo + 1) // 2)
         if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups) == (3, 3, 1, 1, 1, 1, 1)
-                and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
+                and tiles >= 128 and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
             return "winograd"
         if (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
@@ -155,7 +156,8 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
             groups = 2
     if kind == "winograd":
         C, K = draw(st.integers(32, 48)), draw(st.integers(32, 48))
-        N = draw(st.integers(1, 3))
+        N = draw(st.integers(9, 12))  # >= 128 output tiles: the batches Winograd takes
+        H, W = draw(st.integers(10, 12)), draw(st.integers(10, 12))
     if kind == "wide":
         C, K = draw(st.integers(1, 12)), draw(st.integers(9, 70))
         N = draw(st.integers(1, 3))
@@ -173,6 +175,7 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
     dh, dw = (1, 1) if kind == "winograd" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     cfg = Cfg(N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups, draw(st.sampled_from(dtypes)))
     assume(cfg.Ho >= 1 and cfg.Wo >= 1)
+    assert kind != "winograd" or cfg.path == "winograd", cfg
     return cfg
 
 

@@ -914,8 +914,13 @@ def test_pad_constant(torch, dtype, case, seed, explicit_mode):
 def test_pad_modes(torch, mode, dtype, data, seed):
     shape, pad = data.draw(indexed_pad_case(mode))
     rng = np.random.default_rng(seed)
+    tol = dict(TIGHT[dtype])
+    if dtype == np.float32 and mode != "constant":
+        # an edge element's gradient sums many upstream values: float32 rounding of that sum
+        # (in another order than torch's) reaches ~1e-6 absolute
+        tol["atol"] = 1e-5
     check_parity(torch, lambda L, x: _f(L).pad(x, pad, mode=mode),
-                 arrays_for(real, [shape], dtype, rng), rng, TIGHT[dtype])
+                 arrays_for(real, [shape], dtype, rng), rng, tol)
 
 
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])

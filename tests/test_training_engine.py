@@ -101,7 +101,7 @@ def test_run_directory(trained_run):
 
     last = minicnn.load(out / "last.npz")
     assert set(last) == {"format", "version", "epoch", "model", "optimizer", "scheduler", "rng",
-                         "config", "dataset", "history", "best", "interrupted"}
+                         "config", "dataset", "history", "best", "interrupted", "world_size"}
     assert last["format"] == "minicnn-train" and last["epoch"] == 2
     assert last["interrupted"] is None
     assert last["rng"]["loader"] == {"seed": 0, "epoch": 2}

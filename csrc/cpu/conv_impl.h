@@ -293,7 +293,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 
 #define MC_GEMM_COLUMNS 256
 #define MC_SLAB 256 /* pixels of depth per weight-gradient GEMM: bounds the scratch */
-#define MC_PARTS 8  /* fixed image ranges of the weight gradient (thread-count independent sums) */
+#define MC_PARTS 8  /* image ranges of the weight gradient, at most (thread-count independent sums) */
 
 MC_INLINE int MC_NAME(pointwise)(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
                                  int64_t pw) {
@@ -328,7 +328,7 @@ int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t N, int64_t C, int64_t K
     return (int64_t)mc_get_num_threads() *
                MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw, groups, Ho * Wo,
                                            MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw)) +
-           (pass == 2 ? MC_PARTS * C * kh * kw * Kgp : 0);
+           (pass == 2 ? (N < MC_PARTS ? (N > 0 ? N : 1) : MC_PARTS) * C * kh * kw * Kgp : 0);
 }
 
 #ifdef _OPENMP
@@ -462,7 +462,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
 
 /* grad_weight (K, Cg * kh * kw) = sum over images of grad_output @ columns^T, computed transposed
  * as columns @ grad_output^T (rows x Kg) so that both GEMM operands are read along rows. The
- * images are cut into MC_PARTS fixed ranges, each summed (chunk by chunk) into its own
+ * images are cut into min(N, MC_PARTS) fixed ranges, each summed (chunk by chunk) into its own
  * accumulator, and the accumulators are added in a fixed order: the result does not depend on
  * the thread count. */
 MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
@@ -477,6 +477,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
     const int direct = point && B == 1;
     const int64_t per = MC_NAME(gemm_ws_per_thread)(2, N, C, K, kh, kw, groups, S, point);
     T *parts = ws + (int64_t)mc_get_num_threads() * per;
+    const int P = N < MC_PARTS ? (N > 0 ? (int)N : 1) : MC_PARTS;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
 #endif
@@ -486,11 +487,11 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
-        for (int part = 0; part < MC_PARTS; part++) {
+        for (int part = 0; part < P; part++) {
             T *acc = parts + part * part_size;
             memset(acc, 0, (size_t)part_size * sizeof(T));
-            const int64_t end = N * (part + 1) / MC_PARTS;
-            for (int64_t n0 = N * part / MC_PARTS; n0 < end; n0 += B) {
+            const int64_t end = N * (part + 1) / P;
+            for (int64_t n0 = N * part / P; n0 < end; n0 += B) {
                 const int64_t nb = end - n0 < B ? end - n0 : B, np_all = nb * S;
                 for (int64_t grp = 0; grp < groups; grp++) {
                     const T *src = x + (n0 * C + grp * Cg) * H * W;
@@ -517,7 +518,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
         for (int64_t q = 0; q < K * rows; q++) { /* gw[grp * Kg + k][r] = sum of the parts */
             const int64_t kk = q / rows, r = q % rows, grp = kk / Kg, k = kk % Kg;
             T s = 0;
-            for (int part = 0; part < MC_PARTS; part++)
+            for (int part = 0; part < P; part++)
                 s += parts[part * part_size + (grp * rows + r) * Kgp + k];
             gw[q] = s;
         }

@@ -115,10 +115,13 @@ cdef class _ConvGeometry:
         beat im2col + GEMM: its transforms cost per tile and channel, its savings grow with
         C * K. Measured (2-core EPYC, batch 128, fwd + both gradients): 16 -> 16 at 32x32 took
         13.6 ms by GEMM and 19.9 ms by Winograd, 32 -> 32 at 32x32 30.6 against 41.9, but
-        32 -> 32 at 16x16 10.3 against 8.7 and 48 -> 48 at 16x16 18.2 against 13.0."""
+        32 -> 32 at 16x16 10.3 against 8.7 and 48 -> 48 at 16x16 18.2 against 13.0. The weight
+        transform (16 C K values) is paid per call: a batch needs at least 128 output tiles (one
+        32x32 image; 2 of 16x16, 8 of 8x8) to win it back."""
         cdef int64_t channels = min(self.C, self.K)
         return (self.kh == 3 and self.kw == 3 and self.sh == 1 and self.sw == 1 and self.dh == 1
                 and self.dw == 1 and self.groups == 1
+                and self.N * ((self.Ho + 1) // 2) * ((self.Wo + 1) // 2) >= 128
                 and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256)))
 
     cdef bint pointwise(self):

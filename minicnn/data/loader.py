@@ -114,7 +114,10 @@ class DataLoader:
     prefetch up to ``num_workers * prefetch_factor`` batches (0: load in the calling thread);
     ``seed``: makes the order and the augmentation reproducible (None: drawn from minicnn's
     default generator each epoch); ``collate_fn``: turns a list of samples ``dataset[i]`` into a
-    batch (given one, the loader indexes sample by sample instead of using ``__getitems__``).
+    batch (given one, the loader indexes sample by sample instead of using ``__getitems__``);
+    ``sampler``: an iterable of sample indices giving the order of each epoch instead of
+    ``shuffle`` (such as :class:`minicnn.distributed.DistributedSampler`; a sampler with
+    ``set_epoch`` is set to the loader's epoch before each pass).
 
     Each batch is a tuple of minicnn Tensors wrapping the collated arrays, ``(x, y)``.
     ``len(loader)`` is the number of batches. Iterating starts epoch ``loader.epoch`` and then
@@ -124,7 +127,7 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, num_workers=0,
-                 seed=None, collate_fn=None, prefetch_factor=2):
+                 seed=None, collate_fn=None, prefetch_factor=2, sampler=None):
         for arg, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
                                 ("prefetch_factor", prefetch_factor, 1)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -134,6 +137,8 @@ class DataLoader:
             raise ValueError(f"DataLoader: seed must be an int >= 0 or None, got {seed!r}")
         if collate_fn is not None and not callable(collate_fn):
             raise TypeError(f"DataLoader: collate_fn must be callable, got {collate_fn!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         try:
             len(dataset)
         except TypeError:
@@ -147,6 +152,7 @@ class DataLoader:
         self.seed = None if seed is None else int(seed)
         self.collate_fn = collate_fn
         self.prefetch_factor = int(prefetch_factor)
+        self.sampler = sampler
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -157,13 +163,19 @@ class DataLoader:
         self.epoch = epoch
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset if self.sampler is None else self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batches(self, seed):
         n = len(self.dataset)
-        order = (np.random.default_rng([seed, self.epoch, 0]).permutation(n) if self.shuffle
-                 else np.arange(n))
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(self.epoch)
+            order = np.fromiter(self.sampler, dtype=np.intp)
+        elif self.shuffle:
+            order = np.random.default_rng([seed, self.epoch, 0]).permutation(n)
+        else:
+            order = np.arange(n)
         return [order[i:i + self.batch_size] for i in range(0, len(self) * self.batch_size,
                                                              self.batch_size)]
 

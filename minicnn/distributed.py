@@ -1,0 +1,367 @@
+"""Data-parallel training over MPI (mpi4py), in the style of ``torch.distributed`` and DDP.
+
+Every rank (process) holds a full copy of the model and trains on its own shard of each batch;
+after ``backward`` the gradients are averaged over the ranks, so every rank takes the same
+optimizer step, the one a single process would take on the combined batch (for equal local
+batch sizes). MPI does the communication: ``pip install minicnn[dist]`` brings mpi4py and the
+MPICH wheel with its ``mpiexec``; Open MPI or a cluster's MPI work the same way. Launch::
+
+    mpiexec -n 2 minicnn train --model lenet5 --distributed
+    mpiexec -n 2 python my_script.py
+
+A training script::
+
+    from minicnn import distributed as dist
+
+    rank, world = dist.init()                  # (0, 1) without MPI: a plain single process
+    model = make_model()                       # same seed on every rank
+    dist.broadcast_parameters(model)           # rank 0's weights and buffers everywhere
+    sampler = dist.DistributedSampler(train_set, shuffle=True, seed=0)
+    loader = DataLoader(train_set, batch_size=64, sampler=sampler)   # 64 per rank
+    for epoch in range(epochs):
+        loader.set_epoch(epoch)                # also sets the sampler's epoch
+        for x, y in loader:
+            loss = cross_entropy(model(x), y)
+            optimizer.zero_grad(); loss.backward()
+            dist.allreduce_gradients(model)    # the mean gradient over the ranks
+            optimizer.step()
+
+minicnn's autograd has no backward hooks, so the gradients are averaged by this explicit call
+after ``backward`` (PyTorch's DistributedDataParallel does it from hooks, overlapping it with
+the backward pass); ``minicnn train --distributed`` makes it in :class:`~minicnn.training.Trainer`.
+
+Communication: gradients and parameters travel as flat float buffers (one per bucket of up to
+``bucket_cap_mb`` megabytes and one dtype, as DDP's buckets) through MPI's buffer-based
+``Allreduce``/``Bcast``: no pickling, one call per bucket rather than per tensor.
+
+Batch normalization: each rank normalizes with the statistics of its own local batch (as
+``nn.BatchNorm2d`` under DDP; PyTorch's ``SyncBatchNorm``, which all-reduces the batch mean and
+variance in every forward, is not implemented). The running statistics are per rank too;
+:func:`broadcast_buffers` makes them rank 0's (the Trainer does before evaluating).
+
+Failures: :func:`init` installs a ``sys.excepthook`` that prints the traceback and calls
+``MPI.COMM_WORLD.Abort(1)`` (as ``python -m mpi4py`` does), so an uncaught exception on one rank
+ends every rank with a non-zero exit code instead of leaving the others blocked in a collective.
+"""
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+
+from .backends import set_num_threads
+from .tensor import Tensor
+
+__all__ = ["init", "is_available", "is_initialized", "get_rank", "get_world_size", "barrier",
+           "abort", "all_reduce", "broadcast_parameters", "broadcast_buffers",
+           "allreduce_gradients", "DistributedSampler"]
+
+# environment variables that MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm) set in each rank
+_LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
+                       "SLURM_PROCID")
+_comm = None          # MPI.COMM_WORLD after init(); None before, or in a single process
+_initialized = False
+_previous_excepthook = sys.__excepthook__
+
+
+def is_available():
+    """True when mpi4py can be imported (``pip install minicnn[dist]``)."""
+    return importlib.util.find_spec("mpi4py") is not None
+
+
+def is_initialized():
+    """True after :func:`init`."""
+    return _initialized
+
+
+def init():
+    """Join the MPI job (``MPI.COMM_WORLD``) and return ``(rank, world_size)``.
+
+    Without mpi4py, in a process not started by an MPI launcher, this is a no-op returning
+    ``(0, 1)``: the same script runs as a single process. Under a launcher without mpi4py it
+    raises ImportError (otherwise every rank would train alone and overwrite the others' files).
+    In a job of more than one rank it also:
+
+    - sets minicnn's threads per rank (:func:`minicnn.set_num_threads`) to the cores of this
+      node divided by the ranks on it (at least 1), unless ``OMP_NUM_THREADS`` is set, so the
+      ranks of one machine do not oversubscribe its cores;
+    - installs the excepthook that aborts every rank when one raises (module docstring).
+
+    Calling it again returns the same values.
+    """
+    global _comm, _initialized
+    if _initialized:
+        return get_rank(), get_world_size()
+    if not is_available():
+        launcher = [v for v in _LAUNCHER_VARIABLES if v in os.environ]
+        if launcher:
+            raise ImportError(f"minicnn.distributed.init: started by an MPI launcher "
+                              f"({launcher[0]} is set) but mpi4py is not installed: "
+                              "pip install minicnn[dist]")
+        _initialized = True
+        return 0, 1
+    from mpi4py import MPI
+
+    _comm = MPI.COMM_WORLD
+    _initialized = True
+    if _comm.Get_size() > 1:
+        if "OMP_NUM_THREADS" not in os.environ:
+            local = _comm.Split_type(MPI.COMM_TYPE_SHARED)
+            set_num_threads(max(1, _cores() // local.Get_size()))
+            local.Free()
+        global _previous_excepthook
+        _previous_excepthook, sys.excepthook = sys.excepthook, _abort_on_exception
+    return get_rank(), get_world_size()
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _abort_on_exception(kind, value, traceback):
+    _previous_excepthook(kind, value, traceback)  # the traceback first
+    abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
+
+
+def get_rank():
+    """This process's rank in ``[0, world_size)``; 0 before :func:`init` or without MPI."""
+    return _comm.Get_rank() if _comm is not None else 0
+
+
+def get_world_size():
+    """The number of ranks; 1 before :func:`init` or without MPI."""
+    return _comm.Get_size() if _comm is not None else 1
+
+
+def _communicator(caller):
+    if not _initialized:
+        raise RuntimeError(f"minicnn.distributed.{caller}: call minicnn.distributed.init() "
+                           "first")
+    return _comm
+
+
+def barrier():
+    """Wait until every rank gets here (``MPI_Barrier``). Raises RuntimeError before
+    :func:`init`."""
+    comm = _communicator("barrier")
+    if comm is not None:
+        comm.Barrier()
+
+
+def abort(errorcode=1):
+    """End every rank of the job now with exit code ``errorcode`` (``MPI_Abort``), after
+    flushing this rank's stdout and stderr. Only in a job of more than one rank; otherwise it
+    returns and the caller exits as usual."""
+    if _comm is None or _comm.Get_size() == 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _comm.Abort(int(errorcode))
+
+
+def all_reduce(array):
+    """Sum ``array`` over the ranks, in place (``torch.distributed.all_reduce`` with
+    ``ReduceOp.SUM``), and return it. ``array``: a C-contiguous NumPy array or CPU Tensor of
+    the same shape and dtype on every rank. Raises RuntimeError before :func:`init`, TypeError
+    for anything else than such an array."""
+    comm = _communicator("all_reduce")
+    data = _host_array("all_reduce", "array", array)
+    if not data.flags.c_contiguous:
+        raise TypeError("minicnn.distributed.all_reduce: array must be C-contiguous")
+    if comm is not None and comm.Get_size() > 1:
+        from mpi4py import MPI
+
+        comm.Allreduce(MPI.IN_PLACE, data, op=MPI.SUM)
+    return array
+
+
+def _host_array(caller, name, value):
+    if isinstance(value, Tensor):
+        if value.device.type != "cpu":
+            raise TypeError(f"minicnn.distributed.{caller}: {name} is on {value.device}; only "
+                            "CPU tensors are supported")
+        return value._data
+    if isinstance(value, np.ndarray):
+        return value
+    raise TypeError(f"minicnn.distributed.{caller}: {name} must be a NumPy array or a "
+                    f"Tensor, got {type(value).__name__}")
+
+
+def _buckets(named_arrays, cap_bytes):
+    """Consecutive runs of (name, array) of one dtype, each up to ``cap_bytes`` (a larger
+    array gets a bucket of its own). Every rank must pass the same list, in the same order."""
+    bucket, size = [], 0
+    for name, array in named_arrays:
+        if bucket and (array.dtype != bucket[0][1].dtype or size + array.nbytes > cap_bytes):
+            yield bucket
+            bucket, size = [], 0
+        bucket.append((name, array))
+        size += array.nbytes
+    if bucket:
+        yield bucket
+
+
+def _check_cap(caller, bucket_cap_mb):
+    if isinstance(bucket_cap_mb, bool) or not isinstance(bucket_cap_mb, (int, float)) \
+            or not bucket_cap_mb > 0:
+        raise ValueError(f"minicnn.distributed.{caller}: bucket_cap_mb must be a number > 0, "
+                         f"got {bucket_cap_mb!r}")
+    return int(bucket_cap_mb * 2**20)
+
+
+def _broadcast(caller, named_tensors, root, bucket_cap_mb):
+    comm = _communicator(caller)
+    cap = _check_cap(caller, bucket_cap_mb)
+    world = get_world_size()
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)) \
+            or not 0 <= root < world:
+        raise ValueError(f"minicnn.distributed.{caller}: root must be a rank in [0, {world}), "
+                         f"got {root!r}")
+    if world == 1:
+        return
+    arrays = [(name, _host_array(caller, name, t)) for name, t in named_tensors]
+    for bucket in _buckets(arrays, cap):
+        flat = (np.concatenate([a.reshape(-1) for _, a in bucket]) if comm.Get_rank() == root
+                else np.empty(sum(a.size for _, a in bucket), bucket[0][1].dtype))
+        comm.Bcast(flat, root=int(root))
+        offset = 0
+        for _, a in bucket:
+            a[...] = flat[offset:offset + a.size].reshape(a.shape)
+            offset += a.size
+
+
+def broadcast_parameters(model, root=0, bucket_cap_mb=25):
+    """Overwrite the parameters and buffers of ``model`` (an ``nn.Module``) on every rank with
+    those of rank ``root``, in place (``MPI_Bcast`` of flat buckets of one dtype, at most
+    ``bucket_cap_mb`` MiB each). Call it once after building the model, as DDP's constructor
+    does. Every rank must hold the same architecture. A no-op in a single process. Raises
+    RuntimeError before :func:`init`, ValueError for a bad ``root`` or ``bucket_cap_mb``,
+    TypeError for a tensor not on the CPU."""
+    _broadcast("broadcast_parameters",
+               list(model.named_parameters()) + list(model.named_buffers()), root,
+               bucket_cap_mb)
+
+
+def broadcast_buffers(model, root=0, bucket_cap_mb=25):
+    """Like :func:`broadcast_parameters` for the buffers only (batch-norm running statistics),
+    as DDP's ``broadcast_buffers``: afterwards every rank evaluates rank ``root``'s model."""
+    _broadcast("broadcast_buffers", list(model.named_buffers()), root, bucket_cap_mb)
+
+
+def allreduce_gradients(model, bucket_cap_mb=25):
+    """Replace the gradient of every parameter of ``model`` that requires grad by its mean over
+    the ranks: ``grad = (sum over ranks of grad) / world_size``, with one buffer-based
+    ``MPI_Allreduce`` (sum, in place) per flat bucket of at most ``bucket_cap_mb`` MiB of one
+    dtype (DDP's default cap, 25 MiB). Call it after ``loss.backward()`` and before
+    ``optimizer.step()`` on every rank.
+
+    With the mean loss over each rank's local batch of b samples, this is the gradient of the
+    mean loss over the combined batch of b x world_size samples. A parameter whose ``grad`` is
+    None counts as a zero gradient (its grad becomes the mean of the others'). A no-op in a
+    single process. Returns the seconds spent communicating (0.0 for one rank). Raises
+    RuntimeError before :func:`init`, ValueError for a bad ``bucket_cap_mb``, TypeError for a
+    parameter not on the CPU.
+    """
+    comm = _communicator("allreduce_gradients")
+    cap = _check_cap("allreduce_gradients", bucket_cap_mb)
+    world = get_world_size()
+    if world == 1:
+        return 0.0
+    from mpi4py import MPI
+
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    grads = []
+    for name, p in params:
+        _host_array("allreduce_gradients", name, p)
+        g = p.grad._data if p.grad is not None else np.zeros(p.shape, p.dtype)
+        grads.append((name, g))
+    seconds = 0.0
+    new = {}
+    for bucket in _buckets(grads, cap):
+        flat = np.concatenate([g.reshape(-1) for _, g in bucket])
+        start = time.perf_counter()
+        comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        seconds += time.perf_counter() - start
+        flat /= world
+        offset = 0
+        for name, g in bucket:
+            new[name] = flat[offset:offset + g.size].reshape(g.shape)
+            offset += g.size
+    for name, p in params:
+        p.grad = Tensor(new[name], device="cpu")
+    return seconds
+
+
+class DistributedSampler:
+    """The sample indices of one rank's shard of a data set, a new shuffle every epoch
+    (``torch.utils.data.DistributedSampler``); give it to ``DataLoader(sampler=...)``.
+
+    ``dataset``: anything with ``len()``; ``num_replicas``, ``rank``: default
+    :func:`get_world_size` and :func:`get_rank`; ``shuffle``: permute the indices each epoch;
+    ``seed``: the shuffle seed, the same on every rank; ``drop_last``: see below.
+
+    Epoch ``e`` permutes ``range(n)`` with a generator derived from ``(seed, e)`` (the one
+    ``DataLoader(shuffle=True, seed=seed)`` uses, so one rank sees the order of a plain shuffled
+    loader), then makes the length divisible by ``num_replicas``: by repeating indices from the
+    start (``drop_last=False``: every sample is seen, a few twice) or by dropping the tail
+    (``drop_last=True``: a few are not seen this epoch). Rank ``r`` takes every
+    ``num_replicas``-th index starting at ``r``. So the shards of one epoch are disjoint and
+    their union is the data set (plus padding), and every rank gets ``len(sampler)`` indices:
+    ``ceil(n / num_replicas)``, or ``floor(n / num_replicas)`` with ``drop_last``.
+
+    :meth:`set_epoch` chooses the epoch (the DataLoader calls it with its own epoch). Raises
+    ValueError for a ``rank`` outside ``[0, num_replicas)`` or ``num_replicas`` < 1, TypeError
+    for a dataset without ``len()``.
+    """
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0,
+                 drop_last=False):
+        num_replicas = get_world_size() if num_replicas is None else num_replicas
+        rank = get_rank() if rank is None else rank
+        for name, value, low in (("num_replicas", num_replicas, 1), ("rank", rank, 0),
+                                 ("seed", seed, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < low:
+                raise ValueError(f"DistributedSampler: {name} must be an int >= {low}, got "
+                                 f"{value!r}")
+        if rank >= num_replicas:
+            raise ValueError(f"DistributedSampler: rank must be in [0, {num_replicas - 1}], "
+                             f"got {rank}")
+        try:
+            n = len(dataset)
+        except TypeError:
+            raise TypeError(f"DistributedSampler: dataset must have __len__, got "
+                            f"{type(dataset).__name__}") from None
+        self.dataset = dataset
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = bool(shuffle), int(seed), bool(drop_last)
+        self.epoch = 0
+        self.num_samples = (n // self.num_replicas if self.drop_last
+                            else -(-n // self.num_replicas))
+        self.total_size = self.num_samples * self.num_replicas
+
+    def set_epoch(self, epoch):
+        """The epoch of the next iteration (its shuffle order)."""
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(f"DistributedSampler.set_epoch: epoch must be an int >= 0, got "
+                             f"{epoch!r}")
+        self.epoch = int(epoch)
+
+    def indices(self):
+        """This rank's indices for the current epoch, an int64 array of ``len(self)``."""
+        n = len(self.dataset)
+        order = (np.random.default_rng([self.seed, self.epoch, 0]).permutation(n)
+                 if self.shuffle else np.arange(n))
+        if self.total_size > n:  # pad by repeating from the start (wrapping for tiny sets)
+            order = np.resize(order, self.total_size)
+        return order[self.rank:self.total_size:self.num_replicas].astype(np.int64)
+
+    def __iter__(self):
+        return iter(self.indices().tolist())
+
+    def __len__(self):
+        return self.num_samples
