@@ -371,7 +371,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
                 MC_GEMM_PARALLEL(nt)
                 MC_NAME(gemm_share)(mc_thread_id(), nt, Kg, nb * S, rows, w + grp * Kg * rows, rows,
                                     1, direct ? xg : cols, direct ? S : L, B > 1 ? side : yg,
-                                    B > 1 ? L : S, ws + mc_thread_id() * per + scr_at);
+                                    B > 1 ? L : S, 0, ws + mc_thread_id() * per + scr_at);
                 if (B > 1)
                     for (int64_t k = 0; k < Kg; k++)
                         for (int64_t i = 0; i < nb; i++)
@@ -446,7 +446,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
                 const int nt = few ? MC_NAME(gemm_threads)(rows, nb * S, Kg) : 1;
                 MC_GEMM_PARALLEL(nt)
                 MC_NAME(gemm_share)(mc_thread_id(), nt, rows, nb * S, Kg, w + grp * Kg * rows, 1,
-                                    rows, b, ldb, out, ldo,
+                                    rows, b, ldb, out, ldo, 0,
                                     few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
                 if (!direct)
                     for (int64_t i = 0; i < nb; i++) {
@@ -478,12 +478,13 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
     const int64_t per = MC_NAME(gemm_ws_per_thread)(2, N, C, K, kh, kw, groups, S, point);
     T *parts = ws + (int64_t)mc_get_num_threads() * per;
     const int P = N < MC_PARTS ? (N > 0 ? (int)N : 1) : MC_PARTS;
+    const int few = N < mc_get_num_threads(); /* a small batch: GEMMs shared, not image ranges */
+    const int64_t scr_at = (direct ? 0 : rows * L) + MC_SLAB * Kgp;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads()) if (N > 1)
+#pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
 #endif
     {
-        T *cols = ws + mc_thread_id() * per, *gyT = cols + (direct ? 0 : rows * L);
-        T *scr = gyT + MC_SLAB * Kgp;
+        T *cols = ws + (few ? 0 : mc_thread_id() * per), *gyT = cols + (direct ? 0 : rows * L);
 #ifdef _OPENMP
 #pragma omp for schedule(static)
 #endif
@@ -506,8 +507,13 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                             for (int64_t k = 0; k < Kgp; k++)
                                 gyT[p * Kgp + k] = k < Kg ? g[k * S] : 0;
                         }
-                        MC_NAME(gemm)(rows, Kgp, np, (direct ? src : cols) + p0, direct ? S : L, 1,
-                                      gyT, Kgp, acc + grp * rows * Kgp, Kgp, 1, scr);
+                        const int nt = few ? MC_NAME(gemm_threads)(rows, Kgp, np) : 1;
+                        MC_GEMM_PARALLEL(nt)
+                        MC_NAME(gemm_share)(mc_thread_id(), nt, rows, Kgp, np,
+                                            (direct ? src : cols) + p0, direct ? S : L, 1, gyT,
+                                            Kgp, acc + grp * rows * Kgp, Kgp, 1,
+                                            few ? ws + mc_thread_id() * per + scr_at
+                                                : cols + scr_at);
                     }
                 }
             }

@@ -123,13 +123,13 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
     return 2 * M * N * depth < 64 * MC_PARALLEL_MIN ? 1 : nt; /* ~2 MFLOP: a team wake-up costs ~20 us */
 }
 
-/* Thread t's share of C = A @ B when nt threads split the larger side of C into contiguous
+/* Thread t's share of C (= or +=) A @ B when nt threads split the larger side of C into contiguous
  * ranges of whole micro-blocks. Called inside the caller's parallel region (a parallel region
  * in this inlined helper would be outlined without the caller's vector clones). scr: this
  * thread's MC_GEMM_SCRATCH(depth) elements. */
 MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth,
                                    const T *a, int64_t a_row, int64_t a_depth, const T *b,
-                                   int64_t ldb, T *c, int64_t ldc, T *scr) {
+                                   int64_t ldb, T *c, int64_t ldc, int accumulate, T *scr) {
     const int nv = MC_NAME(gemm_nv)(M, N);
     const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int split_rows = mb >= nb;
@@ -139,11 +139,12 @@ MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t 
         const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
         if (i1 > i0)
             MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb, c + i0 * ldc,
-                          ldc, 0, scr);
+                          ldc, accumulate, scr);
     } else {
         const int64_t j0 = lo * NR, j1 = hi * NR < N ? hi * NR : N;
         if (j1 > j0)
-            MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc, 0, scr);
+            MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc,
+                          accumulate, scr);
     }
 }
 
@@ -170,7 +171,7 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
         for (int64_t o = 0; o < out; o++) wt[i * out + o] = w[o * in + i];
     const int nt = MC_NAME(gemm_threads)(M, out, in);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out, 0,
                         ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(in));
     if (bias)
         for (int64_t m = 0; m < M; m++)
@@ -182,7 +183,7 @@ MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int
                                               int64_t in, int64_t out, T *ws) {
     const int nt = MC_NAME(gemm_threads)(M, in, out);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in, 0,
                         ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(out));
 }
 
@@ -191,6 +192,6 @@ MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, in
                                                int64_t in, int64_t out, T *ws) {
     const int nt = MC_NAME(gemm_threads)(out, in, M);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in, 0,
                         ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(M));
 }
