@@ -16,11 +16,16 @@ MC_INLINE int mc_thread_id(void) {
 #endif
 }
 
+/* Per-thread slack after the depthwise planes: the vectorised forward reads and writes up to two
+ * 64-byte vectors past the end of a wide output block (64 elements cover float and double). */
+#define MC_DW_SLACK 64
+
 int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int64_t sw,
                                int64_t ph, int64_t pw, int64_t dw, int64_t Ho) {
     if (sh != 1 || sw != 1) return 0;
     const int64_t Wp = W + 2 * pw;
-    return (int64_t)mc_get_num_threads() * ((H + 2 * ph) * Wp + (kw - 1) * dw + Ho * Wp);
+    return (int64_t)mc_get_num_threads() *
+           ((H + 2 * ph) * Wp + (kw - 1) * dw + Ho * Wp + MC_DW_SLACK);
 }
 
 /* Output positions o in [0, n_out) whose input index o * stride + offset lies in [0, n_in):

@@ -100,16 +100,22 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N
 #endif
         for (int64_t p = 0; p < planes; p++) {
             const int64_t n = p / K, k = p % K, c = k / M;
-            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span), *acc = xp + xsize;
+            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span + MC_DW_SLACK), *acc = xp + xsize;
             const T *wk = w + k * kh * kw;
             MC_NAME(pad_plane)(x + (n * C + c) * H * W, H, W, ph, pw, Wp, xsize, xp);
-            for (int64_t t = 0; t < span; t++) acc[t] = 0;
-            for (int64_t i = 0; i < kh; i++) {
-                for (int64_t j = 0; j < kw; j++) {
-                    const T wv = wk[i * kw + j];
-                    const T *src = xp + i * dh * Wp + j * dw;
-                    for (int64_t t = 0; t < span; t++) acc[t] += wv * src[t];
-                }
+            /* two vectors of the wide output at a time, kept in registers over all the taps (an
+             * accumulator in memory cost a load and a store per tap); the last pair may run
+             * past span into the slack, whose lanes are dropped */
+            for (int64_t t = 0; t < span; t += 2 * VL) {
+                VT a0 = (VT){0}, a1 = (VT){0};
+                for (int64_t i = 0; i < kh; i++)
+                    for (int64_t j = 0; j < kw; j++) {
+                        const T wv = wk[i * kw + j], *src = xp + i * dh * Wp + j * dw + t;
+                        a0 += wv * MC_NAME(vload)(src);
+                        a1 += wv * MC_NAME(vload)(src + VL);
+                    }
+                MC_NAME(vstore)(acc + t, a0);
+                MC_NAME(vstore)(acc + t + VL, a1);
             }
             T *yp = y + p * Ho * Wo;
             MC_NAME(copy_rows)(acc, Wp, yp, Wo, Ho, Wo);
@@ -161,7 +167,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w,
 #endif
         for (int64_t p = 0; p < planes; p++) {
             const int64_t n = p / C, c = p % C;
-            T *gxp = ws + (int64_t)mc_thread_id() * (xsize + span), *gyw = gxp + xsize;
+            T *gxp = ws + (int64_t)mc_thread_id() * (xsize + span + MC_DW_SLACK), *gyw = gxp + xsize;
             for (int64_t t = 0; t < xsize; t++) gxp[t] = 0;
             for (int64_t t = 0; t < span; t++) gyw[t] = 0;
             for (int64_t m = 0; m < M; m++) {
@@ -229,7 +235,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 #endif
         for (int64_t k = 0; k < K; k++) {
             const int64_t c = k / M;
-            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span), *gyw = xp + xsize;
+            T *xp = ws + (int64_t)mc_thread_id() * (xsize + span + MC_DW_SLACK), *gyw = xp + xsize;
             T *gk = gw + k * kh * kw;
             for (int64_t t = 0; t < kh * kw; t++) gk[t] = 0;
             for (int64_t t = 0; t < span; t++) gyw[t] = 0;
