@@ -3,9 +3,18 @@
 The Cython extension ``minicnn.backends._cpu`` wraps the C99 kernels in ``csrc/cpu``. They are
 compiled with ``-O3`` and OpenMP; OpenMP is test-compiled first, and a compiler without it gets a
 warning and a serial build (the kernels guard every pragma with ``#ifdef _OPENMP``).
+
+The optional CUDA module: ``csrc/cuda/*.cu`` compiled by nvcc, in one invocation, into
+``minicnn/backends/cuda/libminicnn_cuda.so`` (loaded with ctypes; the CUDA runtime linked
+statically so that the library loads on machines without a GPU). ``MINICNN_CUDA``: ``auto``
+(default: build when nvcc is found -- ``$NVCC``, ``$CUDA_HOME/bin/nvcc``, then PATH -- and warn
+and go on CPU-only when it is missing or fails), ``1`` (missing or failing nvcc is an error),
+``0`` (skip). ``MINICNN_CUDA_ARCH``: the compute capabilities to build, e.g. ``"75,80,90"``
+(the default: sm_75, sm_80, sm_90 and PTX for the last, which newer GPUs JIT-compile).
 """
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -17,6 +26,11 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 CPU_SOURCES = sorted(glob(os.path.join("csrc", "cpu", "*.c")))
+CUDA_SOURCES = sorted(glob(os.path.join("csrc", "cuda", "*.cu")))
+CUDA_DEPENDS = CUDA_SOURCES + sorted(glob(os.path.join("csrc", "cuda", "*.h"))
+                                     + glob(os.path.join("csrc", "cuda", "*.cuh")))
+CUDA_LIB = os.path.join("minicnn", "backends", "cuda", "libminicnn_cuda.so")
+CUDA_DEFAULT_ARCH = "75,80,90"  # nvcc 13 starts at sm_75; never one GPU only
 
 OPENMP_PROBE = """
 #include <omp.h>
@@ -45,8 +59,73 @@ def _compiler_supports(compiler, compile_flags, link_flags):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _find_nvcc():
+    """nvcc from $NVCC, $CUDA_HOME/bin or PATH; None when there is none."""
+    candidates = [os.environ.get("NVCC")]
+    if os.environ.get("CUDA_HOME"):
+        candidates.append(os.path.join(os.environ["CUDA_HOME"], "bin", "nvcc"))
+    candidates.append(shutil.which("nvcc"))
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+def _gencode_flags(archs):
+    """-gencode flags for compute capabilities like "75,80,90" (or "sm_86"): SASS for each, PTX
+    for the newest so that later GPUs can JIT-compile it."""
+    caps = [a.strip().removeprefix("sm_").removeprefix("compute_")
+            for a in archs.replace(";", ",").replace(" ", ",").split(",") if a.strip()]
+    if not caps or not all(c.isdigit() for c in caps):
+        raise ValueError(f"MINICNN_CUDA_ARCH={archs!r}: expected compute capabilities such as "
+                         f"'75,80,90'")
+    flags = [f"-gencode=arch=compute_{c},code=sm_{c}" for c in caps[:-1]]
+    last = caps[-1]
+    return flags + [f"-gencode=arch=compute_{last},code=[sm_{last},compute_{last}]"]
+
+
+def build_cuda(out_path):
+    """Compile csrc/cuda into ``out_path`` as MINICNN_CUDA asks; skipped when up to date."""
+    mode = os.environ.get("MINICNN_CUDA", "auto")
+    if mode not in ("auto", "0", "1"):
+        raise SystemExit(f"MINICNN_CUDA={mode!r}: expected auto, 0 or 1")
+    if mode == "0":
+        return
+    gencode = _gencode_flags(os.environ.get("MINICNN_CUDA_ARCH", CUDA_DEFAULT_ARCH))
+    nvcc = _find_nvcc()
+    if nvcc is None:
+        if mode == "1":
+            raise SystemExit("minicnn: MINICNN_CUDA=1 but nvcc was not found ($NVCC, "
+                             "$CUDA_HOME/bin, PATH)")
+        msg = ("minicnn: nvcc not found ($NVCC, $CUDA_HOME/bin, PATH): building without the "
+               "CUDA module")
+        warnings.warn(msg)
+        print("WARNING: " + msg, file=sys.stderr)
+        return
+    newest = max(os.path.getmtime(f) for f in CUDA_DEPENDS)
+    if os.path.exists(out_path) and os.path.getmtime(out_path) >= newest:
+        return
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    cmd = ([nvcc, "-O3", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-std=c++17",
+            "-I" + os.path.join("csrc", "cuda")]
+           + gencode + CUDA_SOURCES + ["-o", out_path, "-ldl"])
+    print(" ".join(cmd))
+    try:
+        subprocess.run(cmd, check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        if mode == "1":
+            raise SystemExit(f"minicnn: building the CUDA module failed ({exc}) and "
+                             "MINICNN_CUDA=1 requires it") from exc
+        msg = f"minicnn: building the CUDA module failed ({exc}); building without it"
+        warnings.warn(msg)
+        print("WARNING: " + msg, file=sys.stderr)
+
+
 class BuildExt(build_ext):
-    """build_ext that adds OpenMP flags when the compiler accepts them, and warns when it does not."""
+    """build_ext that adds OpenMP flags when the compiler accepts them, and warns when it does
+    not; then builds the optional CUDA module."""
+
+    def run(self):
+        super().run()
+        in_source = self.inplace or getattr(self, "editable_mode", False)
+        build_cuda(CUDA_LIB if in_source else os.path.join(self.build_lib, CUDA_LIB))
 
     def build_extensions(self):
         if os.environ.get("MINICNN_OPENMP", "1") == "0":

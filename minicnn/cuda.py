@@ -1,15 +1,66 @@
 """minicnn's GPU path (``torch.cuda``'s counterpart).
 
-The CUDA kernel library is not part of this build yet, so :func:`is_available` is False and
-tensors cannot be placed on ``"cuda"``. It never raises: asking is always safe.
+The kernels live in :mod:`minicnn.backends.cuda`, a ctypes binding to the library that setup.py
+builds from csrc/cuda with nvcc (docs/09-cuda.md). :func:`is_available` is True when that
+library is built and a GPU with a driver is present; it never raises, so asking is always safe.
+
+Tensors cannot be placed on "cuda" yet: the kernels work on
+:class:`minicnn.backends.cuda.DeviceArray`, but minicnn's ops still compute on NumPy arrays, so
+``Tensor.to("cuda")`` raises RuntimeError with :func:`tensor_unavailable_reason`.
 """
+import ctypes
+
+from .backends.cuda import _lib, memory
 
 
 def is_available():
     """True when minicnn's CUDA module is built and a GPU with a driver is present."""
-    return False
+    return _lib.status()[1] is None
 
 
 def unavailable_reason():
-    """Why :func:`is_available` is False, in words."""
-    return "minicnn was built without its CUDA module"
+    """Why :func:`is_available` is False, in words (the library is not built, failed to load,
+    no driver, no device); None when it is True."""
+    return _lib.status()[1]
+
+
+def tensor_unavailable_reason():
+    """Why tensors cannot be placed on "cuda" (None when they can): :func:`unavailable_reason`,
+    or, on a machine with a GPU, that minicnn's ops do not run on device arrays yet."""
+    reason = unavailable_reason()
+    if reason is None:
+        reason = ("minicnn's tensors cannot be placed on the GPU yet; its CUDA kernels run on "
+                  "minicnn.backends.cuda.DeviceArray")
+    return reason
+
+
+def device_count():
+    """Number of CUDA devices (0 without a driver or without the CUDA module)."""
+    return _lib.status()[2]
+
+
+def get_device_name(device=0):
+    """The device's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)"."""
+    buf = ctypes.create_string_buffer(256)
+    _lib.check(_lib.lib().mc_cuda_device_name(device, buf, len(buf)))
+    return buf.value.decode()
+
+
+def synchronize():
+    """Wait for every queued kernel (``torch.cuda.synchronize``)."""
+    _lib.check(_lib.lib().mc_cuda_synchronize())
+
+
+def memory_allocated():
+    """Bytes held by live device arrays (by size class of the caching allocator)."""
+    return memory.memory_allocated()
+
+
+def memory_reserved():
+    """Bytes the caching allocator holds from the driver: live arrays plus the cache."""
+    return memory.memory_reserved()
+
+
+def empty_cache():
+    """Return the cached, unused device blocks to the driver (``torch.cuda.empty_cache``)."""
+    memory.empty_cache()

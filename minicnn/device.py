@@ -8,8 +8,8 @@ DEVICE_TYPES = ("cpu", "numpy", "cuda")
 class device:
     """A device, as ``torch.device``: ``device("cpu")``, ``device("numpy")``, ``device("cuda:0")``.
 
-    Raises ValueError for an unknown device string and RuntimeError for "cuda" when
-    :func:`minicnn.cuda.is_available` is False.
+    Raises ValueError for an unknown device string and RuntimeError for "cuda" while tensors
+    cannot live there (:func:`minicnn.cuda.tensor_unavailable_reason` says why).
     """
 
     __slots__ = ("type", "index")
@@ -24,8 +24,9 @@ class device:
             raise ValueError(f"device: unknown device {type!r}; expected one of {DEVICE_TYPES}")
         if idx:
             index = int(idx)
-        if name == "cuda" and not cuda.is_available():
-            raise RuntimeError(f"device {type!r}: CUDA is not available ({cuda.unavailable_reason()})")
+        if name == "cuda" and cuda.tensor_unavailable_reason() is not None:
+            raise RuntimeError(f"device {type!r}: CUDA is not available "
+                               f"({cuda.tensor_unavailable_reason()})")
         self.type = name
         self.index = index
 

@@ -7,9 +7,11 @@ Every backend exposes the same flat kernel API (names and signatures of
                  reference for the rest;
 * ``"numpy"`` -- the teaching device: every kernel from :mod:`minicnn.backends.reference`, so a
                  learner can step through a whole model in plain NumPy
-                 (``model.to("numpy")``, ``x.to("numpy")``).
+                 (``model.to("numpy")``, ``x.to("numpy")``);
+* ``"cuda"``  -- :mod:`minicnn.backends.cuda` on :class:`~minicnn.backends.cuda.DeviceArray`
+                 (the optional nvcc-built module; tensors cannot be placed there yet).
 
-Both devices hold NumPy arrays. :func:`info` reports what was built and how it runs.
+The first two devices hold NumPy arrays. :func:`info` reports what was built and how it runs.
 """
 import ctypes
 import os
@@ -19,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from . import reference
+from . import cuda, reference
 
 # OpenMP worker threads that spin between parallel regions steal the cores from NumPy's BLAS
 # threads, which run between our kernels (conv = im2col + GEMM): on a loaded 2-core machine a
@@ -77,6 +79,7 @@ def _namespace(name, primary):
 BACKENDS = {
     "cpu": _namespace("cpu", _cpu),
     "numpy": _namespace("numpy", None),
+    "cuda": cuda.kernel_table(),
 }
 
 
@@ -145,7 +148,7 @@ def info():
     Keys: version, backends, c_kernels, openmp, threads, blas, cuda. Printed by
     ``python -m minicnn info``.
     """
-    from .. import __version__, cuda
+    from .. import __version__
 
     if _cpu is None:
         cpu = f"cpu (NOT BUILT: {_CPU_IMPORT_ERROR}; using the NumPy reference kernels)"
@@ -160,5 +163,15 @@ def info():
         "openmp": openmp,
         "threads": str(get_num_threads()),
         "blas": f"{_blas_info()} via NumPy {np.__version__}",
-        "cuda": "available" if cuda.is_available() else "not available (" + cuda.unavailable_reason() + ")",
+        "cuda": _cuda_info(),
     }
+
+
+def _cuda_info():
+    from .. import cuda as public
+
+    if not public.is_available():
+        return "not available (" + public.unavailable_reason() + ")"
+    gemm = "cuBLAS" if cuda.cublas_available() else "the tiled kernel (no libcublas found)"
+    return (f"available: {public.get_device_name()}, {public.device_count()} device(s); GEMM by "
+            f"{gemm}; tensors on the GPU: {public.tensor_unavailable_reason() or 'yes'}")
