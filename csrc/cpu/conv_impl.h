@@ -507,11 +507,17 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                                               dh, dw, Ho, Wo, cols, L);
                     for (int64_t p0 = 0; p0 < np_all; p0 += MC_SLAB) {
                         const int64_t np = np_all - p0 < MC_SLAB ? np_all - p0 : MC_SLAB;
-                        for (int64_t p = 0; p < np; p++) { /* grad_output^T, pad columns zero */
-                            const int64_t i = (p0 + p) / S, s = (p0 + p) % S;
+                        /* grad_output^T (pad columns zero), one image's run of pixels at a
+                         * time, channel by channel: contiguous reads (one pixel's channels lie
+                         * S apart and collide in the L1 cache) */
+                        for (int64_t q = 0; q < np;) {
+                            const int64_t i = (p0 + q) / S, s = (p0 + q) % S;
+                            const int64_t run = np - q < S - s ? np - q : S - s;
                             const T *g = gy + ((n0 + i) * K + grp * Kg) * S + s;
                             for (int64_t k = 0; k < Kgp; k++)
-                                gyT[p * Kgp + k] = k < Kg ? g[k * S] : 0;
+                                for (int64_t r = 0; r < run; r++)
+                                    gyT[(q + r) * Kgp + k] = k < Kg ? g[k * S + r] : 0;
+                            q += run;
                         }
                         const int nt = few ? MC_NAME(gemm_threads)(rows, Kgp, np) : 1;
                         MC_GEMM_PARALLEL(nt)
