@@ -363,36 +363,14 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
     const int direct = point && B == 1;
     const int64_t per = MC_NAME(gemm_ws_per_thread)(0, N, C, K, kh, kw, groups, S, point);
     const int64_t scr_at = (direct ? 0 : rows * L) + (B > 1 ? Kg * L : 0);
-    if (chunks < mc_get_num_threads()) { /* a small batch: chunk after chunk, GEMMs shared */
-        T *cols = ws, *side = cols + (direct ? 0 : rows * L);
-        for (int64_t c = 0; c < chunks; c++) {
-            const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
-            for (int64_t grp = 0; grp < groups; grp++) {
-                const T *xg = x + (n0 * C + grp * Cg) * H * W;
-                if (!direct)
-                    MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw, dh,
-                                          dw, Ho, Wo, cols, L);
-                T *yg = y + (n0 * K + grp * Kg) * S;
-                const int nt = MC_NAME(gemm_threads)(Kg, nb * S, rows);
-                MC_GEMM_PARALLEL(nt)
-                MC_NAME(gemm_share)(mc_thread_id(), nt, Kg, nb * S, rows, w + grp * Kg * rows, rows,
-                                    1, direct ? xg : cols, direct ? S : L, B > 1 ? side : yg,
-                                    B > 1 ? L : S, 0, ws + mc_thread_id() * per + scr_at);
-                if (B > 1)
-                    for (int64_t k = 0; k < Kg; k++)
-                        for (int64_t i = 0; i < nb; i++)
-                            memcpy(yg + (i * K + k) * S, side + k * L + i * S,
-                                   (size_t)S * sizeof(T));
-            }
-        }
-        return;
-    }
+    const int few = chunks < mc_get_num_threads();
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads())
+#pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
 #endif
     {
-        T *cols = ws + mc_thread_id() * per, *side = cols + (direct ? 0 : rows * L);
-        T *scr = cols + scr_at;
+        /* a batch of at least one chunk per thread: chunks split among the threads; a smaller
+         * one: chunk after chunk on thread 0, each GEMM split among the threads */
+        T *cols = ws + (few ? 0 : mc_thread_id() * per), *side = cols + (direct ? 0 : rows * L);
         MC_OVER_CHUNKS
         for (int64_t c = 0; c < chunks; c++) {
             const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
@@ -402,8 +380,12 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
                     MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw, dh,
                                           dw, Ho, Wo, cols, L);
                 T *yg = y + (n0 * K + grp * Kg) * S;
-                MC_NAME(gemm)(Kg, nb * S, rows, w + grp * Kg * rows, rows, 1, direct ? xg : cols,
-                              direct ? S : L, B > 1 ? side : yg, B > 1 ? L : S, 0, scr);
+                const int nt = few ? MC_NAME(gemm_threads)(Kg, nb * S, rows) : 1;
+                MC_GEMM_PARALLEL(nt)
+                MC_NAME(gemm_share)(mc_thread_id(), nt, Kg, nb * S, rows, w + grp * Kg * rows, rows,
+                                    1, direct ? xg : cols, direct ? S : L, B > 1 ? side : yg,
+                                    B > 1 ? L : S, 0,
+                                    few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
                 if (B > 1) /* the chunk's outputs, side by side, back to their images */
                     for (int64_t k = 0; k < Kg; k++)
                         for (int64_t i = 0; i < nb; i++)
@@ -431,8 +413,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
 #pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
 #endif
     {
-        /* a batch of at least one chunk per thread: chunks split among the threads; a smaller
-         * one: chunk after chunk on thread 0, each GEMM split among the threads */
+        /* threads over chunks, or over each GEMM for a small batch, as in conv2d_gemm */
         T *cols = ws + (few ? 0 : mc_thread_id() * per), *side = cols + (direct ? 0 : rows * L);
         MC_OVER_CHUNKS
         for (int64_t c = 0; c < chunks; c++) {
