@@ -328,7 +328,9 @@ def test_batch_norm_training_matches_torch(torch, shape, dtype, mode, seed, mome
                       x.size // C)
     np.testing.assert_allclose(RM.numpy(), TRM.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-12)
-    np.testing.assert_allclose(RV.numpy(), TRV.numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # torch reduces float32 in float32: over ~32K values per channel its variance is off by
+    # ~1e-6 relative (minicnn sums in double), so float32 allows 1e-5
+    np.testing.assert_allclose(RV.numpy(), TRV.numpy(), rtol=1e-5 if dtype == np.float32 else 1e-12)
     assert RM._data is rm_data and not RM.requires_grad and RM.grad_fn is None  # in place
     if not running:
         np.testing.assert_array_equal(RM.numpy(), rm0)
