@@ -124,10 +124,6 @@ cdef class _ConvGeometry:
                 and self.N * ((self.Ho + 1) // 2) * ((self.Wo + 1) // 2) >= 128
                 and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256)))
 
-    cdef bint pointwise(self):
-        return (self.kh == 1 and self.kw == 1 and self.sh == 1 and self.sw == 1
-                and self.ph == 0 and self.pw == 0)
-
 
 cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype, int64_t sh,
                              int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
