@@ -17,6 +17,9 @@ import threading
 import numpy as np
 
 from .backends import BACKENDS
+from .backends.cuda.memory import DeviceArray
+
+_ARRAYS = (np.ndarray, DeviceArray)
 
 _state = threading.local()  # grad mode is per thread, as in PyTorch
 
@@ -253,7 +256,7 @@ def _accumulate(tensor, grad, owned=False):
     from .tensor import Tensor
 
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(grad if owned else np.array(grad, copy=True), tensor.device)
+        tensor.grad = Tensor._wrap(grad if owned else grad.copy(), tensor.device)
     else:
         tensor.grad = Tensor._wrap(tensor.grad._data + grad, tensor.device)
 
@@ -281,7 +284,7 @@ def run_backward(root, grad, retain_graph=False):
             if t is None or gi is None:
                 continue
             try:
-                gi = sum_to_shape(np.asarray(gi), t.shape)
+                gi = sum_to_shape(gi if isinstance(gi, _ARRAYS) else np.asarray(gi), t.shape)
             except (ValueError, IndexError):
                 raise RuntimeError(f"{node.name()} returned a gradient of shape {np.shape(gi)} "
                                    f"for an input of shape {t.shape}") from None

@@ -3,7 +3,7 @@ linspace, eye, rand, randn, randint and the *_like variants. Floating tensors de
 """
 import numpy as np
 
-from .device import as_device
+from .device import CPU, as_device, move
 from .random import default_generator
 from .tensor import Tensor
 
@@ -27,7 +27,10 @@ def _size(size):
 
 
 def _make(array, device, requires_grad):
-    t = Tensor._wrap(array, as_device(device))
+    """A leaf tensor of host ``array`` on ``device`` (copied to the GPU for "cuda"; TypeError for
+    a dtype the GPU does not hold, such as float64)."""
+    device = as_device(device)
+    t = Tensor._wrap(move(array, device), device)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -41,7 +44,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     otherwise). Raises TypeError for data NumPy cannot turn into a numeric array.
     """
     if isinstance(data, Tensor):
-        data = data._data
+        data = move(data._data, CPU)
     dtype = _dtype(dtype)
     array = np.array(data, dtype=dtype, copy=True)
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):

@@ -4,9 +4,9 @@ The kernels live in :mod:`minicnn.backends.cuda`, a ctypes binding to the librar
 builds from csrc/cuda with nvcc (docs/09-cuda.md). :func:`is_available` is True when that
 library is built and a GPU with a driver is present; it never raises, so asking is always safe.
 
-Tensors cannot be placed on "cuda" yet: the kernels work on
-:class:`minicnn.backends.cuda.DeviceArray`, but minicnn's ops still compute on NumPy arrays, so
-``Tensor.to("cuda")`` raises RuntimeError with :func:`tensor_unavailable_reason`.
+Tensors on "cuda" (``x.to("cuda")``, ``model.to("cuda")``) hold a
+:class:`minicnn.backends.cuda.DeviceArray`, and the ops on them run these kernels. Without a GPU,
+placing a tensor there raises RuntimeError with :func:`unavailable_reason`.
 """
 import ctypes
 
@@ -22,16 +22,6 @@ def unavailable_reason():
     """Why :func:`is_available` is False, in words (the library is not built, failed to load,
     no driver, no device); None when it is True."""
     return _lib.status()[1]
-
-
-def tensor_unavailable_reason():
-    """Why tensors cannot be placed on "cuda" (None when they can): :func:`unavailable_reason`,
-    or, on a machine with a GPU, that minicnn's ops do not run on device arrays yet."""
-    reason = unavailable_reason()
-    if reason is None:
-        reason = ("minicnn's tensors cannot be placed on the GPU yet; its CUDA kernels run on "
-                  "minicnn.backends.cuda.DeviceArray")
-    return reason
 
 
 def device_count():

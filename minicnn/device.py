@@ -1,5 +1,8 @@
 """Devices: where a tensor's data lives, and so which backend's kernels run on it."""
+import numpy as np
+
 from . import cuda
+from .backends.cuda.memory import DeviceArray
 
 #: device types minicnn knows; "numpy" is the teaching device (pure-NumPy reference kernels)
 DEVICE_TYPES = ("cpu", "numpy", "cuda")
@@ -9,7 +12,7 @@ class device:
     """A device, as ``torch.device``: ``device("cpu")``, ``device("numpy")``, ``device("cuda:0")``.
 
     Raises ValueError for an unknown device string and RuntimeError for "cuda" while tensors
-    cannot live there (:func:`minicnn.cuda.tensor_unavailable_reason` says why).
+    cannot live there (:func:`minicnn.cuda.unavailable_reason` says why).
     """
 
     __slots__ = ("type", "index")
@@ -24,9 +27,9 @@ class device:
             raise ValueError(f"device: unknown device {type!r}; expected one of {DEVICE_TYPES}")
         if idx:
             index = int(idx)
-        if name == "cuda" and cuda.tensor_unavailable_reason() is not None:
+        if name == "cuda" and cuda.unavailable_reason() is not None:
             raise RuntimeError(f"device {type!r}: CUDA is not available "
-                               f"({cuda.tensor_unavailable_reason()})")
+                               f"({cuda.unavailable_reason()})")
         self.type = name
         self.index = index
 
@@ -68,3 +71,22 @@ def set_default_device(d):
 
 def get_default_device():
     return _default
+
+
+#: dtypes a tensor may have on "cuda": the kernels compute in float32; int64 and bool hold
+#: class indices, pooling indices and counters
+CUDA_DTYPES = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_))
+
+
+def move(array, target):
+    """``array`` (an ndarray or a DeviceArray) placed on device ``target``: copied to or from the
+    GPU when it changes sides, returned as is otherwise. Raises TypeError for a dtype that cannot
+    live on "cuda" (float64 and the rest: minicnn's CUDA kernels are float32)."""
+    on_gpu = isinstance(array, DeviceArray)
+    if target.type == "cuda":
+        if array.dtype not in CUDA_DTYPES:
+            raise TypeError(f"a {array.dtype} tensor cannot be placed on cuda: minicnn's CUDA "
+                            "kernels are float32 (int64 and bool for indices); convert with "
+                            ".float() first")
+        return array if on_gpu else DeviceArray.from_host(array)
+    return array.to_host() if on_gpu else array

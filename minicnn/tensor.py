@@ -12,8 +12,16 @@ floating dtypes: combining a float32 and a float64 tensor raises TypeError.
 import numpy as np
 
 from . import autograd
-from .device import DEVICE_TYPES, as_device
+from .backends.cuda.memory import DeviceArray
+from .device import DEVICE_TYPES, as_device, move
 from .device import device as _device
+
+_ARRAYS = (np.ndarray, DeviceArray)  # what a tensor's data may be: host or GPU memory
+
+
+def _host(array):
+    """The values of ``array`` in host memory (a copy when it is on the GPU)."""
+    return array.to_host() if isinstance(array, DeviceArray) else array
 
 
 class Tensor:
@@ -33,8 +41,8 @@ class Tensor:
 
         Prefer :func:`minicnn.tensor`, which copies and applies the dtype defaults.
         """
-        self._data = data if isinstance(data, np.ndarray) else np.asarray(data)
-        self._device = as_device(device)
+        self._data = data if isinstance(data, _ARRAYS) else np.asarray(data)
+        self._device = as_device("cuda" if isinstance(data, DeviceArray) else device)
         self.grad = None
         self.grad_fn = None
         self._retains_grad = False
@@ -46,7 +54,7 @@ class Tensor:
     def _wrap(cls, array, device, grad_fn=None):
         """Fast internal constructor for op outputs (no checks, no copy)."""
         t = object.__new__(cls)
-        t._data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        t._data = array if isinstance(array, _ARRAYS) else np.asarray(array)
         t._device = device if device is not None else as_device(None)
         t.grad = None
         t.grad_fn = grad_fn
@@ -64,6 +72,7 @@ class Tensor:
     @data.setter
     def data(self, value):
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        array = move(array, self._device)
         if array.shape != self._data.shape or array.dtype != self._data.dtype:
             raise ValueError(f"data: new value has shape {array.shape} and dtype {array.dtype}, "
                              f"expected shape {self.shape} and dtype {self.dtype}")
@@ -115,7 +124,7 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4)
+        body = np.array2string(_host(self._data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self._data.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype=minicnn.{self._data.dtype}")
@@ -131,11 +140,18 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
 
+    def _check_host(self, what):
+        if isinstance(self._data, DeviceArray):
+            raise TypeError(f"can't convert {self._device} device type tensor to {what}. Use "
+                            "Tensor.cpu() to copy the tensor to host memory first.")
+
     def numpy(self):
-        """The ndarray behind this tensor (shared memory). RuntimeError if it requires grad."""
+        """The ndarray behind this tensor (shared memory). RuntimeError if it requires grad,
+        TypeError for a tensor on the GPU (copy it with ``.cpu()`` first)."""
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
+        self._check_host("numpy")
         return self._data
 
     def item(self):
@@ -146,7 +162,7 @@ class Tensor:
         return self._data.item()
 
     def tolist(self):
-        return self._data.tolist()
+        return _host(self._data).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -163,6 +179,7 @@ class Tensor:
         if self.requires_grad:
             raise RuntimeError("Can't convert a tensor that requires grad to a NumPy array; "
                                "use tensor.detach().numpy()")
+        self._check_host("numpy")
         return self._data if dtype is None else self._data.astype(dtype)
 
     def to(self, *args, dtype=None, device=None):
@@ -230,6 +247,7 @@ class Tensor:
             grad = np.ones_like(self._data)
         else:
             grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
+            grad = move(grad, self._device)
             if grad.shape != self.shape:
                 raise RuntimeError(f"backward: gradient has shape {grad.shape} but the tensor "
                                    f"has shape {self.shape}")
@@ -245,24 +263,32 @@ class Tensor:
 
     def zero_(self):
         self._check_inplace("zero_")
-        self._data[...] = 0
+        self._data.fill(0)
         return self
 
     def fill_(self, value):
         self._check_inplace("fill_")
-        self._data[...] = value
+        self._data.fill(value)
         return self
 
     def copy_(self, src):
-        """Copy ``src``'s values (broadcast to this shape) into this tensor."""
+        """Copy ``src``'s values (broadcast to this shape) into this tensor, from any device."""
         self._check_inplace("copy_")
-        self._data[...] = src._data if isinstance(src, Tensor) else src
+        self._data[...] = self._same_side(src)
         return self
+
+    def _same_side(self, value):
+        """A tensor's (or an array's) data on this tensor's side of the GPU; numbers pass."""
+        if isinstance(value, Tensor):
+            value = value._data
+        if isinstance(value, _ARRAYS) and value.ndim > 0:
+            return move(value, self._device)
+        return value.item() if isinstance(value, DeviceArray) else value
 
     def __setitem__(self, index, value):
         self._check_inplace("__setitem__")
         index = ops.to_index(index)
-        self._data[index] = value._data if isinstance(value, Tensor) else value
+        self._data[index] = self._same_side(value)
 
     # ------------------------------------------------------------ arithmetic
 

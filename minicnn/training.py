@@ -197,9 +197,9 @@ class TrainConfig:
                               f"({self.epochs}), got {self.warmup_epochs}")
         if self.distributed and self.device != "cpu":
             raise ConfigError("--distributed trains on the CPU only; drop --device cuda")
-        if self.device == "cuda" and cuda.tensor_unavailable_reason() is not None:
+        if self.device == "cuda" and cuda.unavailable_reason() is not None:
             raise ConfigError(f"--device cuda: CUDA is not available "
-                              f"({cuda.tensor_unavailable_reason()}); use --device cpu")
+                              f"({cuda.unavailable_reason()}); use --device cpu")
         if self.plot:
             _import_matplotlib()
         return self

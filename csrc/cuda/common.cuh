@@ -51,4 +51,41 @@ __device__ __forceinline__ double mc_block_sum(double v, double *shared /* MC_TH
     return v;
 }
 
+/* The geometry of a strided kernel, passed by value: an iteration shape and, per operand, the
+ * element strides with which it is read or written (0 along broadcast dimensions). */
+struct mc_layout {
+    int ndim;
+    int64_t shape[MC_MAX_DIMS];
+    int64_t a_strides[MC_MAX_DIMS];
+    int64_t b_strides[MC_MAX_DIMS];
+};
+
+/* The offsets in a and b of the element with linear index i of L.shape (last dimension fastest). */
+__device__ __forceinline__ void mc_offsets(const mc_layout &L, int64_t i, int64_t *a, int64_t *b) {
+    int64_t oa = 0, ob = 0;
+    for (int k = L.ndim - 1; k >= 0; --k) {
+        int64_t c = i % L.shape[k];
+        i /= L.shape[k];
+        oa += c * L.a_strides[k];
+        ob += c * L.b_strides[k];
+    }
+    *a = oa;
+    *b = ob;
+}
+
+/* Fill a layout from host arrays; returns the element count, or -1 when ndim is out of range. */
+static inline int64_t mc_make_layout(mc_layout *L, int ndim, const int64_t *shape,
+                                     const int64_t *a_strides, const int64_t *b_strides) {
+    if (ndim < 0 || ndim > MC_MAX_DIMS) return -1;
+    L->ndim = ndim;
+    int64_t n = 1;
+    for (int k = 0; k < ndim; ++k) {
+        L->shape[k] = shape[k];
+        L->a_strides[k] = a_strides[k];
+        L->b_strides[k] = b_strides[k];
+        n *= shape[k];
+    }
+    return n;
+}
+
 #endif

@@ -38,6 +38,8 @@ __device__ __forceinline__ float mc_unary(int op, float x, float a, float b) {
     case MC_ABS: return fabsf(x);
     case MC_NEG: return -x;
     case MC_AFFINE: return a * x + b;
+    case MC_POW: return powf(x, a);
+    case MC_SIGN: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
     }
     return NAN;
 }
@@ -69,6 +71,8 @@ __device__ __forceinline__ float mc_unary_grad(int op, float g, float s, float a
     case MC_ABS: return s > 0.f ? g : (s < 0.f ? -g : 0.f);
     case MC_NEG: return -g;
     case MC_AFFINE: return g * a;
+    case MC_POW: return a == 0.f ? 0.f : g * a * powf(s, a - 1.f);
+    case MC_SIGN: return 0.f;
     }
     return NAN;
 }
@@ -82,10 +86,20 @@ __global__ void unary_backward_kernel(int op, int64_t n, const float *g, const f
     MC_GRID_STRIDE(i, n) gx[i] = mc_unary_grad(op, g[i], s[i], a);
 }
 
+__device__ __forceinline__ float mc_binary(int op, float u, float v) {
+    return op == MC_ADD ? u + v : op == MC_SUB ? u - v : op == MC_MUL ? u * v : u / v;
+}
+
 __global__ void binary_kernel(int op, int64_t n, const float *a, const float *b, float *y) {
+    MC_GRID_STRIDE(i, n) y[i] = mc_binary(op, a[i], b[i]);
+}
+
+__global__ void binary_broadcast_kernel(int op, mc_layout L, int64_t n, const float *a,
+                                        const float *b, float *y) {
     MC_GRID_STRIDE(i, n) {
-        float u = a[i], v = b[i];
-        y[i] = op == MC_ADD ? u + v : op == MC_SUB ? u - v : op == MC_MUL ? u * v : u / v;
+        int64_t ia, ib;
+        mc_offsets(L, i, &ia, &ib);
+        y[i] = mc_binary(op, a[ia], b[ib]);
     }
 }
 
@@ -176,6 +190,19 @@ int mc_cuda_unary_backward(int op, int64_t n, const float *g, const float *saved
 int mc_cuda_binary(int op, int64_t n, const float *a, const float *b, float *y) {
     if (n == 0) return 0;
     binary_kernel<<<mc_blocks(n), MC_THREADS>>>(op, n, a, b, y);
+    MC_CHECK_LAUNCH();
+    return 0;
+}
+
+int mc_cuda_binary_broadcast(int op, int ndim, const int64_t *shape, const int64_t *a_strides,
+                             const float *a, const int64_t *b_strides, const float *b, float *y) {
+    mc_layout L;
+    int64_t n = mc_make_layout(&L, ndim, shape, a_strides, b_strides);
+    if (n < 0)
+        return mc_fail((int)cudaErrorInvalidValue, "mc_cuda_binary_broadcast: ndim > MC_MAX_DIMS",
+                       __FILE__, __LINE__);
+    if (n == 0) return 0;
+    binary_broadcast_kernel<<<mc_blocks(n), MC_THREADS>>>(op, L, n, a, b, y);
     MC_CHECK_LAUNCH();
     return 0;
 }

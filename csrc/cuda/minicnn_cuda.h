@@ -36,10 +36,13 @@ int mc_cuda_memcpy_dtoh(void *dst, const void *src, size_t nbytes);
 int mc_cuda_memcpy_dtod(void *dst, const void *src, size_t nbytes);
 int mc_cuda_memset(void *ptr, int value, size_t nbytes);
 
+#define MC_MAX_DIMS 8 /* dimensions of the strided kernels (copies, broadcasting) */
+
 /* ---- elementwise (elementwise.cu) */
 enum mc_unary_op {
     MC_RELU = 0, MC_LEAKY_RELU, MC_SIGMOID, MC_TANH, MC_SILU, MC_HARDSWISH, MC_GELU, MC_GELU_TANH,
-    MC_EXP, MC_LOG, MC_SQRT, MC_ABS, MC_NEG, MC_AFFINE /* alpha * x + beta */
+    MC_EXP, MC_LOG, MC_SQRT, MC_ABS, MC_NEG, MC_AFFINE /* alpha * x + beta */,
+    MC_POW /* x ** alpha */, MC_SIGN /* -1, 0 or 1; 0 for NaN */
 };
 enum mc_binary_op { MC_ADD = 0, MC_SUB, MC_MUL, MC_DIV };
 /* y = op(x); alpha/beta: leaky_relu's slope, affine's a and b */
@@ -48,9 +51,26 @@ int mc_cuda_unary(int op, int64_t n, const float *x, float *y, float alpha, floa
 int mc_cuda_unary_backward(int op, int64_t n, const float *g, const float *saved, float *gx,
                            float alpha);
 int mc_cuda_binary(int op, int64_t n, const float *a, const float *b, float *y);
+/* y = a op b with NumPy broadcasting: y contiguous of `shape` (ndim <= MC_MAX_DIMS), a and b read
+ * through element strides (0 along broadcast dimensions) */
+int mc_cuda_binary_broadcast(int op, int ndim, const int64_t *shape, const int64_t *a_strides,
+                             const float *a, const int64_t *b_strides, const float *b, float *y);
 int mc_cuda_fill(int64_t n, float *y, float value);
 /* y[n, c, s] = x[n, c, s] + bias[c]: x viewed as (N, C, S) */
 int mc_cuda_bias_add(int64_t N, int64_t C, int64_t S, const float *x, const float *bias, float *y);
+
+/* ---- copies (copy.cu): slices, permutes, broadcasts and casts on the device */
+/* dst[index] = src[index] over every index of `shape` (ndim <= MC_MAX_DIMS); strides and offsets
+ * count elements of `itemsize` bytes (1, 4 or 8); a stride 0 repeats (broadcasting). Covers
+ * permutes, slices (either side), expand and making a view contiguous. */
+int mc_cuda_strided_copy(int ndim, const int64_t *shape, const int64_t *src_strides,
+                         int64_t src_offset, const void *src, const int64_t *dst_strides,
+                         int64_t dst_offset, void *dst, int itemsize);
+enum mc_dtype { MC_FLOAT32 = 0, MC_FLOAT64, MC_INT64, MC_BOOL /* one byte, 0 or 1 */ };
+/* dst = (dst_type) src elementwise, n elements; to bool: value != 0 */
+int mc_cuda_cast(int64_t n, const void *src, int src_type, void *dst, int dst_type);
+/* x += value for int64 x (counters such as batch norm's num_batches_tracked) */
+int mc_cuda_add_int64(int64_t n, int64_t *x, int64_t value);
 
 /* ---- reductions (elementwise.cu); sums accumulate in double */
 /* y[o, i] = sum_k x[o, k, i]: x viewed as (outer, n, inner) */

@@ -174,4 +174,4 @@ def _cuda_info():
         return "not available (" + public.unavailable_reason() + ")"
     gemm = "cuBLAS" if cuda.cublas_available() else "the tiled kernel (no libcublas found)"
     return (f"available: {public.get_device_name()}, {public.device_count()} device(s); GEMM by "
-            f"{gemm}; tensors on the GPU: {public.tensor_unavailable_reason() or 'yes'}")
+            f"{gemm}")

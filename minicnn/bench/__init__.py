@@ -30,7 +30,7 @@ def check_device(device):
 
     if device == "cuda":
         raise ConfigError(f"--device cuda: minicnn's CUDA backend is not available "
-                          f"({cuda.tensor_unavailable_reason()}); benchmark on the CPU with "
+                          f"({cuda.unavailable_reason()}); benchmark on the CPU with "
                           f"--device cpu")
     if device != "cpu":
         raise ConfigError(f"unknown device {device!r}; expected cpu or cuda")

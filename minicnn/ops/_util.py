@@ -1,6 +1,8 @@
 """Helpers shared by the op modules: operand conversion and dimension arguments."""
 import numpy as np
 
+from ..backends.cuda import array_ops
+from ..device import CPU
 from ..tensor import Tensor
 
 
@@ -9,15 +11,21 @@ def as_operand(value, like):
 
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
     does for scalars; an ndarray keeps its own dtype, so a float64 array meeting a float32 tensor
-    raises the usual dtype error.
+    raises the usual dtype error. On "cuda" an ndarray stays a host tensor (so the op reports the
+    device mismatch, as PyTorch does) and a number becomes a device scalar, filled by a kernel
+    rather than copied from the host.
     """
     if isinstance(value, Tensor):
         return value
     if isinstance(value, np.ndarray):
-        return Tensor._wrap(value, like.device)
+        return Tensor._wrap(value, like.device if like.device.type != "cuda" else CPU)
     array = np.asarray(value)
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
+    if like.device.type == "cuda":
+        if array.ndim or array.dtype != np.float32:
+            return Tensor._wrap(array, CPU)
+        return Tensor._wrap(array_ops.full((), float(array)), like.device)
     return Tensor._wrap(array, like.device)
 
 

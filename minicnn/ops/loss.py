@@ -14,6 +14,9 @@ import numpy as np
 
 from .. import random as _random
 from ..autograd import Function, is_grad_enabled
+from ..backends.cuda import array_ops
+from ..backends.cuda.memory import DeviceArray
+from ..device import move
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 from .activation import log_softmax
@@ -35,6 +38,13 @@ def _tensor(fn, name, x):
 def _reduction(fn, reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def _scalar_like(x, value):
+    """A 0-d array holding ``value`` with x's dtype, on x's side of the GPU."""
+    if isinstance(x, DeviceArray):
+        return array_ops.full((), value)
+    return np.array(value, dtype=x.dtype)
 
 
 def _mean(total, count):
@@ -131,6 +141,7 @@ def _noise(shape, dtype, p):
 
 
 def _apply_dropout(fn, input, noise, inplace):
+    noise = move(noise, input.device)  # drawn on the host, by minicnn's generator
     if inplace:
         if input.requires_grad and is_grad_enabled():
             raise RuntimeError(f"{fn}(inplace=True): a tensor that requires grad cannot be "
@@ -202,7 +213,7 @@ class CrossEntropy(Function):
         ctx.args = (ignore_index, label_smoothing, reduction, wsum, unbatched)
         if reduction == "none":
             return loss.reshape(()) if unbatched else loss
-        return np.array(lsum if reduction == "sum" else _mean(lsum, wsum), dtype=x.dtype)
+        return _scalar_like(x, lsum if reduction == "sum" else _mean(lsum, wsum))
 
     @staticmethod
     def backward(ctx, g):
@@ -231,7 +242,7 @@ class NLLLoss(Function):
         ctx.args = (ignore_index, reduction, wsum, unbatched)
         if reduction == "none":
             return loss.reshape(()) if unbatched else loss
-        return np.array(lsum if reduction == "sum" else _mean(lsum, wsum), dtype=x.dtype)
+        return _scalar_like(x, lsum if reduction == "sum" else _mean(lsum, wsum))
 
     @staticmethod
     def backward(ctx, g):
@@ -248,8 +259,12 @@ def _class_targets(fn, input, target, weight):
     """Check input (N, C, *) or (C,), int64/uint8 targets (N, *) or (), weight (C,) or None;
     return the target as a C-contiguous int64 array."""
     t = target._data if isinstance(target, Tensor) else target
-    if not isinstance(t, np.ndarray):
+    if not isinstance(t, (np.ndarray, DeviceArray)):
         raise TypeError(f"{fn}: target must be a Tensor of class indices, got {type(target).__name__}")
+    if isinstance(t, DeviceArray) != isinstance(input._data, DeviceArray):
+        where = target.device if isinstance(target, Tensor) else "cpu (a NumPy array)"
+        raise RuntimeError(f"{fn}: expected input and target on the same device, got input on "
+                           f"{input.device} and target on {where}")
     if t.dtype != np.int64:
         if t.dtype != np.uint8:
             raise TypeError(f"{fn}: target must hold class indices of dtype int64 (or uint8), or "

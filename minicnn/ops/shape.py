@@ -5,7 +5,8 @@ backward moves the gradient back into the input's layout.
 import numpy as np
 
 from ..autograd import Function
-from ..device import as_device
+from ..backends.cuda.memory import DeviceArray
+from ..device import CUDA_DTYPES, as_device, move
 from ..tensor import Tensor
 from ._util import normalize_dim, shape_arg
 
@@ -47,25 +48,36 @@ class Expand(Function):
 class Clone(Function):
     @staticmethod
     def forward(ctx, x):
-        return np.array(x, copy=True, order="C")
+        return x.copy()  # C order, on the array's device
 
     @staticmethod
     def backward(ctx, g):
         return g
 
 
+def _convert(a, dtype, device):
+    """A copy of array ``a`` with ``dtype`` on ``device``. Casts happen on the host side of a
+    transfer, so a float64 tensor reaches the GPU as float32 without a float64 copy there."""
+    if isinstance(a, DeviceArray) and device.type != "cuda":
+        return a.to_host().astype(dtype, copy=False)
+    if not isinstance(a, DeviceArray) and device.type == "cuda":
+        return move(a.astype(dtype, copy=False), device)
+    return a.astype(dtype, copy=True)
+
+
 class To(Function):
-    """Copy to another dtype and/or device; the gradient is cast back to the input's dtype."""
+    """Copy to another dtype and/or device; the gradient goes back to the input's dtype and
+    device."""
 
     @staticmethod
-    def forward(ctx, x, dtype, device):
-        ctx.dtype = x.dtype
+    def forward(ctx, x, dtype, device, source):
+        ctx.dtype, ctx.source = x.dtype, source
         ctx.output_device = device
-        return x.astype(dtype, copy=True)
+        return _convert(x, dtype, device)
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype), None, None
+        return _convert(g, ctx.dtype, ctx.source), None, None, None
 
 
 class GetItem(Function):
@@ -80,7 +92,7 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, g):
-        gx = np.zeros(ctx.shape, dtype=g.dtype)
+        gx = np.zeros_like(g, shape=ctx.shape)  # on g's device
         if _is_basic(ctx.index):
             gx[ctx.index] = g
         else:
@@ -281,7 +293,10 @@ def to(input, dtype=None, device=None):
         return input
     if input.requires_grad and dtype.kind != "f":
         raise RuntimeError(f"to: a tensor that requires grad cannot become {dtype}; detach() first")
-    return To.apply(input, dtype, device)
+    if device.type == "cuda" and dtype not in CUDA_DTYPES:
+        raise TypeError(f"to: a {dtype} tensor cannot be placed on cuda: minicnn's CUDA kernels "
+                        "are float32 (int64 and bool for indices); use .float() or dtype=float32")
+    return To.apply(input, dtype, device, input.device)
 
 
 def getitem(input, index):

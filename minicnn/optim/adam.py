@@ -1,6 +1,8 @@
 """Adam, with AMSGrad and (decoupled) weight decay (``torch.optim.Adam``)."""
 import numpy as np
 
+from ..backends import cuda as cuda_backend
+from ..backends.cuda.memory import DeviceArray
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -82,6 +84,11 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(x), p._device)
                 step = state["step"] = state["step"] + 1
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
+                if isinstance(x, DeviceArray):  # one fused kernel on the GPU
+                    vmax = state["max_exp_avg_sq"]._data if amsgrad else None
+                    cuda_backend.adam_step(x, g, m, v, int(step), lr, (beta1, beta2), eps,
+                                           weight_decay, vmax, decoupled, maximize)
+                    continue
                 s, t = self._scratch(x, 2)
 
                 if weight_decay != 0 and decoupled:

@@ -1,6 +1,7 @@
 """RMSprop, plain or centered, with momentum and weight decay (``torch.optim.RMSprop``)."""
 import numpy as np
 
+from ..backends.cuda.memory import DeviceArray
 from ..tensor import Tensor
 from .adam import _lerp_
 from .optimizer import Optimizer
@@ -68,6 +69,9 @@ class RMSprop(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
+                if isinstance(x, DeviceArray):
+                    raise TypeError("RMSprop has no CUDA kernel in minicnn; on cuda use SGD, Adam "
+                                    "or AdamW")
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = 0.0

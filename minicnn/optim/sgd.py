@@ -2,6 +2,8 @@
 (``torch.optim.SGD``)."""
 import numpy as np
 
+from ..backends import cuda as cuda_backend
+from ..backends.cuda.memory import DeviceArray
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -64,6 +66,9 @@ class SGD(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
+                if isinstance(x, DeviceArray):  # one fused kernel on the GPU
+                    self._cuda_step(p, x, g, group)
+                    continue
                 s, t = self._scratch(x, 2)
                 g = self._direction(x, g, weight_decay, maximize, s)
                 if momentum != 0:
@@ -86,3 +91,13 @@ class SGD(Optimizer):
                         g = b
                 x += np.multiply(g, -lr, out=t)
         return loss
+
+    def _cuda_step(self, p, x, g, group):
+        momentum = group["momentum"]
+        state = self.state[p]
+        first = momentum != 0 and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = Tensor._wrap(cuda_backend.empty(x.shape), p._device)
+        buf = state["momentum_buffer"]._data if momentum != 0 else None
+        cuda_backend.sgd_step(x, g, buf, group["lr"], momentum, group["dampening"],
+                              group["weight_decay"], group["nesterov"], first, group["maximize"])

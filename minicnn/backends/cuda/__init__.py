@@ -24,7 +24,10 @@ import numpy as np
 from .. import reference
 from ..reference.conv import conv_output_size
 from ..reference.pool import check_pool_args
+from . import array_ops
 from ._lib import CudaError, check, lib
+from .array_ops import (ABS, ADD, AFFINE, DIV, EXP, GELU, GELU_TANH, HARDSWISH, LEAKY_RELU, LOG,
+                        MUL, NEG, RELU, SIGMOID, SILU, SQRT, SUB, TANH)
 from .memory import DeviceArray, empty, empty_cache, memory_allocated, memory_reserved, zeros
 
 __all__ = [
@@ -34,24 +37,13 @@ __all__ = [
     "sgd_step", "adam_step",
 ]
 
-# enum mc_unary_op and mc_binary_op of csrc/cuda/minicnn_cuda.h
-(RELU, LEAKY_RELU, SIGMOID, TANH, SILU, HARDSWISH, GELU, GELU_TANH, EXP, LOG, SQRT, ABS, NEG,
- AFFINE) = range(14)
-ADD, SUB, MUL, DIV = range(4)
-
 
 def synchronize():
     """Wait for every queued kernel; raises CudaError for an error of one of them."""
     check(lib().mc_cuda_synchronize())
 
 
-def _f32(fn, name, a):
-    if not isinstance(a, DeviceArray):
-        raise TypeError(f"{fn}: {name} must be a DeviceArray, got {type(a).__name__}")
-    if a.dtype != np.float32:
-        raise TypeError(f"{fn}: {name} must have dtype float32 (the CUDA kernels are float32), "
-                        f"got {a.dtype}")
-    return a
+_f32 = array_ops.f32
 
 
 def _same_shape(fn, a, b, names=("a", "b")):
@@ -67,19 +59,11 @@ def _ptr(a):
 # ---------------------------------------------------------------- elementwise
 
 def _unary(fn, op, x, a=0.0, b=0.0):
-    _f32(fn, "x", x)
-    y = empty(x.shape)
-    check(lib().mc_cuda_unary(op, x.size, x.ptr, y.ptr, a, b))
-    return y
+    return array_ops.unary(fn, op, x, a, b)
 
 
 def _unary_backward(fn, op, grad_output, saved, a=0.0):
-    _f32(fn, "grad_output", grad_output)
-    _f32(fn, "saved", saved)
-    _same_shape(fn, grad_output, saved, ("grad_output", "the saved forward value"))
-    gx = empty(saved.shape)
-    check(lib().mc_cuda_unary_backward(op, saved.size, grad_output.ptr, saved.ptr, gx.ptr, a))
-    return gx
+    return array_ops.unary_backward(fn, op, grad_output, saved, a)
 
 
 def relu(x):
@@ -169,36 +153,24 @@ def affine(x, a, b):
     return _unary("affine", AFFINE, x, a, b)
 
 
-def _binary(fn, op, a, b):
-    _f32(fn, "a", a)
-    _f32(fn, "b", b)
-    _same_shape(fn, a, b)  # broadcasting is the op layer's job (sum_to_shape in autograd)
-    y = empty(a.shape)
-    check(lib().mc_cuda_binary(op, a.size, a.ptr, b.ptr, y.ptr))
-    return y
-
-
 def add(a, b):
-    return _binary("add", ADD, a, b)
+    """a + b with NumPy broadcasting (either may be a Python number); likewise sub, mul, div."""
+    return array_ops.binary("add", ADD, a, b)
 
 
 def sub(a, b):
-    return _binary("sub", SUB, a, b)
+    return array_ops.binary("sub", SUB, a, b)
 
 
 def mul(a, b):
-    return _binary("mul", MUL, a, b)
+    return array_ops.binary("mul", MUL, a, b)
 
 
 def div(a, b):
-    return _binary("div", DIV, a, b)
+    return array_ops.binary("div", DIV, a, b)
 
 
-def fill(x, value):
-    """Set every element of float32 ``x`` to ``value`` in place; returns x."""
-    _f32("fill", "x", x)
-    check(lib().mc_cuda_fill(x.size, x.ptr, value))
-    return x
+fill = array_ops.fill
 
 
 def _split(shape, dim):
@@ -209,14 +181,7 @@ def _split(shape, dim):
 
 def sum(x, dim):
     """Sum over axis ``dim`` (the axis removed), accumulated in double."""
-    _f32("sum", "x", x)
-    if x.ndim == 0:
-        return x.copy()
-    outer, n, inner = _split(x.shape, dim)
-    d = dim % x.ndim
-    y = empty(x.shape[:d] + x.shape[d + 1:])
-    check(lib().mc_cuda_sum_axis(outer, n, inner, x.ptr, y.ptr))
-    return y
+    return array_ops.sum(x, dim)
 
 
 def _softmax(fn, log_, x, dim):

@@ -86,6 +86,16 @@ class _Block:
             allocator.release(self.ptr, self.size)
 
 
+class _Flags:
+    """The part of ``ndarray.flags`` that minicnn reads: device arrays are always C-contiguous
+    and writeable; ``owndata`` is False for views (reshape, view_rows)."""
+
+    __slots__ = ("owndata", "c_contiguous", "writeable")
+
+    def __init__(self, owndata):
+        self.owndata, self.c_contiguous, self.writeable = owndata, True, True
+
+
 class DeviceArray:
     """A dense, C-contiguous array in GPU memory, owned through the caching allocator.
 
@@ -94,15 +104,22 @@ class DeviceArray:
     dtype), ``ndim``, ``size``, ``nbytes``, ``ptr`` (the device address as an int; None when
     empty). The kernels take float32 arrays (int64 for class and pooling indices). Raises
     RuntimeError naming the reason when CUDA is not available.
+
+    It also behaves like a (small) ndarray, on kernels: arithmetic with broadcasting, ufuncs such
+    as ``np.exp``, ``sum``/``mean``, basic indexing, ``astype`` (the list, and the differences
+    from NumPy, are in :mod:`minicnn.backends.cuda.array_ops`). ``np.asarray`` on it raises
+    TypeError: data reaches the host only through :meth:`to_host`.
     """
 
-    __slots__ = ("shape", "dtype", "_block", "ptr")
+    __slots__ = ("shape", "dtype", "_block", "ptr", "_view")
+    __array_priority__ = 2000  # ndarray (op) DeviceArray defers to DeviceArray's operator
 
     def __init__(self, shape, dtype=np.float32, *, _block=None, _offset=0):
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
         if any(s < 0 for s in self.shape):
             raise ValueError(f"DeviceArray: shape must not be negative, got {self.shape}")
+        self._view = _block is not None
         self._block = _Block(self.nbytes) if _block is None else _block
         self.ptr = None if self._block.ptr is None else self._block.ptr + _offset
 
@@ -124,7 +141,7 @@ class DeviceArray:
     @classmethod
     def from_host(cls, array):
         """A new device array holding a copy of ``array`` (anything np.asarray takes)."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
         out = cls(array.shape, array.dtype)
         if out.nbytes:
             _lib.check(_lib.lib().mc_cuda_memcpy_htod(out.ptr, array.ctypes.data, out.nbytes))
@@ -147,7 +164,12 @@ class DeviceArray:
 
     def view_rows(self, start, stop):
         """Rows [start, stop) along the first dimension, as a view."""
+        if not 0 <= start <= stop <= self.shape[0]:
+            raise IndexError(f"view_rows: rows [{start}, {stop}) are outside the array's "
+                             f"{self.shape[0]} rows")
         row = self.nbytes // self.shape[0] if self.shape[0] else 0
+        if self.ptr is None:  # no elements: nothing to point into
+            return DeviceArray((stop - start,) + self.shape[1:], self.dtype)
         return DeviceArray((stop - start,) + self.shape[1:], self.dtype, _block=self._block,
                            _offset=(self.ptr - self._block.ptr) + start * row)
 
@@ -161,6 +183,148 @@ class DeviceArray:
         if self.nbytes:
             _lib.check(_lib.lib().mc_cuda_memset(self.ptr, 0, self.nbytes))
         return self
+
+    # ------------------------------------------------------------ ndarray-like (array_ops)
+
+    @property
+    def flags(self):
+        return _Flags(not self._view)
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    @property
+    def T(self):
+        return _ops().transpose(self)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a CUDA array cannot be used as a NumPy array; copy it to the host with "
+                        "tensor.cpu() (DeviceArray.to_host()) first")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return _ops().array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _ops().array_function(func, args, kwargs)
+
+    def item(self):
+        """The value of a one-element array as a Python number (a device-to-host copy)."""
+        if self.size != 1:
+            raise ValueError(f"item(): the array has {self.size} elements, not 1")
+        return self.to_host().item()
+
+    def fill(self, value):
+        _ops().fill(self, value)
+
+    def astype(self, dtype, copy=True):
+        return _ops().astype(self, dtype, copy)
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops().transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return _ops().swapaxes(self, a, b)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _ops().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _ops().mean(self, axis, keepdims)
+
+    def __getitem__(self, index):
+        return _ops().getitem(self, index)
+
+    def __setitem__(self, index, value):
+        _ops().setitem(self, index, value)
+
+    def _binary(self, op, other, reflected=False, out=None):
+        ops = _ops()
+        if isinstance(other, np.ndarray) and other.ndim > 0:
+            raise TypeError("expected all arrays on the same device, got a CUDA array and a host "
+                            "(NumPy) array")
+        a, b = (other, self) if reflected else (self, other)
+        return ops.binary("DeviceArray operator", op, a, b, out)
+
+    def __add__(self, other):
+        return self._binary(0, other)
+
+    def __radd__(self, other):
+        return self._binary(0, other, True)
+
+    def __sub__(self, other):
+        return self._binary(1, other)
+
+    def __rsub__(self, other):
+        return self._binary(1, other, True)
+
+    def __mul__(self, other):
+        return self._binary(2, other)
+
+    def __rmul__(self, other):
+        return self._binary(2, other, True)
+
+    def __truediv__(self, other):
+        return self._binary(3, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(3, other, True)
+
+    def _inplace(self, op, other):
+        if self.dtype == np.int64 and op == 0 and isinstance(other, int):
+            _ops().add_int64(self, other)
+            return self
+        return self._binary(op, other, out=self)
+
+    def __iadd__(self, other):
+        return self._inplace(0, other)
+
+    def __isub__(self, other):
+        return self._inplace(1, other)
+
+    def __imul__(self, other):
+        return self._inplace(2, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(3, other)
+
+    def __neg__(self):
+        return _ops().unary("negative", _ops().NEG, self)
+
+    def __pow__(self, exponent):
+        ops = _ops()
+        if ops._scalar(exponent) is None:
+            raise ops.unsupported("an array exponent")
+        return ops.unary("power", ops.POW, self, ops._scalar(exponent))
+
+    def __matmul__(self, other):
+        return _ops().matmul(self, other)
+
+    def _no_compare(self, other):
+        raise _ops().unsupported("comparing CUDA arrays")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _no_compare
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TypeError("the truth value of a CUDA array is not defined (it would need a copy "
+                        "to the host: use .item())")
+
+
+def _ops():
+    from . import array_ops  # imports this module: bound on first use
+
+    return array_ops
 
 
 def _infer(shape, size):

@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ...autograd import no_grad
-from ...device import as_device
+from ...device import as_device, move
 from ...device import device as Device
 from ...tensor import Tensor
 from ..parameter import Parameter
@@ -431,9 +431,10 @@ class Module:
             for key, array in arrays.items():
                 target = own[key]
                 if assign:
-                    target._data = np.ascontiguousarray(array, dtype=target.dtype)
+                    target._data = move(np.ascontiguousarray(array, dtype=target.dtype),
+                                        target.device)
                 else:
-                    target._data[...] = array
+                    target.copy_(array)  # from any device
         return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ repr

@@ -89,7 +89,7 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             count = buffers["num_batches_tracked"]
             if count is not None and momentum is None:  # cumulative moving average
-                momentum = 1.0 / (int(count._data) + 1)
+                momentum = 1.0 / (int(count.item()) + 1)
         if momentum is None:
             momentum = 0.0  # unused: the running statistics are not updated
         running_mean, running_var = buffers["running_mean"], buffers["running_var"]
