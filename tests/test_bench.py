@@ -251,6 +251,27 @@ def test_cli_cuda_is_a_clear_error(capsys):
     assert "--device cuda" in err and "CUDA backend is not available" in err
 
 
+def test_cli_cuda_on_the_emulated_gpu(capsys, tmp_path):
+    """--device cuda runs minicnn's CUDA path (here on the CPU emulator of the C API): the
+    GPU's ceilings, synchronized timings, ops without a CUDA kernel skipped, not failed."""
+    from cuda_emulator import installed
+
+    with installed() as emu:
+        code, out, err = bench_cli(capsys, "all", "--device", "cuda", "--quick", "--repeat", "1",
+                                   "--cases", "5x5 1->6", "layer_norm", "lenet5",
+                                   "--json", tmp_path / "r.json")
+        assert emu.calls["mc_cuda_synchronize"] > 0 and emu.calls["mc_cuda_conv2d"] > 0
+    assert code == 0, err
+    assert "# ops: GPU minicnn CPU emulator" in out and "skipped: not on cuda" in out
+    doc = json.load(open(tmp_path / "r.json"))
+    assert doc["host"]["gpu"].startswith("minicnn CPU emulator")
+    conv = [r for r in doc["records"] if r["op"] == "conv2d"]
+    assert len(conv) == 3 and all(r["gflops"] > 0 for r in conv)
+    assert [r["case"] for r in doc["records"] if r.get("skipped")] == ["last dim 32"] * 3
+    (step,) = [r for r in doc["records"] if r["op"] == "train step"]
+    assert step["minicnn_img_s"] > 0 and "ratio" not in step  # this torch has no CUDA
+
+
 def test_cli_cases_that_match_nothing(capsys):
     code, _, err = bench_cli(capsys, "models", "--cases", "no-such-model")
     assert code == 2 and "no models case matches" in err

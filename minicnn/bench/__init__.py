@@ -23,16 +23,16 @@ WHAT = ("ops", "models", "all")
 
 
 def check_device(device):
-    """Raise ConfigError unless the benchmarks can run on ``device``. Only "cpu" can for now:
-    this is the one check the CUDA backend (issue 7) replaces."""
+    """Raise ConfigError unless the benchmarks can run on ``device``: "cpu", or "cuda" when
+    :func:`minicnn.cuda.is_available`."""
     from minicnn import cuda
     from minicnn.training import ConfigError
 
-    if device == "cuda":
+    if device == "cuda" and not cuda.is_available():
         raise ConfigError(f"--device cuda: minicnn's CUDA backend is not available "
                           f"({cuda.unavailable_reason()}); benchmark on the CPU with "
                           f"--device cpu")
-    if device != "cpu":
+    if device not in ("cpu", "cuda"):
         raise ConfigError(f"unknown device {device!r}; expected cpu or cuda")
 
 
@@ -47,7 +47,8 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     by label (extra, non-standard op cases run only when named). json, plot: paths to write
     the records (:meth:`Report.to_json`) and the ratio plot (:meth:`Report.plot`, needs
     matplotlib; skipped with a note when no record has a ratio). out: the stream for the
-    tables (default sys.stdout).
+    tables (default sys.stdout). device: "cpu", or "cuda" (minicnn's CUDA kernels, against
+    PyTorch on the same GPU when its build can use it).
 
     Returns the combined :class:`Report`; its ``failures`` are the cases whose answer differed
     from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``, or when
@@ -59,11 +60,15 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     check_device(device)
     if what not in WHAT:
         raise ConfigError(f"unknown benchmark {what!r}; expected one of {', '.join(WHAT)}")
-    if harness.import_torch() is None:
+    torch = harness.import_torch()
+    if torch is None:
         say(out, "# PyTorch is not installed: minicnn's own times and rates and the machine's "
                  "ceilings only (pip install torch for the comparison)")
+    elif device == "cuda" and harness.torch_cuda(torch) is None:
+        say(out, f"# this PyTorch ({torch.__version__}) cannot use the GPU: minicnn's own times "
+                 "and the GPU's ceilings only")
     opts = dict(threads=threads, repeat=repeat or (3 if quick else 10), warmup=1 if quick else 3,
-                out=out)
+                out=out, device=device)
     parts = []
     if what in ("ops", "all"):
         parts.append(run_ops(cases, quick=quick, **opts))

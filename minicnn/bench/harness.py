@@ -156,6 +156,52 @@ def copy_bandwidth(n_bytes=1 << 27, threads=None, repeat=5):
     return 2 * src.nbytes / best / 1e9
 
 
+# ---------------------------------------------------------------- the GPU
+
+
+def gpu_synced(fn, torch=None):
+    """``fn`` followed by a wait for the GPU (minicnn's queue, and PyTorch's when ``torch`` is
+    given), so that wall-clock timing covers the kernels and not only their launch."""
+    import minicnn
+
+    def run():
+        result = fn()
+        minicnn.cuda.synchronize()
+        if torch is not None:
+            torch.cuda.synchronize()
+        return result
+    return run
+
+
+def gpu_sgemm_ceiling(n=4096, repeat=5):
+    """GFLOP/s of an (n, n) @ (n, n) float32 product on the GPU through minicnn's GEMM path
+    (cuBLAS when found: the device's practical float32 ceiling), best of ``repeat``."""
+    import minicnn.backends.cuda as cu
+
+    a = cu.DeviceArray.from_host(np.ones((n, n), np.float32))
+    run = gpu_synced(lambda: cu.sgemm(a, a))
+    run()
+    best = min(timed(run)[0] for _ in range(repeat))
+    return 2 * n ** 3 / best / 1e9
+
+
+def gpu_copy_bandwidth(n_bytes=1 << 28, repeat=5):
+    """GB/s of a device-to-device copy of ``n_bytes`` (read + written), best of ``repeat``:
+    the ceiling for memory-bound kernels on the GPU."""
+    import minicnn.backends.cuda as cu
+
+    a = cu.zeros((n_bytes // 4,))
+    run = gpu_synced(a.copy)
+    run()
+    best = min(timed(run)[0] for _ in range(repeat))
+    return 2 * a.nbytes / best / 1e9
+
+
+def torch_cuda(torch):
+    """``torch`` when it can run on the GPU (torch.cuda.is_available()), else None."""
+    return torch if torch is not None and torch.cuda.is_available() else None
+
+
 def cpu_model():
     """The CPU's model name (from /proc/cpuinfo on Linux), or what platform knows."""
     try:
@@ -175,13 +221,15 @@ def peak_rss_mb():
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
-def host_info(threads=None):
+def host_info(threads=None, device="cpu"):
     """What a benchmark figure depends on: CPU model, cores, threads, the versions of Python,
-    NumPy, minicnn and PyTorch (None when not imported), date and time, and peak RSS (MiB)."""
+    NumPy, minicnn and PyTorch (None when not imported), date and time, and peak RSS (MiB); for
+    ``device="cuda"`` also the GPU's name."""
     import minicnn
 
     torch = sys.modules.get("torch")
-    return {"cpu": cpu_model(), "cores": os.cpu_count(),
+    gpu = {"gpu": minicnn.cuda.get_device_name()} if device == "cuda" else {}
+    return {**gpu, "cpu": cpu_model(), "cores": os.cpu_count(),
             "threads": minicnn.get_num_threads() if threads is None else threads,
             "python": platform.python_version(), "numpy": np.__version__,
             "minicnn": minicnn.__version__, "torch": torch.__version__ if torch else None,

@@ -210,12 +210,12 @@ def select(cases, names=None, quick=False):
 class _Framework:
     """How one framework (and layout) makes tensors and runs a case's passes."""
 
-    def __init__(self, lib, channels_last=False):
-        self.lib, self.channels_last = lib, channels_last
+    def __init__(self, lib, channels_last=False, device="cpu", sync=None):
+        self.lib, self.channels_last, self.device, self.sync = lib, channels_last, device, sync
         self.F = lib.nn.functional
 
     def tensor(self, array, requires_grad, first=False):
-        t = self.lib.tensor(array, requires_grad=requires_grad)
+        t = self.lib.tensor(array, requires_grad=requires_grad, device=self.device)
         if self.channels_last and first and t.ndim == 4:
             t = t.detach().to(memory_format=self.lib.channels_last).requires_grad_(requires_grad)
         return t
@@ -225,7 +225,7 @@ class _Framework:
         gradients of the inputs that require grad (bwd, f+b)}."""
         leaves = [self.tensor(a, r, i == 0) for i, (a, r) in enumerate(arrays)]
         params = [t for t, (_, r) in zip(leaves, arrays) if r]
-        g = self.lib.tensor(grad)
+        g = self.lib.tensor(grad, device=self.device)
         if self.channels_last and g.ndim == 4:
             g = g.contiguous(memory_format=self.lib.channels_last)
         y = case.fn(self.F, *leaves)
@@ -246,31 +246,44 @@ class _Framework:
             case.fn(self.F, *leaves).backward(g)
             return tuple(t.grad for t in params)
 
-        return dict(zip(PASSES, (fwd, bwd, fwd_bwd)))
+        runs = (fwd, bwd, fwd_bwd)
+        if self.sync is not None:  # on the GPU: time the kernels, not their launches
+            runs = tuple(self.sync(r) for r in runs)
+        return dict(zip(PASSES, runs))
 
 
-def measure(case, torch=None, *, repeat=10, warmup=3, rtol=1e-4, atol=1e-5, ceilings=None):
-    """Run the three passes of ``case``; returns their records (see :func:`run_ops`). A pass
-    whose answer differs from PyTorch's gives a record with ``error`` and no timings."""
+def measure(case, torch=None, *, repeat=10, warmup=3, rtol=1e-4, atol=1e-5, ceilings=None,
+            device="cpu"):
+    """Run the three passes of ``case`` on ``device`` ("cpu" or "cuda": then ``torch`` must be
+    able to run there too, or be None); returns their records (see :func:`run_ops`). A pass
+    whose answer differs from PyTorch's gives a record with ``error`` and no timings, an op
+    without a CUDA kernel one with ``skipped``."""
     import minicnn
 
     arrays = case.inputs()
-    mine = _Framework(minicnn)
+    gpu = device == "cuda"
+    mine = _Framework(minicnn, device=device, sync=harness.gpu_synced if gpu else None)
     with minicnn.no_grad():
         out_shape = case.fn(mine.F, *(minicnn.tensor(a) for a, _ in arrays)).shape
     grad = np.asarray(np.random.default_rng(4).standard_normal(tuple(out_shape)), np.float32)
-    ours = mine.passes(case, arrays, grad)
+    base = {"op": case.op, "family": case.family, "case": case.case, "standard": case.standard,
+            "shape": list(case.shape), "dtype": "float32", "threads": minicnn.get_num_threads()}
+    try:
+        ours = mine.passes(case, arrays, grad)
+    except (NotImplementedError, TypeError) as e:  # an op the GPU path lacks
+        if not gpu:
+            raise
+        return [dict(base, **{"pass": p, "skipped": f"not on cuda: {e}"}) for p in PASSES]
     theirs = {}
     if torch is not None:
-        theirs["torch"] = _Framework(torch).passes(case, arrays, grad)
+        sync = (lambda fn: harness.gpu_synced(fn, torch)) if gpu else None
+        theirs["torch"] = _Framework(torch, device=device, sync=sync).passes(case, arrays, grad)
         if len(case.shape) == 4:
-            theirs["torch_cl"] = _Framework(torch, channels_last=True).passes(case, arrays, grad)
+            theirs["torch_cl"] = _Framework(torch, True, device, sync).passes(case, arrays, grad)
     ceiling = (ceilings or {}).get("sgemm_gflops" if case.unit == "gflops" else "copy_gbps")
     records = []
     for p in PASSES:
-        rec = {"op": case.op, "family": case.family, "case": case.case, "pass": p,
-               "standard": case.standard, "shape": list(case.shape), "dtype": "float32",
-               "threads": minicnn.get_num_threads()}
+        rec = dict(base, **{"pass": p})
         if theirs:
             try:
                 rep = compare(ours[p], {k: v[p] for k, v in theirs.items()}, {case.label: ()},
@@ -349,9 +362,14 @@ def peak_memory(threads, frameworks=("minicnn", "torch")):
 
 
 def run_ops(cases=None, *, threads=None, repeat=10, warmup=3, quick=False, rtol=1e-4,
-            atol=1e-5, out=None):
+            atol=1e-5, out=None, device="cpu"):
     """Measure the op cases (the standard ones, or those ``cases`` names: see :func:`select`)
     against PyTorch when it is installed, minicnn alone otherwise.
+
+    device: "cpu", or "cuda" (minicnn's CUDA kernels against PyTorch on the same GPU when its
+    build has CUDA, alone otherwise; every timed call ends with a synchronize; the ceilings are
+    the GPU's: :func:`~minicnn.bench.harness.gpu_sgemm_ceiling` and
+    :func:`~minicnn.bench.harness.gpu_copy_bandwidth`; no peak-memory probe).
 
     threads: for both frameworks (default: all cores this process may use). repeat, warmup:
     timed and untimed pairs per pass. quick: the batch-1 and batch-32 convolutions are
@@ -371,33 +389,40 @@ def run_ops(cases=None, *, threads=None, repeat=10, warmup=3, quick=False, rtol=
     """
     import minicnn
 
+    gpu = device == "cuda"
     torch = harness.import_torch()
+    torch = harness.torch_cuda(torch) if gpu else torch
     chosen = select(all_cases(), cases, quick)
     if not chosen:
         return Report()
     with harness.same_threads(threads or harness.available_cores()):
         n = minicnn.get_num_threads()
-        summary = {"sgemm_gflops": harness.sgemm_ceiling(1024 if quick else 2048),
-                   "copy_gbps": harness.copy_bandwidth(1 << 25 if quick else 1 << 27)}
+        if gpu:
+            summary = {"sgemm_gflops": harness.gpu_sgemm_ceiling(1024 if quick else 4096),
+                       "copy_gbps": harness.gpu_copy_bandwidth(1 << 24 if quick else 1 << 28)}
+        else:
+            summary = {"sgemm_gflops": harness.sgemm_ceiling(1024 if quick else 2048),
+                       "copy_gbps": harness.copy_bandwidth(1 << 25 if quick else 1 << 27)}
         keys = ["op", "case", "pass", "minicnn_ms"]
         keys += ["torch_ms", "torch_cl_ms", "ratio", "ratio_vs_best"] if torch else []
         keys += ["gflops", "gbps", "fraction_of_ceiling"] + (["rel_err"] if torch else [])
-        report = Report(host=harness.host_info(n), summary=summary, targets=TARGETS,
-                        columns=keys + ["cpu_per_wall"])
-        say(out, f"# ops: {report.host['cpu']}, threads {n}, float32, "
+        report = Report(host=harness.host_info(n, device), summary=summary,
+                        targets={} if gpu else TARGETS, columns=keys + ["cpu_per_wall"])
+        where = f"GPU {report.host['gpu']}" if gpu else f"{report.host['cpu']}, threads {n}"
+        say(out, f"# ops: {where}, float32, "
                   f"{time.strftime('%Y-%m-%d')}; sgemm ceiling {summary['sgemm_gflops']:.0f} "
                   f"GFLOP/s, copy {summary['copy_gbps']:.1f} GB/s")
         say(out, report.header())
         for case in chosen:
             for rec in measure(case, torch, repeat=repeat, warmup=warmup, rtol=rtol, atol=atol,
-                               ceilings=summary):
+                               ceilings=summary, device=device):
                 report.records.append(rec)
                 say(out, report.row(rec))
-            if case.label == MEMORY_CASE:
+            if case.label == MEMORY_CASE and not gpu:
                 report.summary[MEMORY_KEY] = peak_memory(
                     n, ("minicnn", "torch") if torch else ("minicnn",))
         report.summary.update(_geomeans(report.records))
-        report.host = harness.host_info(n)
+        report.host = harness.host_info(n, device)
     for line in report.summary_lines():
         say(out, line)
     return report

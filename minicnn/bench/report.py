@@ -71,7 +71,8 @@ class Report:
         return " ".join(_cell(h, width) for _, h, width, _ in columns or self.columns())
 
     def row(self, record, columns=None):
-        """One record as a table line; a failed record (key ``error``) shows its error."""
+        """One record as a table line; a failed record (key ``error``) shows its error, a
+        skipped one (key ``skipped``) why."""
         cells = []
         for key, _, width, fmt in columns or self.columns():
             value = record.get(key)
@@ -79,6 +80,8 @@ class Report:
                 value = value[1]
             cells.append(_cell("" if value is None else fmt.format(value), width))
         line = " ".join(cells)
+        if record.get("skipped"):
+            return f"{line}  skipped: {record['skipped']}"
         return f"{line}  FAILED: {record['error']}" if record.get("error") else line
 
     def table(self):
