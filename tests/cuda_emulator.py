@@ -576,71 +576,96 @@ class Emulator:
     # ------------------------------------------------------------ convolution (conv.cu)
 
     def _im2col(self, x, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols):
-        Ho, Wo = _out_size(H, kh, sh, ph, dh), _out_size(W, kw, sw, pw, dw)
-        if C * Ho * Wo <= 0:
-            return
-        _nonneg(C=C, Ho=Ho, Wo=Wo, kh=kh, kw=kw)
-        xv = self._f32(x, (C, H, W), "x")
-        out = np.zeros((C, kh, kw, Ho, Wo), np.float32)  # the padding reads 0
-        for i, j, (oh, ow), (h, w) in _taps(kh, kw, sh, sw, ph, pw, dh, dw, H, W, Ho, Wo):
-            out[:, i, j, oh, ow] = xv[:, h, w]
-        self._f32(cols, out.size, "cols")[...] = out.reshape(-1)
+        self._im2col_chunk(x, 0, 1, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols)
 
     def _col2im(self, cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, x):
-        Ho, Wo = _out_size(H, kh, sh, ph, dh), _out_size(W, kw, sw, pw, dw)
-        if C * H * W <= 0:
-            return
-        _nonneg(C=C, H=H, W=W, kh=kh, kw=kw)
-        out = np.zeros((C, H, W), np.float32)
-        if Ho > 0 and Wo > 0:
-            cv = self._f32(cols, (C, kh, kw, Ho, Wo), "cols")
-            # each pixel adds its taps in (i, j) order, as the kernel
-            for i, j, (oh, ow), (h, w) in _taps(kh, kw, sh, sw, ph, pw, dh, dw, H, W, Ho, Wo):
-                out[:, h, w] += cv[:, i, j, oh, ow]
-        self._f32(x, out.shape, "x")[...] = out
+        self._col2im_chunk(cols, 1, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, x, 0)
 
     def _conv_geometry(self, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups):
         Ho, Wo = _out_size(H, kh, sh, ph, dh), _out_size(W, kw, sw, pw, dw)
         Cg, Kg = _cdiv(C, groups), _cdiv(K, groups)
         return Ho * Wo, Cg, Kg, Cg * kh * kw
 
-    def _conv2d(self, x, w, bias, y, cols, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups):
+    def _im2col_chunk(self, x, xs, nb, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols):
+        """Columns of nb images (image n at x + n xs) side by side: (C kh kw, nb Ho Wo)."""
+        Ho, Wo = _out_size(H, kh, sh, ph, dh), _out_size(W, kw, sw, pw, dw)
+        if C * nb * Ho * Wo <= 0:
+            return
+        out = np.zeros((C, kh, kw, nb, Ho, Wo), np.float32)  # the padding reads 0
+        for n in range(nb):
+            xv = self._f32(_at(x, n * xs), (C, H, W), "x")
+            for i, j, (oh, ow), (h, w) in _taps(kh, kw, sh, sw, ph, pw, dh, dw, H, W, Ho, Wo):
+                out[:, i, j, n, oh, ow] = xv[:, h, w]
+        self._f32(cols, out.size, "cols")[...] = out.reshape(-1)
+
+    def _col2im_chunk(self, cols, nb, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, x, xs):
+        Ho, Wo = _out_size(H, kh, sh, ph, dh), _out_size(W, kw, sw, pw, dw)
+        if C * nb * H * W <= 0:
+            return
+        cv = self._f32(cols, (C, kh, kw, nb, Ho, Wo), "cols") if Ho > 0 and Wo > 0 else None
+        for n in range(nb):
+            out = np.zeros((C, H, W), np.float32)
+            if cv is not None:  # each pixel adds its taps in (i, j) order, as the kernel
+                for i, j, (oh, ow), (h, w) in _taps(kh, kw, sh, sw, ph, pw, dh, dw, H, W, Ho, Wo):
+                    out[:, h, w] += cv[:, i, j, n, oh, ow]
+            self._f32(_at(x, n * xs), out.shape, "x")[...] = out
+
+    def _chunk_transpose(self, to_gemm, y, t, nb, Kg, K, P):
+        """Between (nb, Kg, P) at image stride K P (y) and the GEMM's (Kg, nb P) (t)."""
+        ys = self._strided(y, (nb, Kg, P), (K * P, P, 1), 4, "y")
+        ts = self._strided(t, (nb, Kg, P), (P, nb * P, 1), 4, "t")
+        if to_gemm:
+            ts[...] = ys
+        else:
+            ys[...] = ts
+
+    def _conv_chunks(self, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups, nb, work):
+        """(P, Cg, Kg, R, xs) and the chunks (n0, m, cols, t) of conv.cu's three passes."""
         P, Cg, Kg, R = self._conv_geometry(C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups)
-        pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
-        for n in range(N):
+        if nb < 1:
+            raise _Fail(INVALID_VALUE, "conv2d: nb < 1")
+        chunks = [(n0, min(nb, N - n0)) for n0 in range(0, N, nb)]
+        return (P, Cg, Kg, R, C * H * W), [(n0, m, work, _at(work, R * m * P))
+                                           for n0, m in chunks]
+
+    def _conv2d(self, x, w, bias, y, work, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups,
+                nb):
+        (P, Cg, Kg, R, xs), chunks = self._conv_chunks(N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
+                                                       dw, groups, nb, work)
+        for n0, m, cols, t in chunks:
             for g in range(groups):
-                xg = _at(x, (n * C + g * Cg) * H * W)
-                yg = _at(y, (n * K + g * Kg) * P)
-                wg = _at(w, g * Kg * R)
-                if pointwise:  # a 1x1 convolution's columns are the image itself
-                    self._sgemm_entry(0, 0, Kg, P, R, 1.0, wg, R, xg, P, 0.0, yg, P)
-                    continue
-                self._im2col(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols)
-                self._sgemm_entry(0, 0, Kg, P, R, 1.0, wg, R, cols, P, 0.0, yg, P)
+                self._im2col_chunk(_at(x, n0 * xs + g * Cg * H * W), xs, m, Cg, H, W, kh, kw, sh,
+                                   sw, ph, pw, dh, dw, cols)
+                self._sgemm_entry(0, 0, Kg, m * P, R, 1.0, _at(w, g * Kg * R), R, cols, m * P,
+                                  0.0, t, m * P)
+                self._chunk_transpose(0, _at(y, (n0 * K + g * Kg) * P), t, m, Kg, K, P)
         if bias:
             self._bias_add(N, K, P, y, bias, y)
 
-    def _conv2d_backward_input(self, gy, w, gx, cols, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
-                               dw, groups):
-        P, Cg, Kg, R = self._conv_geometry(C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups)
-        for n in range(N):
+    def _conv2d_backward_input(self, gy, w, gx, work, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
+                               dw, groups, nb):
+        (P, Cg, Kg, R, xs), chunks = self._conv_chunks(N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
+                                                       dw, groups, nb, work)
+        for n0, m, cols, t in chunks:
             for g in range(groups):
-                gyg = _at(gy, (n * K + g * Kg) * P)
-                gxg = _at(gx, (n * C + g * Cg) * H * W)
-                self._sgemm_entry(1, 0, R, P, Kg, 1.0, _at(w, g * Kg * R), R, gyg, P, 0.0, cols, P)
-                self._col2im(cols, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, gxg)
+                self._chunk_transpose(1, _at(gy, (n0 * K + g * Kg) * P), t, m, Kg, K, P)
+                self._sgemm_entry(1, 0, R, m * P, Kg, 1.0, _at(w, g * Kg * R), R, t, m * P, 0.0,
+                                  cols, m * P)
+                self._col2im_chunk(cols, m, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw,
+                                   _at(gx, n0 * xs + g * Cg * H * W), xs)
 
-    def _conv2d_backward_weight(self, gy, x, gw, cols, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
-                                dw, groups):
-        P, Cg, Kg, R = self._conv_geometry(C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups)
-        for n in range(N):
+    def _conv2d_backward_weight(self, gy, x, gw, work, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
+                                dw, groups, nb):
+        (P, Cg, Kg, R, xs), chunks = self._conv_chunks(N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh,
+                                                       dw, groups, nb, work)
+        for n0, m, cols, t in chunks:
             for g in range(groups):
-                gyg = _at(gy, (n * K + g * Kg) * P)
-                xg = _at(x, (n * C + g * Cg) * H * W)
-                self._im2col(xg, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw, cols)
-                # the first image writes (beta 0), the others accumulate
-                self._sgemm_entry(0, 1, Kg, R, P, 1.0, gyg, P, cols, P, 0.0 if n == 0 else 1.0,
-                                  _at(gw, g * Kg * R), R)
+                self._chunk_transpose(1, _at(gy, (n0 * K + g * Kg) * P), t, m, Kg, K, P)
+                self._im2col_chunk(_at(x, n0 * xs + g * Cg * H * W), xs, m, Cg, H, W, kh, kw, sh,
+                                   sw, ph, pw, dh, dw, cols)
+                # the first chunk writes (beta 0), the others accumulate
+                self._sgemm_entry(0, 1, Kg, R, m * P, 1.0, t, m * P, cols, m * P,
+                                  0.0 if n0 == 0 else 1.0, _at(gw, g * Kg * R), R)
         if N == 0:
             self._memset(gw, 0, 4 * K * R, "gw")
 

@@ -230,7 +230,10 @@ def test_failed_calls_raise_cuda_error_with_the_message(emu):
         _lib.check(lib.mc_cuda_sgemm(0, 0, 2, 2, 2, 1.0, x.ptr, 1, x.ptr, 2, 0.0, x.ptr, 2))
     with pytest.raises(EmulatorError, match="division by zero"):  # groups = 0: SIGFPE in C
         lib.mc_cuda_conv2d(x.ptr, x.ptr, None, x.ptr, x.ptr, 1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, 1,
-                           1, 0)
+                           1, 0, 1)
+    with pytest.raises(cu.CudaError, match="nb < 1"):  # images per chunk
+        _lib.check(lib.mc_cuda_conv2d(x.ptr, x.ptr, None, x.ptr, x.ptr, 1, 1, 2, 2, 1, 1, 1, 1, 1,
+                                      0, 0, 1, 1, 1, 0))
 
 
 # ---------------------------------------------------------------- elementwise
@@ -420,7 +423,8 @@ CONV = [  # (N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups)
     (2, 3, 8, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1),
     (1, 4, 9, 9, 6, 3, 2, 2, 1, 0, 1, 1, 1, 2),   # groups, non-square kernel
     (2, 3, 7, 8, 5, 3, 3, 1, 2, 2, 1, 2, 1, 1),   # dilation, padding 2
-    (2, 4, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1),   # 1x1: no im2col
+    (2, 4, 5, 5, 8, 1, 1, 1, 1, 0, 0, 1, 1, 1),   # 1x1
+    (5, 4, 6, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2),   # 5 images: chunks of 2, 2, 1 (see below)
     (2, 4, 6, 6, 4, 3, 3, 1, 1, 1, 1, 1, 1, 4),   # depthwise
     (1, 3, 7, 6, 6, 3, 3, 2, 2, 1, 1, 2, 1, 3),   # depthwise, multiplier 2, stride 2, dilation
 ]
@@ -428,8 +432,12 @@ CONV = [  # (N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups)
 
 @pytest.mark.parametrize("case", CONV)
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv2d(emu, case, bias):
+def test_conv2d(emu, case, bias, monkeypatch):
     N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups = case
+    if N == 5:  # a workspace for 2 images per GEMM: the batch goes through in several chunks
+        Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+        per_image = ((C // groups) * kh * kw + K // groups) * Ho * Wo * 4
+        monkeypatch.setattr(cu, "CONV_WORKSPACE_BYTES", 2 * per_image + 3)
     x, w = randn(N, C, H, W), randn(K, C // groups, kh, kw)
     b = randn(K) if bias else None
     conv = (sh, sw, ph, pw, dh, dw, groups)

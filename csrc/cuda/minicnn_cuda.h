@@ -98,16 +98,17 @@ int mc_cuda_im2col(const float *x, int C, int H, int W, int kh, int kw, int sh, 
                    int pw, int dh, int dw, float *cols);
 int mc_cuda_col2im(const float *cols, int C, int H, int W, int kh, int kw, int sh, int sw, int ph,
                    int pw, int dh, int dw, float *x);
-/* im2col + GEMM per image and group; cols: workspace of (C / groups) kh kw Ho Wo floats */
-int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *cols, int N,
-                   int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph, int pw,
-                   int dh, int dw, int groups);
-int mc_cuda_conv2d_backward_input(const float *gy, const float *w, float *gx, float *cols, int N,
+/* im2col + GEMM per chunk of nb images and group; work: workspace of
+ * nb ((C / groups) kh kw + K / groups) Ho Wo floats (the chunk's columns, then its GEMM operand) */
+int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *work,
+                   int N, int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph,
+                   int pw, int dh, int dw, int groups, int nb);
+int mc_cuda_conv2d_backward_input(const float *gy, const float *w, float *gx, float *work, int N,
                                   int C, int H, int W, int K, int kh, int kw, int sh, int sw,
-                                  int ph, int pw, int dh, int dw, int groups);
-int mc_cuda_conv2d_backward_weight(const float *gy, const float *x, float *gw, float *cols, int N,
+                                  int ph, int pw, int dh, int dw, int groups, int nb);
+int mc_cuda_conv2d_backward_weight(const float *gy, const float *x, float *gw, float *work, int N,
                                    int C, int H, int W, int K, int kh, int kw, int sh, int sw,
-                                   int ph, int pw, int dh, int dw, int groups);
+                                   int ph, int pw, int dh, int dw, int groups, int nb);
 /* direct depthwise convolution: groups == C, K a multiple of C (output channel k reads input
  * channel k / (K / C)); no workspace */
 int mc_cuda_depthwise_conv2d(const float *x, const float *w, const float *bias, float *y, int N,

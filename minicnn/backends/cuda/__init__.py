@@ -317,9 +317,23 @@ def _depthwise(C, K, groups):
     return groups == C and K % C == 0
 
 
+#: bytes of im2col workspace a convolution may take: the batch goes through in chunks of as many
+#: images as fit (one GEMM per chunk; more images per GEMM keep a large GPU busy)
+CONV_WORKSPACE_BYTES = 256 << 20
+
+
+def _conv_work(N, C, K, groups, kh, kw, P):
+    """(workspace, images per chunk) for the im2col passes: the chunk's columns and its
+    (K / groups, nb P) GEMM operand."""
+    per_image = ((C // groups) * kh * kw + K // groups) * P
+    nb = max(1, min(N, CONV_WORKSPACE_BYTES // max(4 * per_image, 1)))
+    return empty((nb * per_image,)), nb
+
+
 def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
     """x (N, C, H, W), weight (K, C / groups, kh, kw), bias (K,) or None -> (N, K, Ho, Wo):
-    the direct depthwise kernel when groups == C (> 1), else im2col + GEMM per image and group."""
+    the direct depthwise kernel when groups == C (> 1), else im2col + GEMM per chunk of images
+    (:data:`CONV_WORKSPACE_BYTES`) and group."""
     for name, a in (("x", x), ("weight", weight)):
         _f32("conv2d", name, a)
     N, C, H, W, K, kh, kw = _conv_check("conv2d", x.shape, weight.shape, groups)
@@ -329,9 +343,9 @@ def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
         check(lib().mc_cuda_depthwise_conv2d(x.ptr, weight.ptr, _ptr(bias), y.ptr, N, C, H, W, K,
                                              kh, kw, sh, sw, ph, pw, dh, dw))
     else:
-        cols = empty(((C // groups) * kh * kw, Ho * Wo))
-        check(lib().mc_cuda_conv2d(x.ptr, weight.ptr, _ptr(bias), y.ptr, cols.ptr, N, C, H, W, K,
-                                   kh, kw, sh, sw, ph, pw, dh, dw, groups))
+        work, nb = _conv_work(N, C, K, groups, kh, kw, Ho * Wo)
+        check(lib().mc_cuda_conv2d(x.ptr, weight.ptr, _ptr(bias), y.ptr, work.ptr, N, C, H, W, K,
+                                   kh, kw, sh, sw, ph, pw, dh, dw, groups, nb))
     return y
 
 
@@ -346,10 +360,10 @@ def conv2d_backward_input(grad_output, weight, H, W, sh, sw, ph, pw, dh, dw, gro
         check(lib().mc_cuda_depthwise_conv2d_backward_input(
             grad_output.ptr, weight.ptr, gx.ptr, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw))
     else:
-        cols = empty((Cg * kh * kw, Ho * Wo))
-        check(lib().mc_cuda_conv2d_backward_input(grad_output.ptr, weight.ptr, gx.ptr, cols.ptr, N,
+        work, nb = _conv_work(N, C, K, groups, kh, kw, Ho * Wo)
+        check(lib().mc_cuda_conv2d_backward_input(grad_output.ptr, weight.ptr, gx.ptr, work.ptr, N,
                                                   C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw,
-                                                  groups))
+                                                  groups, nb))
     return gx
 
 
@@ -364,9 +378,10 @@ def conv2d_backward_weight(grad_output, x, kh, kw, sh, sw, ph, pw, dh, dw, group
         check(lib().mc_cuda_depthwise_conv2d_backward_weight(
             grad_output.ptr, x.ptr, gw.ptr, N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw))
     else:
-        cols = empty((Cg * kh * kw, Ho * Wo))
-        check(lib().mc_cuda_conv2d_backward_weight(grad_output.ptr, x.ptr, gw.ptr, cols.ptr, N, C,
-                                                   H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups))
+        work, nb = _conv_work(N, C, K, groups, kh, kw, Ho * Wo)
+        check(lib().mc_cuda_conv2d_backward_weight(grad_output.ptr, x.ptr, gw.ptr, work.ptr, N, C,
+                                                   H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups,
+                                                   nb))
     return gw
 
 
