@@ -37,12 +37,17 @@ class Tensor:
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, device=None):
-        """Wrap ``data`` (an ndarray, not copied; or anything np.asarray takes) as a leaf tensor.
+        """Wrap ``data`` (an ndarray, not copied; a DeviceArray; or anything np.asarray takes) as
+        a leaf tensor on ``device`` (default: "cuda" for a DeviceArray, else the default device;
+        host data is copied to the GPU for "cuda", TypeError for float64 there).
 
         Prefer :func:`minicnn.tensor`, which copies and applies the dtype defaults.
         """
-        self._data = data if isinstance(data, _ARRAYS) else np.asarray(data)
-        self._device = as_device("cuda" if isinstance(data, DeviceArray) else device)
+        data = data if isinstance(data, _ARRAYS) else np.asarray(data)
+        if device is None and isinstance(data, DeviceArray):
+            device = "cuda"
+        self._device = as_device(device)
+        self._data = move(data, self._device)
         self.grad = None
         self.grad_fn = None
         self._retains_grad = False
