@@ -43,7 +43,8 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     ndarray or NumPy scalar keeps its dtype. ``requires_grad=True`` needs a floating dtype (RuntimeError
     otherwise). Raises TypeError for data NumPy cannot turn into a numeric array.
     """
-    if isinstance(data, Tensor):
+    if isinstance(data, Tensor):  # copied through the host; stays on its device by default
+        device = data.device if device is None else device
         data = move(data._data, CPU)
     dtype = _dtype(dtype)
     array = np.array(data, dtype=dtype, copy=True)

@@ -27,9 +27,18 @@ class device:
             raise ValueError(f"device: unknown device {type!r}; expected one of {DEVICE_TYPES}")
         if idx:
             index = int(idx)
-        if name == "cuda" and cuda.unavailable_reason() is not None:
-            raise RuntimeError(f"device {type!r}: CUDA is not available "
-                               f"({cuda.unavailable_reason()})")
+        if name == "cuda":
+            if cuda.unavailable_reason() is not None:
+                raise RuntimeError(f"device {type!r}: CUDA is not available "
+                                   f"({cuda.unavailable_reason()})")
+            # "cuda" is the current device, which minicnn keeps at 0: one device, one name
+            index = 0 if index is None else int(index)
+            if not 0 <= index < cuda.device_count():
+                raise RuntimeError(f"device {type!r}: invalid device ordinal (this machine has "
+                                   f"{cuda.device_count()} CUDA device(s), and minicnn uses "
+                                   "cuda:0)")
+            if index != 0:
+                raise RuntimeError(f"device {type!r}: minicnn runs on cuda:0 only")
         self.type = name
         self.index = index
 

@@ -750,7 +750,7 @@ def _write_confusion_csv(path, confusion, classes):
 
 
 def _load_training_checkpoint(path):
-    ckpt = load(path)
+    ckpt = load(path, map_location="cpu")  # rebuilt on the CPU; moved where the caller wants
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputFileError(f"{path}: not a checkpoint written by minicnn train (no "
                          f"'format': '{CHECKPOINT_FORMAT}' entry)")

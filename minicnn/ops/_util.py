@@ -23,8 +23,12 @@ def as_operand(value, like):
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
     if like.device.type == "cuda":
-        if array.ndim or array.dtype != np.float32:
+        if array.ndim:
             return Tensor._wrap(array, CPU)
+        if array.dtype != np.float32:
+            raise TypeError(f"arithmetic on {like.dtype} CUDA tensors is not implemented (the "
+                            "CUDA kernels are float32); copy the tensor to the host with .cpu() "
+                            "first")
         return Tensor._wrap(array_ops.full((), float(array)), like.device)
     return Tensor._wrap(array, like.device)
 

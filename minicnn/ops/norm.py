@@ -102,8 +102,8 @@ class InstanceNorm(Function):
             y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x1, w, b, eps)
             S = x1.size // (N * C) if N * C else 0
             if N > 0 and S > 0:
-                mean_nc = mean.astype(np.float64).reshape(N, C)
-                var_nc = var.astype(np.float64).reshape(N, C) * (S / (S - 1))
+                mean_nc = _wide(mean).reshape(N, C)
+                var_nc = _wide(var).reshape(N, C) * (S / (S - 1))
                 _update_running(running_mean, mean_nc.mean(axis=0), momentum)
                 _update_running(running_var, var_nc.mean(axis=0), momentum)
         else:

@@ -8,7 +8,7 @@ two kernel launches, so most ops run on the GPU unchanged and their results stay
 What is covered: float32 arithmetic with NumPy broadcasting (``+ - * / **``, in place too),
 ``exp log sqrt abs sign negative``, 2-D ``matmul``; ``sum``/``mean`` over any axes; basic indexing
 (ints, slices, None, Ellipsis) for reading and writing; ``transpose``, ``swapaxes``,
-``broadcast_to``, ``expand_dims``, ``squeeze``, ``reshape``; ``astype`` between float32,
+``broadcast_to``, ``expand_dims``, ``squeeze``, ``reshape``, 1-D ``tile``; ``astype`` between float32,
 float64, int64 and bool; ``zeros_like``/``ones_like``/``empty_like``/``full_like``. Unlike NumPy,
 ``transpose``, slicing and ``broadcast_to`` return copies (device arrays are always contiguous).
 Anything else raises TypeError naming the operation and suggesting ``.cpu()``; a DeviceArray is
@@ -404,6 +404,12 @@ def _expand_dims(a, axis):
     return a.reshape(tuple(1 if k in new else next(it) for k in range(ndim)))
 
 
+def _tile(a, reps):
+    if a.ndim != 1 or not isinstance(reps, numbers.Integral):
+        raise unsupported("numpy.tile other than of a 1-D array by an int")
+    return broadcast_to(a, (int(reps), a.shape[0])).reshape(-1)
+
+
 _FUNCTIONS = {
     np.zeros_like: lambda a, dtype=None, shape=None: _like(lambda s, d: empty(s, d).zero_())(
         a, dtype, shape),
@@ -428,6 +434,7 @@ _FUNCTIONS = {
     np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
     np.matmul: matmul,
+    np.tile: _tile,
 }
 
 

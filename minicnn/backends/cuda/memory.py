@@ -242,6 +242,11 @@ class DeviceArray:
     def mean(self, axis=None, dtype=None, out=None, keepdims=False):
         return _ops().mean(self, axis, keepdims)
 
+    def _no_kernel(self, *args, **kwargs):
+        raise _ops().unsupported("this reduction (max, min, argmax, argmin, var, std)")
+
+    max = min = argmax = argmin = var = std = _no_kernel
+
     def __getitem__(self, index):
         return _ops().getitem(self, index)
 
