@@ -3,7 +3,9 @@
 Without a GPU: the sources compile with nvcc (skipped without nvcc), the built library loads,
 is_available() is False and never raises, and every way onto the GPU fails with a clear error.
 With a GPU: every CUDA kernel against the NumPy reference (minicnn.backends.reference, run in
-float64 on the same values), forward and gradients, float32 at rtol 1e-4.
+float64 on the same values), forward and gradients, float32 at rtol 1e-4; the layout kernels of
+CUDA tensors; training steps on the GPU against the CPU. (test_cuda_emulator.py and
+test_cuda_tensors.py run the Python side of all this everywhere, on a CPU emulator.)
 """
 import ctypes
 import glob
@@ -393,3 +395,76 @@ def test_caching_allocator_reuses_blocks(cu):
 def test_cuda_errors_become_exceptions(cu):
     with pytest.raises(cu.CudaError, match="cudaError"):
         _lib.check(_lib.lib().mc_cuda_memcpy_dtoh(None, 16, 64))  # 16 is no device address
+
+
+# ---------------------------------------------------------------- with a GPU: layout kernels, tensors
+
+@needs_gpu
+def test_layout_kernels(cu):
+    """The kernels behind CUDA tensors' NumPy-like surface (array_ops): broadcasting binary ops,
+    the strided copy (slices, permutes, broadcasts, scatter into a slice), casts, int64 add."""
+    x, y = randn(3, 4, 5), randn(4, 1)
+    dx, dy = dev(x), dev(y)
+    close(dx + dy, x + y.astype(np.float64))
+    close(2.5 / dx, 2.5 / x.astype(np.float64))
+    close(dx ** 2, x.astype(np.float64) ** 2)
+    close(np.sign(dx), np.sign(x))
+    close(dx.transpose(2, 0, 1), x.transpose(2, 0, 1))
+    close(dx[1, None, 3:0:-1], x[1, None, 3:0:-1])
+    close(np.broadcast_to(dy, (2, 4, 3)), np.broadcast_to(y, (2, 4, 3)))
+    close(dx.sum(axis=(0, 2), keepdims=True), x.astype(np.float64).sum(axis=(0, 2), keepdims=True))
+    z = dx.copy()
+    z[::-1, 1:3, 2] = dy[1:3, 0]
+    want = x.copy()
+    want[::-1, 1:3, 2] = y[1:3, 0]
+    close(z, want)
+    ints = (dx * 3).astype(np.int64)
+    np.testing.assert_array_equal(ints.to_host(), (x * 3).astype(np.int64))
+    ints += 7
+    np.testing.assert_array_equal(ints.astype(bool).to_host(), (x * 3).astype(np.int64) + 7 != 0)
+
+
+@needs_gpu
+def test_conv2d_in_several_chunks(cu, monkeypatch):
+    """A workspace for 2 images: 5 images go through in chunks of 2, 2 and 1."""
+    x, w, g = randn(5, 4, 6, 5), randn(6, 2, 3, 3), randn(5, 6, 6, 5)
+    monkeypatch.setattr(cu, "CONV_WORKSPACE_BYTES", 2 * (2 * 9 + 3) * 30 * 4 + 3)
+    conv = (1, 1, 1, 1, 1, 1, 2)
+    x64, w64, g64 = x.astype(np.float64), w.astype(np.float64), g.astype(np.float64)
+    close(cu.conv2d(dev(x), dev(w), None, *conv), reference.conv2d(x64, w64, None, *conv))
+    close(cu.conv2d_backward_input(dev(g), dev(w), 6, 5, *conv),
+          reference.conv2d_backward_input(g64, w64, 6, 5, *conv))
+    close(cu.conv2d_backward_weight(dev(g), dev(x), 3, 3, *conv),
+          reference.conv2d_backward_weight(g64, x64, 3, 3, *conv))
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", ["lenet5", "convnet"])
+def test_training_steps_on_the_gpu_match_the_cpu(name):
+    """Three SGD steps of a model on "cuda" against the same steps on "cpu". Loose tolerances:
+    float32 sums in another order can flip near-tied max-pool windows, and the difference grows
+    over the steps; a wrong kernel is off by far more."""
+    import copy
+
+    import minicnn.nn.functional as F
+
+    shape = (1, 28, 28) if name == "lenet5" else (3, 32, 32)
+    kwargs = {"dropout": 0.0} if name == "convnet" else {}
+    minicnn.manual_seed(0)
+    cpu = minicnn.models.get_model(name, **kwargs)
+    gpu = copy.deepcopy(cpu).to("cuda")
+    opts = [minicnn.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+            for m in (cpu, gpu)]
+    for _ in range(3):
+        x, y = minicnn.randn(16, *shape), minicnn.randint(0, 10, (16,))
+        losses = []
+        for model, opt, dev_ in ((cpu, opts[0], "cpu"), (gpu, opts[1], "cuda")):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x.to(dev_)), y.to(dev_))
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=5e-3)
+    for p, q in zip(cpu.parameters(), gpu.parameters()):
+        np.testing.assert_allclose(q.detach().cpu().numpy(), p.detach().numpy(), rtol=1e-2,
+                                   atol=1e-3)
