@@ -82,7 +82,9 @@ def _gencode_flags(archs):
 
 
 def build_cuda(out_path):
-    """Compile csrc/cuda into ``out_path`` as MINICNN_CUDA asks; skipped when up to date."""
+    """Compile csrc/cuda into ``out_path`` as MINICNN_CUDA asks; skipped when up to date (newer
+    than the sources, and built for the same MINICNN_CUDA_ARCH: ``out_path + ".cmd"`` keeps the
+    nvcc command)."""
     mode = os.environ.get("MINICNN_CUDA", "auto")
     if mode not in ("auto", "0", "1"):
         raise SystemExit(f"MINICNN_CUDA={mode!r}: expected auto, 0 or 1")
@@ -99,16 +101,21 @@ def build_cuda(out_path):
         warnings.warn(msg)
         print("WARNING: " + msg, file=sys.stderr)
         return
-    newest = max(os.path.getmtime(f) for f in CUDA_DEPENDS)
-    if os.path.exists(out_path) and os.path.getmtime(out_path) >= newest:
-        return
-    os.makedirs(os.path.dirname(out_path), exist_ok=True)
     cmd = ([nvcc, "-O3", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-std=c++17",
             "-I" + os.path.join("csrc", "cuda")]
            + gencode + CUDA_SOURCES + ["-o", out_path, "-ldl"])
+    # up to date: newer than every source and built by the same command (same architectures)
+    stamp = out_path + ".cmd"
+    newest = max(os.path.getmtime(f) for f in CUDA_DEPENDS)
+    if os.path.exists(out_path) and os.path.getmtime(out_path) >= newest \
+            and os.path.exists(stamp) and open(stamp).read() == " ".join(cmd):
+        return
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
     print(" ".join(cmd))
     try:
         subprocess.run(cmd, check=True)
+        with open(stamp, "w") as f:
+            f.write(" ".join(cmd))
     except (OSError, subprocess.CalledProcessError) as exc:
         if mode == "1":
             raise SystemExit(f"minicnn: building the CUDA module failed ({exc}) and "
