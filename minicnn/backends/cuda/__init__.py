@@ -58,12 +58,7 @@ def _ptr(a):
 
 # ---------------------------------------------------------------- elementwise
 
-def _unary(fn, op, x, a=0.0, b=0.0):
-    return array_ops.unary(fn, op, x, a, b)
-
-
-def _unary_backward(fn, op, grad_output, saved, a=0.0):
-    return array_ops.unary_backward(fn, op, grad_output, saved, a)
+_unary, _unary_backward = array_ops.unary, array_ops.unary_backward
 
 
 def relu(x):
