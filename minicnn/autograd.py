@@ -107,7 +107,7 @@ class Context:
     """
 
     __slots__ = ("function", "inputs", "needs_input_grad", "backend", "output_device", "_saved",
-                 "_freed", "__dict__")
+                 "_versions", "_freed", "__dict__")
 
     def __init__(self, function, backend, needs_input_grad):
         self.function = function
@@ -116,6 +116,7 @@ class Context:
         self.inputs = ()
         self.output_device = None  # set by forward only when the output changes device (to())
         self._saved = ()
+        self._versions = ()
         self._freed = False
 
     def save_for_backward(self, *arrays):
@@ -123,22 +124,103 @@ class Context:
 
     @property
     def saved_tensors(self):
+        """The arrays given to ``save_for_backward``. RuntimeError when they were freed by an
+        earlier backward, or when a tensor whose memory one of them holds was modified in place
+        since (its version counter moved on), in PyTorch's words."""
         if self._freed:
             raise RuntimeError(
                 f"Trying to backward through the graph a second time (or to read the saved values "
                 f"of {self.name()} after they were freed): the first backward() freed them. "
                 "Call backward(retain_graph=True) the first time to keep them.")
+        for record in self._versions:
+            if record.counter[0] != record.version:
+                raise RuntimeError(record.message())
         return self._saved
 
     def release(self):
         self._saved = ()
+        self._versions = ()
         self._freed = True
+
+    def record_versions(self, output, tensors):
+        """Remember the version of every tensor whose memory a saved array holds: ``output`` (the
+        op's result) and the tensor arguments ``tensors``. Called by Function.apply."""
+        records = []
+        for i, saved in enumerate(self._saved):
+            if saved is output._data:
+                records.append(_SavedVersion(i, output, f"which is output 0 of {self.name()}"))
+                continue
+            for t in tensors:
+                if shares_memory(saved, t._data):
+                    records.append(_SavedVersion(i, t))
+                    break
+        self._versions = tuple(records)
+
+    def unshare_saved(self, array):
+        """Replace the saved arrays that hold ``array``'s memory by copies, and stop checking
+        their versions: an in-place op is about to overwrite ``array`` and this node, which it
+        recorded, needs the values from before (PyTorch saves "original self" the same way)."""
+        if not self._saved:
+            return
+        changed = {i for i, s in enumerate(self._saved) if shares_memory(s, array)}
+        if changed:
+            self._saved = tuple(s.copy() if i in changed else s for i, s in enumerate(self._saved))
+            self._versions = tuple(r for r in self._versions if r.index not in changed)
 
     def name(self):
         return self.function.__name__ + "Backward"
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+
+def shares_memory(a, b):
+    """True when array ``a`` is ``b`` or a view into the memory of ``b`` (a cheap bounds check,
+    which may say True for two views that interleave without touching)."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray):
+        return a.base is not None and isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+    block = getattr(a, "_block", None)  # a DeviceArray view holds its allocation's block
+    return block is not None and block is getattr(b, "_block", None)
+
+
+_TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+               "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def type_name(dtype):
+    """PyTorch's name of a dtype in messages: Float, Double, Long, ..."""
+    return _TYPE_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
+
+
+def tensor_type(tensor):
+    """PyTorch's legacy type string of a tensor: "minicnn.FloatTensor", "minicnn.cuda.LongTensor"."""
+    prefix = "minicnn.cuda." if tensor.device.type == "cuda" else "minicnn."
+    return f"{prefix}{type_name(tensor.dtype)}Tensor"
+
+
+class _SavedVersion:
+    """A saved array's claim on a tensor: its version counter and the version at save time."""
+
+    __slots__ = ("index", "counter", "version", "what", "origin")
+
+    def __init__(self, index, tensor, origin=None):
+        self.index = index
+        self.counter = tensor._vc
+        self.version = tensor._vc[0]
+        self.what = f"[{tensor_type(tensor)} {list(tensor.shape)}]"
+        if origin is None and tensor.grad_fn is not None:
+            origin = f"which is output 0 of {tensor.grad_fn.name()}"
+        self.origin = origin
+
+    def message(self):
+        origin = f", {self.origin}," if self.origin else ""
+        return ("one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {self.what}{origin} is at version {self.counter[0]}; "
+                f"expected version {self.version} instead. Hint: the value was changed in place "
+                "(an in-place op such as add_, or an optimizer step) after the op that used it; "
+                "do the change after backward(), or use the out-of-place op.")
 
 
 class Function:
@@ -209,9 +291,23 @@ class Function:
         if ctx.output_device is not None:
             device = ctx.output_device
         if not record:
-            return Tensor._wrap(out, device)
-        ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None for a in args)
-        return Tensor._wrap(out, device, grad_fn=ctx)
+            result = Tensor._wrap(out, device)
+        else:
+            ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
+                               for a in args)
+            result = Tensor._wrap(out, device, grad_fn=ctx)
+        if first is not None:
+            tensors = [a for a in args if isinstance(a, Tensor)]
+            # A view (reshape, transpose, indexing, ...) shares its base's version counter, so an
+            # in-place change through either is seen by everything saved from the other.
+            for t in tensors:
+                if shares_memory(out, t._data):
+                    result._vc = t._vc
+                    result._base = t if t._base is None else t._base
+                    break
+            if record and ctx._saved:
+                ctx.record_versions(result, tensors)
+        return result
 
 
 def sum_to_shape(grad, shape):

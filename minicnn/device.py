@@ -15,11 +15,13 @@ class device:
     cannot live there (:func:`minicnn.cuda.unavailable_reason` says why).
     """
 
-    __slots__ = ("type", "index")
+    __slots__ = ("type", "index", "_previous")
 
     def __init__(self, type, index=None):
         if isinstance(type, device):
             type, index = type.type, type.index
+        elif isinstance(type, int) and not isinstance(type, bool):
+            type, index = "cuda", type  # torch.device(0) is cuda:0
         if not isinstance(type, str):
             raise TypeError(f"device: expected a string such as 'cpu', got {type!r}")
         name, _, idx = type.partition(":")
@@ -57,6 +59,17 @@ class device:
         if self.index is None:
             return f"device(type='{self.type}')"
         return f"device(type='{self.type}', index={self.index})"
+
+    def __enter__(self):
+        """``with minicnn.device("cuda"):`` makes it the default device for the block."""
+        global _default
+        self._previous = _default
+        _default = self
+        return self
+
+    def __exit__(self, *exc):
+        global _default
+        _default = self._previous
 
 
 CPU = device("cpu")

@@ -9,14 +9,20 @@ dtypes: float32 (the default for Python floats) and float64 for everything diffe
 int64 and bool for indices, labels and comparison results. minicnn does not promote between
 floating dtypes: combining a float32 and a float64 tensor raises TypeError.
 """
+import math
+import warnings
+
 import numpy as np
 
 from . import autograd
+from . import random as _random
 from .backends.cuda.memory import DeviceArray
-from .device import DEVICE_TYPES, as_device, move
+from .device import CPU, DEVICE_TYPES, as_device, move
 from .device import device as _device
 
 _ARRAYS = (np.ndarray, DeviceArray)  # what a tensor's data may be: host or GPU memory
+_TYPE_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16, np.int64,
+                                            np.int32, np.int16, np.int8, np.uint8, np.bool_))
 
 
 def _host(array):
@@ -24,16 +30,42 @@ def _host(array):
     return array.to_host() if isinstance(array, DeviceArray) else array
 
 
+class Size(tuple):
+    """A tensor's shape (``torch.Size``): a tuple of ints that prints as ``minicnn.Size([2, 3])``
+    and compares equal to the plain tuple."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"minicnn.Size({list(self)})"
+
+    __str__ = __repr__
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        return Size(tuple(self) + tuple(other))
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape."""
+        return math.prod(self)
+
+
 class Tensor:
     """A multi-dimensional array with autograd, as ``torch.Tensor``. Create with :func:`minicnn.tensor`.
 
-    Attributes: ``shape`` (tuple), ``dtype`` (a numpy dtype: minicnn.float32 ...), ``ndim``,
+    Attributes: ``shape`` (a :class:`Size`), ``dtype`` (a numpy dtype: minicnn.float32 ...), ``ndim``,
     ``device``, ``requires_grad``, ``grad`` (a Tensor or None), ``grad_fn`` (the graph node that
     made it, None for a leaf), ``is_leaf``.
     """
 
-    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_retains_grad",
-                 "__weakref__")
+    # _vc: the version counter, a one-element list shared by a tensor and its views; every
+    # in-place change bumps it, and backward compares it with the version saved (autograd).
+    # _base: the tensor this one is a view of (shares memory with), or None.
+    __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_retains_grad", "_vc",
+                 "_base", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, device=None):
@@ -51,6 +83,8 @@ class Tensor:
         self.grad = None
         self.grad_fn = None
         self._retains_grad = False
+        self._vc = [0]
+        self._base = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -64,6 +98,8 @@ class Tensor:
         t.grad = None
         t.grad_fn = grad_fn
         t._retains_grad = False
+        t._vc = [0]
+        t._base = None
         t.requires_grad = grad_fn is not None
         return t
 
@@ -71,7 +107,9 @@ class Tensor:
 
     @property
     def data(self):
-        """The same values as a tensor that autograd does not track (shares memory)."""
+        """The same values as a tensor that autograd does not track (shares memory). As in
+        PyTorch, it has a version counter of its own: in-place changes through ``.data`` are not
+        seen by autograd's checks (prefer ``detach()``, whose changes are)."""
         return Tensor._wrap(self._data, self._device)
 
     @data.setter
@@ -85,11 +123,21 @@ class Tensor:
 
     @property
     def shape(self):
-        return self._data.shape
+        return Size(self._data.shape)
 
     def size(self, dim=None):
-        """The shape, or one dimension of it (``torch.Tensor.size``)."""
-        return self._data.shape if dim is None else self._data.shape[dim]
+        """The shape (a :class:`Size`), or one dimension of it (``torch.Tensor.size``)."""
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
+
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return self._vc[0]
+
+    def _bump_version(self):
+        """Record an in-place change of ``_data`` made outside the in-place methods (optimizer
+        steps, kernels writing into an existing array)."""
+        self._vc[0] += 1
 
     @property
     def dtype(self):
@@ -175,6 +223,13 @@ class Tensor:
     def __int__(self):
         return int(self.item())
 
+    def __index__(self):
+        """A one-element integer (or bool) tensor as a Python int: ``lst[t]``, ``range(t)``."""
+        if self._data.size != 1 or self.dtype.kind not in "biu":
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return int(self.item())
+
     def __bool__(self):
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
@@ -197,6 +252,23 @@ class Tensor:
                 dtype = a
         return ops.to(self, dtype=dtype, device=device)
 
+    def type(self, dtype=None, non_blocking=False):
+        """With no argument, the type string ("minicnn.FloatTensor"); else this tensor converted
+        to ``dtype`` (a dtype, or a type string such as "torch.LongTensor")."""
+        if dtype is None:
+            return autograd.tensor_type(self)
+        if isinstance(dtype, str):
+            name = dtype.rpartition(".")[2]
+            by_name = {autograd.type_name(d) + "Tensor": d for d in _TYPE_DTYPES}
+            if name not in by_name:
+                raise ValueError(f"type: invalid type {dtype!r}")
+            return self.to(by_name[name], device="cuda" if ".cuda." in dtype else None)
+        return self.to(dtype)
+
+    def type_as(self, other):
+        """This tensor converted to ``other``'s dtype."""
+        return self.to(other.dtype)
+
     def float(self):
         return self.to(np.float32)
 
@@ -205,6 +277,15 @@ class Tensor:
 
     def long(self):
         return self.to(np.int64)
+
+    def int(self):
+        return self.to(np.int32)
+
+    def bool(self):
+        return self.to(np.bool_)
+
+    def half(self):
+        return self.to(np.float16)
 
     def cpu(self):
         return self.to("cpu")
@@ -215,8 +296,17 @@ class Tensor:
     # ------------------------------------------------------------ autograd
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._wrap(self._data, self._device)
+        """A new leaf sharing this tensor's data (and its version counter), cut from the graph."""
+        t = Tensor._wrap(self._data, self._device)
+        t._vc = self._vc
+        return t
+
+    def detach_(self):
+        """Cut this tensor from the graph in place; it becomes a leaf that requires no grad."""
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("detach_(): can't detach a view in place; use detach()")
+        self.grad_fn, self.requires_grad = None, False
+        return self
 
     def requires_grad_(self, requires_grad=True):
         """Set requires_grad in place (leaves only, floating dtypes only); returns self."""
@@ -259,27 +349,119 @@ class Tensor:
             grad = grad.astype(self._data.dtype, copy=False)
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
-    # ------------------------------------------------------------ in-place (no autograd)
+    # ------------------------------------------------------------ in-place
 
-    def _check_inplace(self, name):
-        if self.requires_grad and autograd.is_grad_enabled():
-            raise RuntimeError(f"{name}: a tensor that requires grad cannot be modified in place "
-                               "outside no_grad()")
+    # Every in-place method computes its out-of-place op and writes the result into this
+    # tensor's memory, then bumps the version counter. Under grad mode, when this tensor or an
+    # operand requires grad, the op is recorded and this tensor takes its grad_fn (PyTorch's
+    # "rebase"): the op sees an alias of the tensor as it was, and any value its backward saved
+    # from that memory is copied first, so the write below cannot change it.
+
+    def _inplace(self, name, fn, *args, **kwargs):
+        """``self <- fn(self, *args, **kwargs)`` in place; returns self."""
+        args = tuple(self._operand(a) for a in args)
+        if autograd.is_grad_enabled() and (self.requires_grad or any(
+                isinstance(a, Tensor) and a.requires_grad for a in args)):
+            self._check_rebase(name)
+            before = Tensor._wrap(self._data, self._device, self.grad_fn)
+            before.requires_grad, before._vc = self.requires_grad, self._vc
+            result = fn(before, *args, **kwargs)
+            if result.grad_fn is not None:
+                result.grad_fn.unshare_saved(self._data)
+            self._write(name, result._data)
+            self.grad_fn, self.requires_grad = result.grad_fn, result.requires_grad
+        else:
+            with autograd.no_grad():
+                result = fn(self, *args, **kwargs)
+            self._write(name, result._data)
+        self._vc[0] += 1
+        return self
+
+    def _operand(self, value):
+        """A floating tensor operand of an in-place op is cast to this tensor's floating dtype
+        (the result is written in this dtype anyway, as PyTorch does)."""
+        if (isinstance(value, Tensor) and value.dtype != self.dtype and value.dtype.kind == "f"
+                and self.dtype.kind == "f"):
+            return value.to(self.dtype)
+        return value
+
+    def _check_rebase(self, name):
+        if self.grad_fn is None and self.requires_grad:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               f"operation ({name}); wrap it in `with minicnn.no_grad():` or use "
+                               "the out-of-place op")
+        if self._base is not None and (self.requires_grad or self._base.requires_grad):
+            raise RuntimeError(f"{name}: an in-place operation on a view of a tensor that is part "
+                               "of a graph is not supported by minicnn (PyTorch rewrites the "
+                               "base's history); clone() the view, or apply the op to the base")
+
+    def _write(self, name, values):
+        """Write ``values`` (this tensor's shape; a dtype that casts to its dtype) into _data."""
+        if values.shape != self._data.shape:
+            raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
+                               f"broadcast shape {list(values.shape)}")
+        if values.dtype != self.dtype and not np.can_cast(values.dtype, self.dtype, "same_kind"):
+            raise RuntimeError(f"{name}: result type {autograd.type_name(values.dtype)} can't be "
+                               "cast to the desired output type "
+                               f"{autograd.type_name(self.dtype)}")
+        self._store(name, Ellipsis, values)
+
+    def _store(self, name, index, values):
+        try:
+            self._data[index] = values
+        except ValueError as e:
+            if "read-only" not in str(e):
+                raise
+            raise RuntimeError(f"{name}: unsupported operation: more than one element of the "
+                               "written-to tensor refers to a single memory location (it was "
+                               "made by expand); clone() it before writing") from None
+
+    def _fill(self, name, values):
+        """Overwrite every element with ``values`` (a number or an array of this shape)."""
+        if autograd.is_grad_enabled() and self.requires_grad:
+            return self._inplace(name, ops.index_put, Ellipsis, Tensor._wrap(
+                np.asarray(values, dtype=self.dtype), CPU).to(self._device))
+        if isinstance(values, np.ndarray):
+            values = move(values.astype(self.dtype, copy=False), self._device)
+        self._store(name, Ellipsis, values)
+        self._vc[0] += 1
+        return self
 
     def zero_(self):
-        self._check_inplace("zero_")
-        self._data.fill(0)
-        return self
+        """Fill with zeros in place (``torch.Tensor.zero_``)."""
+        return self._fill("zero_", 0)
 
     def fill_(self, value):
-        self._check_inplace("fill_")
-        self._data.fill(value)
-        return self
+        """Fill with ``value`` (a number or a one-element tensor) in place."""
+        if isinstance(value, Tensor):
+            value = value.item()
+        return self._fill("fill_", value)
 
-    def copy_(self, src):
-        """Copy ``src``'s values (broadcast to this shape) into this tensor, from any device."""
-        self._check_inplace("copy_")
-        self._data[...] = self._same_side(src)
+    def uniform_(self, from_=0.0, to=1.0):
+        """Fill with draws from U(from_, to), from minicnn's generator (``torch.Tensor.uniform_``)."""
+        values = _random.default_generator().uniform(from_, to, self.shape)
+        return self._fill("uniform_", values)
+
+    def normal_(self, mean=0.0, std=1.0):
+        """Fill with draws from N(mean, std^2), from minicnn's generator."""
+        values = _random.default_generator().normal(mean, std, self.shape)
+        return self._fill("normal_", values)
+
+    def bernoulli_(self, p=0.5):
+        """Fill with 1 (probability ``p``, a number or a tensor of this shape's broadcast) or 0."""
+        p = _host(p._data) if isinstance(p, Tensor) else p
+        values = _random.default_generator().random(self.shape) < p
+        return self._fill("bernoulli_", values)
+
+    def copy_(self, src, non_blocking=False):
+        """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor,
+        from any device. Differentiable with respect to ``src`` under grad mode."""
+        if autograd.is_grad_enabled() and (self.requires_grad or isinstance(src, Tensor)
+                                           and src.requires_grad):
+            src = src if isinstance(src, Tensor) else Tensor._wrap(np.asarray(src), self._device)
+            return self._inplace("copy_", _copy_into, src.to(self._device))
+        self._store("copy_", Ellipsis, self._same_side(src))
+        self._vc[0] += 1
         return self
 
     def _same_side(self, value):
@@ -291,9 +473,96 @@ class Tensor:
         return value.item() if isinstance(value, DeviceArray) else value
 
     def __setitem__(self, index, value):
-        self._check_inplace("__setitem__")
-        index = ops.to_index(index)
-        self._data[index] = self._same_side(value)
+        if autograd.is_grad_enabled() and (self.requires_grad or isinstance(value, Tensor)
+                                           and value.requires_grad):
+            self._inplace("__setitem__", ops.index_put, index, value)
+            return
+        self._store("__setitem__", ops.to_index(index), self._same_side(value))
+        self._vc[0] += 1
+
+    def add_(self, other, *args, alpha=1):
+        """self += alpha * other, in place (``torch.Tensor.add_``; the deprecated
+        ``add_(alpha, other)`` order is accepted with a warning, as PyTorch does)."""
+        other, alpha = _legacy_scalar_first("add_", other, args, alpha)
+        return self._inplace("add_", ops.add, other, alpha=alpha)
+
+    def sub_(self, other, *args, alpha=1):
+        """self -= alpha * other, in place."""
+        other, alpha = _legacy_scalar_first("sub_", other, args, alpha)
+        return self._inplace("sub_", ops.sub, other, alpha=alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul_", ops.mul, other)
+
+    def div_(self, other):
+        return self._inplace("div_", ops.div, other)
+
+    def pow_(self, exponent):
+        return self._inplace("pow_", ops.pow, exponent)
+
+    def sqrt_(self):
+        return self._inplace("sqrt_", ops.sqrt)
+
+    def exp_(self):
+        return self._inplace("exp_", ops.exp)
+
+    def neg_(self):
+        return self._inplace("neg_", ops.neg)
+
+    def abs_(self):
+        return self._inplace("abs_", ops.abs)
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", ops.clamp, min, max)
+
+    clip_ = clamp_
+
+    def clamp_min_(self, min):
+        return self._inplace("clamp_min_", ops.clamp, min, None)
+
+    def clamp_max_(self, max):
+        return self._inplace("clamp_max_", ops.clamp, None, max)
+
+    def relu_(self):
+        return self._inplace("relu_", ops.relu)
+
+    def sigmoid_(self):
+        return self._inplace("sigmoid_", ops.sigmoid)
+
+    def tanh_(self):
+        return self._inplace("tanh_", ops.tanh)
+
+    def addcmul_(self, tensor1, *args, value=1):
+        """self += value * tensor1 * tensor2, in place (also the deprecated
+        ``addcmul_(value, tensor1, tensor2)``)."""
+        (tensor1, tensor2), value = _legacy_value_first("addcmul_", tensor1, args, value)
+        return self._inplace("addcmul_", ops.addcmul, tensor1, tensor2, value=value)
+
+    def addcdiv_(self, tensor1, *args, value=1):
+        """self += value * tensor1 / tensor2, in place (also the deprecated
+        ``addcdiv_(value, tensor1, tensor2)``)."""
+        (tensor1, tensor2), value = _legacy_value_first("addcdiv_", tensor1, args, value)
+        return self._inplace("addcdiv_", ops.addcdiv, tensor1, tensor2, value=value)
+
+    def lerp_(self, end, weight):
+        """self += weight * (end - self), in place."""
+        return self._inplace("lerp_", ops.lerp, end, weight)
+
+    def masked_fill_(self, mask, value):
+        """Set the elements where ``mask`` (bool, broadcast to this shape) is True to ``value``."""
+        return self._inplace("masked_fill_", ops.masked_fill, mask, value)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
 
     # ------------------------------------------------------------ arithmetic
 
@@ -339,8 +608,40 @@ class Tensor:
     def __pos__(self):
         return self
 
-    add, sub, mul, div, pow, matmul, neg = (
-        __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, __neg__)
+    mul, div, pow, matmul, neg = __mul__, __truediv__, __pow__, __matmul__, __neg__
+    multiply, divide, true_divide, negative = mul, div, div, neg
+
+    def add(self, other, *, alpha=1):
+        """self + alpha * other (``torch.Tensor.add``)."""
+        return ops.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        """self - alpha * other (``torch.Tensor.sub``)."""
+        return ops.sub(self, other, alpha=alpha)
+
+    subtract = sub
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return ops.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return ops.addcdiv(self, tensor1, tensor2, value=value)
+
+    def lerp(self, end, weight):
+        return ops.lerp(self, end, weight)
+
+    def bmm(self, mat2):
+        return ops.bmm(self, mat2)
+
+    def atan2(self, other):
+        return ops.atan2(self, other)
+
+    def where(self, condition, other):
+        """``where(condition, self, other)`` (``torch.Tensor.where``)."""
+        return ops.where(condition, self, other)
+
+    def masked_fill(self, mask, value):
+        return ops.masked_fill(self, mask, value)
 
     # comparisons: elementwise, bool result, never differentiable
     def __eq__(self, other):
@@ -360,6 +661,13 @@ class Tensor:
 
     def __ge__(self, other):
         return ops.compare(np.greater_equal, self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+    def equal(self, other):
+        """True when ``other`` has this shape and the same values (``torch.equal``)."""
+        return ops.equal(self, other)
 
     # ------------------------------------------------------------ elementwise math
 
@@ -383,6 +691,39 @@ class Tensor:
     def relu(self):
         return ops.relu(self)
 
+    def sin(self):
+        return ops.sin(self)
+
+    def cos(self):
+        return ops.cos(self)
+
+    def tan(self):
+        return ops.tan(self)
+
+    def sinh(self):
+        return ops.sinh(self)
+
+    def cosh(self):
+        return ops.cosh(self)
+
+    def floor(self):
+        return ops.floor(self)
+
+    def ceil(self):
+        return ops.ceil(self)
+
+    def round(self, decimals=0):
+        return ops.round(self, decimals=decimals)
+
+    def sign(self):
+        return ops.sign(self)
+
+    def clamp_min(self, min):
+        return ops.clamp(self, min, None)
+
+    def clamp_max(self, max):
+        return ops.clamp(self, None, max)
+
     def sigmoid(self):
         return ops.sigmoid(self)
 
@@ -397,11 +738,13 @@ class Tensor:
 
     # ------------------------------------------------------------ reductions
 
-    def sum(self, dim=None, keepdim=False):
-        return ops.sum(self, dim, keepdim)
+    # ``axis`` is accepted as an alias of ``dim``, as PyTorch does (NumPy habits)
+    def sum(self, dim=None, keepdim=False, *, axis=None, dtype=None):
+        out = ops.sum(self, _dim(dim, axis), keepdim)
+        return out if dtype is None else out.to(dtype)
 
-    def mean(self, dim=None, keepdim=False):
-        return ops.mean(self, dim, keepdim)
+    def mean(self, dim=None, keepdim=False, *, axis=None, dtype=None):
+        return ops.mean(self if dtype is None else self.to(dtype), _dim(dim, axis), keepdim)
 
     def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
         return ops.var(self, dim, unbiased, keepdim, correction=correction)
@@ -421,11 +764,11 @@ class Tensor:
     def amin(self, dim=None, keepdim=False):
         return ops.amin(self, dim, keepdim)
 
-    def argmax(self, dim=None, keepdim=False):
-        return ops.argmax(self, dim, keepdim)
+    def argmax(self, dim=None, keepdim=False, *, axis=None):
+        return ops.argmax(self, _dim(dim, axis), keepdim)
 
-    def argmin(self, dim=None, keepdim=False):
-        return ops.argmin(self, dim, keepdim)
+    def argmin(self, dim=None, keepdim=False, *, axis=None):
+        return ops.argmin(self, _dim(dim, axis), keepdim)
 
     # ------------------------------------------------------------ shape
 
@@ -434,6 +777,23 @@ class Tensor:
 
     def view(self, *shape):
         return ops.reshape(self, *shape)
+
+    def view_as(self, other):
+        return ops.reshape(self, *other.shape)
+
+    def reshape_as(self, other):
+        return ops.reshape(self, *other.shape)
+
+    def swapaxes(self, axis0, axis1):
+        return ops.transpose(self, axis0, axis1)
+
+    swapdims = swapaxes
+
+    def repeat(self, *sizes):
+        return ops.repeat(self, *sizes)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return ops.repeat_interleave(self, repeats, dim)
 
     def flatten(self, start_dim=0, end_dim=-1):
         return ops.flatten(self, start_dim, end_dim)
@@ -469,6 +829,47 @@ class Tensor:
 
     def __getitem__(self, index):
         return ops.getitem(self, index)
+
+
+def _dim(dim, axis):
+    """``dim``, or its NumPy-style alias ``axis`` (not both)."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError("got both dim and its alias axis")
+    return axis
+
+
+def _copy_into(before, src):
+    """The out-of-place op behind a recorded ``copy_``: ``src`` broadcast to ``before``'s shape
+    and cast to its dtype (gradient: to src, none to the overwritten values)."""
+    return ops.index_put(before, Ellipsis, src.to(before.dtype))
+
+
+def _legacy_scalar_first(name, other, args, alpha):
+    """``add_(alpha, other)``: PyTorch's deprecated order, still found in older optimizers."""
+    if not args:
+        return other, alpha
+    if len(args) == 1 and isinstance(args[0], Tensor) and not isinstance(other, Tensor):
+        warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor "
+                      f"other); use {name}(Tensor other, *, Number alpha = 1)", UserWarning,
+                      stacklevel=3)
+        return args[0], other
+    raise TypeError(f"{name}() takes 1 positional argument (other) and the keyword alpha, got "
+                    f"{1 + len(args)} positional arguments")
+
+
+def _legacy_value_first(name, first, args, value):
+    """``addcmul_(value, tensor1, tensor2)``: PyTorch's deprecated order."""
+    if len(args) == 1:
+        return (first, args[0]), value
+    if len(args) == 2 and not isinstance(first, Tensor):
+        warnings.warn(f"This overload of {name} is deprecated: {name}(Number value, Tensor "
+                      f"tensor1, Tensor tensor2); use {name}(Tensor tensor1, Tensor tensor2, *, "
+                      "Number value = 1)", UserWarning, stacklevel=3)
+        return tuple(args), first
+    raise TypeError(f"{name}() takes 2 positional arguments (tensor1, tensor2) and the keyword "
+                    f"value, got {1 + len(args)}")
 
 
 from . import ops  # noqa: E402  (ops needs Tensor defined first)

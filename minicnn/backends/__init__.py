@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from . import cuda, reference
+from . import cuda, cudnn, mps, reference  # noqa: F401  (cudnn, mps: torch.backends flags)
 
 # OpenMP worker threads that spin between parallel regions steal the cores from NumPy's BLAS
 # threads, which run between our kernels (conv = im2col + GEMM): on a loaded 2-core machine a

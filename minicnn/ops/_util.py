@@ -10,7 +10,7 @@ def as_operand(value, like):
     """Turn a non-tensor operand into a constant tensor on ``like``'s device.
 
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
-    does for scalars; an ndarray keeps its own dtype, so a float64 array meeting a float32 tensor
+    does for scalars, and float32 next to an integer ``like``; an ndarray keeps its own dtype, so a float64 array meeting a float32 tensor
     raises the usual dtype error. On "cuda" an ndarray stays a host tensor (so the op reports the
     device mismatch, as PyTorch does) and a number becomes a device scalar, filled by a kernel
     rather than copied from the host.
@@ -22,6 +22,8 @@ def as_operand(value, like):
     array = np.asarray(value)
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
+    elif array.dtype == np.float64:  # a Python float meeting an integer tensor: the default
+        array = array.astype(np.float32)  # float dtype, as PyTorch (int64 * 2.5 is float32)
     if like.device.type == "cuda":
         if array.ndim:
             return Tensor._wrap(array, CPU)

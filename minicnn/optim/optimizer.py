@@ -41,12 +41,19 @@ def _typename(obj):
 
 def _mark_step_called(step):
     """Wrap a subclass's ``step`` so that LR schedulers can tell whether it ran (they warn when
-    ``scheduler.step()`` comes before the first ``optimizer.step()``, as PyTorch does)."""
+    ``scheduler.step()`` comes before the first ``optimizer.step()``, as PyTorch does), and so
+    that every parameter it updated (those with a gradient) has its version counter bumped: a
+    backward through a graph built before the step then raises, as in PyTorch."""
 
     @functools.wraps(step)
     def wrapper(self, *args, **kwargs):
         self._opt_called = True
-        return step(self, *args, **kwargs)
+        loss = step(self, *args, **kwargs)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p._bump_version()
+        return loss
 
     return wrapper
 
