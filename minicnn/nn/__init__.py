@@ -4,4 +4,4 @@ layers and containers, :mod:`~minicnn.nn.functional`, :mod:`~minicnn.nn.init` an
 from . import functional, init, utils  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from .modules import Module  # noqa: F401
-from .parameter import Parameter  # noqa: F401
+from .parameter import Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401

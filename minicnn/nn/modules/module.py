@@ -396,11 +396,16 @@ class Module:
 
         Values are cast to each tensor's dtype. Returns ``(missing_keys, unexpected_keys)``.
         Raises RuntimeError naming each key whose shape differs (with both shapes) and, when
-        ``strict``, listing missing and unexpected keys; nothing is changed when it raises.
+        ``strict``, listing missing and unexpected keys; nothing is changed when it raises (except
+        that a lazy module is first initialized at the size the checkpoint's shapes imply).
         ``assign=True`` adopts the given arrays instead of copying into the existing ones.
         """
         if not hasattr(state_dict, "items"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}")
+        for name, module in self.named_modules():  # lazy modules take their sizes from it first
+            hook = getattr(type(module), "_lazy_load_hook", None)
+            if hook is not None:
+                hook(module, state_dict, name + "." if name else "")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
