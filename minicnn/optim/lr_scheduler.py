@@ -1,7 +1,8 @@
 """Learning-rate schedulers (``torch.optim.lr_scheduler``).
 
 A scheduler rewrites ``group["lr"]`` of its optimizer's parameter groups each time ``step()`` is
-called (once per epoch, or once per batch for :class:`OneCycleLR`), after ``optimizer.step()``.
+called (once per epoch, or once per batch for :class:`OneCycleLR` and :class:`CyclicLR`), after
+``optimizer.step()``; :class:`ReduceLROnPlateau` instead steps on a validation metric.
 Creating one performs the initial step (epoch 0) and stores each group's starting lr as
 ``group["initial_lr"]``; ``base_lrs`` are those values. The schedules are computed in PyTorch's
 recursive ("chainable") form, each lr from the previous one, so the values match PyTorch's to
@@ -12,11 +13,13 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Callable
 
 from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR",
-           "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SequentialLR"]
+           "CosineAnnealingLR", "LinearLR", "PolynomialLR", "OneCycleLR", "SequentialLR",
+           "ReduceLROnPlateau", "CyclicLR", "CosineAnnealingWarmRestarts"]
 
 _EPOCH_DEPRECATION_WARNING = (
     "The epoch parameter in `scheduler.step()` was not necessary and is being deprecated where "
@@ -325,6 +328,38 @@ class LinearLR(LRScheduler):
                 for base_lr in self.base_lrs]
 
 
+class PolynomialLR(LRScheduler):
+    """Decay the lr polynomially to 0 over ``total_iters`` epochs, then keep it
+    (``torch.optim.lr_scheduler.PolynomialLR``,
+    https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.PolynomialLR.html): the
+    "poly" policy of Liu et al., "ParseNet: Looking Wider to See Better" (2015)::
+
+        lr = initial_lr * (1 - min(epoch, total_iters) / total_iters) ** power
+
+    computed recursively from the previous lr, as PyTorch does.
+
+    Args: optimizer, total_iters (int, default 5), power (float, default 1.0), last_epoch (int).
+    """
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        # ratio of consecutive factors f(t) / f(t - 1)
+        ratio = ((1.0 - self.last_epoch / self.total_iters)
+                 / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [base_lr * (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters)
+                ** self.power for base_lr in self.base_lrs]
+
+
 class OneCycleLR(LRScheduler):
     """The 1cycle policy (``torch.optim.lr_scheduler.OneCycleLR``): Smith & Topin,
     "Super-Convergence: Very Fast Training of Neural Networks Using Large Learning Rates" (2018).
@@ -532,3 +567,334 @@ class SequentialLR(LRScheduler):
         self.__dict__.update(state)
         for s, saved in zip(self._schedulers, schedulers):
             s.load_state_dict(saved)
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` when a metric has stopped improving
+    (``torch.optim.lr_scheduler.ReduceLROnPlateau``,
+    https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html).
+
+    Call ``step(metric)`` once per epoch with the validation loss (or accuracy, ``mode="max"``).
+    A value is an improvement when it beats the best so far by more than ``threshold`` (``rel``:
+    below ``best * (1 - threshold)`` in min mode, above ``best * (1 + threshold)`` in max mode;
+    ``abs``: below ``best - threshold`` or above ``best + threshold``). After more than
+    ``patience`` epochs in a row without one, each group's lr becomes
+    ``max(lr * factor, min_lr)`` (unchanged when that moves it by ``eps`` or less) and the
+    next ``cooldown`` epochs are not counted.
+
+    Args:
+        optimizer (Optimizer): wrapped optimizer.
+        mode (str): ``"min"`` (default) or ``"max"``.
+        factor (float): the lr multiplier, < 1 (default 0.1).
+        patience (int): epochs without improvement tolerated (default 10).
+        threshold (float): the margin of an improvement (default 1e-4).
+        threshold_mode (str): ``"rel"`` (default) or ``"abs"``.
+        cooldown (int): epochs to wait after a reduction before counting again (default 0).
+        min_lr (float or list): the lowest lr, for all groups or one per group (default 0).
+        eps (float): reductions smaller than this are skipped (default 1e-8).
+
+    Unlike the other schedulers it does not change the lr at creation, nor set ``initial_lr``.
+
+    Raises ValueError for ``factor >= 1``, a ``min_lr`` list of the wrong length, an unknown
+    mode or threshold_mode; TypeError when ``optimizer`` is not an :class:`Optimizer`;
+    RuntimeError when a group was added after creation while ``min_lr`` is a list.
+    """
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | list[float] = 0, eps: float = 1e-8) -> None:
+        if factor >= 1.0:
+            raise ValueError("Factor should be < 1.0.")
+        self.factor = factor
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != len(optimizer.param_groups):
+                raise ValueError(f"expected {len(optimizer.param_groups)} min_lrs, got "
+                                 f"{len(min_lr)}")
+            self.default_min_lr = None
+            self.min_lrs = list(min_lr)
+        else:
+            self.default_min_lr = min_lr
+            self.min_lrs = [min_lr] * len(optimizer.param_groups)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode {mode} is unknown!")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold mode {threshold_mode} is unknown!")
+        self.mode = mode
+        self.threshold = threshold
+        self.threshold_mode = threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self.patience = patience
+        self.cooldown = cooldown
+        self.eps = eps
+        self.last_epoch = 0
+        self._last_lr = _group_values(optimizer, "lr")
+        self._reset()
+
+    def _reset(self):
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self) -> bool:
+        """Whether the epochs are not being counted, just after a reduction."""
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a: float, best: float) -> bool:
+        """Whether metric value ``a`` improves on ``best`` by more than the threshold."""
+        if self.mode == "min":
+            if self.threshold_mode == "rel":
+                return a < best * (1.0 - self.threshold)
+            return a < best - self.threshold
+        if self.threshold_mode == "rel":
+            return a > best * (self.threshold + 1.0)
+        return a > best + self.threshold
+
+    def step(self, metrics, epoch=None):
+        """Record one epoch's metric (a number, or a one-element Tensor) and reduce the lr when
+        it has not improved for more than ``patience`` epochs. ``epoch`` (deprecated, warns):
+        the epoch index to record instead of ``last_epoch + 1``."""
+        current = float(metrics)
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(_EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr()
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def _reduce_lr(self):
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(
+                    f"The number of param groups in the `optimizer` ({len(groups)}) differs from "
+                    f"when `ReduceLROnPlateau` was initialized ({len(self.min_lrs)}), usually due "
+                    "to a new param group being added to the optimizer. Please modify the "
+                    "`min_lrs` field to match the length of the `optimizer` param groups.")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = new_lr
+
+
+class CyclicLR(LRScheduler):
+    """Cycle the lr between ``base_lr`` and ``max_lr`` (``torch.optim.lr_scheduler.CyclicLR``,
+    https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CyclicLR.html): Smith,
+    "Cyclical Learning Rates for Training Neural Networks" (WACV 2017). Stepped after every
+    batch.
+
+    Each cycle rises linearly for ``step_size_up`` steps and falls for ``step_size_down``; the
+    amplitude ``max_lr - base_lr`` is scaled by ``scale_fn(cycle)`` (cycle = 1, 2, ...) or
+    ``scale_fn(step)`` (``scale_mode="iterations"``). With ``x`` the position in the cycle,
+    rising 0 -> 1 -> falling 0::
+
+        lr = base_lr + (max_lr - base_lr) * x * scale
+        momentum = max_momentum - (max_momentum - base_momentum) * x * scale
+
+    Modes: ``"triangular"`` (scale 1), ``"triangular2"`` (halved each cycle),
+    ``"exp_range"`` (``gamma ** step``); a custom ``scale_fn`` replaces the mode. The momentum
+    (``group["momentum"]``, or ``betas[0]`` for Adam-like optimizers) moves inversely.
+
+    Args:
+        optimizer (Optimizer): wrapped optimizer.
+        base_lr, max_lr (float or list): the cycle's bounds, for all groups or one per group;
+            the groups' lr is set to ``base_lr`` at creation.
+        step_size_up (int): steps of the rising half (default 2000).
+        step_size_down (int): steps of the falling half (default ``step_size_up``).
+        mode (str): ``"triangular"`` (default), ``"triangular2"`` or ``"exp_range"``.
+        gamma (float): the ``exp_range`` base (default 1.0).
+        scale_fn (callable): a custom scale, float -> float, with ``scale_mode``.
+        scale_mode (str): ``"cycle"`` (default) or ``"iterations"``; only for ``scale_fn``.
+        cycle_momentum (bool): cycle the momentum too (default True).
+        base_momentum, max_momentum (float or list): the momentum's bounds (defaults 0.8, 0.9).
+        last_epoch (int): index of the last batch done (-1 to start).
+
+    ``state_dict()`` stores a callable object's ``__dict__`` but not a plain function or lambda.
+
+    Raises ValueError for an unknown mode without ``scale_fn``, a list of the wrong length, and
+    cycle_momentum with an optimizer that has neither momentum nor betas.
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr: float | list[float],
+                 max_lr: float | list[float], step_size_up: int = 2000,
+                 step_size_down: int | None = None, mode: str = "triangular", gamma: float = 1.0,
+                 scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle",
+                 cycle_momentum: bool = True, base_momentum: float | list[float] = 0.8,
+                 max_momentum: float | list[float] = 0.9, last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _per_group("max_lr", optimizer, max_lr)
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError("mode is invalid and scale_fn is None")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_mode()
+
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                                 "option enabled")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m_max, m_base, group in zip(self.max_momentums, self.base_momentums,
+                                                optimizer.param_groups):
+                    self._set_momentum(group, m_max)
+                    group["max_momentum"] = m_max
+                    group["base_momentum"] = m_base
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_mode(self):
+        # the built-in modes fix the scale mode, as in PyTorch
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude's scale at cycle (or step) ``x``, per the mode or the custom function."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def _set_momentum(self, group, momentum):
+        if self.use_beta1:
+            group["betas"] = (momentum, *group["betas"][1:])
+        else:
+            group["momentum"] = momentum
+
+    def get_lr(self):
+        """The lrs at step ``last_epoch``; also sets each group's momentum when cycling it."""
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, m_base, m_max in zip(self.optimizer.param_groups, self.base_momentums,
+                                            self.max_momentums):
+                self._set_momentum(group, m_max - (m_max - m_base) * scale_factor * scale)
+        return lrs
+
+    def state_dict(self):
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
+                                     else fn.__dict__.copy())
+        return state
+
+    def load_state_dict(self, state_dict):
+        state = dict(state_dict)
+        fn = state.pop("_scale_fn_custom")
+        super().load_state_dict(state)
+        if fn is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    r"""Cosine annealing with warm restarts (``torch.optim.lr_scheduler.
+    CosineAnnealingWarmRestarts``, https://pytorch.org/docs/stable/generated/
+    torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.html): Loshchilov & Hutter, "SGDR:
+    Stochastic Gradient Descent with Warm Restarts" (ICLR 2017).
+
+    .. math:: \eta_t = \eta_{min} + \tfrac12(\eta_{max} - \eta_{min})
+              (1 + \cos(\pi T_{cur} / T_i))
+
+    where :math:`T_{cur}` counts the epochs since the last restart and the i-th period lasts
+    :math:`T_i = T_0 \cdot T_{mult}^i` epochs. ``step()`` advances one epoch;
+    ``step(epoch)`` jumps to ``epoch``, which may be fractional (``epoch + i / iters`` after each
+    batch), without a warning. Neither warns when called before ``optimizer.step()``.
+
+    Args: optimizer, T_0 (int >= 1: the first period), T_mult (int >= 1: the growth of the
+    period, default 1), eta_min (float, default 0), last_epoch (int).
+
+    Raises ValueError for a non-positive or non-integer ``T_0``, ``T_mult`` < 1 or not an int,
+    a non-numeric ``eta_min``, and a negative ``epoch``.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        if T_0 <= 0 or not isinstance(T_0, int):
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if T_mult < 1 or not isinstance(T_mult, int):
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type "
+                             f"{type(eta_min)}")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        return [self.eta_min + (base_lr - self.eta_min)
+                * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or go to ``epoch`` (a float, e.g. ``epoch + batch / batches``)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+        elif epoch >= self.T_0:
+            if self.T_mult == 1:
+                self.T_cur = epoch % self.T_0
+            else:
+                # the restart i before epoch: T_0 (T_mult^i - 1) / (T_mult - 1) <= epoch
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                self.T_i = self.T_0 * self.T_mult ** n
+        else:
+            self.T_i = self.T_0
+            self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr
+        self._last_lr = _group_values(self.optimizer, "lr")
