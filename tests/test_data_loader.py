@@ -158,7 +158,8 @@ def test_collate_getitem_only_and_custom_collate():
         return np.stack([s[0] for s in samples]) * 2, np.array([s[1] for s in samples])
 
     (x, y), = DataLoader(IndexDataset(3), batch_size=3, collate_fn=collate)
-    np.testing.assert_array_equal(x.numpy()[:, 0, 0, 0], [0, 2, 4])
+    assert isinstance(x, np.ndarray)  # a collate_fn's batch is yielded as it is, as in PyTorch
+    np.testing.assert_array_equal(x[:, 0, 0, 0], [0, 2, 4])
     # a collate_fn gets samples even from a data set with __getitems__
     ds = BatchDataset(6)
     (x, y), = DataLoader(ds, batch_size=6, collate_fn=collate)

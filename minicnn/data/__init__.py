@@ -1,6 +1,7 @@
 """Data: the MNIST, Fashion-MNIST and CIFAR-10 data sets and ImageFolder (torchvision's names),
-a DataLoader (``torch.utils.data``'s), transforms vectorized over a batch, and downloads with
-MD5 checks.
+transforms vectorized over a batch, and downloads with MD5 checks. ``DataLoader``, ``Subset``,
+``random_split`` and ``default_collate`` are :mod:`minicnn.utils.data`'s (``torch.utils.data``'s),
+re-exported here.
 
 .. code-block:: python
 
@@ -19,7 +20,7 @@ from .datasets import (CIFAR10, DATASETS, MNIST, ChecksumError, CorruptedFileErr
                        UnsafePickleError, cache_dir, canonical_name, download_dir, get_dataset,
                        load_image, read_idx, search_dirs)
 from .download import fetch, info, verify
-from .loader import DataLoader, Subset, default_collate, random_split
+from ..utils.data import DataLoader, Subset, default_collate, random_split
 
 __all__ = ["transforms", "MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "get_dataset",
            "DATASETS", "DatasetInfo", "canonical_name", "search_dirs", "download_dir",
