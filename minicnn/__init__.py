@@ -11,13 +11,16 @@ import numpy as _np
 from . import backends, cuda, random
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import get_num_threads, set_num_threads
-from .creation import (arange, as_tensor, empty, empty_like, eye, full, full_like, linspace, ones,
-                       ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros,
-                       zeros_like)
+from .creation import (arange, as_tensor, empty, empty_like, eye, full, full_like, linspace,
+                       normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor,
+                       zeros, zeros_like)
 from .device import device, get_default_device, set_default_device
-from .ops import (abs, add, amax, amin, argmax, argmin, cat, clamp, clip, div, exp, flatten, log,
-                  log_softmax, matmul, max, mean, min, mul, permute, pow, relu, reshape, sigmoid,
-                  softmax, sqrt, squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var)
+from .ops import (abs, add, addcdiv, addcmul, allclose, amax, amin, argmax, argmin, atan2, bmm,
+                  cat, ceil, clamp, clip, cos, cosh, div, eq, equal, exp, flatten, floor, ge, gt,
+                  index_put, isclose, le, lerp, log, log_softmax, lt, masked_fill, matmul, max,
+                  mean, meshgrid, min, mul, ne, permute, pow, relu, repeat_interleave, reshape,
+                  round, rsub, sigmoid, sign, sin, sinh, softmax, sqrt, squeeze, stack, std, sub,
+                  sum, swapaxes, swapdims, tan, tanh, transpose, unsqueeze, var, where)
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Tensor

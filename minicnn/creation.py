@@ -1,9 +1,15 @@
 """Tensor factories with PyTorch's names and defaults: tensor, zeros, ones, full, empty, arange,
-linspace, eye, rand, randn, randint and the *_like variants. Floating tensors default to float32.
+linspace, eye, rand, randn, randint, normal and the *_like variants. Floating tensors default to
+float32.
 """
+import numbers
+
 import numpy as np
 
+from .autograd import Function
+
 from .device import CPU, as_device, move
+from .ops._util import operands
 from .random import default_generator
 from .tensor import Tensor
 
@@ -80,23 +86,62 @@ def empty(*size, dtype=None, device=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value when not
+    given: bool for a bool, int64 for an int, float32 for a float (``torch.full``)."""
     if dtype is None:
-        dtype = np.int64 if isinstance(fill_value, int) and not isinstance(fill_value, bool) \
-            else _DEFAULT_FLOAT
+        dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
+                 else np.int64 if isinstance(fill_value, (int, np.integer)) else _DEFAULT_FLOAT)
     return _make(np.full(_size((size,)), fill_value, dtype=_dtype(dtype)), device, requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
-    """Values from start (default 0) to end (exclusive) by step; int64 unless a bound is a float."""
+def _number(name, value):
+    """A real number from a Python/NumPy number or a one-element tensor (``arange(t.size(0))``
+    and ``arange(torch.tensor(3))`` both work in PyTorch)."""
+    if isinstance(value, Tensor):
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return value
+
+
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` (default 0) to ``end`` (exclusive) by ``step`` (``torch.arange``):
+    ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``. The dtype is int64
+    when start, end and step are all ints, else float32 (``arange(5.)`` is float32).
+
+    Raises RuntimeError (PyTorch's messages) for step 0 or bounds on the wrong side of the
+    step's sign, TypeError for a bound that is not a number.
+    """
     if end is None:
         start, end = 0, start
-    array = np.arange(start, end, step)
+    start, end, step = (_number(n, v) for n, v in (("start", start), ("end", end),
+                                                      ("step", step)))
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    integral = all(isinstance(v, int) for v in (start, end, step))
     if dtype is None:
-        dtype = _DEFAULT_FLOAT if array.dtype.kind == "f" else np.int64
+        dtype = np.int64 if integral else _DEFAULT_FLOAT
+    # computed in float64 (or int64) and then cast, as PyTorch computes start + i * step in
+    # double precision for float32 output
+    array = np.arange(start, end, step, dtype=np.int64 if integral else np.float64)
     return _make(array.astype(_dtype(dtype)), device, requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included
+    (``torch.linspace``); float32 unless ``dtype`` says otherwise (integer dtypes truncate).
+
+    Raises RuntimeError for a negative ``steps``, TypeError for a non-int ``steps``.
+    """
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool):
+        raise TypeError(f"linspace(): argument 'steps' must be int, not {type(steps).__name__}")
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    start, end = _number("start", start), _number("end", end)
     return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype, _DEFAULT_FLOAT)),
                  device, requires_grad)
 
@@ -123,6 +168,65 @@ def randint(low, high=None, size=(), dtype=None, device=None):
         low, high = 0, low
     array = default_generator().integers(low, high, size=_size((size,)))
     return _make(array.astype(_dtype(dtype, np.int64)), device, False)
+
+
+class _Normal(Function):
+    """A draw mean + std * N(0, 1), ``noise`` drawn beforehand. As in PyTorch, the sample is not
+    reparameterized: the gradients to mean and std are zero (for a differentiable draw, write
+    mean + std * randn_like(std))."""
+
+    @staticmethod
+    def forward(ctx, mean, std, noise):
+        return mean + std * noise
+
+    @staticmethod
+    def backward(ctx, g):
+        return (np.zeros_like(g) if ctx.needs_input_grad[0] else None,
+                np.zeros_like(g) if ctx.needs_input_grad[1] else None, None)
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False):
+    """Normal samples with the given mean and standard deviation (``torch.normal``), from
+    minicnn's generator (``manual_seed``) or ``generator`` (a numpy.random.Generator).
+
+    PyTorch's overloads: ``normal(mean: Tensor, std: Tensor)`` (shapes broadcast),
+    ``normal(mean: Tensor, std: float = 1.0)``, ``normal(mean: float, std: Tensor)`` -- the
+    result has the tensors' dtype and device; and ``normal(mean: float, std: float, size)``, a
+    new tensor of ``size`` (float32 unless ``dtype``). Gradients to mean and std are zero.
+
+    Raises TypeError for two numbers without ``size``, a ``size`` given with a tensor, or a
+    non-floating tensor; RuntimeError for a negative std; ValueError for tensor shapes that do
+    not broadcast.
+    """
+    rng = default_generator() if generator is None else generator
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal(): with a float mean and a float std, size is required: "
+                            "normal(mean, std, size)")
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        dtype = _dtype(dtype, _DEFAULT_FLOAT)
+        noise = rng.standard_normal(_size((size,)), dtype=dtype)
+        return _make(noise * dtype.type(std) + dtype.type(mean), device, requires_grad)
+    if size is not None:
+        raise TypeError("normal(): size is only accepted with a float mean and a float std")
+    for name, v in (("mean", mean), ("std", std)):
+        if isinstance(v, Tensor) and v.dtype.kind != "f":
+            raise TypeError(f"normal: {name} must be a floating tensor, got {v.dtype}")
+    if isinstance(std, Tensor):
+        if bool((std._data < 0).any()):
+            raise RuntimeError("normal expects all elements of std >= 0.0")
+    elif std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    mean, std = operands(mean, std)
+    try:
+        shape = np.broadcast_shapes(mean.shape, std.shape)
+    except ValueError:
+        raise ValueError(f"normal: shapes {tuple(mean.shape)} and {tuple(std.shape)} of mean "
+                         "and std are not broadcastable") from None
+    noise = move(rng.standard_normal(shape, dtype=mean.dtype), mean.device)
+    return _Normal.apply(mean, std, noise)
 
 
 def _like(fn, input, dtype, device, requires_grad):

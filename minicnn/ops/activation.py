@@ -348,5 +348,5 @@ def bias_add(input, bias):
     """
     if input.ndim < 2 or bias.shape != (input.shape[1],):
         raise ValueError(f"bias_add: expected input (N, C, *) and bias (C,), got input "
-                         f"{input.shape} and bias {bias.shape}")
+                         f"{tuple(input.shape)} and bias {tuple(bias.shape)}")
     return BiasAdd.apply(input, bias)

@@ -1,7 +1,8 @@
 """Reductions: sum, mean, var/std, max/min (with and without a dim), amax/amin, argmax/argmin.
 
 ``dim`` is an int, a tuple of ints, or None (every dimension); ``keepdim`` keeps reduced
-dimensions with size 1, as in PyTorch.
+dimensions with size 1, as in PyTorch. ``axis=`` is accepted as an alias of ``dim`` (PyTorch's
+NumPy-compatible spelling).
 """
 from collections import namedtuple
 
@@ -131,18 +132,29 @@ class TakeAlongDim(Function):
         return gx, None, None, None
 
 
+def _dim_or_axis(name, dim, axis):
+    """``dim``, or ``axis`` when given instead; TypeError when both are."""
+    if axis is None:
+        return dim
+    if dim is not None:
+        raise TypeError(f"{name}() got both 'dim' and its alias 'axis'")
+    return axis
+
+
 def _check_nonempty(name, input, axes):
     if any(input.shape[a] == 0 for a in axes) or input.numel() == 0:
         raise ValueError(f"{name}: cannot reduce an empty dimension (input shape {input.shape})")
 
 
-def sum(input, dim=None, keepdim=False):
+def sum(input, dim=None, keepdim=False, *, axis=None):
     """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``)."""
+    dim = _dim_or_axis("sum", dim, axis)
     return Sum.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
-def mean(input, dim=None, keepdim=False):
+def mean(input, dim=None, keepdim=False, *, axis=None):
     """Mean over ``dim`` (``torch.mean``); floating-point input only."""
+    dim = _dim_or_axis("mean", dim, axis)
     if input.dtype.kind != "f":
         raise TypeError(f"mean: input must be float32 or float64, got {input.dtype}")
     return Mean.apply(input, normalize_dims(dim, input.ndim), keepdim)
@@ -156,31 +168,35 @@ def _correction(name, unbiased, correction):
     return correction
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
     """Variance over ``dim`` with Bessel's correction by default (``torch.var``).
 
     ``correction`` (default 1) is subtracted from the element count; ``unbiased=False`` means
     correction=0. Gives inf/nan when the count is <= correction, as PyTorch does.
     """
+    dim = _dim_or_axis("var", dim, axis)
     correction = _correction("var", unbiased, correction)
     return Var.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
     """Standard deviation, the square root of :func:`var` with the same arguments (``torch.std``)."""
+    dim = _dim_or_axis("std", dim, axis)
     correction = _correction("std", unbiased, correction)
     return Std.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
-def amax(input, dim=None, keepdim=False):
+def amax(input, dim=None, keepdim=False, *, axis=None):
     """Maximum over ``dim``; ties share the gradient evenly (``torch.amax``)."""
+    dim = _dim_or_axis("amax", dim, axis)
     axes = normalize_dims(dim, input.ndim)
     _check_nonempty("amax", input, axes)
     return Extreme.apply(input, axes, keepdim, True)
 
 
-def amin(input, dim=None, keepdim=False):
+def amin(input, dim=None, keepdim=False, *, axis=None):
     """Minimum over ``dim``; ties share the gradient evenly (``torch.amin``)."""
+    dim = _dim_or_axis("amin", dim, axis)
     axes = normalize_dims(dim, input.ndim)
     _check_nonempty("amin", input, axes)
     return Extreme.apply(input, axes, keepdim, False)
@@ -198,16 +214,18 @@ def _extreme_along(name, input, dim, keepdim, arg):
     return MinMaxResult(values, Tensor._wrap(indices.astype(np.int64), input.device))
 
 
-def max(input, dim=None, keepdim=False):
+def max(input, dim=None, keepdim=False, *, axis=None):
     """``max(input)``: the largest element (0-d). ``max(input, dim)``: (values, indices) along
     ``dim``, the gradient going to the first maximal element of each line (``torch.max``)."""
+    dim = _dim_or_axis("max", dim, axis)
     if dim is None:
         return amax(input)
     return _extreme_along("max", input, dim, keepdim, np.argmax)
 
 
-def min(input, dim=None, keepdim=False):
+def min(input, dim=None, keepdim=False, *, axis=None):
     """``min(input)``: the smallest element. ``min(input, dim)``: (values, indices) (``torch.min``)."""
+    dim = _dim_or_axis("min", dim, axis)
     if dim is None:
         return amin(input)
     return _extreme_along("min", input, dim, keepdim, np.argmin)
@@ -229,11 +247,13 @@ def _arg(name, fn, input, dim, keepdim):
     return Tensor._wrap(out.astype(np.int64), input.device)
 
 
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None):
     """Index of the maximum (over the flattened tensor when dim is None); int64, no gradient."""
+    dim = _dim_or_axis("argmax", dim, axis)
     return _arg("argmax", np.argmax, input, dim, keepdim)
 
 
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None):
     """Index of the minimum (over the flattened tensor when dim is None); int64, no gradient."""
+    dim = _dim_or_axis("argmin", dim, axis)
     return _arg("argmin", np.argmin, input, dim, keepdim)

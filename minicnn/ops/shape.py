@@ -1,4 +1,5 @@
-"""Shape ops: reshape/view/flatten, transpose/permute, squeeze/unsqueeze, expand, indexing,
+"""Shape ops: reshape/view/flatten, transpose/permute/swapaxes, squeeze/unsqueeze, expand,
+repeat/repeat_interleave, meshgrid, indexing (getitem, and index_put: out-of-place assignment),
 cat/stack, pad, and copies (clone, contiguous, to). Most are free views in forward; their
 backward moves the gradient back into the input's layout.
 """
@@ -8,7 +9,8 @@ from ..autograd import Function
 from ..backends.cuda.memory import DeviceArray
 from ..device import CUDA_DTYPES, as_device, move
 from ..tensor import Tensor
-from ._util import normalize_dim, shape_arg
+from ._util import as_operand, normalize_dim, shape_arg
+from .pointwise import tensor_arg, tensor_or_number_arg
 
 
 class Reshape(Function):
@@ -98,6 +100,56 @@ class GetItem(Function):
         else:
             np.add.at(gx, ctx.index, g)
         return gx, None
+
+
+class IndexPut(Function):
+    """A copy of x with x[index] = value (``accumulate``: x[index] += value, repeated positions
+    adding up). Backward: the input's gradient everywhere except the overwritten positions
+    (everywhere when accumulating); the value's gradient gathered from those positions."""
+
+    @staticmethod
+    def forward(ctx, x, index, value, accumulate):
+        ctx.index, ctx.accumulate, ctx.value_ndim = index, accumulate, value.ndim
+        y = x.copy()
+        if accumulate:
+            np.add.at(y, index, value)
+        else:
+            y[index] = value
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        gx = gv = None
+        if ctx.needs_input_grad[0]:
+            gx = g
+            if not ctx.accumulate:
+                gx = g.copy()
+                gx[ctx.index] = 0
+        if ctx.needs_input_grad[2]:
+            gv = g[ctx.index]
+            # a value may carry extra leading 1s (x[0] = v of shape (1, n)); the engine sums
+            # the rest of the broadcast away
+            if gv.ndim < ctx.value_ndim:
+                gv = gv.reshape((1,) * (ctx.value_ndim - gv.ndim) + gv.shape)
+        return gx, None, gv, None
+
+
+class Repeat(Function):
+    """np.tile semantics: x (shape n, with leading 1s up to len(sizes)) repeated sizes[i] times
+    along each dimension i. Forward broadcasts x to (s0, n0, s1, n1, ...) and merges each pair;
+    backward splits the gradient the same way and sums over the s axes."""
+
+    @staticmethod
+    def forward(ctx, x, sizes):
+        n = (1,) * (len(sizes) - x.ndim) + x.shape
+        ctx.shape, ctx.split = x.shape, tuple(v for pair in zip(sizes, n) for v in pair)
+        lifted = x.reshape(tuple(v for k in n for v in (1, k)))
+        return np.broadcast_to(lifted, ctx.split).reshape(tuple(s * k for s, k in zip(sizes, n)))
+
+    @staticmethod
+    def backward(ctx, g):
+        g = g.reshape(ctx.split).sum(axis=tuple(range(0, len(ctx.split), 2)))
+        return g.reshape(ctx.shape), None
 
 
 class Cat(Function):
@@ -200,7 +252,8 @@ def reshape(input, *shape):
     try:
         return Reshape.apply(input, shape)
     except ValueError:
-        raise ValueError(f"reshape: shape {shape} is invalid for input of shape {input.shape} "
+        raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
+                         f"{tuple(input.shape)} "
                          f"({input.numel()} elements)") from None
 
 
@@ -224,7 +277,7 @@ def permute(input, *dims):
     dims = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims))
     if sorted(dims) != list(range(input.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
-                         f"dimensions of shape {input.shape}")
+                         f"dimensions of shape {tuple(input.shape)}")
     return Permute.apply(input, dims)
 
 
@@ -234,6 +287,144 @@ def transpose(input, dim0, dim1):
     a, b = normalize_dim(dim0, input.ndim), normalize_dim(dim1, input.ndim)
     dims[a], dims[b] = dims[b], dims[a]
     return Permute.apply(input, tuple(dims))
+
+
+def swapaxes(input, axis0, axis1):
+    """Swap two dimensions (``torch.swapaxes``, NumPy's name for :func:`transpose`)."""
+    return transpose(tensor_arg("swapaxes", "input", 1, input), axis0, axis1)
+
+
+def swapdims(input, dim0, dim1):
+    """Swap two dimensions (``torch.swapdims``, an alias of :func:`transpose`)."""
+    return transpose(tensor_arg("swapdims", "input", 1, input), dim0, dim1)
+
+
+def repeat(input, *sizes):
+    """Tile ``input`` sizes[i] times along dimension i (``torch.Tensor.repeat``; NumPy's tile);
+    with more sizes than dimensions, the input is first viewed with leading size-1 dimensions.
+    ``sizes`` as ints or one tuple/list. The gradient sums over the copies.
+
+    Raises TypeError for a non-int size, RuntimeError (PyTorch's messages) for fewer sizes than
+    dimensions or a negative size.
+    """
+    tensor_arg("repeat", "input", 1, input)
+    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
+        sizes = tuple(sizes[0])
+    for s in sizes:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
+            raise TypeError(f"repeat(): argument 'repeats' must be a tuple of ints, but found "
+                            f"element of type {type(s).__name__}")
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < input.ndim:
+        raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
+                           "of dimensions of tensor")
+    n = (1,) * (len(sizes) - input.ndim) + input.shape
+    out = [s * k for s, k in zip(sizes, n)]
+    if any(s < 0 for s in sizes):
+        raise RuntimeError(f"Trying to create tensor with negative dimension "
+                           f"{next(v for v in out if v < 0)}: {out}")
+    return Repeat.apply(input, sizes)
+
+
+def _repeats_array(repeats, n, dim):
+    """``repeats`` (int, or 0-d / 1-D integer tensor) as n non-negative counts for the n
+    elements along dimension ``dim``."""
+    if isinstance(repeats, Tensor):
+        r = repeats.cpu().numpy()
+        if r.dtype.kind not in "iu":
+            raise TypeError(f"repeat_interleave: repeats must be an integer tensor, got {r.dtype}")
+        if r.ndim > 1:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        if r.ndim == 1 and r.size != 1 and r.size != n:
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got "
+                               f"repeats.size(0) = {r.size} and input.size({dim}) = {n}")
+        if (r < 0).any():
+            raise RuntimeError("repeats can not be negative")
+        return np.broadcast_to(r.reshape(-1) if r.size != 1 else r.reshape(()), (n,))
+    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool):
+        raise TypeError(f"repeat_interleave(): argument 'repeats' must be int or Tensor, not "
+                        f"{type(repeats).__name__}")
+    if repeats < 0:
+        raise RuntimeError("Repeats must be non-negative")
+    return np.full(n, int(repeats))
+
+
+def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Repeat each element ``repeats`` times along ``dim`` (``torch.repeat_interleave``): with
+    dim=None the input is flattened first. ``repeats`` is an int or an integer tensor with one
+    count per element along dim (or a single count). The gradient sums over the copies.
+
+    ``repeat_interleave(repeats)`` (a 1-D integer tensor alone) gives the indices
+    0 (repeats[0] times), 1 (repeats[1] times), ...
+
+    ``output_size`` (the total length along dim) is accepted, as PyTorch's hint, and checked.
+    Raises TypeError for a non-Tensor input or a non-integer ``repeats``, RuntimeError for
+    negative counts or a count tensor of the wrong size, IndexError for a bad ``dim``.
+    """
+    tensor_arg("repeat_interleave", "input", 1, input)
+    if repeats is None:  # repeat_interleave(repeats): indices
+        if input.ndim != 1:
+            raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+        counts = _repeats_array(input, input.shape[0], 0)
+        index = np.repeat(np.arange(input.shape[0], dtype=np.int64), counts)
+        return Tensor._wrap(index, input.device)
+    if dim is None:
+        input, d = reshape(input, -1), 0
+    else:
+        d = normalize_dim(dim, input.ndim)
+    if input.ndim == 0:  # a 0-d input with a dim: one element along it
+        input = reshape(input, 1)
+    n = input.shape[d]
+    counts = _repeats_array(repeats, n, d)
+    index = np.repeat(np.arange(n, dtype=np.int64), counts)
+    if output_size is not None and output_size != index.size:
+        raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
+                           f"total of the repeats, {index.size}")
+    return GetItem.apply(input, (slice(None),) * d + (index,))
+
+
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 0-d or 1-D tensors (``torch.meshgrid``): output i holds tensor i
+    along dimension i, broadcast over the others; every output has shape (n0, n1, ...).
+    ``indexing="xy"`` swaps the first two dimensions (NumPy's Cartesian default). The tensors
+    may be passed as one list or tuple. Outputs are broadcast views; gradients sum back.
+
+    Raises TypeError for a non-Tensor element, RuntimeError (PyTorch's messages) for an empty
+    list, an unknown ``indexing``, a tensor with more than 1 dimension, or differing dtypes or
+    devices.
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"meshgrid(): expected Tensor as element {i} in argument 0, but got "
+                            f"{type(t).__name__}")
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: '
+                           f'{indexing}')
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but "
+                               f"got a tensor of shape {tuple(t.shape)}")
+        if t.dtype != tensors[0].dtype:
+            raise RuntimeError("meshgrid expects all tensors to have the same dtype")
+        if t.device != tensors[0].device:
+            raise RuntimeError("meshgrid expects all tensors to have the same device")
+    axes = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) > 1:
+        axes[0], axes[1] = 1, 0
+    sizes = [t.numel() for t in tensors]
+    shape = [0] * len(tensors)
+    for axis, n in zip(axes, sizes):
+        shape[axis] = n
+    grids = []
+    for t, axis in zip(tensors, axes):
+        lifted = [1] * len(tensors)
+        lifted[axis] = shape[axis]
+        grids.append(Expand.apply(reshape(t, tuple(lifted)), tuple(shape)))
+    return tuple(grids)
 
 
 def squeeze(input, dim=None):
@@ -259,7 +450,8 @@ def expand(input, *sizes):
     sizes = shape_arg(sizes)
     lead = len(sizes) - input.ndim
     if lead < 0:
-        raise ValueError(f"expand: target {sizes} has fewer dimensions than input {input.shape}")
+        raise ValueError(f"expand: target {sizes} has fewer dimensions than input "
+                         f"{tuple(input.shape)}")
     target = []
     for i, n in enumerate(sizes):
         old = input.shape[i - lead] if i >= lead else None
@@ -269,7 +461,7 @@ def expand(input, *sizes):
             n = old
         if old is not None and old != 1 and old != n:
             raise ValueError(f"expand: the expanded size {n} must match the existing size {old} "
-                             f"at dimension {i} (input {input.shape}, target {sizes})")
+                             f"at dimension {i} (input {tuple(input.shape)}, target {sizes})")
         target.append(n)
     return Expand.apply(input, tuple(target))
 
@@ -306,7 +498,38 @@ def getitem(input, index):
     try:
         return GetItem.apply(input, index)
     except IndexError as e:
-        raise IndexError(f"index {index!r} is invalid for a tensor of shape {input.shape}: {e}") from None
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape "
+                         f"{tuple(input.shape)}: {e}") from None
+
+
+def index_put(input, indices, values, accumulate=False):
+    """Out-of-place ``input[indices] = values`` (``torch.index_put``): a copy of ``input`` with
+    the indexed positions replaced by ``values`` (broadcast to them), or with ``values`` added
+    there when ``accumulate`` (repeated positions then add up). ``indices`` is anything
+    :func:`getitem` accepts: ints, slices, None, Ellipsis, integer or bool tensors, arrays or
+    lists, or a tuple of them. ``values`` is a tensor or a number.
+
+    Gradients: to ``input`` everywhere except the overwritten positions (everywhere with
+    ``accumulate``); to ``values`` the gradient gathered from the indexed positions.
+    Raises TypeError for a non-Tensor input or values neither tensor nor number, IndexError for
+    an invalid index, ValueError when ``values`` does not broadcast to the indexed shape.
+    """
+    tensor_arg("index_put", "input", 1, input)
+    tensor_or_number_arg("index_put", "values", 3, values)
+    index = to_index(indices)
+    if not isinstance(values, Tensor):
+        values = as_operand(input.dtype.type(values), input)
+    elif values.dtype != input.dtype and not values.dtype.kind == input.dtype.kind == "f":
+        values = values.to(input.dtype)  # e.g. an int tensor into a float one
+    try:
+        return IndexPut.apply(input, index, values, bool(accumulate))
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is invalid for a tensor of shape "
+                         f"{tuple(input.shape)}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"index_put: values of shape {tuple(values.shape)} do not fit the "
+                         f"positions {index!r} of a tensor of shape {tuple(input.shape)}: "
+                         f"{e}") from None
 
 
 def _check_sequence(name, tensors):
@@ -328,7 +551,7 @@ def cat(tensors, dim=0):
     for t in tensors[1:]:
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
             raise ValueError(f"cat: expected all tensors to have the same shape except in "
-                             f"dimension {d}, got {ref.shape} and {t.shape}")
+                             f"dimension {d}, got {tuple(ref.shape)} and {tuple(t.shape)}")
     return Cat.apply(d, *tensors)
 
 
@@ -339,7 +562,7 @@ def stack(tensors, dim=0):
     for t in tensors[1:]:
         if t.shape != ref.shape:
             raise ValueError(f"stack: expected all tensors to have the same shape, got "
-                             f"{ref.shape} and {t.shape}")
+                             f"{tuple(ref.shape)} and {tuple(t.shape)}")
     return Stack.apply(normalize_dim(dim, ref.ndim + 1), *tensors)
 
 
@@ -366,13 +589,14 @@ def pad(input, pad, mode="constant", value=0.0):
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim:
         raise ValueError(f"pad: expected an even number of amounts, at most 2 per dimension "
-                         f"({2 * input.ndim} for shape {input.shape}), got {pad}")
+                         f"({2 * input.ndim} for shape {tuple(input.shape)}), got {pad}")
     k = len(pad) // 2
     pairs = [(0, 0)] * (input.ndim - k) + [(pad[2 * i], pad[2 * i + 1]) for i in reversed(range(k))]
     if mode == "constant":
         for n, (lo, hi) in zip(input.shape, pairs):
             if n + lo + hi < 0:
-                raise ValueError(f"pad: {pad} would give a negative size for input {input.shape}")
+                raise ValueError(f"pad: {pad} would give a negative size for input "
+                                 f"{tuple(input.shape)}")
         return PadConstant.apply(input, tuple(pairs), value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
@@ -386,6 +610,7 @@ def pad(input, pad, mode="constant", value=0.0):
         limit = {"reflect": n - 1, "circular": n, "replicate": float("inf")}[mode]
         if lo < 0 or hi < 0 or lo > limit or hi > limit or n == 0:
             raise ValueError(f"pad: {mode} padding of ({lo}, {hi}) is invalid for dimension {dim} "
-                             f"of size {n} (input {input.shape}); amounts must be in [0, {limit}]")
+                             f"of size {n} (input {tuple(input.shape)}); amounts must be in "
+                             f"[0, {limit}]")
         indices.append((dim, _pad_index(n, lo, hi, mode)))
     return PadIndexed.apply(input, tuple(indices))

@@ -1,0 +1,375 @@
+"""Elementwise ops without a backend kernel: trigonometric and hyperbolic functions, atan2,
+rounding (floor, ceil, round, sign), and selection (where, masked_fill).
+
+Rounding ops are piecewise constant: their gradient is zero everywhere, as in PyTorch. The
+selection ops route the gradient to whichever side each element was taken from. Arguments are
+validated as PyTorch's argument parser does: a Tensor where one is required (TypeError naming
+the argument otherwise), a Python number where a Number is allowed.
+"""
+import numbers
+
+import numpy as np
+
+from ..autograd import Function
+from ..tensor import Tensor
+from ._util import as_operand, operands
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+# ---------------------------------------------------------------- argument checks
+
+def tensor_arg(fn: str, name: str, position: int, value) -> Tensor:
+    """``value`` itself when it is a Tensor; TypeError in PyTorch's words otherwise."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
+                        f"not {type(value).__name__}")
+    return value
+
+
+def is_number(value) -> bool:
+    """True for Python and NumPy real numbers (bool included, as PyTorch's Number)."""
+    return isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray)
+
+
+def tensor_or_number_arg(fn: str, name: str, position: int, value):
+    """``value`` when it is a Tensor or a real number; TypeError naming the argument otherwise."""
+    if not isinstance(value, Tensor) and not is_number(value):
+        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor or "
+                        f"Number, not {type(value).__name__}")
+    return value
+
+
+def broadcast_error(fn: str, *tensors) -> ValueError:
+    shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+    return ValueError(f"{fn}: shapes {shapes} are not broadcastable")
+
+
+def check_broadcast(fn: str, *tensors) -> tuple:
+    """The broadcast shape of the tensors' shapes; ValueError naming them when there is none."""
+    try:
+        return np.broadcast_shapes(*(t.shape for t in tensors))
+    except ValueError:
+        raise broadcast_error(fn, *tensors) from None
+
+
+def floating(x: Tensor) -> Tensor:
+    """``x`` itself when floating, else converted to float32: integer input to a transcendental
+    function gives PyTorch's default float dtype."""
+    return x if x.dtype.kind == "f" else x.to(_FLOAT32)
+
+
+# ---------------------------------------------------------------- trigonometric and hyperbolic
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * np.cos(x)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cos(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return -g * np.sin(x)
+
+
+class Tan(Function):
+    """tan x; d/dx = 1 + tan^2 x, from the saved output."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.tan(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (1 + y * y)
+
+
+class Sinh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sinh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * np.cosh(x)
+
+
+class Cosh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.cosh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * np.sinh(x)
+
+
+class Atan2(Function):
+    """atan2(y, x), the angle of the point (x, y) in (-pi, pi]:
+    d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)."""
+
+    @staticmethod
+    def forward(ctx, y, x):
+        ctx.save_for_backward(y, x)
+        return np.arctan2(y, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        y, x = ctx.saved_tensors
+        scale = g / (x * x + y * y)
+        gy = scale * x if ctx.needs_input_grad[0] else None
+        gx = -scale * y if ctx.needs_input_grad[1] else None
+        return gy, gx
+
+
+# ---------------------------------------------------------------- rounding (zero gradient)
+
+class Floor(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return np.floor(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+class Ceil(Function):
+    @staticmethod
+    def forward(ctx, x):
+        return np.ceil(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+class Round(Function):
+    """Round half to even at ``decimals`` digits (negative: to tens, hundreds, ...); NumPy's
+    x * 10^d, rint, / 10^d, which gives PyTorch's results bit for bit."""
+
+    @staticmethod
+    def forward(ctx, x, decimals):
+        return np.round(x, decimals)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g), None
+
+
+class Sign(Function):
+    """-1, 0 or 1; computed as (x > 0) - (x < 0), so sign(nan) is 0 as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+# ---------------------------------------------------------------- selection
+
+class Where(Function):
+    """condition ? a : b, broadcasting all three; each side gets the gradient where it was
+    chosen and zero elsewhere (the engine sums it back to the side's shape)."""
+
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return np.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        (condition,) = ctx.saved_tensors
+        zero = g.dtype.type(0)
+        ga = np.where(condition, g, zero) if ctx.needs_input_grad[1] else None
+        gb = np.where(condition, zero, g) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+class MaskedFill(Function):
+    """input with ``value`` (a 0-d array) wherever ``mask`` is True, broadcasting input and mask.
+    The input's gradient is zero at the filled positions; the value's is the sum of the
+    gradient over them (the engine reduces the masked gradient to 0-d)."""
+
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        ctx.save_for_backward(mask)
+        return np.where(mask, value, x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        zero = g.dtype.type(0)
+        gx = np.where(mask, zero, g) if ctx.needs_input_grad[0] else None
+        gv = np.where(mask, g, zero) if ctx.needs_input_grad[2] else None
+        return gx, None, gv
+
+
+# ---------------------------------------------------------------- public functions
+
+def sin(input: Tensor) -> Tensor:
+    """Sine, elementwise (``torch.sin``); integer input gives float32."""
+    return Sin.apply(floating(tensor_arg("sin", "input", 1, input)))
+
+
+def cos(input: Tensor) -> Tensor:
+    """Cosine, elementwise (``torch.cos``); integer input gives float32."""
+    return Cos.apply(floating(tensor_arg("cos", "input", 1, input)))
+
+
+def tan(input: Tensor) -> Tensor:
+    """Tangent, elementwise (``torch.tan``); integer input gives float32."""
+    return Tan.apply(floating(tensor_arg("tan", "input", 1, input)))
+
+
+def sinh(input: Tensor) -> Tensor:
+    """Hyperbolic sine, elementwise (``torch.sinh``); integer input gives float32."""
+    return Sinh.apply(floating(tensor_arg("sinh", "input", 1, input)))
+
+
+def cosh(input: Tensor) -> Tensor:
+    """Hyperbolic cosine, elementwise (``torch.cosh``); integer input gives float32."""
+    return Cosh.apply(floating(tensor_arg("cosh", "input", 1, input)))
+
+
+def atan2(input: Tensor, other: Tensor) -> Tensor:
+    """The angle of the point (other, input), i.e. arctan(input / other) in the right quadrant,
+    elementwise with broadcasting (``torch.atan2``). Integer tensors give float32. atan2(0, 0)
+    is 0, but the gradient there is undefined (nan).
+
+    Raises TypeError when either argument is not a Tensor, ValueError for shapes that do not
+    broadcast.
+    """
+    tensor_arg("atan2", "input", 1, input)
+    tensor_arg("atan2", "other", 2, other)
+    y, x = operands(floating(input), floating(other))
+    check_broadcast("atan2", y, x)
+    return Atan2.apply(y, x)
+
+
+def floor(input: Tensor) -> Tensor:
+    """The largest integer <= each element (``torch.floor``); zero gradient. Integer tensors
+    come back unchanged (a copy)."""
+    tensor_arg("floor", "input", 1, input)
+    return Floor.apply(input) if input.dtype.kind == "f" else input.clone()
+
+
+def ceil(input: Tensor) -> Tensor:
+    """The smallest integer >= each element (``torch.ceil``); zero gradient."""
+    tensor_arg("ceil", "input", 1, input)
+    return Ceil.apply(input) if input.dtype.kind == "f" else input.clone()
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:
+    """Round to ``decimals`` decimal places, halves to even (``torch.round``); zero gradient.
+
+    Raises TypeError for a non-int ``decimals`` and NotImplementedError for ``decimals`` != 0
+    on an integer tensor (as PyTorch).
+    """
+    tensor_arg("round", "input", 1, input)
+    if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
+        raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
+    if input.dtype.kind != "f":
+        if decimals:
+            raise NotImplementedError(f"round: decimals={decimals} is not implemented for "
+                                      f"{input.dtype} tensors")
+        return input.clone()
+    return Round.apply(input, int(decimals))
+
+
+def sign(input: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of each element, 0 for nan (``torch.sign``); zero gradient.
+    A bool tensor comes back unchanged (a copy)."""
+    tensor_arg("sign", "input", 1, input)
+    return Sign.apply(input) if input.dtype.kind != "b" else input.clone()
+
+
+def _where_scalars(condition, input, other):
+    """Both sides of where() as tensors: a number takes the other side's dtype; two numbers give
+    float32 if either is a float, else int64 (bool for two bools), as in PyTorch."""
+    if isinstance(input, Tensor) or isinstance(other, Tensor):
+        return operands(input, other)
+    kinds = {np.asarray(v).dtype.kind for v in (input, other)}
+    dtype = np.float32 if "f" in kinds else np.bool_ if kinds == {"b"} else np.int64
+    like = Tensor._wrap(np.zeros((), dtype), condition.device)
+    return as_operand(input, like), as_operand(other, like)
+
+
+def where(condition: Tensor, input=None, other=None):
+    """``where(condition, input, other)``: elements of ``input`` where ``condition`` is True and
+    of ``other`` elsewhere, all three broadcast (``torch.where``). ``input`` and ``other`` may be
+    tensors or numbers; each gets the gradient of the elements it supplied.
+
+    ``where(condition)``: the indices of the nonzero elements, as a tuple of int64 tensors (one
+    per dimension, ``torch.nonzero(condition, as_tuple=True)``).
+
+    Raises TypeError for a non-Tensor condition or a side that is neither Tensor nor number,
+    RuntimeError for a non-bool condition (three-argument form), ValueError for shapes that do
+    not broadcast.
+    """
+    tensor_arg("where", "condition", 1, condition)
+    if input is None and other is None:
+        data = condition._data.reshape(-1) if condition.ndim == 0 else condition._data
+        return tuple(Tensor._wrap(i.astype(np.int64), condition.device) for i in np.nonzero(data))
+    tensor_or_number_arg("where", "input", 2, input)
+    tensor_or_number_arg("where", "other", 3, other)
+    if condition.dtype.kind != "b":
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
+                           f"with dtype {condition.dtype}")
+    a, b = _where_scalars(condition, input, other)
+    if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
+        # Function.apply would compare both with the (bool) condition only
+        raise TypeError(f"where: expected input and other of one dtype, got {a.dtype} and "
+                        f"{b.dtype}; convert one with .to(dtype), .float() or .double()")
+    check_broadcast("where", condition, a, b)
+    return Where.apply(condition, a, b)
+
+
+def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+    """``input`` with ``value`` wherever ``mask`` is True (``torch.masked_fill``). ``mask`` is a
+    bool tensor broadcast with ``input``; ``value`` is a number or a 0-d tensor (which then gets
+    the gradient summed over the filled positions).
+
+    Raises TypeError for a non-Tensor input or mask, or a value that is neither a number nor a
+    tensor; RuntimeError for a non-bool mask or a value tensor that is not 0-d; ValueError for
+    shapes that do not broadcast.
+    """
+    tensor_arg("masked_fill", "input", 1, input)
+    tensor_arg("masked_fill", "mask", 2, mask)
+    tensor_or_number_arg("masked_fill", "value", 3, value)
+    if mask.dtype.kind != "b":
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
+                               f"tensor with {value.ndim} dimension(s).")
+        if value.dtype != input.dtype and not (value.dtype.kind == input.dtype.kind == "f"):
+            value = value.to(input.dtype)  # a number in a tensor; only float32/float64 clash
+    else:  # a number in the input's dtype (a device scalar on "cuda")
+        value = as_operand(input.dtype.type(value), input)
+    check_broadcast("masked_fill", input, mask)
+    return MaskedFill.apply(input, mask, value)
