@@ -1,12 +1,29 @@
-"""Checkpoints: :func:`save` and :func:`load` (``torch.save`` / ``torch.load``) without pickle.
+"""Checkpoints: :func:`save` and :func:`load` (``torch.save`` / ``torch.load``); loading never
+executes code from the file, unlike ``torch.load`` of an untrusted pickle.
 
 A checkpoint holds a nested structure of dicts (str or int keys), lists, tuples, tensors, NumPy
 arrays and scalars, and Python int/float/bool/str/None: a model's ``state_dict()``, an
 optimizer's or scheduler's ``state_dict()``, the epoch, RNG states (``bit_generator.state``).
-Loading one never executes code, unlike ``torch.load`` of an untrusted pickle.
 
-On-disk format (version 1)
---------------------------
+Formats, by the suffix of the path ``save`` writes to (a file object's ``name`` counts as one):
+
+=====================  ==========================================================================
+``.pt``, ``.pth``      PyTorch's zip format, as ``torch.save`` writes it, so that
+                       ``torch.load(path, weights_only=True)`` reads it: tensors, Parameters,
+                       dict/OrderedDict/list/tuple and plain values, no NumPy objects
+                       (:mod:`minicnn.serialization_torch` describes it)
+``.safetensors``       the safetensors format (flat name -> tensor; ``pip install safetensors``)
+anything else          the ``.npz`` checkpoint below (version 1), which holds every type above;
+                       also a file object without a ``.pt``/``.pth`` name
+=====================  ==========================================================================
+
+``load`` tells the zip formats apart by their content, whatever the name (``torch.save``'s
+``.bin`` files included): ``__minicnn_checkpoint__.npy`` marks a ``.npz`` checkpoint,
+``<folder>/data.pkl`` a PyTorch one, read through an unpickler that admits tensor rebuilds,
+OrderedDict and plain values only. Only ``.safetensors`` goes by its suffix.
+
+``.npz`` on-disk format (version 1)
+-----------------------------------
 A ``.npz`` file: a zip archive (stored, not compressed) whose every entry is a ``.npy`` array,
 so ``numpy.load(path, allow_pickle=False)`` can read every entry, and a flat state_dict's
 arrays keep their names (``"features.0.weight"``).
@@ -54,6 +71,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from . import serialization_torch
 from .device import as_device
 from .device import device as Device
 from .tensor import Tensor
@@ -73,16 +91,22 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]")
 
 
 def save(obj, f, *, metadata=None):
-    """Save ``obj`` to ``f`` (``torch.save``), as a ``.npz`` checkpoint (see the module docstring).
+    """Save ``obj`` to ``f`` (``torch.save``); the format follows the suffix of ``f`` (see the
+    module docstring): PyTorch's zip format for ``.pt``/``.pth``, safetensors for
+    ``.safetensors``, and a ``.npz`` checkpoint for any other name and for file objects
+    without a name.
 
     ``obj``: a nested structure of dict (str/int keys), list, tuple, Tensor (Parameter),
-    ndarray, NumPy scalar, int, float, bool, str, None. ``f``: a path (str or os.PathLike) or a
-    binary file object open for writing. A path is written atomically: to a temporary file in
-    the same directory, then renamed over ``f``, so a crash leaves the old file or the new one,
-    never half of one. A path ending in ``.safetensors`` is written with the safetensors package
-    (``obj`` must then be a flat dict str -> tensor; ``metadata`` an optional dict str -> str).
+    ndarray, NumPy scalar, int, float, bool, str, None (no NumPy objects in a ``.pt`` file:
+    ``torch.load(weights_only=True)`` would refuse them). ``f``: a path (str or os.PathLike) or
+    a binary file object open for writing (its ``name`` picks the format as a path's would). A
+    path is written atomically: to a temporary file in the same directory, then renamed over
+    ``f``, so a crash leaves the old file or the new one, never half of one. For
+    ``.safetensors``, ``obj`` must be a flat dict str -> tensor and ``metadata`` an optional
+    dict str -> str.
 
-    Tensors keep dtype, shape, device name and requires_grad, not ``.grad``.
+    Tensors keep dtype, shape and requires_grad, not ``.grad``; ``.npz`` keeps the device name,
+    ``.pt`` records "cpu" or "cuda:N" as PyTorch does.
 
     Raises TypeError naming the path of an unsupported object inside ``obj`` (e.g.
     ``obj['optimizer']['state'][0]['x']: cannot save a function``), before writing anything.
@@ -92,12 +116,18 @@ def save(obj, f, *, metadata=None):
         return
     if metadata is not None:
         raise TypeError("save: metadata is only for .safetensors files; put it in obj instead")
-    entries = _Encoder().encode(obj)
+    if serialization_torch.wants_torch_format(f):
+        write = serialization_torch.encode(obj).write
+    else:
+        entries = _Encoder().encode(obj)
+
+        def write(fh):
+            _write_zip(fh, entries)
     if isinstance(f, (str, os.PathLike)):
         with _atomic_path(f) as tmp, open(tmp, "wb") as fh:
-            _write_zip(fh, entries)
+            write(fh)
     elif hasattr(f, "write"):
-        _write_zip(f, entries)
+        write(f)
     else:
         raise TypeError(f"save: f must be a path or a binary file object, got {type(f).__name__}")
 
@@ -237,24 +267,34 @@ class CheckpointError(ValueError):
 
 
 class NotACheckpointError(CheckpointError):
-    """A zip archive without the structure entry (a plain .npz, a torch.save file ...)."""
+    """A zip archive that is neither a minicnn checkpoint (no structure entry) nor a PyTorch
+    one (no data.pkl record): a plain .npz, a zip of other files."""
 
 
 def load(f, map_location=None, *, weights_only=True):
-    """Load an object saved by :func:`save` (``torch.load``); loading never executes code.
+    """Load an object saved by :func:`save` or by ``torch.save`` (``torch.load``); loading never
+    executes code from the file.
 
-    ``f``: a path or a binary file object. ``map_location``: None puts each tensor back on the
-    device it was saved from; a device or a string (``"cpu"``) puts every tensor there.
-    ``weights_only`` is accepted for compatibility with ``torch.load``: minicnn checkpoints hold
-    only data, whatever its value. Types come back as saved: Tensor (Parameter) with dtype,
-    shape and requires_grad, ndarray, NumPy scalar, tuple, OrderedDict, int keys.
+    ``f``: a path or a binary file object. The format is read from the content, not the name:
+    a zip holding ``__minicnn_checkpoint__.npy`` is a minicnn ``.npz`` checkpoint, one holding
+    ``<folder>/data.pkl`` is a PyTorch checkpoint (``.pt``, ``.pth``, ``.bin``); only a path
+    ending in ``.safetensors`` is read as safetensors. ``map_location``: None puts each tensor
+    back on the device it was saved from; a device or a string (``"cpu"``) puts every tensor
+    there. ``weights_only`` is accepted for compatibility with ``torch.load``: whatever its
+    value, only data is loaded (a PyTorch pickle through an unpickler that admits nothing but
+    tensor rebuilds, OrderedDict and plain values). Types come back as saved: Tensor
+    (Parameter) with dtype, shape and requires_grad, ndarray, NumPy scalar, tuple,
+    OrderedDict, int keys; from a PyTorch file, bfloat16 tensors come back as float32 (exact).
     A ``.safetensors`` path gives an OrderedDict name -> Tensor.
 
-    Raises FileNotFoundError for a missing file; ValueError naming the file and what was
-    expected when it is not a complete zip/.npz archive (truncated, corrupted, random bytes), is
-    an .npz without the ``__minicnn_checkpoint__`` structure entry, holds pickled objects, or
-    its structure does not match its arrays; RuntimeError when it was written in a newer
-    format version than this minicnn reads.
+    Raises FileNotFoundError for a missing file; CheckpointError (a ValueError) naming the file
+    and what was expected when it is not a complete zip archive (truncated, corrupted, random
+    bytes, PyTorch's pre-1.6 format), is an .npz without the ``__minicnn_checkpoint__``
+    structure entry (NotACheckpointError), holds pickled objects or, in a PyTorch file, a
+    global other than those above (named in the message), or its structure does not match its
+    arrays or records; RuntimeError when it was written in a newer format version than this
+    minicnn reads, or a tensor was saved on a device not usable here (pass
+    ``map_location='cpu'``).
     """
     if map_location is not None:
         if not isinstance(map_location, (str, Device)):
@@ -276,13 +316,30 @@ def load(f, map_location=None, *, weights_only=True):
 
 
 def _load_zip(fh, name, map_location):
+    start = fh.tell()
+    size = fh.seek(0, io.SEEK_END)
+    fh.seek(start)
     try:
         with zipfile.ZipFile(fh) as zf:
-            return _Decoder(zf, name, map_location).decode()
+            names = zf.namelist()
+            prefix = None
+            if STRUCTURE_ENTRY + ".npy" not in names:
+                prefix = serialization_torch.archive_prefix(names)
+            if prefix is None:
+                return _Decoder(zf, name, map_location).decode()
+            return serialization_torch.load(zf, prefix, name, map_location, size)
     except zipfile.BadZipFile as e:
-        raise CheckpointError(f"{name}: not a minicnn checkpoint: expected a complete .npz (zip) "
-                              "archive, but the file is truncated, corrupted or not a zip "
-                              f"({e})") from None
+        fh.seek(start)
+        if serialization_torch.is_legacy_torch_file(fh.read(32)):
+            raise CheckpointError(
+                f"{name}: a PyTorch checkpoint in the format torch.save wrote before PyTorch 1.6 "
+                "(or with _use_new_zipfile_serialization=False), which minicnn does not read; "
+                "re-save it with a current PyTorch: torch.save(torch.load(path), path)") from None
+        raise CheckpointError(f"{name}: not a minicnn checkpoint: expected a complete zip "
+                              "archive (.npz, or PyTorch's .pt/.pth), but the file is truncated, "
+                              f"corrupted or not a zip ({e})") from None
+    except serialization_torch.TorchFormatError as e:
+        raise CheckpointError(f"{name}: {e}") from None
 
 
 class _Decoder:
@@ -301,10 +358,7 @@ class _Decoder:
     def decode(self):
         if STRUCTURE_ENTRY + ".npy" not in self.entries:
             hint = ""
-            if any(e.endswith("data.pkl") for e in self.entries):
-                hint = (" It looks like a PyTorch checkpoint (torch.save); load its weights with "
-                        "minicnn.utils.from_torch_state_dict(model, path).")
-            elif self.entries and all(e.endswith(".npy") for e in self.entries):
+            if self.entries and all(e.endswith(".npy") for e in self.entries):
                 hint = " It is a plain .npz: read it with numpy.load(path, allow_pickle=False)."
             raise NotACheckpointError(f"{self.name}: not a minicnn checkpoint: no "
                                       f"'{STRUCTURE_ENTRY}' structure entry." + hint)

@@ -197,11 +197,21 @@ def test_without_torch(monkeypatch, tmp_path):
     mnet = make_net(minicnn.nn)
     with pytest.raises(ImportError, match="pip install torch"):
         to_torch_state_dict(mnet)
-    with pytest.raises(ImportError, match=r"PyTorch checkpoint \(\.pt/\.pth\) needs PyTorch"):
-        from_torch_state_dict(mnet, tmp_path / "model.pt")
     # numpy weights need no torch
     sd = {k: v.numpy() for k, v in make_net(minicnn.nn).state_dict().items()}
     assert from_torch_state_dict(mnet, sd) == ([], [])
+    # nor do .pt/.pth/.bin files (torch.save's format, read by minicnn.load)
+    other = make_net(minicnn.nn)
+    minicnn.save(other.state_dict(), tmp_path / "model.pt")
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "model.pth").write_bytes(data)
+    (tmp_path / "model.bin").write_bytes(data)
+    for name in ("model.pt", "model.pth", "model.bin"):
+        path = tmp_path / name
+        mnet = make_net(minicnn.nn)
+        assert from_torch_state_dict(mnet, path) == ([], [])
+        for k, v in other.state_dict().items():
+            np.testing.assert_array_equal(mnet.state_dict()[k].numpy(), v.numpy(), err_msg=k)
 
 
 def test_import_minicnn_does_not_import_torch():

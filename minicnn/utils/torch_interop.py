@@ -2,7 +2,8 @@
 
 A minicnn model built like its PyTorch twin has the same state_dict keys and shapes
 (``"features.0.weight"``, ``"bn1.running_mean"``, ``"bn1.num_batches_tracked"``), so weights
-move over by name. PyTorch is imported only inside these functions, never by ``import minicnn``.
+move over by name. PyTorch is imported only by :func:`to_torch_state_dict`, never by
+``import minicnn``; ``.pt`` files are read without it.
 """
 import os
 import sys
@@ -21,17 +22,18 @@ def from_torch_state_dict(model, state_dict_or_path, strict=True):
     """Load PyTorch weights into the minicnn ``model`` in place.
 
     ``state_dict_or_path``: a torch state_dict (name -> torch.Tensor), a dict name -> ndarray or
-    minicnn Tensor, or a path to a ``.pt``/``.pth``/``.bin`` file (read with
-    ``torch.load(path, map_location="cpu", weights_only=True)``), a ``.safetensors`` file or a
-    ``.npz`` file (a minicnn checkpoint or ``numpy.savez(**state_dict)``). Values are cast to the
-    dtype of the tensor they replace. ``strict`` as in ``Module.load_state_dict``.
+    minicnn Tensor, or a path to a ``.pt``/``.pth``/``.bin`` file (``torch.save``'s format, read
+    by :func:`minicnn.load` without PyTorch: only tensors and plain values are unpickled;
+    bfloat16 weights become float32 exactly), a ``.safetensors`` file or a ``.npz`` file (a
+    minicnn checkpoint or ``numpy.savez(**state_dict)``). Values are cast to the dtype of the
+    tensor they replace. ``strict`` as in ``Module.load_state_dict``.
 
     Returns ``(missing_keys, unexpected_keys)`` from :meth:`Module.load_state_dict`, which raises
     RuntimeError naming each key whose shape differs (with both shapes) and, when ``strict``,
     the missing and unexpected keys. Raises TypeError when a value is not a tensor (e.g. a
     checkpoint dict such as ``{"model": ..., "optimizer": ...}``: pass ``ckpt["model"]``),
-    ImportError when a ``.pt`` file is given and PyTorch is not installed, ValueError for an
-    unknown file extension.
+    :class:`~minicnn.serialization.CheckpointError` for a file that cannot be read (or that
+    pickles anything but tensors), ValueError for an unknown file extension.
     """
     state = state_dict_or_path
     if isinstance(state, (str, os.PathLike)):
@@ -61,11 +63,8 @@ def _read_file(path):
     from .. import serialization
 
     suffix = os.path.splitext(path)[1].lower()
-    if suffix in _TORCH_SUFFIXES:
-        torch = _import_torch("reading a PyTorch checkpoint (.pt/.pth)")
-        return torch.load(path, map_location="cpu", weights_only=True)
-    if suffix == ".safetensors":
-        return serialization.load(path)
+    if suffix in _TORCH_SUFFIXES or suffix == ".safetensors":
+        return serialization.load(path, map_location="cpu")
     if suffix == ".npz":
         try:
             return serialization.load(path, map_location="cpu")
