@@ -264,6 +264,7 @@ class Function:
         needs = []
         first = None
         any_grad = False
+        floating = None  # the first floating-point tensor argument
         for a in args:
             if isinstance(a, Tensor):
                 if first is None:
@@ -271,13 +272,17 @@ class Function:
                 elif a.device != first.device:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, got "
-                        f"{first.device} (shape {first.shape}) and {a.device} (shape {a.shape})")
-                elif (a._data.dtype != first._data.dtype and a._data.dtype.kind == "f"
-                      and first._data.dtype.kind == "f"):
-                    raise TypeError(
-                        f"{cls.__name__}: expected tensors of one dtype, got {first.dtype} "
-                        f"(shape {first.shape}) and {a.dtype} (shape {a.shape}); "
-                        "convert one with .to(dtype), .float() or .double()")
+                        f"{first.device} (shape {tuple(first.shape)}) and {a.device} (shape "
+                        f"{tuple(a.shape)})")
+                if a._data.dtype.kind == "f":
+                    if floating is None:
+                        floating = a
+                    elif a._data.dtype != floating._data.dtype:
+                        raise TypeError(
+                            f"{cls.__name__}: expected tensors of one dtype, got "
+                            f"{floating.dtype} (shape {tuple(floating.shape)}) and {a.dtype} "
+                            f"(shape {tuple(a.shape)}); convert one with .to(dtype), .float() "
+                            "or .double()")
                 raw.append(a._data)
                 needs.append(a.requires_grad)
                 any_grad = any_grad or a.requires_grad
@@ -383,10 +388,10 @@ def run_backward(root, grad, retain_graph=False):
                 gi = sum_to_shape(gi if isinstance(gi, _ARRAYS) else np.asarray(gi), t.shape)
             except (ValueError, IndexError):
                 raise RuntimeError(f"{node.name()} returned a gradient of shape {np.shape(gi)} "
-                                   f"for an input of shape {t.shape}") from None
+                                   f"for an input of shape {t._data.shape}") from None
             if gi.dtype != t._data.dtype:
                 raise RuntimeError(f"{node.name()} returned a {gi.dtype} gradient for a "
-                                   f"{t.dtype} input of shape {t.shape}")
+                                   f"{t.dtype} input of shape {t._data.shape}")
             if t.grad_fn is None or t._retains_grad:
                 # Adopt a gradient array the backward made for this input alone (a fresh, owning,
                 # writable array that is neither the upstream gradient nor handed out already);

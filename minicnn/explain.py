@@ -40,16 +40,16 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     x = _image(x, "x")
     weight = np.asarray(weight, dtype=x.dtype)
     if weight.ndim != 4 or weight.shape[1] != x.shape[0]:
-        raise ValueError(f"weight must be (K, C={x.shape[0]}, kh, kw), got shape {weight.shape}")
+        raise ValueError(f"weight must be (K, C={x.shape[0]}, kh, kw), got shape {tuple(weight.shape)}")
     K, C, kh, kw = weight.shape
     bias = np.zeros(K, x.dtype) if bias is None else np.asarray(bias, dtype=x.dtype)
     if bias.shape != (K,):
-        raise ValueError(f"bias must be ({K},), got shape {bias.shape}")
+        raise ValueError(f"bias must be ({K},), got shape {tuple(bias.shape)}")
     s, p, d = int(stride), int(padding), int(dilation)
     _, H, W = x.shape
     Ho, Wo = conv_output_size(H, kh, s, p, d), conv_output_size(W, kw, s, p, d)
 
-    out(f"conv2d: x {x.shape} (C, H, W), weight {weight.shape} (K, C, kh, kw), bias {bias.shape}"
+    out(f"conv2d: x {tuple(x.shape)} (C, H, W), weight {tuple(weight.shape)} (K, C, kh, kw), bias {tuple(bias.shape)}"
         f", stride {s}, padding {p}, dilation {d}")
     out("\nOutput size: Ho = floor((H + 2p - d(kh - 1) - 1) / s) + 1 = "
         f"floor(({H} + {2 * p} - {d * (kh - 1)} - 1) / {s}) + 1 = {Ho}; Wo = {Wo}"
@@ -128,9 +128,9 @@ def max_pool2d(x=None, kernel_size=2, stride=None, padding=0, grad_output=None, 
     Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
     g = np.ones((C, Ho, Wo), x.dtype) if grad_output is None else np.asarray(grad_output, x.dtype)
     if g.shape != (C, Ho, Wo):
-        raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {g.shape}")
+        raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {tuple(g.shape)}")
 
-    out(f"max_pool2d: x {x.shape} (C, H, W), kernel_size {k}, stride {s}, padding {p}: "
+    out(f"max_pool2d: x {tuple(x.shape)} (C, H, W), kernel_size {k}, stride {s}, padding {p}: "
         f"output ({C}, {Ho}, {Wo}), Ho = floor((H + 2p - k) / s) + 1 = {Ho}")
     y = np.empty((C, Ho, Wo), x.dtype)
     idx = np.empty((C, Ho, Wo), np.int64)
@@ -198,22 +198,22 @@ def batch_norm(x=None, weight=None, bias=None, grad_output=None, eps=1e-5, momen
     x = np.asarray(x)
     x = x.astype(x.dtype if x.dtype.kind == "f" else np.float64)
     if x.ndim < 2:
-        raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {x.shape}")
+        raise ValueError(f"x must be (N, C) or (N, C, H, W), got shape {tuple(x.shape)}")
     C = x.shape[1]
     gamma = np.asarray(np.ones(C) if weight is None else weight, x.dtype)
     beta = np.asarray(np.zeros(C) if bias is None else bias, x.dtype)
     for name, v in (("weight", gamma), ("bias", beta)):
         if v.shape != (C,):
-            raise ValueError(f"{name} must be ({C},), got shape {v.shape}")
+            raise ValueError(f"{name} must be ({C},), got shape {tuple(v.shape)}")
     g = (np.arange(x.size) % 3 - 1).reshape(x.shape) if grad_output is None else grad_output
     g = np.asarray(g, x.dtype)
     if g.shape != x.shape:
-        raise ValueError(f"grad_output must have x's shape {x.shape}, got {g.shape}")
+        raise ValueError(f"grad_output must have x's shape {tuple(x.shape)}, got {tuple(g.shape)}")
     axes = (0, *range(2, x.ndim))
     M = x.size // C
     shape = (1, C) + (1,) * (x.ndim - 2)
 
-    out(f"batch_norm (training): x {x.shape}; statistics per channel over the batch and the "
+    out(f"batch_norm (training): x {tuple(x.shape)}; statistics per channel over the batch and the "
         f"positions: M = {M} values per channel; eps {eps:g}, momentum {momentum:g}")
     for c in range(C):
         out(_matrix(f"x[:, {c}] flattened", x[:, c].reshape(1, -1)))
@@ -282,7 +282,7 @@ def _image(x, name):
         x = x[0]
     if x.ndim != 3:
         raise ValueError(f"{name} must be one image (C, H, W) or (1, C, H, W), got shape "
-                         f"{x.shape}")
+                         f"{tuple(x.shape)}")
     return x.astype(x.dtype if x.dtype.kind == "f" else np.float64)
 
 

@@ -117,8 +117,8 @@ class Tensor:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         array = move(array, self._device)
         if array.shape != self._data.shape or array.dtype != self._data.dtype:
-            raise ValueError(f"data: new value has shape {array.shape} and dtype {array.dtype}, "
-                             f"expected shape {self.shape} and dtype {self.dtype}")
+            raise ValueError(f"data: new value has shape {tuple(array.shape)} and dtype {array.dtype}, "
+                             f"expected shape {self._data.shape} and dtype {self.dtype}")
         self._data = array
 
     @property
@@ -211,7 +211,7 @@ class Tensor:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to Python "
-                             f"scalars, got shape {self.shape}")
+                             f"scalars, got shape {self._data.shape}")
         return self._data.item()
 
     def tolist(self):
@@ -232,7 +232,7 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with shape {self.shape} is ambiguous")
+            raise RuntimeError(f"the truth value of a tensor with shape {self._data.shape} is ambiguous")
         return bool(self._data.item())
 
     def __array__(self, dtype=None, copy=None):
@@ -338,14 +338,14 @@ class Tensor:
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError(f"grad can be implicitly created only for scalar outputs; "
-                                   f"this tensor has shape {self.shape}: pass gradient=")
+                                   f"this tensor has shape {self._data.shape}: pass gradient=")
             grad = np.ones_like(self._data)
         else:
             grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
             grad = move(grad, self._device)
             if grad.shape != self.shape:
-                raise RuntimeError(f"backward: gradient has shape {grad.shape} but the tensor "
-                                   f"has shape {self.shape}")
+                raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the tensor "
+                                   f"has shape {self._data.shape}")
             grad = grad.astype(self._data.dtype, copy=False)
         autograd.run_backward(self, grad, retain_graph=retain_graph)
 
@@ -803,7 +803,7 @@ class Tensor:
 
     def t(self):
         if self.ndim > 2:
-            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {self.shape}")
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {self._data.shape}")
         return self.T
 
     def permute(self, *dims):

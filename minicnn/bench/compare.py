@@ -60,7 +60,7 @@ def check_close(got, want, *, rtol=1e-4, atol=1e-5, case="", reference="referenc
         where = f" (output {i})" if len(pairs) > 1 else ""
         if g.shape != w.shape:
             raise BenchmarkMismatch(f"case {case!r}{where}: the candidate's result has shape "
-                                    f"{g.shape}, {reference}'s {w.shape}")
+                                    f"{tuple(g.shape)}, {reference}'s {tuple(w.shape)}")
         g, w = g.astype(np.float64), w.astype(np.float64)
         if g.size == 0:
             continue
@@ -82,7 +82,7 @@ def check_close(got, want, *, rtol=1e-4, atol=1e-5, case="", reference="referenc
 
 
 def _structure(x):
-    return f"{len(x)} outputs" if isinstance(x, list) else f"one array of shape {x.shape}"
+    return f"{len(x)} outputs" if isinstance(x, list) else f"one array of shape {tuple(x.shape)}"
 
 
 def compare(candidate, reference, cases, *, repeat=10, warmup=3, rtol=1e-4, atol=1e-5,

@@ -408,7 +408,7 @@ def _load_pickle(path, hint):
 def _check_cifar_batch(path, images, labels, num_classes, hint):
     if images.ndim != 2 or images.shape[1] != 3072 or images.dtype != np.uint8:
         raise CorruptedFileError(f"{path}: 'data' must be uint8 of shape (N, 3072), got "
-                                 f"{images.dtype} {images.shape}. {hint}")
+                                 f"{images.dtype} {tuple(images.shape)}. {hint}")
     if labels.shape != (images.shape[0],):
         raise CorruptedFileError(f"{path}: {images.shape[0]} images but {labels.size} labels. "
                                  f"{hint}")
@@ -554,7 +554,7 @@ class VisionDataset:
             images = ToTensor()(images)
         if images.ndim != 4 or not np.issubdtype(images.dtype, np.floating):
             raise ValueError(f"{type(self).__name__}: the transform gave {images.dtype} images of "
-                             f"batch shape {images.shape}; expected float (N, C, H, W)")
+                             f"batch shape {tuple(images.shape)}; expected float (N, C, H, W)")
         return images.astype(np.float32, copy=False), self.targets[idx]
 
     def _image(self, i):
@@ -651,12 +651,12 @@ class MNIST(_KnownDataset):
         if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != size:
             raise CorruptedFileError(
                 f"{image_path}: expected uint8 images of shape (N, {size[0]}, {size[1]}) "
-                f"(magic number 0x00000803), got {images.dtype} {images.shape}. "
+                f"(magic number 0x00000803), got {images.dtype} {tuple(images.shape)}. "
                 f"{self._hint(image_path)}")
         if labels.dtype != np.uint8 or labels.ndim != 1:
             raise CorruptedFileError(
                 f"{label_path}: expected a 1-D uint8 array of labels (magic number 0x00000801), "
-                f"got {labels.dtype} {labels.shape}. {self._hint(label_path)}")
+                f"got {labels.dtype} {tuple(labels.shape)}. {self._hint(label_path)}")
         if len(images) != len(labels):
             raise CorruptedFileError(
                 f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} "

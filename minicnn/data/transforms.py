@@ -93,12 +93,12 @@ def _as_nchw(x, name, allow_uint8=True):
         if x.ndim == 4:
             return x, lambda y: y
         raise ValueError(f"{name}: expected a float image (C, H, W) or batch (N, C, H, W), "
-                         f"got shape {x.shape}")
+                         f"got shape {tuple(x.shape)}")
     if x.dtype != np.uint8:
         raise TypeError(f"{name}: expected a float32 or uint8 array, got dtype {x.dtype}")
     if not allow_uint8:
         raise TypeError(f"{name}: expected a float image (C, H, W) or batch (N, C, H, W) in "
-                        f"[0, 1]; got a uint8 array of shape {x.shape}: apply ToTensor() first")
+                        f"[0, 1]; got a uint8 array of shape {tuple(x.shape)}: apply ToTensor() first")
     if x.ndim == 2:
         return x[None, None], lambda y: y[0, 0]
     if x.ndim == 3 and _is_single(x):
@@ -108,7 +108,7 @@ def _as_nchw(x, name, allow_uint8=True):
     if x.ndim == 4:
         return x.transpose(0, 3, 1, 2), lambda y: y.transpose(0, 2, 3, 1)
     raise ValueError(f"{name}: expected a uint8 image (H, W) or (H, W, C) or a batch (N, H, W) or "
-                     f"(N, H, W, C), got shape {x.shape}")
+                     f"(N, H, W, C), got shape {tuple(x.shape)}")
 
 
 def _pair(value, name, what):
@@ -176,7 +176,7 @@ class ToTensor(Transform):
                 x = x[:, :, None]
             if x.ndim not in (3, 4):
                 raise ValueError(f"ToTensor: expected a float image (H, W) or (H, W, C) or a "
-                                 f"batch (N, H, W, C), got shape {x.shape}")
+                                 f"batch (N, H, W, C), got shape {tuple(x.shape)}")
             axes = (2, 0, 1) if x.ndim == 3 else (0, 3, 1, 2)
             return np.ascontiguousarray(x.transpose(axes), dtype=np.float32)
         if x.dtype != np.uint8:
@@ -551,7 +551,7 @@ def _unwrap(images, labels, name, num_classes):
     x = images.numpy() if is_tensor else np.asarray(images)
     y = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name}: images must be a float batch (N, C, H, W), got shape {x.shape} "
+        raise ValueError(f"{name}: images must be a float batch (N, C, H, W), got shape {tuple(x.shape)} "
                          f"and dtype {x.dtype}")
     if y.ndim == 1:
         if num_classes is None:
@@ -565,7 +565,7 @@ def _unwrap(images, labels, name, num_classes):
         soft = y.astype(np.float32)
     else:
         raise ValueError(f"{name}: labels must be (N,) class indices or (N, K) probabilities, "
-                         f"got shape {y.shape}")
+                         f"got shape {tuple(y.shape)}")
     if soft.shape[0] != x.shape[0]:
         raise ValueError(f"{name}: {x.shape[0]} images but {soft.shape[0]} labels")
     wrap = (lambda a: Tensor(a, device=images.device)) if is_tensor else (lambda a: a)

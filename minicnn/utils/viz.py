@@ -70,7 +70,7 @@ def grad_cam(model, x, layer=None, target=None):
         logits.backward(_one_hot(logits, target))
     a = capture.output.detach().numpy()
     if a.ndim != 4:
-        raise ValueError(f"grad_cam: layer {layer!r} gives a {a.ndim}-D output {a.shape}; "
+        raise ValueError(f"grad_cam: layer {layer!r} gives a {a.ndim}-D output {tuple(a.shape)}; "
                          "choose a convolutional layer (N, C, H, W)")
     g = capture.output.grad.numpy()
     weights = g.mean(axis=(2, 3), keepdims=True)  # alpha_k, eq. 1
@@ -234,7 +234,7 @@ def plot_filters(model, path, layer=None, title=None):
     w = np.asarray(w.detach().numpy() if hasattr(w, "detach") else w)
     if w.ndim != 4:
         raise ValueError(f"plot_filters: expected a conv weight (K, C, kh, kw), got shape "
-                         f"{w.shape}")
+                         f"{tuple(w.shape)}")
     if w.shape[1] == 3:
         tiles = [_unit(f).transpose(1, 2, 0) for f in w]  # (kh, kw, 3) RGB
     else:
@@ -252,7 +252,7 @@ def plot_feature_maps(maps, path, max_maps=64, title=None):
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"plot_feature_maps: expected maps (C, H, W) of one image, got shape "
-                         f"{maps.shape}")
+                         f"{tuple(maps.shape)}")
     maps = maps[:max_maps]
     fig = _figure(figsize=(8, 8))
     for ax, m in zip(_grid(fig, len(maps), title), maps):
@@ -267,7 +267,7 @@ def plot_heatmap(image, heatmap, path, title=None):
     image, heatmap = np.asarray(image), np.asarray(heatmap)
     if image.ndim != 3 or heatmap.ndim != 2:
         raise ValueError(f"plot_heatmap: expected image (C, H, W) and heatmap (h, w), got "
-                         f"shapes {image.shape} and {heatmap.shape}")
+                         f"shapes {tuple(image.shape)} and {tuple(heatmap.shape)}")
     picture = _unit(image.transpose(1, 2, 0)) if image.shape[0] == 3 else _unit(image[0])
     H, W = picture.shape[:2]
     fig = _figure(figsize=(8, 4))

@@ -148,7 +148,7 @@ class _LazyConvMixin(LazyModuleMixin):
     def _infer_size(self, input: Tensor) -> int:
         if input.ndim not in (3, 4):
             raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to "
-                               f"{type(self).__name__}, but got input of size: {input.shape}")
+                               f"{type(self).__name__}, but got input of size: {tuple(input.shape)}")
         in_channels = input.shape[-3]
         if in_channels % self.groups != 0:
             raise ValueError(f"in_channels must be divisible by groups (in_channels="
