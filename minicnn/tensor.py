@@ -388,8 +388,8 @@ class Tensor:
     def _check_rebase(self, name):
         if self.grad_fn is None and self.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                               f"operation ({name}); wrap it in `with minicnn.no_grad():` or use "
-                               "the out-of-place op")
+                               f"operation. ({name}: wrap it in `with minicnn.no_grad()` or use "
+                               "the out-of-place op)")
         if self._base is not None and (self.requires_grad or self._base.requires_grad):
             raise RuntimeError(f"{name}: an in-place operation on a view of a tensor that is part "
                                "of a graph is not supported by minicnn (PyTorch rewrites the "
@@ -746,23 +746,23 @@ class Tensor:
     def mean(self, dim=None, keepdim=False, *, axis=None, dtype=None):
         return ops.mean(self if dtype is None else self.to(dtype), _dim(dim, axis), keepdim)
 
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+        return ops.var(self, _dim(dim, axis), unbiased, keepdim, correction=correction)
 
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
-        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+        return ops.std(self, _dim(dim, axis), unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False):
-        return ops.max(self, dim, keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None):
+        return ops.max(self, _dim(dim, axis), keepdim)
 
-    def min(self, dim=None, keepdim=False):
-        return ops.min(self, dim, keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None):
+        return ops.min(self, _dim(dim, axis), keepdim)
 
-    def amax(self, dim=None, keepdim=False):
-        return ops.amax(self, dim, keepdim)
+    def amax(self, dim=None, keepdim=False, *, axis=None):
+        return ops.amax(self, _dim(dim, axis), keepdim)
 
-    def amin(self, dim=None, keepdim=False):
-        return ops.amin(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=False, *, axis=None):
+        return ops.amin(self, _dim(dim, axis), keepdim)
 
     def argmax(self, dim=None, keepdim=False, *, axis=None):
         return ops.argmax(self, _dim(dim, axis), keepdim)
