@@ -148,13 +148,13 @@ class Context:
         records = []
         for i, saved in enumerate(self._saved):
             if saved is output._data:
-                records.append(_SavedVersion(i, output, f"which is output 0 of {self.name()}"))
+                records.append(_SavedVersion(i, output, self.function))  # not self: no cycle
                 continue
             for t in tensors:
                 if shares_memory(saved, t._data):
-                    records.append(_SavedVersion(i, t))
+                    records.append(_SavedVersion(i, t, t.grad_fn))
                     break
-        self._versions = tuple(records)
+        self._versions = records
 
     def unshare_saved(self, array):
         """Replace the saved arrays that hold ``array``'s memory by copies, and stop checking
@@ -165,7 +165,7 @@ class Context:
         changed = {i for i, s in enumerate(self._saved) if shares_memory(s, array)}
         if changed:
             self._saved = tuple(s.copy() if i in changed else s for i, s in enumerate(self._saved))
-            self._versions = tuple(r for r in self._versions if r.index not in changed)
+            self._versions = [r for r in self._versions if r.index not in changed]
 
     def name(self):
         return self.function.__name__ + "Backward"
@@ -175,12 +175,18 @@ class Context:
 
 
 def shares_memory(a, b):
-    """True when array ``a`` is ``b`` or a view into the memory of ``b`` (a cheap bounds check,
-    which may say True for two views that interleave without touching)."""
+    """True when array ``a`` is ``b`` or a view into the memory of ``b``. NumPy points a view's
+    ``base`` at the array that owns the memory, so identity tests decide the common cases; a
+    view made through another object falls back to a bounds check."""
     if a is b:
         return True
     if isinstance(a, np.ndarray):
-        return a.base is not None and isinstance(b, np.ndarray) and np.may_share_memory(a, b)
+        base = a.base
+        if base is None or not isinstance(b, np.ndarray):
+            return False
+        if isinstance(base, np.ndarray):
+            return base is b or base is b.base
+        return np.may_share_memory(a, b)
     block = getattr(a, "_block", None)  # a DeviceArray view holds its allocation's block
     return block is not None and block is getattr(b, "_block", None)
 
@@ -201,23 +207,29 @@ def tensor_type(tensor):
 
 
 class _SavedVersion:
-    """A saved array's claim on a tensor: its version counter and the version at save time."""
+    """A saved array's claim on a tensor: its version counter and the version at save time (the
+    words of the error are made only when it is raised: this runs on every recorded op)."""
 
-    __slots__ = ("index", "counter", "version", "what", "origin")
+    __slots__ = ("index", "counter", "version", "shape", "dtype", "device", "creator")
 
-    def __init__(self, index, tensor, origin=None):
+    def __init__(self, index, tensor, creator):
         self.index = index
         self.counter = tensor._vc
         self.version = tensor._vc[0]
-        self.what = f"[{tensor_type(tensor)} {list(tensor.shape)}]"
-        if origin is None and tensor.grad_fn is not None:
-            origin = f"which is output 0 of {tensor.grad_fn.name()}"
-        self.origin = origin
+        self.shape, self.dtype, self.device = tensor._data.shape, tensor.dtype, tensor.device
+        # what made the tensor: its grad_fn (a Context), the Function class of the op whose
+        # output it is, or None for a leaf
+        self.creator = creator
 
     def message(self):
-        origin = f", {self.origin}," if self.origin else ""
+        prefix = "minicnn.cuda." if self.device.type == "cuda" else "minicnn."
+        what = f"[{prefix}{type_name(self.dtype)}Tensor {list(self.shape)}]"
+        creator = self.creator
+        name = creator.name() if isinstance(creator, Context) else getattr(creator, "__name__",
+                                                                           "") + "Backward"
+        origin = f", which is output 0 of {name}," if creator is not None else ""
         return ("one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: {self.what}{origin} is at version {self.counter[0]}; "
+                f"inplace operation: {what}{origin} is at version {self.counter[0]}; "
                 f"expected version {self.version} instead. Hint: the value was changed in place "
                 "(an in-place op such as add_, or an optimizer step) after the op that used it; "
                 "do the change after backward(), or use the out-of-place op.")
@@ -301,17 +313,20 @@ class Function:
             ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
                                for a in args)
             result = Tensor._wrap(out, device, grad_fn=ctx)
-        if first is not None:
-            tensors = [a for a in args if isinstance(a, Tensor)]
-            # A view (reshape, transpose, indexing, ...) shares its base's version counter, so an
-            # in-place change through either is seen by everything saved from the other.
-            for t in tensors:
-                if shares_memory(out, t._data):
+        if first is None:
+            return result
+        # A view (reshape, transpose, indexing, ...) shares its base's version counter, so an
+        # in-place change through either is seen by everything saved from the other. Most ops
+        # make a fresh array (no base), which is checked first: this runs on every op.
+        if out is first._data or (out.base is not None if isinstance(out, np.ndarray)
+                                  else getattr(out, "_view", False)):
+            for t in args:
+                if isinstance(t, Tensor) and shares_memory(out, t._data):
                     result._vc = t._vc
                     result._base = t if t._base is None else t._base
                     break
-            if record and ctx._saved:
-                ctx.record_versions(result, tensors)
+        if record and ctx._saved:
+            ctx.record_versions(result, [a for a in args if isinstance(a, Tensor)])
         return result
 
 
