@@ -52,6 +52,7 @@ import numpy as np
 
 from .backends import set_num_threads
 from .tensor import Tensor
+from .utils.data.sampler import Sampler
 
 __all__ = ["init", "is_available", "is_initialized", "get_rank", "get_world_size", "barrier",
            "abort", "all_reduce", "broadcast_parameters", "broadcast_buffers",
@@ -296,7 +297,7 @@ def allreduce_gradients(model, bucket_cap_mb=25):
     return seconds
 
 
-class DistributedSampler:
+class DistributedSampler(Sampler):
     """The sample indices of one rank's shard of a data set, a new shuffle every epoch
     (``torch.utils.data.DistributedSampler``); give it to ``DataLoader(sampler=...)``.
 

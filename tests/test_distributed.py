@@ -282,8 +282,11 @@ def test_cli_distributed_train_and_resume(tmp_path):
         main(train_args(data_root, str(tmp_path / "single"), "--batch-size", "16"))
     assert exit_info.value.code == 0
     single = minicnn.load(tmp_path / "single" / "last.npz")
+    # float32: one step's gradients of 8 + 8 images and of 16 differ by rounding (~1e-7
+    # relative); over the run's 8 steps that grows to a few 1e-6 in weights of ~0.05 (measured
+    # up to 5.9e-6 with numpy 2.4's OpenBLAS), which is what the tolerance allows
     for name, value in single["model"].items():
-        np.testing.assert_allclose(last["model"][name], value, rtol=1e-5, atol=1e-6,
+        np.testing.assert_allclose(last["model"][name], value, rtol=1e-4, atol=2e-5,
                                    err_msg=name)
     assert last["history"][-1]["train_loss"] == pytest.approx(
         single["history"][-1]["train_loss"], rel=1e-5)

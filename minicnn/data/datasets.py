@@ -36,6 +36,7 @@ import numpy as np
 from numpy._core.multiarray import _reconstruct
 from numpy._core.numeric import _frombuffer
 
+from ..utils.data.dataset import Dataset
 from .transforms import ToTensor
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "get_dataset", "DATASETS",
@@ -481,7 +482,7 @@ def load_image(path, mode=None):
 # ---------------------------------------------------------------- data sets
 
 
-class VisionDataset:
+class VisionDataset(Dataset):
     """Shared behaviour: indexing, the batched ``__getitems__`` path and the repr."""
 
     train = True

@@ -20,32 +20,14 @@ with worker threads; or minicnn's default generator, so ``minicnn.manual_seed`` 
 """
 import math
 import numbers
-import threading
-from contextlib import contextmanager
 
 import numpy as np
 
 from .. import random as _random
+from ..random import use_generator
 
 __all__ = ["Compose", "ToTensor", "Normalize", "RandomCrop", "RandomHorizontalFlip",
            "RandomRotation", "ColorJitter", "RandomErasing", "Mixup", "CutMix", "use_generator"]
-
-_local = threading.local()
-
-
-@contextmanager
-def use_generator(generator):
-    """Within the block, on this thread, transforms without their own ``generator=`` draw from
-    ``generator`` (a ``numpy.random.Generator``). The DataLoader uses it to give every batch a
-    generator derived from ``(seed, epoch, batch index)``."""
-    _check_generator(generator, "use_generator")
-    previous = getattr(_local, "generator", None)
-    _local.generator = generator
-    try:
-        yield generator
-    finally:
-        _local.generator = previous
-
 
 def _check_generator(generator, owner):
     if generator is not None and not isinstance(generator, np.random.Generator):
@@ -65,8 +47,7 @@ class Transform:
     def _rng(self):
         if self.generator is not None:
             return self.generator
-        local = getattr(_local, "generator", None)
-        return local if local is not None else _random.default_generator()
+        return _random.thread_generator()
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "generator")

@@ -20,7 +20,6 @@ random_split and default_collate from here.
     for x, y in DataLoader(train, batch_size=64, shuffle=True):
         ...
 """
-from ...distributed import DistributedSampler
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader, WorkerInfo, get_worker_info
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
@@ -32,3 +31,12 @@ __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "Chai
            "Subset", "random_split", "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
+
+
+def __getattr__(name):
+    # DistributedSampler lives with the MPI code (minicnn.distributed), which imports Sampler
+    # from here: importing it lazily keeps the two modules free of an import cycle
+    if name == "DistributedSampler":
+        from ...distributed import DistributedSampler
+        return DistributedSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

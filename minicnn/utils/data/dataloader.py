@@ -64,10 +64,6 @@ def get_worker_info() -> WorkerInfo | None:
     return getattr(_local, "info", None)
 
 
-def _augmentation(generator: np.random.Generator):
-    # imported here: minicnn.data re-exports this package, so a module-level import would cycle
-    from ...data.transforms import use_generator
-    return use_generator(generator)
 
 
 class _InfiniteConstantSampler(Sampler[None]):
@@ -305,7 +301,7 @@ class DataLoader:
         return self.collate_fn([self.dataset[i] for i in index])
 
     def _load(self, seed: int, epoch: int, b: int, index):
-        with _augmentation(np.random.default_rng([seed, epoch, 1, b])):
+        with _random.use_generator(np.random.default_rng([seed, epoch, 1, b])):
             return self._fetch(index)
 
     def _map_batches(self, seed: int, epoch: int, indices: Iterator) -> Iterator:
@@ -355,7 +351,7 @@ class DataLoader:
         augmentation generator ``(seed, epoch, *key, b)``."""
         samples = iter(self.dataset)
         for b in itertools.count():
-            with _augmentation(np.random.default_rng([seed, epoch, *key, b])):
+            with _random.use_generator(np.random.default_rng([seed, epoch, *key, b])):
                 if not self._auto_collation:
                     sample = next(samples, _DONE)
                     if sample is _DONE:
