@@ -191,6 +191,12 @@ class Tensor:
 
     __hash__ = object.__hash__  # == is elementwise, so hash by identity (as PyTorch)
 
+    def __format__(self, format_spec):
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self._data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     # ------------------------------------------------------------ conversion
 
     def _check_host(self, what):
@@ -826,6 +832,183 @@ class Tensor:
 
     def clone(self):
         return ops.clone(self)
+
+    # ------------------------------------------------------------ more of torch.Tensor's API (helper)
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        """A copy of ``data`` as a tensor with this tensor's dtype and device unless given."""
+        from .creation import tensor
+        return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self._device if device is None else device,
+                      requires_grad=requires_grad)
+
+    def _new(self, factory, size, dtype, device, requires_grad, *fill):
+        from . import creation
+        size = size[0] if len(size) == 1 and isinstance(size[0], (list, tuple)) else size
+        return getattr(creation, factory)(tuple(size), *fill,
+                                          dtype=self.dtype if dtype is None else dtype,
+                                          device=self._device if device is None else device,
+                                          requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """Zeros of ``size`` with this tensor's dtype and device unless given."""
+        return self._new("zeros", size, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new("ones", size, dtype, device, requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new("empty", size, dtype, device, requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """``size`` (a tuple or list) filled with ``fill_value``, this tensor's dtype and device
+        unless given."""
+        if not isinstance(size, (list, tuple)):
+            raise TypeError(f"new_full(): argument 'size' (position 1) must be tuple of ints, not "
+                            f"{type(size).__name__}")
+        return self._new("full", (size,), dtype, device, requires_grad, fill_value)
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    # elementwise
+    def isnan(self):
+        return ops.isnan(self)
+
+    def isinf(self):
+        return ops.isinf(self)
+
+    def isfinite(self):
+        return ops.isfinite(self)
+
+    def maximum(self, other):
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        return ops.minimum(self, other)
+
+    def square(self):
+        return ops.square(self)
+
+    def rsqrt(self):
+        return ops.rsqrt(self)
+
+    def reciprocal(self):
+        return ops.reciprocal(self)
+
+    def log1p(self):
+        return ops.log1p(self)
+
+    def expm1(self):
+        return ops.expm1(self)
+
+    def log2(self):
+        return ops.log2(self)
+
+    def log10(self):
+        return ops.log10(self)
+
+    def erf(self):
+        return ops.erf(self)
+
+    # reductions, sorting and searching
+    def all(self, dim=None, keepdim=False):
+        return ops.all(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return ops.any(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=False, *, dtype=None):
+        return ops.prod(self, dim, keepdim, dtype=dtype)
+
+    def cumsum(self, dim, *, dtype=None):
+        return ops.cumsum(self, dim, dtype=dtype)
+
+    def logsumexp(self, dim, keepdim=False):
+        return ops.logsumexp(self, dim, keepdim)
+
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        return ops.reduction.norm(self, p, dim, keepdim, dtype)  # ops.norm is a submodule
+
+    def count_nonzero(self, dim=None):
+        return ops.count_nonzero(self, dim)
+
+    def nonzero(self, *, as_tuple=False):
+        return ops.nonzero(self, as_tuple=as_tuple)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return ops.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return ops.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim=-1, descending=False, *, stable=False):
+        return ops.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim=-1, descending=False, *, stable=False):
+        return ops.argsort(self, dim, descending, stable=stable)
+
+    # indexing along a dimension
+    def gather(self, dim, index):
+        return ops.gather(self, dim, index)
+
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return ops.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim, index, src):
+        return ops.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim, index):
+        return ops.index_select(self, dim, index)
+
+    def masked_select(self, mask):
+        return ops.masked_select(self, mask)
+
+    def take_along_dim(self, indices, dim=None):
+        return ops.take_along_dim(self, indices, dim)
+
+    # pieces and rearrangements
+    def chunk(self, chunks, dim=0):
+        return ops.chunk(self, chunks, dim)
+
+    def split(self, split_size, dim=0):
+        return ops.split(self, split_size, dim)
+
+    def unbind(self, dim=0):
+        return ops.unbind(self, dim)
+
+    def narrow(self, dim, start, length):
+        return ops.narrow(self, dim, start, length)
+
+    def flip(self, *dims):
+        """``flip(0, 1)`` or ``flip((0, 1))``."""
+        return ops.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple))
+                        else dims)
+
+    def roll(self, shifts, dims=None):
+        return ops.roll(self, shifts, dims)
+
+    def tril(self, diagonal=0):
+        return ops.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return ops.triu(self, diagonal)
+
+    def broadcast_to(self, size):
+        return ops.broadcast_to(self, size)
+
+    # matrix products
+    def mm(self, mat2):
+        return ops.mm(self, mat2)
+
+    def dot(self, tensor):
+        return ops.dot(self, tensor)
+
+    def outer(self, vec2):
+        return ops.outer(self, vec2)
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        return ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
     def __getitem__(self, index):
         return ops.getitem(self, index)
