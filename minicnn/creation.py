@@ -1,6 +1,7 @@
-"""Tensor factories with PyTorch's names and defaults: tensor, zeros, ones, full, empty, arange,
-linspace, eye, rand, randn, randint, normal and the *_like variants. Floating tensors default to
-float32.
+"""Tensor factories with PyTorch's names and defaults: tensor, from_numpy, zeros, ones, full,
+empty, arange, linspace, eye, rand, randn, randint, normal and the *_like variants; the default
+float dtype (get_default_dtype / set_default_dtype, float32 unless changed), and the predicates
+is_tensor, is_floating_point and numel.
 """
 import numbers
 
@@ -9,11 +10,78 @@ import numpy as np
 from .autograd import Function
 
 from .device import CPU, as_device, move
-from .ops._util import operands
+from .ops._util import _DEFAULT_FLOAT, default_float, operands
 from .random import default_generator
 from .tensor import Tensor
 
-_DEFAULT_FLOAT = np.dtype(np.float32)
+# what from_numpy accepts (PyTorch's list, less the complex and wide unsigned types minicnn lacks)
+_FROM_NUMPY = tuple(np.dtype(d) for d in (np.float64, np.float32, np.float16, np.int64, np.int32,
+                                          np.int16, np.int8, np.uint8, np.bool_))
+
+
+def get_default_dtype():
+    """The dtype of Python floats in :func:`tensor` and of floating factories (zeros, rand, ...)
+    when no dtype is given: float32 unless :func:`set_default_dtype` changed it
+    (``torch.get_default_dtype``)."""
+    return default_float()
+
+
+def set_default_dtype(d) -> None:
+    """Make ``d`` the default floating dtype (``torch.set_default_dtype``): Python floats and the
+    factories give it, integer tensors meeting a Python float or a transcendental function are
+    promoted to it. Modules built afterwards still create float32 parameters.
+
+    Raises TypeError for a non-floating dtype, NotImplementedError for float16 (minicnn's
+    differentiable ops are float32 and float64).
+    """
+    dtype = _dtype(d)
+    if dtype.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    if dtype not in (np.float32, np.float64):
+        raise NotImplementedError(f"set_default_dtype: minicnn supports float32 and float64 as "
+                                  f"the default type, not {dtype}")
+    _DEFAULT_FLOAT[0] = dtype
+
+
+def is_tensor(obj) -> bool:
+    """True when ``obj`` is a minicnn Tensor (``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
+
+
+def _tensor_arg(fn, value):
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(value).__name__}")
+    return value
+
+
+def is_floating_point(input) -> bool:
+    """True for a float16, float32 or float64 tensor (``torch.is_floating_point``)."""
+    return _tensor_arg("is_floating_point", input).dtype.kind == "f"
+
+
+def numel(input) -> int:
+    """The number of elements of ``input`` (``torch.numel``)."""
+    return _tensor_arg("numel", input).numel()
+
+
+def from_numpy(ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``ndarray`` and keeping its dtype, float64 included
+    (``torch.from_numpy``): writes through either are seen by the other.
+
+    Raises TypeError for a non-ndarray or an unsupported dtype (object, string, complex, ...),
+    ValueError (PyTorch's) for an array in non-native byte order.
+    """
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    if not ndarray.dtype.isnative:
+        raise ValueError("given numpy array has byte order different from the native byte "
+                         "order. Conversion between byte orders is currently not supported.")
+    if ndarray.dtype not in _FROM_NUMPY:
+        raise TypeError(f"can't convert np.ndarray of type numpy.{ndarray.dtype.type.__name__}. "
+                        "The only supported types are: float64, float32, float16, int64, int32, "
+                        "int16, int8, uint8, and bool.")
+    return Tensor._wrap(ndarray, CPU)
 
 
 def _dtype(dtype, default=None):
@@ -45,9 +113,10 @@ def _make(array, device, requires_grad):
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (nested lists, numbers, ndarray or Tensor).
 
-    dtype defaults as in PyTorch: Python floats give float32, Python ints int64, bools bool; an
-    ndarray or NumPy scalar keeps its dtype. ``requires_grad=True`` needs a floating dtype (RuntimeError
-    otherwise). Raises TypeError for data NumPy cannot turn into a numeric array.
+    dtype defaults as in PyTorch: Python floats give the default float dtype (float32), Python
+    ints int64, bools bool; an ndarray or NumPy scalar keeps its dtype. ``requires_grad=True``
+    needs a floating dtype (RuntimeError otherwise). Raises TypeError for data NumPy cannot turn
+    into a numeric array.
     """
     if isinstance(data, Tensor):  # copied through the host; stays on its device by default
         device = data.device if device is None else device
@@ -56,7 +125,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     array = np.array(data, dtype=dtype, copy=True)
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype == np.float64:
-            array = array.astype(_DEFAULT_FLOAT)
+            array = array.astype(default_float())
         elif array.dtype.kind in "iu" and array.dtype != np.uint8:
             array = array.astype(np.int64)
     if array.dtype.kind not in "biuf":
@@ -74,23 +143,24 @@ def as_tensor(data, dtype=None, device=None):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _make(np.zeros(_size(size), dtype=_dtype(dtype, _DEFAULT_FLOAT)), device, requires_grad)
+    return _make(np.zeros(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _make(np.ones(_size(size), dtype=_dtype(dtype, _DEFAULT_FLOAT)), device, requires_grad)
+    return _make(np.ones(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _make(np.empty(_size(size), dtype=_dtype(dtype, _DEFAULT_FLOAT)), device, requires_grad)
+    return _make(np.empty(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value when not
-    given: bool for a bool, int64 for an int, float32 for a float (``torch.full``)."""
+    given: bool for a bool, int64 for an int, the default float dtype for a float
+    (``torch.full``)."""
     if dtype is None:
         dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
-                 else np.int64 if isinstance(fill_value, (int, np.integer)) else _DEFAULT_FLOAT)
+                 else np.int64 if isinstance(fill_value, (int, np.integer)) else default_float())
     return _make(np.full(_size((size,)), fill_value, dtype=_dtype(dtype)), device, requires_grad)
 
 
@@ -109,7 +179,8 @@ def _number(name, value):
 def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Values from ``start`` (default 0) to ``end`` (exclusive) by ``step`` (``torch.arange``):
     ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``. The dtype is int64
-    when start, end and step are all ints, else float32 (``arange(5.)`` is float32).
+    when start, end and step are all ints, else the default float dtype (``arange(5.)`` is
+    float32).
 
     Raises RuntimeError (PyTorch's messages) for step 0 or bounds on the wrong side of the
     step's sign, TypeError for a bound that is not a number.
@@ -124,7 +195,7 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
         raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     integral = all(isinstance(v, int) for v in (start, end, step))
     if dtype is None:
-        dtype = np.int64 if integral else _DEFAULT_FLOAT
+        dtype = np.int64 if integral else default_float()
     # computed in float64 (or int64) and then cast, as PyTorch computes start + i * step in
     # double precision for float32 output
     array = np.arange(start, end, step, dtype=np.int64 if integral else np.float64)
@@ -133,7 +204,8 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     """``steps`` evenly spaced values from ``start`` to ``end``, both included
-    (``torch.linspace``); float32 unless ``dtype`` says otherwise (integer dtypes truncate).
+    (``torch.linspace``); the default float dtype unless ``dtype`` says otherwise (integer
+    dtypes truncate).
 
     Raises RuntimeError for a negative ``steps``, TypeError for a non-int ``steps``.
     """
@@ -142,23 +214,23 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
     start, end = _number("start", start), _number("end", end)
-    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype, _DEFAULT_FLOAT)),
+    return _make(np.linspace(start, end, int(steps)).astype(_dtype(dtype, default_float())),
                  device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
-    return _make(np.eye(n, m, dtype=_dtype(dtype, _DEFAULT_FLOAT)), device, requires_grad)
+    return _make(np.eye(n, m, dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1) from minicnn's generator (see manual_seed)."""
-    dtype = _dtype(dtype, _DEFAULT_FLOAT)
+    dtype = _dtype(dtype, default_float())
     return _make(default_generator().random(_size(size), dtype=dtype), device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from minicnn's generator (see manual_seed)."""
-    dtype = _dtype(dtype, _DEFAULT_FLOAT)
+    dtype = _dtype(dtype, default_float())
     return _make(default_generator().standard_normal(_size(size), dtype=dtype), device, requires_grad)
 
 
@@ -193,7 +265,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     PyTorch's overloads: ``normal(mean: Tensor, std: Tensor)`` (shapes broadcast),
     ``normal(mean: Tensor, std: float = 1.0)``, ``normal(mean: float, std: Tensor)`` -- the
     result has the tensors' dtype and device; and ``normal(mean: float, std: float, size)``, a
-    new tensor of ``size`` (float32 unless ``dtype``). Gradients to mean and std are zero.
+    new tensor of ``size`` (the default float dtype unless ``dtype``). Gradients to mean and std are zero.
 
     Raises TypeError for two numbers without ``size``, a ``size`` given with a tensor, or a
     non-floating tensor; RuntimeError for a negative std; ValueError for tensor shapes that do
@@ -206,7 +278,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
                             "normal(mean, std, size)")
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-        dtype = _dtype(dtype, _DEFAULT_FLOAT)
+        dtype = _dtype(dtype, default_float())
         noise = rng.standard_normal(_size((size,)), dtype=dtype)
         return _make(noise * dtype.type(std) + dtype.type(mean), device, requires_grad)
     if size is not None:

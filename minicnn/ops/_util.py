@@ -5,12 +5,22 @@ from ..backends.cuda import array_ops
 from ..device import CPU
 from ..tensor import Tensor
 
+# The dtype of Python floats and of floating factories (torch.get_default_dtype); a one-element
+# list so that set_default_dtype (minicnn.creation) changes it for every importer.
+_DEFAULT_FLOAT = [np.dtype(np.float32)]
+
+
+def default_float():
+    """The default floating dtype: float32 unless ``minicnn.set_default_dtype`` changed it."""
+    return _DEFAULT_FLOAT[0]
+
 
 def as_operand(value, like):
     """Turn a non-tensor operand into a constant tensor on ``like``'s device.
 
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
-    does for scalars, and float32 next to an integer ``like``; an ndarray keeps its own dtype, so a float64 array meeting a float32 tensor
+    does for scalars, and the default float dtype next to an integer ``like``; an ndarray keeps
+    its own dtype, so a float64 array meeting a float32 tensor
     raises the usual dtype error. On "cuda" an ndarray stays a host tensor (so the op reports the
     device mismatch, as PyTorch does) and a number becomes a device scalar, filled by a kernel
     rather than copied from the host.
@@ -23,7 +33,7 @@ def as_operand(value, like):
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
     elif array.dtype == np.float64:  # a Python float meeting an integer tensor: the default
-        array = array.astype(np.float32)  # float dtype, as PyTorch (int64 * 2.5 is float32)
+        array = array.astype(default_float())  # float dtype, as PyTorch (int64 * 2.5 is float32)
     if like.device.type == "cuda":
         if array.ndim:
             return Tensor._wrap(array, CPU)
@@ -87,3 +97,13 @@ def c_contiguous(a):
     """``a`` as a C-contiguous array for the C kernels: no copy when it is one already, 0-d stays
     0-d (unlike np.ascontiguousarray), None passes through."""
     return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def host_only(name, *tensors):
+    """NotImplementedError for a tensor on "cuda": ``name`` is computed with NumPy on the host
+    only (no kernel), and a silent round trip would hide the cost."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.device.type == "cuda":
+            raise NotImplementedError(f"{name} is not implemented for cuda tensors (minicnn "
+                                      "computes it with NumPy); copy the tensor to the host with "
+                                      ".cpu() first")

@@ -1,20 +1,21 @@
 """Elementwise ops without a backend kernel: trigonometric and hyperbolic functions, atan2,
-rounding (floor, ceil, round, sign), and selection (where, masked_fill).
+rounding (floor, ceil, round, sign), selection (where, masked_fill), powers and logarithms
+(square, rsqrt, reciprocal, log1p, expm1, log2, log10), erf, maximum/minimum, and the tests
+isnan/isinf/isfinite.
 
 Rounding ops are piecewise constant: their gradient is zero everywhere, as in PyTorch. The
 selection ops route the gradient to whichever side each element was taken from. Arguments are
 validated as PyTorch's argument parser does: a Tensor where one is required (TypeError naming
 the argument otherwise), a Python number where a Number is allowed.
 """
+import math
 import numbers
 
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import as_operand, operands
-
-_FLOAT32 = np.dtype(np.float32)
+from ._util import as_operand, default_float, host_only, operands
 
 
 # ---------------------------------------------------------------- argument checks
@@ -54,9 +55,9 @@ def check_broadcast(fn: str, *tensors) -> tuple:
 
 
 def floating(x: Tensor) -> Tensor:
-    """``x`` itself when floating, else converted to float32: integer input to a transcendental
-    function gives PyTorch's default float dtype."""
-    return x if x.dtype.kind == "f" else x.to(_FLOAT32)
+    """``x`` itself when floating, else converted to the default float dtype (float32): integer
+    input to a transcendental function gives PyTorch's default float dtype."""
+    return x if x.dtype.kind == "f" else x.to(default_float())
 
 
 # ---------------------------------------------------------------- trigonometric and hyperbolic
@@ -228,6 +229,133 @@ class MaskedFill(Function):
         return gx, None, gv
 
 
+# ---------------------------------------------------------------- powers, logarithms, erf
+
+class Square(Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 2 * x
+
+
+class Rsqrt(Function):
+    """1 / sqrt(x); d/dx = -x^(-3/2) / 2 = -y^3 / 2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = 1 / np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (-0.5 * y * y * y)
+
+
+class Reciprocal(Function):
+    """1 / x; d/dx = -1 / x^2 = -y^2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with np.errstate(divide="ignore"):
+            y = 1 / x
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return -g * y * y
+
+
+class Log1p(Function):
+    """log(1 + x), accurate for small x; d/dx = 1 / (1 + x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log1p(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g / (1 + x)
+
+
+class Expm1(Function):
+    """exp(x) - 1, accurate for small x; d/dx = exp(x) = y + 1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.expm1(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * (y + 1)
+
+
+class LogBase(Function):
+    """log_b(x) for b = 2 or 10 (NumPy's exact log2/log10); d/dx = 1 / (x ln b)."""
+
+    @staticmethod
+    def forward(ctx, x, base):
+        ctx.save_for_backward(x)
+        ctx.scale = 1 / math.log(base)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log2(x) if base == 2 else np.log10(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ctx.scale / x, None
+
+
+class Erf(Function):
+    """The error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt; d/dx = 2/sqrt(pi) exp(-x^2).
+    NumPy has no erf ufunc, so math.erf runs per element (exact, but slow on large tensors)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
+
+
+class Extremum(Function):
+    """maximum(a, b) / minimum(a, b) elementwise with broadcasting. Each side gets the gradient
+    where it won; a tie splits it in halves, as PyTorch does. nan wins (propagates)."""
+
+    @staticmethod
+    def forward(ctx, a, b, largest):
+        ctx.save_for_backward(a, b)
+        ctx.largest = largest
+        return np.maximum(a, b) if largest else np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a_wins = (a > b) if ctx.largest else (a < b)
+        share = np.where(a == b, g.dtype.type(0.5), a_wins.astype(g.dtype))
+        ga = g * share if ctx.needs_input_grad[0] else None
+        gb = g * (1 - share) if ctx.needs_input_grad[1] else None
+        return ga, gb, None
+
+
 # ---------------------------------------------------------------- public functions
 
 def sin(input: Tensor) -> Tensor:
@@ -309,11 +437,11 @@ def sign(input: Tensor) -> Tensor:
 
 def _where_scalars(condition, input, other):
     """Both sides of where() as tensors: a number takes the other side's dtype; two numbers give
-    float32 if either is a float, else int64 (bool for two bools), as in PyTorch."""
+    the default float dtype if either is a float, else int64 (bool for two bools), as in PyTorch."""
     if isinstance(input, Tensor) or isinstance(other, Tensor):
         return operands(input, other)
     kinds = {np.asarray(v).dtype.kind for v in (input, other)}
-    dtype = np.float32 if "f" in kinds else np.bool_ if kinds == {"b"} else np.int64
+    dtype = default_float() if "f" in kinds else np.bool_ if kinds == {"b"} else np.int64
     like = Tensor._wrap(np.zeros((), dtype), condition.device)
     return as_operand(input, like), as_operand(other, like)
 
@@ -373,3 +501,110 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
         value = as_operand(input.dtype.type(value), input)
     check_broadcast("masked_fill", input, mask)
     return MaskedFill.apply(input, mask, value)
+
+
+# ---------------------------------------------------------------- tests: isnan, isinf, isfinite
+
+def _test(name, ufunc, input):
+    tensor_arg(name, "input", 1, input)
+    host_only(name, input)
+    if input.dtype.kind != "f":  # integers and bools are always finite
+        value = ufunc is np.isfinite
+        return Tensor._wrap(np.full(input.shape, value), input.device)
+    return Tensor._wrap(np.asarray(ufunc(input._data)), input.device)
+
+
+def isnan(input: Tensor) -> Tensor:
+    """A bool tensor, True where ``input`` is nan (``torch.isnan``); no gradient."""
+    return _test("isnan", np.isnan, input)
+
+
+def isinf(input: Tensor) -> Tensor:
+    """A bool tensor, True where ``input`` is +inf or -inf (``torch.isinf``); no gradient."""
+    return _test("isinf", np.isinf, input)
+
+
+def isfinite(input: Tensor) -> Tensor:
+    """A bool tensor, True where ``input`` is neither nan nor infinite (``torch.isfinite``)."""
+    return _test("isfinite", np.isfinite, input)
+
+
+# ---------------------------------------------------------------- powers, logarithms, erf
+
+def _unary_float(name, fn, input, *args):
+    """fn applied to ``input`` made floating (integer input gives the default float dtype)."""
+    tensor_arg(name, "input", 1, input)
+    host_only(name, input)
+    return fn.apply(floating(input), *args)
+
+
+def square(input: Tensor) -> Tensor:
+    """input * input (``torch.square``); integer input stays integral (bool gives int64)."""
+    tensor_arg("square", "input", 1, input)
+    host_only("square", input)
+    if input.dtype.kind == "b":
+        input = input.to(np.int64)
+    return Square.apply(input)
+
+
+def rsqrt(input: Tensor) -> Tensor:
+    """1 / sqrt(input) (``torch.rsqrt``): inf at 0, nan below; integer input gives float32."""
+    return _unary_float("rsqrt", Rsqrt, input)
+
+
+def reciprocal(input: Tensor) -> Tensor:
+    """1 / input (``torch.reciprocal``): inf at 0; integer input gives float32."""
+    return _unary_float("reciprocal", Reciprocal, input)
+
+
+def log1p(input: Tensor) -> Tensor:
+    """log(1 + input), accurate near 0 (``torch.log1p``); integer input gives float32."""
+    return _unary_float("log1p", Log1p, input)
+
+
+def expm1(input: Tensor) -> Tensor:
+    """exp(input) - 1, accurate near 0 (``torch.expm1``); integer input gives float32."""
+    return _unary_float("expm1", Expm1, input)
+
+
+def log2(input: Tensor) -> Tensor:
+    """Base-2 logarithm (``torch.log2``); integer input gives float32."""
+    return _unary_float("log2", LogBase, input, 2)
+
+
+def log10(input: Tensor) -> Tensor:
+    """Base-10 logarithm (``torch.log10``); integer input gives float32."""
+    return _unary_float("log10", LogBase, input, 10)
+
+
+def erf(input: Tensor) -> Tensor:
+    """The error function (``torch.erf``); integer input gives float32. Computed per element
+    with math.erf (exact, slow on large tensors)."""
+    return _unary_float("erf", Erf, input)
+
+
+# ---------------------------------------------------------------- maximum, minimum
+
+def _extremum(name, input, other, largest):
+    tensor_arg(name, "input", 1, input)
+    tensor_arg(name, "other", 2, other)
+    host_only(name, input, other)
+    a, b = operands(input, other)
+    check_broadcast(name, a, b)
+    return Extremum.apply(a, b, largest)
+
+
+def maximum(input: Tensor, other: Tensor) -> Tensor:
+    """The larger of ``input`` and ``other`` elementwise, broadcasting (``torch.maximum``); nan
+    if either is nan. The gradient goes to the larger side, halved between equal sides.
+
+    Raises TypeError for a non-Tensor argument (numbers too, as PyTorch: use clamp) or a
+    float32/float64 mix, ValueError for shapes that do not broadcast.
+    """
+    return _extremum("maximum", input, other, True)
+
+
+def minimum(input: Tensor, other: Tensor) -> Tensor:
+    """The smaller of ``input`` and ``other`` elementwise (``torch.minimum``); as
+    :func:`maximum`."""
+    return _extremum("minimum", input, other, False)

@@ -1,16 +1,19 @@
-"""Reductions: sum, mean, var/std, max/min (with and without a dim), amax/amin, argmax/argmin.
+"""Reductions: sum, mean, var/std, max/min (with and without a dim), amax/amin, argmax/argmin,
+prod, logsumexp, norm, all/any, count_nonzero, and the scan cumsum.
 
 ``dim`` is an int, a tuple of ints, or None (every dimension); ``keepdim`` keeps reduced
 dimensions with size 1, as in PyTorch. ``axis=`` is accepted as an alias of ``dim`` (PyTorch's
 NumPy-compatible spelling).
 """
+import builtins
 from collections import namedtuple
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import normalize_dim, normalize_dims
+from ._util import default_float, host_only, normalize_dim, normalize_dims
 
 #: what max(dim)/min(dim) return, like torch.return_types.max: (values, indices)
 MinMaxResult = namedtuple("MinMaxResult", ["values", "indices"])
@@ -132,6 +135,114 @@ class TakeAlongDim(Function):
         return gx, None, None, None
 
 
+class Prod(Function):
+    """The product over ``axes``. d prod / dx_i = the product of the other elements: prod / x_i
+    on lines without zeros; on a line with one zero, the product of the rest at the zero and 0
+    elsewhere; 0 everywhere on lines with two or more zeros."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.axes, ctx.keepdim = axes, keepdim
+        y = x.prod(axis=axes, keepdims=True)
+        ctx.save_for_backward(x, y)
+        return y if keepdim else np.squeeze(y, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+        zero = x == 0
+        zeros = zero.sum(axis=ctx.axes, keepdims=True)
+        rest = np.where(zero, 1, x).prod(axis=ctx.axes, keepdims=True)  # product of non-zeros
+        with np.errstate(divide="ignore", invalid="ignore"):
+            others = np.where(zeros == 0, y / np.where(zero, 1, x),
+                              np.where(zero & (zeros == 1), rest, 0))
+        return (g * others).astype(g.dtype, copy=False), None, None
+
+
+class Cumsum(Function):
+    """Running sum along ``dim``; the gradient is the reversed running sum of g."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return np.cumsum(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        flipped = np.flip(g, axis=ctx.dim)
+        return np.flip(np.cumsum(flipped, axis=ctx.dim), axis=ctx.dim), None
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) over ``axes``, as m + log(sum(exp(x - m))) with m the maximum (0 where it
+    is infinite), so that it neither overflows nor gives nan for all -inf lines.
+    d/dx = exp(x - y) (the softmax)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.axes, ctx.keepdim = axes, keepdim
+        m = x.max(axis=axes, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore"):
+            y = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        ctx.save_for_backward(x, y)
+        return y if keepdim else np.squeeze(y, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+        with np.errstate(invalid="ignore"):
+            return g * np.exp(x - y), None, None
+
+
+class VectorNorm(Function):
+    """The p-norm of the elements over ``axes``: (sum |x|^p)^(1/p); p = inf / -inf: the largest /
+    smallest |x|; p = 0: the number of non-zeros. Gradients (PyTorch's): x / norm for p = 2,
+    sign(x) for p = 1, sign(x) |x|^(p-1) / norm^(p-1) otherwise, all taken as 0 where the norm is
+    0; for +-inf, sign(x) split evenly among the elements that attain the norm; 0 for p = 0."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        a = np.abs(x)
+        if p == np.inf:
+            y = a.max(axis=axes, keepdims=True)
+        elif p == -np.inf:
+            y = a.min(axis=axes, keepdims=True)
+        elif p == 0:
+            y = (x != 0).sum(axis=axes, keepdims=True).astype(x.dtype)
+        elif p == 1:
+            y = a.sum(axis=axes, keepdims=True)
+        elif p == 2:
+            y = np.sqrt((x * x).sum(axis=axes, keepdims=True))
+        else:
+            y = (a ** p).sum(axis=axes, keepdims=True) ** (1 / p)
+        ctx.save_for_backward(x, y)
+        return y if keepdim else np.squeeze(y, axis=axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        p = ctx.p
+        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+        if p == 0:
+            return np.zeros_like(x), None, None, None
+        if p == 1:
+            return g * np.sign(x), None, None, None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if np.isinf(p):
+                hit = np.abs(x) == y
+                share = np.sign(x) * hit / hit.sum(axis=ctx.axes, keepdims=True)
+            elif p == 2:
+                share = x / y
+            else:
+                share = np.sign(x) * np.abs(x) ** (p - 1) / y ** (p - 1)
+        share = np.where(y == 0, 0, share)
+        return (g * share).astype(x.dtype, copy=False), None, None, None
+
+
 def _dim_or_axis(name, dim, axis):
     """``dim``, or ``axis`` when given instead; TypeError when both are."""
     if axis is None:
@@ -142,8 +253,8 @@ def _dim_or_axis(name, dim, axis):
 
 
 def _check_nonempty(name, input, axes):
-    if any(input.shape[a] == 0 for a in axes) or input.numel() == 0:
-        raise ValueError(f"{name}: cannot reduce an empty dimension (input shape {input.shape})")
+    if builtins.any(input.shape[a] == 0 for a in axes) or input.numel() == 0:
+        raise ValueError(f"{name}: cannot reduce an empty dimension (input shape {tuple(input.shape)})")
 
 
 def sum(input, dim=None, keepdim=False, *, axis=None):
@@ -257,3 +368,115 @@ def argmin(input, dim=None, keepdim=False, *, axis=None):
     """Index of the minimum (over the flattened tensor when dim is None); int64, no gradient."""
     dim = _dim_or_axis("argmin", dim, axis)
     return _arg("argmin", np.argmin, input, dim, keepdim)
+
+
+# ---------------------------------------------------------------- prod, cumsum, logsumexp, norm
+
+def _int_dim(name, dim):
+    """``dim`` as an int for the ops that take exactly one dimension (TypeError for a tuple, as
+    PyTorch's parser gives)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}(): argument 'dim' must be int, not {type(dim).__name__}")
+    return dim
+
+
+def _accumulating(input, dtype):
+    """The input of prod/cumsum in the dtype of the result: ``dtype`` when given, else int64
+    for integers and bools (as PyTorch accumulates them), else the input's own."""
+    if dtype is not None:
+        return input.to(dtype)
+    return input.to(np.int64) if input.dtype.kind in "biu" else input
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """The product of all elements (0-d), or over one dimension ``dim`` (``torch.prod``).
+    Integer and bool input gives int64; ``dtype`` converts the input first. Differentiable, zeros
+    included (see :class:`Prod`).
+
+    Raises TypeError for a tuple ``dim`` (PyTorch takes one int), IndexError for a bad ``dim``.
+    """
+    host_only("prod", input)
+    x = _accumulating(input, dtype)
+    axes = normalize_dims(None if dim is None else _int_dim("prod", dim), x.ndim)
+    return Prod.apply(x, axes, keepdim if dim is not None else False)
+
+
+def cumsum(input, dim, *, dtype=None):
+    """Running sums along ``dim`` (``torch.cumsum``): out[i] = input[0] + ... + input[i].
+    Integer and bool input gives int64; ``dtype`` converts the input first. Differentiable.
+
+    Raises TypeError for a non-int ``dim``, IndexError for one out of range.
+    """
+    host_only("cumsum", input)
+    x = _accumulating(input, dtype)
+    d = normalize_dim(_int_dim("cumsum", dim), x.ndim)
+    if x.ndim == 0:
+        return Cumsum.apply(x.reshape(1), 0).reshape(())
+    return Cumsum.apply(x, d)
+
+
+def logsumexp(input, dim, keepdim=False):
+    """log(sum(exp(input))) over ``dim`` (an int or a tuple), computed without overflow
+    (``torch.logsumexp``); integer input gives the default float dtype. Differentiable: the
+    gradient is the softmax over ``dim``."""
+    host_only("logsumexp", input)
+    x = input if input.dtype.kind == "f" else input.to(default_float())
+    return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+    """The vector p-norm of ``input`` over ``dim`` (an int, a tuple, or None for every element)
+    (``torch.norm``). ``p``: "fro" (the 2-norm of the elements, over at most 2 dimensions),
+    a number (1, 2, 3.5, ...), ``inf`` (largest |x|), ``-inf`` (smallest |x|) or 0 (count of
+    non-zeros). ``dtype`` converts the input first. Differentiable (see :class:`VectorNorm`).
+
+    Raises RuntimeError for integer input or a ``dim`` of more than 2 dimensions with "fro",
+    NotImplementedError for p="nuc" (the nuclear norm needs an SVD), RuntimeError for any other
+    string.
+    """
+    host_only("norm", input)
+    x = input if dtype is None else input.to(dtype)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
+                           f"input. Got {autograd.type_name(x.dtype)}")
+    if isinstance(p, str):
+        if p == "nuc":
+            raise NotImplementedError("norm: the nuclear norm (p='nuc') is not implemented")
+        if p != "fro":
+            raise RuntimeError(f"linalg.matrix_norm: Order {p} not supported.")
+        if isinstance(dim, (list, tuple)) and len(dim) > 2:
+            raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
+                               f"{' '.join(str(d) for d in dim)}")
+        p = 2
+    return VectorNorm.apply(x, float(p), normalize_dims(dim, x.ndim), keepdim)
+
+
+# ---------------------------------------------------------------- all, any, count_nonzero
+
+def _logical(name, ufunc, input, dim, keepdim):
+    host_only(name, input)
+    axes = normalize_dims(dim, input.ndim)
+    out = ufunc(input._data.astype(bool, copy=False), axis=axes, keepdims=keepdim)
+    # as PyTorch: uint8 input gives uint8, everything else bool
+    dtype = np.uint8 if input.dtype == np.uint8 else np.bool_
+    return Tensor._wrap(np.asarray(out, dtype=dtype), input.device)
+
+
+def all(input, dim=None, keepdim=False):
+    """True when every element (over ``dim``: an int, a tuple or None) is non-zero
+    (``torch.all``); a bool tensor (uint8 for uint8 input), no gradient."""
+    return _logical("all", np.all, input, dim, keepdim)
+
+
+def any(input, dim=None, keepdim=False):
+    """True when some element (over ``dim``) is non-zero (``torch.any``); as :func:`all`."""
+    return _logical("any", np.any, input, dim, keepdim)
+
+
+def count_nonzero(input, dim=None):
+    """The number of non-zero elements over ``dim`` (an int, a tuple or None for all)
+    (``torch.count_nonzero``); int64."""
+    host_only("count_nonzero", input)
+    axes = normalize_dims(dim, input.ndim)
+    out = np.count_nonzero(input._data, axis=axes) if axes else (input._data != 0)
+    return Tensor._wrap(np.asarray(out, dtype=np.int64), input.device)

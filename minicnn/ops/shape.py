@@ -1,6 +1,7 @@
-"""Shape ops: reshape/view/flatten, transpose/permute/swapaxes, squeeze/unsqueeze, expand,
-repeat/repeat_interleave, meshgrid, indexing (getitem, and index_put: out-of-place assignment),
-cat/stack, pad, and copies (clone, contiguous, to). Most are free views in forward; their
+"""Shape ops: reshape/view/flatten, transpose/permute/swapaxes, squeeze/unsqueeze,
+expand/broadcast_to, repeat/repeat_interleave, meshgrid, indexing (getitem, and index_put:
+out-of-place assignment), cat/stack, pieces (chunk, split, unbind, narrow), flip/roll, tril/triu,
+pad, and copies (clone, contiguous, to). Most are free views in forward; their
 backward moves the gradient back into the input's layout.
 """
 import numpy as np
@@ -220,6 +221,50 @@ class PadIndexed(Function):
             np.add.at(gx, (slice(None),) * dim + (index,), g)
             g = gx
         return g, None
+
+
+class Flip(Function):
+    """The order of the elements reversed along ``dims`` (a copy, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return np.flip(x, axis=dims).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.flip(g, axis=ctx.dims), None
+
+
+class Roll(Function):
+    """Elements shifted cyclically by ``shifts`` along ``dims``; backward shifts back."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return np.roll(x, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.roll(g, tuple(-s for s in ctx.shifts), axis=ctx.dims), None, None
+
+
+class Triangle(Function):
+    """The lower (tril) or upper (triu) triangle of the last two dimensions, the rest zeroed;
+    the gradient passes through the kept triangle only."""
+
+    @staticmethod
+    def forward(ctx, x, diagonal, lower):
+        rows, cols = x.shape[-2:]
+        keep = np.tri(rows, cols, diagonal, dtype=bool) if lower else \
+            ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+        ctx.save_for_backward(keep)
+        return np.where(keep, x, x.dtype.type(0))
+
+    @staticmethod
+    def backward(ctx, g):
+        (keep,) = ctx.saved_tensors
+        return np.where(keep, g, g.dtype.type(0)), None, None
 
 
 # ---------------------------------------------------------------- index helpers
@@ -614,3 +659,191 @@ def pad(input, pad, mode="constant", value=0.0):
                              f"[0, {limit}]")
         indices.append((dim, _pad_index(n, lo, hi, mode)))
     return PadIndexed.apply(input, tuple(indices))
+
+
+# ---------------------------------------------------------------- pieces: chunk, split, unbind, narrow
+
+def _int_arg(fn, name, position, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be int, not "
+                        f"{type(value).__name__}")
+    return int(value)
+
+
+def _slice(input, d, start, stop):
+    """input[..., start:stop, ...] along dimension ``d``: a view, differentiable."""
+    return GetItem.apply(input, (slice(None),) * d + (slice(start, stop),))
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    """Views of ``tensor`` cut along ``dim`` (``torch.split``): an int gives pieces of that size
+    (the last one smaller when it does not divide); a list gives pieces of those sizes, which must
+    add up to the dimension. A tuple of tensors, each differentiable.
+
+    Raises RuntimeError (PyTorch's messages) for a negative size, size 0 on a non-empty
+    dimension, or sizes that do not add up; IndexError for a bad ``dim``.
+    """
+    tensor_arg("split", "tensor", 1, tensor)
+    if tensor.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
+    d = normalize_dim(dim, tensor.ndim)
+    n = tensor.shape[d]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [_int_arg("split", "split_size", 2, s) for s in split_size_or_sections]
+        if any(s < 0 for s in sizes) or sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+    else:
+        size = _int_arg("split", "split_size", 2, split_size_or_sections)
+        if size < 0:
+            raise RuntimeError(f"split expects split_size be non-negative, but got "
+                               f"split_size={size}")
+        if size == 0:
+            if n:
+                raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got "
+                                   f"dimension size of {n}")
+            return (_slice(tensor, d, 0, 0),)
+        sizes = [min(size, n - start) for start in range(0, n, size)] or [0]
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(int)
+    return tuple(_slice(tensor, d, int(a), int(a) + s) for a, s in zip(starts, sizes))
+
+
+def chunk(input, chunks, dim=0):
+    """``chunks`` views of about equal size along ``dim`` (``torch.chunk``): each of size
+    ceil(n / chunks), the last smaller, so fewer than ``chunks`` may come back.
+
+    Raises RuntimeError for chunks <= 0 or a 0-d input, TypeError for a non-int ``chunks``.
+    """
+    tensor_arg("chunk", "input", 1, input)
+    chunks = _int_arg("chunk", "chunks", 2, chunks)
+    if input.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    n = input.shape[normalize_dim(dim, input.ndim)]
+    if n == 0:  # an empty dimension gives ``chunks`` empty pieces, as PyTorch
+        return split(input, [0] * chunks, dim)
+    return split(input, -(-n // chunks), dim)
+
+
+def unbind(input, dim=0):
+    """The slices of ``input`` along ``dim``, that dimension removed (``torch.unbind``): a
+    tuple of views, each differentiable. Raises IndexError for a 0-d input or a bad ``dim``."""
+    tensor_arg("unbind", "input", 1, input)
+    if input.ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    d = normalize_dim(dim, input.ndim)
+    return tuple(GetItem.apply(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
+
+
+def narrow(input, dim, start, length):
+    """The view input[..., start:start + length, ...] along ``dim`` (``torch.narrow``);
+    ``start`` may be negative (counted from the end). Differentiable.
+
+    Raises IndexError for ``start`` outside [-n, n] or a bad ``dim``, RuntimeError for a
+    negative ``length`` or a range past the end (PyTorch's messages).
+    """
+    tensor_arg("narrow", "input", 1, input)
+    if isinstance(start, Tensor):
+        start = start.item()
+    start = _int_arg("narrow", "start", 3, start)
+    length = _int_arg("narrow", "length", 4, length)
+    if input.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    d = normalize_dim(dim, input.ndim)
+    n = input.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"start out of range (expected to be in range of [{-n}, {n}], but got "
+                         f"{start})")
+    if start < 0:
+        start += n
+    if length < 0:
+        raise RuntimeError("narrow(): length must be non-negative.")
+    if start + length > n:
+        raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
+    return _slice(input, d, start, start + length)
+
+
+# ---------------------------------------------------------------- flip, roll, tril, triu, broadcast_to
+
+def _dims_arg(fn, dims, ndim):
+    """``dims`` (a tuple or list of ints) as distinct non-negative dimensions."""
+    if isinstance(dims, (int, np.integer)) or not isinstance(dims, (list, tuple)):
+        raise TypeError(f"{fn}(): argument 'dims' (position 2) must be tuple of ints, not "
+                        f"{type(dims).__name__}")
+    out = tuple(normalize_dim(d, ndim) for d in dims)
+    for d in out:
+        if out.count(d) > 1:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    return out
+
+
+def flip(input, dims):
+    """A copy of ``input`` with the order of the elements reversed along each of ``dims``
+    (``torch.flip``); differentiable.
+
+    Raises TypeError when ``dims`` is not a tuple or list of ints, RuntimeError for a dimension
+    named twice, IndexError for one out of range.
+    """
+    tensor_arg("flip", "input", 1, input)
+    dims = _dims_arg("flip", dims, input.ndim)
+    if input.ndim == 0 or not dims:
+        return clone(input)
+    return Flip.apply(input, dims)
+
+
+def roll(input, shifts, dims=None):
+    """``input`` shifted cyclically by ``shifts`` along ``dims`` (``torch.roll``): elements
+    pushed past the end come back at the start. ``shifts`` and ``dims`` are ints or equally long
+    tuples; without ``dims`` the tensor is flattened, rolled and reshaped. Differentiable.
+
+    Raises RuntimeError (PyTorch's message) when shifts and dims do not pair up, IndexError for
+    a bad dimension.
+    """
+    tensor_arg("roll", "input", 1, input)
+    shifts = tuple(shifts) if isinstance(shifts, (list, tuple)) else (shifts,)
+    shifts = tuple(_int_arg("roll", "shifts", 2, s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+        return reshape(Roll.apply(reshape(input, -1), shifts, (0,)), input.shape)
+    dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
+                           f"dims:{len(dims)}")
+    (x,) = (reshape(input, 1),) if input.ndim == 0 else (input,)
+    dims = tuple(normalize_dim(d, x.ndim) for d in dims)
+    out = Roll.apply(x, shifts, dims)
+    return reshape(out, ()) if input.ndim == 0 else out
+
+
+def _triangle(fn, input, diagonal, lower):
+    tensor_arg(fn, "input", 1, input)
+    diagonal = _int_arg(fn, "diagonal", 2, diagonal)
+    if input.ndim < 2:
+        raise RuntimeError(f"{fn}: input tensor must have at least 2 dimensions")
+    return Triangle.apply(input, diagonal, lower)
+
+
+def tril(input, diagonal=0):
+    """The lower triangle of the last two dimensions, the rest zero (``torch.tril``): element
+    (i, j) is kept when j - i <= ``diagonal``. Differentiable.
+
+    Raises RuntimeError for input of fewer than 2 dimensions, TypeError for a non-int
+    ``diagonal``.
+    """
+    return _triangle("tril", input, diagonal, True)
+
+
+def triu(input, diagonal=0):
+    """The upper triangle of the last two dimensions, the rest zero (``torch.triu``): element
+    (i, j) is kept when j - i >= ``diagonal``. Errors as :func:`tril`."""
+    return _triangle("triu", input, diagonal, False)
+
+
+def broadcast_to(input, size):
+    """``input`` broadcast to ``size`` (``torch.broadcast_to``, :func:`expand`'s other name): a
+    view; -1 keeps a dimension. Raises ValueError for sizes it cannot broadcast to."""
+    tensor_arg("broadcast_to", "input", 1, input)
+    return expand(input, *shape_arg((size,)))
