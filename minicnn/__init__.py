@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 import numpy as _np
 
-from . import backends, cuda, random
+from . import accelerator, backends, cuda, random
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import get_num_threads, set_num_threads
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
@@ -29,7 +29,7 @@ from .ops import (abs, add, addcdiv, addcmul, addmm, all, allclose, amax, amin, 
                   tanh, topk, transpose, tril, triu, unbind, unique, unsqueeze, var, where)
 from .random import manual_seed
 from .serialization import load, save
-from .tensor import Tensor
+from .tensor import Size, Tensor
 
 # dtypes, as numpy dtypes: tensor.dtype == minicnn.float32
 float32 = _np.dtype(_np.float32)

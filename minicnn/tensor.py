@@ -554,6 +554,21 @@ class Tensor:
         """self += weight * (end - self), in place."""
         return self._inplace("lerp_", ops.lerp, end, weight)
 
+    def index_put_(self, indices, values, accumulate=False):
+        """``self[indices] = values`` (or ``+=`` with ``accumulate``), in place."""
+        return self._inplace("index_put_", ops.index_put, indices, values, accumulate)
+
+    def index_put(self, indices, values, accumulate=False):
+        return ops.index_put(self, indices, values, accumulate)
+
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        """``self[index[i][j]][j] = src[i][j]`` along ``dim``, in place (``torch.Tensor.scatter_``)."""
+        return self._inplace("scatter_", ops.scatter, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add_(self, dim, index, src):
+        """``self[index[i][j]][j] += src[i][j]`` along ``dim``, in place."""
+        return self._inplace("scatter_add_", ops.scatter_add, dim, index, src)
+
     def masked_fill_(self, mask, value):
         """Set the elements where ``mask`` (bool, broadcast to this shape) is True to ``value``."""
         return self._inplace("masked_fill_", ops.masked_fill, mask, value)
@@ -928,7 +943,7 @@ class Tensor:
         return ops.logsumexp(self, dim, keepdim)
 
     def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
-        return ops.reduction.norm(self, p, dim, keepdim, dtype)  # ops.norm is a submodule
+        return ops.norm(self, p, dim, keepdim, dtype)
 
     def count_nonzero(self, dim=None):
         return ops.count_nonzero(self, dim)

@@ -311,3 +311,38 @@ def test_random_fills_follow_manual_seed():
     assert -2 <= a.numpy().min() and a.numpy().max() < 3
     assert abs(b.numpy().mean() - 1.0) < 0.1 and abs(b.numpy().std() - 0.5) < 0.1
     assert set(np.unique(c.numpy())) <= {0.0, 1.0} and 0.15 < c.numpy().mean() < 0.35
+
+
+@pytest.mark.parametrize("name,args", [("relu", ()), ("relu6", ()), ("leaky_relu", (0.2,)),
+                                       ("hardtanh", (-0.5, 0.5)), ("silu", ()),
+                                       ("hardswish", ())])
+def test_functional_inplace_flag_writes_into_the_input(name, args):
+    rng = np.random.default_rng(5)
+    a_np = rng.normal(size=(3, 4)) * 4
+    got = []
+    for lib in (minicnn, torch):
+        F = lib.nn.functional
+        x = lib.tensor(a_np)
+        y = getattr(F, name)(x, *args, inplace=True)
+        assert y is x and x._version == 1
+        a = lib.tensor(a_np, requires_grad=True)
+        h = a * 1.0
+        out = getattr(F, name)(h, *args, inplace=True)
+        (out * out).sum().backward()
+        got.append((x.numpy().copy(), a.grad.numpy().copy()))
+    np.testing.assert_allclose(got[0][0], got[1][0], rtol=1e-12)
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-12, atol=1e-15)
+
+
+def test_index_put_scatter_and_scatter_add_in_place():
+    results = []
+    for lib in (minicnn, torch):
+        x = lib.zeros(3, 4, dtype=lib.float64)
+        idx = lib.tensor([[0, 1], [2, 3], [1, 1]])
+        x.scatter_(1, idx, lib.ones(3, 2, dtype=lib.float64))
+        x.scatter_add_(1, idx, lib.full((3, 2), 2.0, dtype=lib.float64))
+        x.index_put_((lib.tensor([0, 2]), lib.tensor([3, 0])), lib.tensor(7.0, dtype=lib.float64))
+        x.index_put_((lib.tensor([1]),), lib.tensor(1.0, dtype=lib.float64), accumulate=True)
+        results.append((x.numpy().copy(), x._version))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1] == 4

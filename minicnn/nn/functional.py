@@ -4,8 +4,8 @@ losses, one_hot. Input layout NCHW; see each function's docstring for shapes, dt
 errors."""
 import numpy as np
 
-from ..ops import (gelu, hardswish, hardtanh, leaky_relu, log_softmax, pad, relu,  # noqa: F401
-                   relu6, sigmoid, silu, softmax, tanh)
+from .. import ops
+from ..ops import gelu, log_softmax, pad, sigmoid, softmax, tanh  # noqa: F401
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.loss import cross_entropy, dropout, dropout2d, linear, mse_loss, nll_loss  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
@@ -13,6 +13,51 @@ from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
                         adaptive_max_pool2d_with_indices, avg_pool2d, lp_pool2d, max_pool2d,
                         max_pool2d_with_indices)
 from ..tensor import Tensor
+
+
+# The activations take PyTorch's ``inplace`` flag: with inplace=True the result is written into
+# ``input`` (an in-place op: it bumps the version counter, and is recorded when ``input`` is part
+# of a graph) and ``input`` itself is returned. The modules (nn.ReLU(inplace=True), ...) compute
+# out of place, which gives the same result without the copy.
+
+def _maybe_inplace(name, fn, input, inplace, *args):
+    if not inplace:
+        return fn(input, *args)
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not "
+                        f"{type(input).__name__}")
+    return input._inplace(name + "_", fn, *args)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(input, 0) elementwise (``torch.nn.functional.relu``); any shape, float32 or float64."""
+    return _maybe_inplace("relu", ops.relu, input, inplace)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(input, 0), 6) (``torch.nn.functional.relu6``)."""
+    return _maybe_inplace("relu6", ops.relu6, input, inplace)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
+    return _maybe_inplace("leaky_relu", ops.leaky_relu, input, inplace, negative_slope)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """min(max(input, min_val), max_val) (``torch.nn.functional.hardtanh``)."""
+    return _maybe_inplace("hardtanh", ops.hardtanh, input, inplace, min_val, max_val)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """input * sigmoid(input) (``torch.nn.functional.silu``)."""
+    return _maybe_inplace("silu", ops.silu, input, inplace)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """input * relu6(input + 3) / 6 (``torch.nn.functional.hardswish``)."""
+    return _maybe_inplace("hardswish", ops.hardswish, input, inplace)
 
 
 def one_hot(tensor, num_classes=-1):

@@ -81,9 +81,9 @@ def _check(fn, input, weight, bias, groups):
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4:
-        raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {input.shape}")
+        raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {tuple(input.shape)}")
     if weight.ndim != 4:
-        raise ValueError(f"{fn}: weight must be 4-D, got shape {weight.shape}")
+        raise ValueError(f"{fn}: weight must be 4-D, got shape {tuple(weight.shape)}")
     if weight.dtype != input.dtype:
         raise TypeError(f"{fn}: input has dtype {input.dtype} but weight has dtype {weight.dtype}")
     if bias is not None and bias.dtype != input.dtype:
@@ -110,13 +110,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     N, C, H, W = input.shape
     K, Cg, kh, kw = weight.shape
     if Cg * groups != C:
-        raise ValueError(f"conv2d: input has {C} channels but weight {weight.shape} with "
+        raise ValueError(f"conv2d: input has {C} channels but weight {tuple(weight.shape)} with "
                          f"groups={groups} expects {Cg * groups} (weight.shape[1] * groups)")
     if K % groups:
         raise ValueError(f"conv2d: out channels {K} (weight.shape[0]) are not divisible by "
                          f"groups={groups}")
     if bias is not None and bias.shape != (K,):
-        raise ValueError(f"conv2d: bias must have shape ({K},), got {bias.shape}")
+        raise ValueError(f"conv2d: bias must have shape ({K},), got {tuple(bias.shape)}")
     stride = _pair("conv2d: stride", stride, 1)
     dilation = _pair("conv2d: dilation", dilation, 1)
     if isinstance(padding, str):
@@ -160,12 +160,12 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     N, C, H, W = input.shape
     Cin, Kg, kh, kw = weight.shape
     if Cin != C:
-        raise ValueError(f"conv_transpose2d: input has {C} channels but weight {weight.shape} "
+        raise ValueError(f"conv_transpose2d: input has {C} channels but weight {tuple(weight.shape)} "
                          f"expects {Cin} (weight.shape[0])")
     if C % groups:
         raise ValueError(f"conv_transpose2d: in channels {C} are not divisible by groups={groups}")
     if bias is not None and bias.shape != (Kg * groups,):
-        raise ValueError(f"conv_transpose2d: bias must have shape ({Kg * groups},), got {bias.shape}")
+        raise ValueError(f"conv_transpose2d: bias must have shape ({Kg * groups},), got {tuple(bias.shape)}")
     stride = _pair("conv_transpose2d: stride", stride, 1)
     padding = _pair("conv_transpose2d: padding", padding, 0)
     dilation = _pair("conv_transpose2d: dilation", dilation, 1)

@@ -92,16 +92,16 @@ def linear(input, weight, bias=None):
     _tensor("linear", "weight", weight)
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must have shape (out_features, in_features), got "
-                         f"{weight.shape}")
+                         f"{tuple(weight.shape)}")
     if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {input.shape} does not fit weight of shape "
-                         f"{weight.shape}: expected input (*, {weight.shape[1]})")
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not fit weight of shape "
+                         f"{tuple(weight.shape)}: expected input (*, {weight.shape[1]})")
     if bias is None:
         return Linear.apply(input, weight)
     _tensor("linear", "bias", bias)
     if bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight of shape "
-                         f"{weight.shape}, got {bias.shape}")
+                         f"{tuple(weight.shape)}, got {tuple(bias.shape)}")
     return Linear.apply(input, weight, bias)
 
 
@@ -179,7 +179,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     _tensor("dropout2d", "input", input)
     p = _check_p("dropout2d", p)
     if input.ndim < 2:
-        raise ValueError(f"dropout2d: input must have shape (N, C, H, W), got {input.shape}")
+        raise ValueError(f"dropout2d: input must have shape (N, C, H, W), got {tuple(input.shape)}")
     if input.ndim not in (3, 4):
         warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
                       "deprecated in PyTorch; dropout2d is meant for (N, C, H, W) inputs",
@@ -274,14 +274,14 @@ def _class_targets(fn, input, target, weight):
         raise ValueError(f"{fn}: input must have shape (N, C), (N, C, d1, ...) or (C,), got ()")
     expected = () if input.ndim == 1 else (input.shape[0],) + input.shape[2:]
     if t.shape != expected:
-        raise ValueError(f"{fn}: target of shape {t.shape} does not match input of shape "
-                         f"{input.shape}: expected target shape {expected}")
+        raise ValueError(f"{fn}: target of shape {tuple(t.shape)} does not match input of shape "
+                         f"{tuple(input.shape)}: expected target shape {expected}")
     if weight is not None:
         _tensor(fn, "weight", weight)
         C = input.shape[0 if input.ndim == 1 else 1]
         if weight.shape != (C,):
             raise ValueError(f"{fn}: weight must have shape ({C},) for input of shape "
-                             f"{input.shape} ({C} classes), got {weight.shape}")
+                             f"{tuple(input.shape)} ({C} classes), got {tuple(weight.shape)}")
     return t if t.flags.c_contiguous else np.ascontiguousarray(t)
 
 
@@ -332,7 +332,7 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
                          "(floating point) targets")
     if target.shape != input.shape:
         raise ValueError(f"cross_entropy: class-probability target must have the input's shape "
-                         f"{input.shape}, got {target.shape}")
+                         f"{tuple(input.shape)}, got {tuple(target.shape)}")
     if input.ndim == 0:
         raise ValueError("cross_entropy: input must have shape (N, C), (N, C, d1, ...) or (C,)")
     cdim = 0 if input.ndim == 1 else 1
@@ -344,7 +344,7 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
         _tensor("cross_entropy", "weight", weight)
         if weight.shape != (C,):
             raise ValueError(f"cross_entropy: weight must have shape ({C},) for input of shape "
-                             f"{input.shape} ({C} classes), got {weight.shape}")
+                             f"{tuple(input.shape)} ({C} classes), got {tuple(weight.shape)}")
         prod = prod * weight.reshape((C,) + (1,) * (input.ndim - 1 - cdim))
     loss = -prod.sum(dim=cdim)
     if reduction == "none":
@@ -408,9 +408,9 @@ def mse_loss(input, target, reduction="mean"):
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
-            raise ValueError(f"mse_loss: target of shape {target.shape} does not broadcast with "
-                             f"input of shape {input.shape}") from None
-        warnings.warn(f"mse_loss: using a target size ({target.shape}) that is different to the "
-                      f"input size ({input.shape}); it is broadcast, which is likely not intended",
+            raise ValueError(f"mse_loss: target of shape {tuple(target.shape)} does not broadcast with "
+                             f"input of shape {tuple(input.shape)}") from None
+        warnings.warn(f"mse_loss: using a target size ({tuple(target.shape)}) that is different to the "
+                      f"input size ({tuple(input.shape)}); it is broadcast, which is likely not intended",
                       UserWarning, stacklevel=2)
     return MSELoss.apply(input, target, reduction)

@@ -157,12 +157,12 @@ def _check_input(fn, input, nonempty_channels=True):
         raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
     if input.ndim not in (3, 4):
         raise ValueError(f"{fn}: input must have shape (N, C, H, W) or (C, H, W), got "
-                         f"{input.shape} ({input.ndim}-D)")
+                         f"{tuple(input.shape)} ({input.ndim}-D)")
     checked = input.shape[-3:] if nonempty_channels else input.shape[-2:]
     if 0 in checked:
         dims = "C, H and W" if nonempty_channels else "H and W"
         raise ValueError(f"{fn}: input must have non-zero {dims} (only the batch may be empty), "
-                         f"got shape {input.shape}")
+                         f"got shape {tuple(input.shape)}")
 
 
 def _is_int(v):
