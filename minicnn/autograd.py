@@ -201,7 +201,8 @@ def type_name(dtype):
 
 
 def tensor_type(tensor):
-    """PyTorch's legacy type string of a tensor: "minicnn.FloatTensor", "minicnn.cuda.LongTensor"."""
+    """PyTorch's legacy type string of a tensor: "minicnn.FloatTensor",
+    "minicnn.cuda.LongTensor"."""
     prefix = "minicnn.cuda." if tensor.device.type == "cuda" else "minicnn."
     return f"{prefix}{type_name(tensor.dtype)}Tensor"
 

@@ -40,7 +40,8 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     x = _image(x, "x")
     weight = np.asarray(weight, dtype=x.dtype)
     if weight.ndim != 4 or weight.shape[1] != x.shape[0]:
-        raise ValueError(f"weight must be (K, C={x.shape[0]}, kh, kw), got shape {tuple(weight.shape)}")
+        raise ValueError(f"weight must be (K, C={x.shape[0]}, kh, kw), got shape "
+                         f"{tuple(weight.shape)}")
     K, C, kh, kw = weight.shape
     bias = np.zeros(K, x.dtype) if bias is None else np.asarray(bias, dtype=x.dtype)
     if bias.shape != (K,):
@@ -49,7 +50,8 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     _, H, W = x.shape
     Ho, Wo = conv_output_size(H, kh, s, p, d), conv_output_size(W, kw, s, p, d)
 
-    out(f"conv2d: x {tuple(x.shape)} (C, H, W), weight {tuple(weight.shape)} (K, C, kh, kw), bias {tuple(bias.shape)}"
+    out(f"conv2d: x {tuple(x.shape)} (C, H, W), weight {tuple(weight.shape)} (K, C, kh, kw), "
+        f"bias {tuple(bias.shape)}"
         f", stride {s}, padding {p}, dilation {d}")
     out("\nOutput size: Ho = floor((H + 2p - d(kh - 1) - 1) / s) + 1 = "
         f"floor(({H} + {2 * p} - {d * (kh - 1)} - 1) / {s}) + 1 = {Ho}; Wo = {Wo}"

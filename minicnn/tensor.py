@@ -117,7 +117,8 @@ class Tensor:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         array = move(array, self._device)
         if array.shape != self._data.shape or array.dtype != self._data.dtype:
-            raise ValueError(f"data: new value has shape {tuple(array.shape)} and dtype {array.dtype}, "
+            raise ValueError(f"data: new value has shape {tuple(array.shape)} and dtype "
+                             f"{array.dtype}, "
                              f"expected shape {self._data.shape} and dtype {self.dtype}")
         self._data = array
 
@@ -238,7 +239,8 @@ class Tensor:
 
     def __bool__(self):
         if self._data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with shape {self._data.shape} is ambiguous")
+            raise RuntimeError(f"the truth value of a tensor with shape {self._data.shape} is "
+                               "ambiguous")
         return bool(self._data.item())
 
     def __array__(self, dtype=None, copy=None):
@@ -350,7 +352,8 @@ class Tensor:
             grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
             grad = move(grad, self._device)
             if grad.shape != self.shape:
-                raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the tensor "
+                raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)} but the "
+                                   "tensor "
                                    f"has shape {self._data.shape}")
             grad = grad.astype(self._data.dtype, copy=False)
         autograd.run_backward(self, grad, retain_graph=retain_graph)
@@ -444,7 +447,8 @@ class Tensor:
         return self._fill("fill_", value)
 
     def uniform_(self, from_=0.0, to=1.0):
-        """Fill with draws from U(from_, to), from minicnn's generator (``torch.Tensor.uniform_``)."""
+        """Fill with draws from U(from_, to), from minicnn's generator
+        (``torch.Tensor.uniform_``)."""
         values = _random.default_generator().uniform(from_, to, self.shape)
         return self._fill("uniform_", values)
 
@@ -562,7 +566,8 @@ class Tensor:
         return ops.index_put(self, indices, values, accumulate)
 
     def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
-        """``self[index[i][j]][j] = src[i][j]`` along ``dim``, in place (``torch.Tensor.scatter_``)."""
+        """``self[index[i][j]][j] = src[i][j]`` along ``dim``, in place
+        (``torch.Tensor.scatter_``)."""
         return self._inplace("scatter_", ops.scatter, dim, index, src, value=value, reduce=reduce)
 
     def scatter_add_(self, dim, index, src):
@@ -824,7 +829,8 @@ class Tensor:
 
     def t(self):
         if self.ndim > 2:
-            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape {self._data.shape}")
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape "
+                             f"{self._data.shape}")
         return self.T
 
     def permute(self, *dims):
@@ -848,7 +854,7 @@ class Tensor:
     def clone(self):
         return ops.clone(self)
 
-    # ------------------------------------------------------------ more of torch.Tensor's API (helper)
+    # ------------------------------------------------------------ more of torch.Tensor's API
 
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         """A copy of ``data`` as a tensor with this tensor's dtype and device unless given."""

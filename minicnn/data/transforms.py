@@ -79,7 +79,8 @@ def _as_nchw(x, name, allow_uint8=True):
         raise TypeError(f"{name}: expected a float32 or uint8 array, got dtype {x.dtype}")
     if not allow_uint8:
         raise TypeError(f"{name}: expected a float image (C, H, W) or batch (N, C, H, W) in "
-                        f"[0, 1]; got a uint8 array of shape {tuple(x.shape)}: apply ToTensor() first")
+                        f"[0, 1]; got a uint8 array of shape {tuple(x.shape)}: apply ToTensor() "
+                        "first")
     if x.ndim == 2:
         return x[None, None], lambda y: y[0, 0]
     if x.ndim == 3 and _is_single(x):
@@ -532,7 +533,8 @@ def _unwrap(images, labels, name, num_classes):
     x = images.numpy() if is_tensor else np.asarray(images)
     y = labels.numpy() if isinstance(labels, Tensor) else np.asarray(labels)
     if x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(f"{name}: images must be a float batch (N, C, H, W), got shape {tuple(x.shape)} "
+        raise ValueError(f"{name}: images must be a float batch (N, C, H, W), got shape "
+                         f"{tuple(x.shape)} "
                          f"and dtype {x.dtype}")
     if y.ndim == 1:
         if num_classes is None:

@@ -81,7 +81,8 @@ def _check(fn, input, weight, bias, groups):
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4:
-        raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape {tuple(input.shape)}")
+        raise ValueError(f"{fn}: input must be (N, C, H, W) or (C, H, W), got shape "
+                         f"{tuple(input.shape)}")
     if weight.ndim != 4:
         raise ValueError(f"{fn}: weight must be 4-D, got shape {tuple(weight.shape)}")
     if weight.dtype != input.dtype:
@@ -160,12 +161,14 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     N, C, H, W = input.shape
     Cin, Kg, kh, kw = weight.shape
     if Cin != C:
-        raise ValueError(f"conv_transpose2d: input has {C} channels but weight {tuple(weight.shape)} "
+        raise ValueError(f"conv_transpose2d: input has {C} channels but weight "
+                         f"{tuple(weight.shape)} "
                          f"expects {Cin} (weight.shape[0])")
     if C % groups:
         raise ValueError(f"conv_transpose2d: in channels {C} are not divisible by groups={groups}")
     if bias is not None and bias.shape != (Kg * groups,):
-        raise ValueError(f"conv_transpose2d: bias must have shape ({Kg * groups},), got {tuple(bias.shape)}")
+        raise ValueError(f"conv_transpose2d: bias must have shape ({Kg * groups},), got "
+                         f"{tuple(bias.shape)}")
     stride = _pair("conv_transpose2d: stride", stride, 1)
     padding = _pair("conv_transpose2d: padding", padding, 0)
     dilation = _pair("conv_transpose2d: dilation", dilation, 1)

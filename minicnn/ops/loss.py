@@ -94,7 +94,8 @@ def linear(input, weight, bias=None):
         raise ValueError(f"linear: weight must have shape (out_features, in_features), got "
                          f"{tuple(weight.shape)}")
     if input.ndim < 1 or input.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not fit weight of shape "
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not fit weight of "
+                         "shape "
                          f"{tuple(weight.shape)}: expected input (*, {weight.shape[1]})")
     if bias is None:
         return Linear.apply(input, weight)
@@ -260,7 +261,8 @@ def _class_targets(fn, input, target, weight):
     return the target as a C-contiguous int64 array."""
     t = target._data if isinstance(target, Tensor) else target
     if not isinstance(t, (np.ndarray, DeviceArray)):
-        raise TypeError(f"{fn}: target must be a Tensor of class indices, got {type(target).__name__}")
+        raise TypeError(f"{fn}: target must be a Tensor of class indices, got "
+                        f"{type(target).__name__}")
     if isinstance(t, DeviceArray) != isinstance(input._data, DeviceArray):
         where = target.device if isinstance(target, Tensor) else "cpu (a NumPy array)"
         raise RuntimeError(f"{fn}: expected input and target on the same device, got input on "
@@ -408,9 +410,11 @@ def mse_loss(input, target, reduction="mean"):
         try:
             np.broadcast_shapes(input.shape, target.shape)
         except ValueError:
-            raise ValueError(f"mse_loss: target of shape {tuple(target.shape)} does not broadcast with "
+            raise ValueError(f"mse_loss: target of shape {tuple(target.shape)} does not "
+                             "broadcast with "
                              f"input of shape {tuple(input.shape)}") from None
-        warnings.warn(f"mse_loss: using a target size ({tuple(target.shape)}) that is different to the "
-                      f"input size ({tuple(input.shape)}); it is broadcast, which is likely not intended",
+        warnings.warn(f"mse_loss: using a target size ({tuple(target.shape)}) that is different "
+                      f"to the input size ({tuple(input.shape)}); it is broadcast, which is likely "
+                      "not intended",
                       UserWarning, stacklevel=2)
     return MSELoss.apply(input, target, reduction)

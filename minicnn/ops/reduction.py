@@ -254,7 +254,8 @@ def _dim_or_axis(name, dim, axis):
 
 def _check_nonempty(name, input, axes):
     if builtins.any(input.shape[a] == 0 for a in axes) or input.numel() == 0:
-        raise ValueError(f"{name}: cannot reduce an empty dimension (input shape {tuple(input.shape)})")
+        raise ValueError(f"{name}: cannot reduce an empty dimension (input shape "
+                         f"{tuple(input.shape)})")
 
 
 def sum(input, dim=None, keepdim=False, *, axis=None):

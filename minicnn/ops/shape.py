@@ -579,7 +579,8 @@ def index_put(input, indices, values, accumulate=False):
 
 def _check_sequence(name, tensors):
     if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"{name}: expected a list or tuple of tensors, got {type(tensors).__name__}")
+        raise TypeError(f"{name}: expected a list or tuple of tensors, got "
+                        f"{type(tensors).__name__}")
     if not tensors:
         raise ValueError(f"{name}: expected a non-empty list of tensors")
     for i, t in enumerate(tensors):

@@ -79,7 +79,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
         if excess.size and (excess.max() > 0 or np.isnan(excess).any()):
             k = np.unravel_index(np.nanargmax(np.where(np.isnan(excess), np.inf, excess)), x.shape)
             raise GradcheckError(
-                f"gradcheck failed for input {i} (shape {tuple(x.shape)}) at index {tuple(map(int, k))}: "
+                f"gradcheck failed for input {i} (shape {tuple(x.shape)}) at index "
+                f"{tuple(map(int, k))}: "
                 f"analytical {analytical[k]:.8g}, numerical {numerical[k]:.8g} "
                 f"(|difference| {abs(analytical[k] - numerical[k]):.3g} > tolerance "
                 f"{atol + rtol * abs(numerical[k]):.3g})")

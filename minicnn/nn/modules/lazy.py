@@ -128,16 +128,6 @@ class LazyModuleMixin:
         if size is not None and size >= 1:
             self._materialize(size)
 
-    def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """As Module.state_dict; uninitialized parameters and buffers appear as themselves (not
-        detached), as in PyTorch."""
-        destination = super().state_dict(destination, prefix, keep_vars=True)
-        if not keep_vars:
-            for name, t in itertools.chain(self._parameters.items(), self._buffers.items()):
-                if prefix + name in destination and not is_lazy(t):
-                    destination[prefix + name] = t.detach()
-        return destination
-
 
 class _LazyConvMixin(LazyModuleMixin):
     """Size inference for LazyConv2d and LazyConvTranspose2d: in_channels from the input's
@@ -148,7 +138,8 @@ class _LazyConvMixin(LazyModuleMixin):
     def _infer_size(self, input: Tensor) -> int:
         if input.ndim not in (3, 4):
             raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to "
-                               f"{type(self).__name__}, but got input of size: {tuple(input.shape)}")
+                               f"{type(self).__name__}, but got input of size: "
+                               f"{tuple(input.shape)}")
         in_channels = input.shape[-3]
         if in_channels % self.groups != 0:
             raise ValueError(f"in_channels must be divisible by groups (in_channels="

@@ -14,7 +14,7 @@ from ...autograd import no_grad
 from ...device import as_device, move
 from ...device import device as Device
 from ...tensor import Tensor
-from ..parameter import Parameter
+from ..parameter import Parameter, is_lazy
 
 _IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -377,19 +377,29 @@ class Module:
 
         The tensors share memory with the module (detached unless ``keep_vars``); the keys are
         PyTorch's for the same structure, e.g. ``"layer1.0.bn1.running_mean"``.
+
+        Raises RuntimeError for a lazy module that has not seen its first input (its parameters
+        have no shape yet; PyTorch would return the placeholders, which save as nothing usable).
         """
         if destination is None:
             destination = OrderedDict()
         for name, p in self._parameters.items():
             if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
+                destination[prefix + name] = p if keep_vars else self._saved_value(prefix + name, p)
         for name, b in self._buffers.items():
             if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+                destination[prefix + name] = b if keep_vars else self._saved_value(prefix + name, b)
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(destination, prefix + name + ".", keep_vars)
         return destination
+
+    def _saved_value(self, key, tensor):
+        if is_lazy(tensor):
+            raise RuntimeError(f"state_dict(): {key!r} of {type(self).__name__} is not initialized "
+                               "yet: a lazy module learns its input size from its first forward; "
+                               "run the model once on an example input (a dry run) first")
+        return tensor.detach()
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy values from ``state_dict`` (name -> Tensor or ndarray) into parameters and buffers.
