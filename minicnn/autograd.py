@@ -132,9 +132,9 @@ class Context:
                 f"Trying to backward through the graph a second time (or to read the saved values "
                 f"of {self.name()} after they were freed): the first backward() freed them. "
                 "Call backward(retain_graph=True) the first time to keep them.")
-        for record in self._versions:
-            if record.counter[0] != record.version:
-                raise RuntimeError(record.message())
+        for index, counter, version, tensor in self._versions:
+            if counter[0] != version:
+                raise self._version_error(index, counter, version, tensor)
         return self._saved
 
     def release(self):
@@ -144,17 +144,39 @@ class Context:
 
     def record_versions(self, output, tensors):
         """Remember the version of every tensor whose memory a saved array holds: ``output`` (the
-        op's result) and the tensor arguments ``tensors``. Called by Function.apply."""
+        op's result) and the tensor arguments ``tensors``. Called by Function.apply on every
+        recorded op, so a record is a plain tuple: (index in saved, counter, version, tensor or
+        None for the output, which is not held: it holds this node)."""
         records = []
+        out = output._data
         for i, saved in enumerate(self._saved):
-            if saved is output._data:
-                records.append(_SavedVersion(i, output, self.function))  # not self: no cycle
+            if saved is out:
+                records.append((i, output._vc, output._vc[0], None))
                 continue
             for t in tensors:
                 if shares_memory(saved, t._data):
-                    records.append(_SavedVersion(i, t, t.grad_fn))
+                    records.append((i, t._vc, t._vc[0], t))
                     break
         self._versions = records
+
+    def _version_error(self, index, counter, version, tensor):
+        """PyTorch's error for a saved value whose tensor changed in place."""
+        if tensor is None:  # this op's own output: described by the saved array
+            array = self._saved[index]
+            shape, dtype, origin = array.shape, array.dtype, self.name()
+            cuda = not isinstance(array, np.ndarray)
+        else:
+            shape, dtype = tensor._data.shape, tensor.dtype
+            origin = tensor.grad_fn.name() if tensor.grad_fn is not None else None
+            cuda = tensor.device.type == "cuda"
+        what = f"[minicnn.{'cuda.' if cuda else ''}{type_name(dtype)}Tensor {list(shape)}]"
+        origin = f", which is output 0 of {origin}," if origin else ""
+        return RuntimeError(
+            "one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {what}{origin} is at version {counter[0]}; expected version "
+            f"{version} instead. Hint: the value was changed in place (an in-place op such as "
+            "add_, or an optimizer step) after the op that used it; do the change after "
+            "backward(), or use the out-of-place op.")
 
     def unshare_saved(self, array):
         """Replace the saved arrays that hold ``array``'s memory by copies, and stop checking
@@ -165,7 +187,7 @@ class Context:
         changed = {i for i, s in enumerate(self._saved) if shares_memory(s, array)}
         if changed:
             self._saved = tuple(s.copy() if i in changed else s for i, s in enumerate(self._saved))
-            self._versions = [r for r in self._versions if r.index not in changed]
+            self._versions = [r for r in self._versions if r[0] not in changed]
 
     def name(self):
         return self.function.__name__ + "Backward"
@@ -205,35 +227,6 @@ def tensor_type(tensor):
     "minicnn.cuda.LongTensor"."""
     prefix = "minicnn.cuda." if tensor.device.type == "cuda" else "minicnn."
     return f"{prefix}{type_name(tensor.dtype)}Tensor"
-
-
-class _SavedVersion:
-    """A saved array's claim on a tensor: its version counter and the version at save time (the
-    words of the error are made only when it is raised: this runs on every recorded op)."""
-
-    __slots__ = ("index", "counter", "version", "shape", "dtype", "device", "creator")
-
-    def __init__(self, index, tensor, creator):
-        self.index = index
-        self.counter = tensor._vc
-        self.version = tensor._vc[0]
-        self.shape, self.dtype, self.device = tensor._data.shape, tensor.dtype, tensor.device
-        # what made the tensor: its grad_fn (a Context), the Function class of the op whose
-        # output it is, or None for a leaf
-        self.creator = creator
-
-    def message(self):
-        prefix = "minicnn.cuda." if self.device.type == "cuda" else "minicnn."
-        what = f"[{prefix}{type_name(self.dtype)}Tensor {list(self.shape)}]"
-        creator = self.creator
-        name = creator.name() if isinstance(creator, Context) else getattr(creator, "__name__",
-                                                                           "") + "Backward"
-        origin = f", which is output 0 of {name}," if creator is not None else ""
-        return ("one of the variables needed for gradient computation has been modified by an "
-                f"inplace operation: {what}{origin} is at version {self.counter[0]}; "
-                f"expected version {self.version} instead. Hint: the value was changed in place "
-                "(an in-place op such as add_, or an optimizer step) after the op that used it; "
-                "do the change after backward(), or use the out-of-place op.")
 
 
 class Function:
