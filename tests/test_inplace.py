@@ -346,3 +346,16 @@ def test_index_put_scatter_and_scatter_add_in_place():
         results.append((x.numpy().copy(), x._version))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1] == 4
+
+
+def test_nn_init_and_load_state_dict_count_as_inplace_changes():
+    lin = nn.Linear(3, 2)
+    for fill in (nn.init.zeros_, nn.init.kaiming_uniform_, nn.init.normal_,
+                 nn.init.trunc_normal_, nn.init.eye_):
+        before = lin.weight._version
+        fill(lin.weight)
+        assert lin.weight._version == before + 1
+    hidden = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))
+    loss = hidden(minicnn.ones(2, 3)).sum()
+    hidden.load_state_dict(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1)).state_dict())
+    assert VERSION_ERROR in _error(loss.backward)

@@ -1,5 +1,6 @@
 """Weight initialization, as ``torch.nn.init``: each function fills a tensor IN PLACE (no
-gradient is recorded, as under ``torch.no_grad``) and returns it.
+gradient is recorded, as under ``torch.no_grad``), bumps its version counter (so a backward
+through a graph that saved the old values raises, as in PyTorch) and returns it.
 
 Random values come from minicnn's generator (:func:`minicnn.manual_seed` makes them
 reproducible), or from ``generator`` (a ``numpy.random.Generator``) when one is given. They are
@@ -92,6 +93,7 @@ def _fill_uniform(tensor, a, b, generator):
     u *= b - a
     u += a
     np.clip(u, a, b, out=data)
+    tensor._bump_version()
     return tensor
 
 
@@ -119,6 +121,7 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     z *= std
     z += mean
     data[...] = z
+    tensor._bump_version()
     return tensor
 
 
@@ -169,6 +172,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
             out[pending[ok]] = np.clip(x[ok], lo, hi)
             pending = pending[~ok]
     data[...] = out.reshape(data.shape)
+    tensor._bump_version()
     return tensor
 
 
@@ -176,6 +180,7 @@ def constant_(tensor, val):
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``); any dtype."""
     _check_tensor("constant_", tensor, floating=False)
     tensor._data[...] = val
+    tensor._bump_version()
     return tensor
 
 
@@ -197,6 +202,7 @@ def eye_(tensor):
         raise ValueError(f"Only tensors with 2 dimensions are supported (eye_ got shape "
                          f"{tuple(tensor.shape)})")
     tensor._data[...] = np.eye(*tensor.shape, dtype=tensor.dtype)
+    tensor._bump_version()
     return tensor
 
 
@@ -218,6 +224,7 @@ def dirac_(tensor, groups=1):
     for g in range(groups):
         for d in range(min(out_per_group, data.shape[1])):
             data[(g * out_per_group + d, d) + centre] = 1
+    tensor._bump_version()
     return tensor
 
 
