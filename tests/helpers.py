@@ -5,6 +5,8 @@ import struct
 
 import numpy as np
 
+import minicnn
+from minicnn import nn, optim
 from minicnn.backends import _cpu
 from minicnn.training import Trainer
 
@@ -62,3 +64,94 @@ def interrupt_after(monkeypatch, calls):
         return original(self, x, y)
 
     monkeypatch.setattr(Trainer, "train_step", step)
+
+
+# ---------------------------------------------------------------- optimizer trajectories
+# The harness of test_optim.py and test_optim_more.py: the same initial parameters and the same
+# gradients (a function of the current parameters, so a wrong step changes every later one) fed
+# to a minicnn optimizer and to torch's.
+
+OPTIM_SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
+OPTIM_TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
+SCALAR_STATE = {"step", "mu_product", "eta", "mu"}  # floats in minicnn, 0-d tensors in torch
+
+
+def optim_init_arrays(dtype, seed=0):
+    """One array per shape of OPTIM_SHAPES (the last one 0-d), standard normal."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(dtype) for s in OPTIM_SHAPES]
+
+
+def _trajectory_grad(x, t, i):
+    """The gradient fed at step t to parameter i: depends on the parameter's current value."""
+    phase = np.arange(x.size, dtype=np.float64).reshape(x.shape)
+    return np.asarray(0.7 * x + np.sin(0.9 * t + 1.3 * i + phase), dtype=x.dtype)
+
+
+def _has_grad(t, i):
+    return i != 3 or t % 3 != 1  # the 0-d parameter gets no gradient on some steps
+
+
+def _param_groups(params, kwargs, split, default_lr):
+    """One group with everything, or two: the second with its own lr (3 times the given lr, or
+    ``default_lr`` -- the optimizer's default -- when none is given) and weight decay."""
+    if not split:
+        return params
+    second = {"params": params[2:], "lr": kwargs.get("lr", default_lr) * 3}
+    if "weight_decay" in kwargs:
+        second["weight_decay"] = 0.05
+    return [{"params": params[:2]}, second]
+
+
+def make_minicnn_optim(name, arrays, kwargs, split, default_lr):
+    """Parameters from ``arrays`` and minicnn.optim.<name> over them (see _param_groups)."""
+    params = [nn.Parameter(a.copy()) for a in arrays]
+    return params, getattr(optim, name)(_param_groups(params, kwargs, split, default_lr), **kwargs)
+
+
+def make_torch_optim(torch, name, arrays, kwargs, split, default_lr):
+    """The same as make_minicnn_optim, with torch.optim.<name>."""
+    params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    return params, getattr(torch.optim, name)(_param_groups(params, kwargs, split, default_lr),
+                                              **kwargs)
+
+
+def _run_steps(make_grad, params, opt, steps, start):
+    for t in range(start, start + steps):
+        opt.zero_grad()
+        for i, p in enumerate(params):
+            if _has_grad(t, i):
+                p.grad = make_grad(_trajectory_grad(p.detach().numpy(), t, i))
+        opt.step()
+    return [p.detach().numpy().copy() for p in params]
+
+
+def run_minicnn_optim(params, opt, steps, start=0):
+    """Steps ``start`` .. ``start + steps - 1`` of the trajectory; the parameters after them."""
+    return _run_steps(minicnn.Tensor, params, opt, steps, start)
+
+
+def run_torch_optim(torch, params, opt, steps, start=0):
+    """The same as run_minicnn_optim, for torch's parameters and optimizer."""
+    return _run_steps(torch.from_numpy, params, opt, steps, start)
+
+
+def assert_optim_state_matches_torch(opt, topt, dtype):
+    """The state_dicts agree: the same state names in the same order, scalar states as floats,
+    tensors of ``dtype`` equal to OPTIM_TOL; the same hyperparameters in every group."""
+    ours, theirs = opt.state_dict(), topt.state_dict()
+    assert ours["state"].keys() == theirs["state"].keys()
+    for k, state in theirs["state"].items():
+        assert list(ours["state"][k]) == list(state), k  # same names, same order
+        for key, value in state.items():
+            mine = ours["state"][k][key]
+            if key in SCALAR_STATE:
+                assert isinstance(mine, float), key
+                assert mine == value.item(), key
+            else:
+                assert isinstance(mine, minicnn.Tensor) and mine.dtype == dtype, key
+                np.testing.assert_allclose(mine.numpy(), value.numpy(), **OPTIM_TOL[dtype],
+                                           err_msg=key)
+    for g, tg in zip(ours["param_groups"], theirs["param_groups"]):
+        for key, value in g.items():
+            assert tg[key] == value, key

@@ -12,6 +12,7 @@
 5. clip_grad_norm_ / clip_grad_value_ against torch, norm types 2, 1, inf (and others).
 """
 import copy
+import functools
 import io
 import math
 
@@ -23,10 +24,10 @@ from hypothesis import strategies as st
 import minicnn
 from minicnn import nn, optim
 from minicnn.nn.utils import clip_grad_norm_, clip_grad_value_
+from helpers import (OPTIM_TOL, assert_optim_state_matches_torch, make_minicnn_optim,
+                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
 
 HSET = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
-TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
 NAMES = ["SGD", "Adam", "AdamW", "RMSprop"]
 
 
@@ -66,78 +67,11 @@ CONFIGS = {"SGD": _sgd(), "Adam": _adam([0.0, 1e-2]), "AdamW": _adam([0.0, 1e-2,
            "RMSprop": _rmsprop()}
 
 
-# ---------------------------------------------------------------- harness
+# ---------------------------------------------------------------- harness (tests/helpers.py)
 
-def _init_arrays(dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-
-
-def _grad(x, t, i):
-    """The gradient fed at step t to parameter i: depends on the parameter's current value."""
-    phase = np.arange(x.size, dtype=np.float64).reshape(x.shape)
-    return np.asarray(0.7 * x + np.sin(0.9 * t + 1.3 * i + phase), dtype=x.dtype)
-
-
-def _has_grad(t, i):
-    return i != 3 or t % 3 != 1  # the 0-d parameter gets no gradient on some steps
-
-
-def _groups(params, kwargs, split):
-    """One group with everything, or two: the second with its own lr (and weight decay)."""
-    if not split:
-        return params
-    second = {"params": params[2:], "lr": kwargs.get("lr", 1e-3) * 3}
-    if "weight_decay" in kwargs:
-        second["weight_decay"] = 0.05
-    return [{"params": params[:2]}, second]
-
-
-def _make_minicnn(name, arrays, kwargs, split):
-    params = [nn.Parameter(a.copy()) for a in arrays]
-    return params, getattr(optim, name)(_groups(params, kwargs, split), **kwargs)
-
-
-def _make_torch(torch, name, arrays, kwargs, split):
-    params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
-    return params, getattr(torch.optim, name)(_groups(params, kwargs, split), **kwargs)
-
-
-def _run_minicnn(params, opt, steps, start=0):
-    for t in range(start, start + steps):
-        opt.zero_grad()
-        for i, p in enumerate(params):
-            if _has_grad(t, i):
-                p.grad = minicnn.Tensor(_grad(p.detach().numpy(), t, i))
-        opt.step()
-    return [p.detach().numpy().copy() for p in params]
-
-
-def _run_torch(torch, params, opt, steps, start=0):
-    for t in range(start, start + steps):
-        opt.zero_grad()
-        for i, p in enumerate(params):
-            if _has_grad(t, i):
-                p.grad = torch.from_numpy(_grad(p.detach().numpy(), t, i))
-        opt.step()
-    return [p.detach().numpy().copy() for p in params]
-
-
-def _assert_state_matches_torch(opt, topt, dtype):
-    ours, theirs = opt.state_dict(), topt.state_dict()
-    assert ours["state"].keys() == theirs["state"].keys()
-    for k, state in theirs["state"].items():
-        assert ours["state"][k].keys() == state.keys()
-        for key, value in state.items():
-            if key == "step":
-                assert ours["state"][k][key] == float(value)
-            else:
-                assert ours["state"][k][key].dtype == dtype
-                np.testing.assert_allclose(ours["state"][k][key].numpy(), value.numpy(),
-                                           **TOL[dtype])
-    for g, tg in zip(ours["param_groups"], theirs["param_groups"]):
-        for key, value in g.items():
-            assert tg[key] == value, key
+# a second parameter group's lr is 3 times the config's lr, or 3 * 1e-3 when it gives none
+_make_minicnn = functools.partial(make_minicnn_optim, default_lr=1e-3)
+_make_torch = functools.partial(make_torch_optim, default_lr=1e-3)
 
 
 # ---------------------------------------------------------------- 1. trajectories vs torch
@@ -154,16 +88,16 @@ def test_trajectory_matches_torch(torch, name, dtype, data):
         # float32 run is as far from float64 as ours). float64 covers the small alphas.
         kwargs["alpha"] = max(kwargs["alpha"], 0.9)
     split = data.draw(st.booleans(), label="two groups")
-    arrays = _init_arrays(dtype)
+    arrays = optim_init_arrays(dtype)
     params, opt = _make_minicnn(name, arrays, kwargs, split)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, split)
     for t in range(0, 50, 10):  # compare every 10 steps, so a failure shows when it drifted
-        ours = _run_minicnn(params, opt, 10, t)
-        theirs = _run_torch(torch, tparams, topt, 10, t)
+        ours = run_minicnn_optim(params, opt, 10, t)
+        theirs = run_torch_optim(torch, tparams, topt, 10, t)
         for i, (a, b) in enumerate(zip(ours, theirs)):
             assert a.dtype == dtype
-            np.testing.assert_allclose(a, b, **TOL[dtype], err_msg=f"param {i} after {t + 10}")
-    _assert_state_matches_torch(opt, topt, dtype)
+            np.testing.assert_allclose(a, b, **OPTIM_TOL[dtype], err_msg=f"param {i} after {t + 10}")
+    assert_optim_state_matches_torch(opt, topt, dtype)
 
 
 @pytest.mark.parametrize("name,kwargs", [
@@ -172,12 +106,12 @@ def test_trajectory_matches_torch(torch, name, dtype, data):
     ("RMSprop", dict(momentum=0.9, centered=True, weight_decay=0.1)),
 ])
 def test_defaults_and_group_keys_match_torch(torch, name, kwargs):
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     params, opt = _make_minicnn(name, arrays, kwargs, False)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, False)
     for key, value in opt.defaults.items():
         assert topt.defaults[key] == value, key
-    ours, theirs = _run_minicnn(params, opt, 5), _run_torch(torch, tparams, topt, 5)
+    ours, theirs = run_minicnn_optim(params, opt, 5), run_torch_optim(torch, tparams, topt, 5)
     np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-12)
 
 
@@ -241,12 +175,12 @@ def test_update_is_in_place_and_records_no_graph():
 ])
 @pytest.mark.parametrize("via_save", [False, True])
 def test_state_dict_round_trip_continues_the_same_trajectory(name, kwargs, via_save):
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     params, opt = _make_minicnn(name, arrays, kwargs, True)
-    _run_minicnn(params, opt, 10)
+    run_minicnn_optim(params, opt, 10)
     saved = copy.deepcopy(opt.state_dict())
     middle = [p.detach().numpy().copy() for p in params]
-    expected = _run_minicnn(params, opt, 10, 10)
+    expected = run_minicnn_optim(params, opt, 10, 10)
 
     if via_save:
         f = io.BytesIO()
@@ -258,14 +192,14 @@ def test_state_dict_round_trip_continues_the_same_trajectory(name, kwargs, via_s
     opt2.load_state_dict(saved)
     assert [g["lr"] for g in opt2.param_groups] == [g["lr"] for g in opt.param_groups]
     assert [id(q) for g in opt2.param_groups for q in g["params"]] == [id(q) for q in params2]
-    for a, b in zip(_run_minicnn(params2, opt2, 10, 10), expected):
+    for a, b in zip(run_minicnn_optim(params2, opt2, 10, 10), expected):
         np.testing.assert_array_equal(a, b)
 
 
 def test_state_dict_layout_is_torchs(torch):
-    arrays = _init_arrays(np.float32)
+    arrays = optim_init_arrays(np.float32)
     params, opt = _make_minicnn("Adam", arrays, dict(lr=0.01), True)
-    _run_minicnn(params, opt, 2)
+    run_minicnn_optim(params, opt, 2)
     sd = opt.state_dict()
     assert sorted(sd) == ["param_groups", "state"]
     assert [g["params"] for g in sd["param_groups"]] == [[0, 1], [2, 3]]
@@ -273,7 +207,7 @@ def test_state_dict_layout_is_torchs(torch):
     assert isinstance(sd["state"][0]["step"], float)
     assert isinstance(sd["state"][0]["exp_avg"], minicnn.Tensor)
     tparams, topt = _make_torch(torch, "Adam", arrays, dict(lr=0.01), True)
-    _run_torch(torch, tparams, topt, 2)
+    run_torch_optim(torch, tparams, topt, 2)
     tsd = topt.state_dict()
     assert [g["params"] for g in tsd["param_groups"]] == [g["params"] for g in sd["param_groups"]]
     assert ({k: sorted(v) for k, v in tsd["state"].items()}
@@ -287,9 +221,9 @@ def test_state_dict_layout_is_torchs(torch):
     ("RMSprop", dict(lr=0.01, momentum=0.5, centered=True)),
 ])
 def test_loading_a_torch_state_dict_continues_as_torch(torch, name, kwargs):
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, True)
-    _run_torch(torch, tparams, topt, 10)
+    run_torch_optim(torch, tparams, topt, 10)
     tsd = topt.state_dict()
     keys = set(getattr(optim, name)([nn.Parameter(np.ones(1))]).defaults) | {"params"}
     converted = {  # tensors -> ndarrays, step -> float, and only the group keys minicnn has
@@ -300,7 +234,7 @@ def test_loading_a_torch_state_dict_continues_as_torch(torch, name, kwargs):
     opt.load_state_dict(converted)
     assert all(isinstance(v, minicnn.Tensor) or key == "step"
                for s in opt.state.values() for key, v in s.items())
-    for a, b in zip(_run_minicnn(params, opt, 10, 10), _run_torch(torch, tparams, topt, 10, 10)):
+    for a, b in zip(run_minicnn_optim(params, opt, 10, 10), run_torch_optim(torch, tparams, topt, 10, 10)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -370,7 +304,7 @@ def test_zero_grad_after_backward_accumulates_from_zero():
 
 
 def test_repr_matches_torch(torch):
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     for name, kwargs in [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", {}), ("RMSprop", {})]:
         _, opt = _make_minicnn(name, arrays, kwargs, True)
         _, topt = _make_torch(torch, name, arrays, kwargs, True)
@@ -550,7 +484,7 @@ def test_clip_grad_norm_matches_torch(torch, dtype, norm_type, scale, max_norm):
     total = clip_grad_norm_(params, max_norm, norm_type)
     ttotal = torch.nn.utils.clip_grad_norm_(tparams, max_norm, norm_type)
     assert isinstance(total, minicnn.Tensor) and total.shape == () and total.dtype == dtype
-    tol = TOL[dtype]
+    tol = OPTIM_TOL[dtype]
     np.testing.assert_allclose(total.item(), ttotal.item(), **tol)
     for p, tp in zip(params, tparams):
         if tp.grad is None:

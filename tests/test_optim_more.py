@@ -11,6 +11,7 @@
 4. The errors, with torch's messages; parameters on the CUDA device (emulated) raise TypeError.
 """
 import copy
+import functools
 import io
 
 import numpy as np
@@ -18,9 +19,9 @@ import pytest
 
 import minicnn
 from minicnn import nn, optim
+from helpers import (OPTIM_TOL, assert_optim_state_matches_torch, make_minicnn_optim,
+                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
 
-SHAPES = [(3, 4), (5,), (2, 3, 2), ()]
-TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
 
 CONFIGS = {
     "Adadelta": [{}, dict(lr=0.5, rho=0.5, eps=1e-3, weight_decay=0.1, maximize=True),
@@ -39,7 +40,6 @@ CONFIGS = {
 }
 CASES = [(name, kwargs) for name, configs in CONFIGS.items() for kwargs in configs]
 NAMES = list(CONFIGS)
-SCALAR_STATE = {"step", "mu_product", "eta", "mu"}  # floats in minicnn, 0-d tensors in torch
 
 
 def _case_id(case):
@@ -47,78 +47,11 @@ def _case_id(case):
     return name + ("-" + ",".join(sorted(kwargs)) if kwargs else "-defaults")
 
 
-# ---------------------------------------------------------------- harness
+# ---------------------------------------------------------------- harness (tests/helpers.py)
 
-def _init_arrays(dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(s).astype(dtype) for s in SHAPES]
-
-
-def _grad(x, t, i):
-    """The gradient fed at step t to parameter i: depends on the parameter's current value."""
-    phase = np.arange(x.size, dtype=np.float64).reshape(x.shape)
-    return np.asarray(0.7 * x + np.sin(0.9 * t + 1.3 * i + phase), dtype=x.dtype)
-
-
-def _has_grad(t, i):
-    return i != 3 or t % 3 != 1  # the 0-d parameter gets no gradient on some steps
-
-
-def _groups(params, kwargs, split):
-    """One group with everything, or two: the second with its own lr (and weight decay)."""
-    if not split:
-        return params
-    second = {"params": params[2:], "lr": kwargs.get("lr", 1e-2) * 3}
-    if "weight_decay" in kwargs:
-        second["weight_decay"] = 0.05
-    return [{"params": params[:2]}, second]
-
-
-def _make_minicnn(name, arrays, kwargs, split):
-    params = [nn.Parameter(a.copy()) for a in arrays]
-    return params, getattr(optim, name)(_groups(params, kwargs, split), **kwargs)
-
-
-def _make_torch(torch, name, arrays, kwargs, split):
-    params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
-    return params, getattr(torch.optim, name)(_groups(params, kwargs, split), **kwargs)
-
-
-def _run(make_grad, params, opt, steps, start=0):
-    for t in range(start, start + steps):
-        opt.zero_grad()
-        for i, p in enumerate(params):
-            if _has_grad(t, i):
-                p.grad = make_grad(_grad(p.detach().numpy(), t, i))
-        opt.step()
-    return [p.detach().numpy().copy() for p in params]
-
-
-def _run_minicnn(params, opt, steps, start=0):
-    return _run(minicnn.Tensor, params, opt, steps, start)
-
-
-def _run_torch(torch, params, opt, steps, start=0):
-    return _run(torch.from_numpy, params, opt, steps, start)
-
-
-def _assert_state_matches_torch(opt, topt, dtype):
-    ours, theirs = opt.state_dict(), topt.state_dict()
-    assert ours["state"].keys() == theirs["state"].keys()
-    for k, state in theirs["state"].items():
-        assert list(ours["state"][k]) == list(state), k  # same names, same order
-        for key, value in state.items():
-            mine = ours["state"][k][key]
-            if key in SCALAR_STATE:
-                assert isinstance(mine, float), key
-                assert mine == value.item(), key
-            else:
-                assert isinstance(mine, minicnn.Tensor) and mine.dtype == dtype, key
-                np.testing.assert_allclose(mine.numpy(), value.numpy(), **TOL[dtype],
-                                           err_msg=key)
-    for g, tg in zip(ours["param_groups"], theirs["param_groups"]):
-        for key, value in g.items():
-            assert tg[key] == value, key
+# a second parameter group's lr is 3 times the config's lr, or 3 * 1e-2 when it gives none
+_make_minicnn = functools.partial(make_minicnn_optim, default_lr=1e-2)
+_make_torch = functools.partial(make_torch_optim, default_lr=1e-2)
 
 
 # ---------------------------------------------------------------- 1. trajectories vs torch
@@ -127,28 +60,28 @@ def _assert_state_matches_torch(opt, topt, dtype):
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_trajectory_matches_torch_float64(torch, case, split):
     name, kwargs = case
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     params, opt = _make_minicnn(name, arrays, kwargs, split)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, split)
     for t in range(0, 50, 10):  # compare every 10 steps, so a failure shows when it drifted
-        ours = _run_minicnn(params, opt, 10, t)
-        theirs = _run_torch(torch, tparams, topt, 10, t)
+        ours = run_minicnn_optim(params, opt, 10, t)
+        theirs = run_torch_optim(torch, tparams, topt, 10, t)
         for i, (a, b) in enumerate(zip(ours, theirs)):
             assert a.dtype == np.float64
-            np.testing.assert_allclose(a, b, **TOL[np.float64], err_msg=f"param {i} after {t + 10}")
-    _assert_state_matches_torch(opt, topt, np.float64)
+            np.testing.assert_allclose(a, b, **OPTIM_TOL[np.float64], err_msg=f"param {i} after {t + 10}")
+    assert_optim_state_matches_torch(opt, topt, np.float64)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_trajectory_matches_torch_float32(torch, case):
     name, kwargs = case
-    arrays = _init_arrays(np.float32)
+    arrays = optim_init_arrays(np.float32)
     params, opt = _make_minicnn(name, arrays, kwargs, True)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, True)
-    for a, b in zip(_run_minicnn(params, opt, 50), _run_torch(torch, tparams, topt, 50)):
+    for a, b in zip(run_minicnn_optim(params, opt, 50), run_torch_optim(torch, tparams, topt, 50)):
         assert a.dtype == np.float32
-        np.testing.assert_allclose(a, b, **TOL[np.float32])
-    _assert_state_matches_torch(opt, topt, np.float32)
+        np.testing.assert_allclose(a, b, **OPTIM_TOL[np.float32])
+    assert_optim_state_matches_torch(opt, topt, np.float32)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -164,14 +97,14 @@ def test_defaults_match_torch(torch, name):
 
 def test_asgd_averages_from_t0(torch):
     """With t0 = 10 the average ``ax`` lags the iterate after step 11, and equals torch's."""
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     kwargs = dict(lr=0.05, t0=10)
     params, opt = _make_minicnn("ASGD", arrays, kwargs, False)
     tparams, topt = _make_torch(torch, "ASGD", arrays, kwargs, False)
-    _run_minicnn(params, opt, 10)
+    run_minicnn_optim(params, opt, 10)
     np.testing.assert_array_equal(opt.state[params[0]]["ax"].numpy(), params[0].detach().numpy())
-    _run_minicnn(params, opt, 20, 10)
-    _run_torch(torch, tparams, topt, 30)
+    run_minicnn_optim(params, opt, 20, 10)
+    run_torch_optim(torch, tparams, topt, 30)
     ax = opt.state[params[0]]["ax"].numpy()
     assert not np.allclose(ax, params[0].detach().numpy())
     np.testing.assert_allclose(ax, topt.state[tparams[0]]["ax"].numpy(), rtol=1e-10)
@@ -182,17 +115,17 @@ def test_asgd_averages_from_t0(torch):
 def test_adagrad_state_exists_from_construction_as_torchs(torch):
     """Every parameter has a state at once; sums start at the constructor's
     initial_accumulator_value, even in a group that gives its own (PyTorch's behaviour)."""
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     groups = lambda ps: [{"params": ps[:2]},  # noqa: E731
                          {"params": ps[2:], "initial_accumulator_value": 2.0, "lr_decay": 0.1}]
     params = [nn.Parameter(a.copy()) for a in arrays]
     tparams = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
     opt = optim.Adagrad(groups(params), lr=0.1, initial_accumulator_value=0.3)
     topt = torch.optim.Adagrad(groups(tparams), lr=0.1, initial_accumulator_value=0.3)
-    _assert_state_matches_torch(opt, topt, np.float64)
+    assert_optim_state_matches_torch(opt, topt, np.float64)
     assert opt.state[params[3]]["sum"].item() == 0.3
-    for a, b in zip(_run_minicnn(params, opt, 30), _run_torch(torch, tparams, topt, 30)):
-        np.testing.assert_allclose(a, b, **TOL[np.float64])
+    for a, b in zip(run_minicnn_optim(params, opt, 30), run_torch_optim(torch, tparams, topt, 30)):
+        np.testing.assert_allclose(a, b, **OPTIM_TOL[np.float64])
     # a group added later gets its state at its first step
     extra, textra = nn.Parameter(np.ones(3)), torch.ones(3, dtype=torch.float64, requires_grad=True)
     opt.add_param_group({"params": [extra]})
@@ -263,12 +196,12 @@ def test_least_squares_through_autograd_matches_torch(torch, name):
 @pytest.mark.parametrize("case", [(n, c[-1]) for n, c in CONFIGS.items()], ids=_case_id)
 def test_state_dict_round_trip_continues_the_same_trajectory(case, via_save):
     name, kwargs = case
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     params, opt = _make_minicnn(name, arrays, kwargs, True)
-    _run_minicnn(params, opt, 10)
+    run_minicnn_optim(params, opt, 10)
     saved = copy.deepcopy(opt.state_dict())
     middle = [p.detach().numpy().copy() for p in params]
-    expected = _run_minicnn(params, opt, 10, 10)
+    expected = run_minicnn_optim(params, opt, 10, 10)
 
     if via_save:
         f = io.BytesIO()
@@ -279,7 +212,7 @@ def test_state_dict_round_trip_continues_the_same_trajectory(case, via_save):
     params2, opt2 = _make_minicnn(name, middle, other, True)
     opt2.load_state_dict(saved)
     assert [g["lr"] for g in opt2.param_groups] == [g["lr"] for g in opt.param_groups]
-    for a, b in zip(_run_minicnn(params2, opt2, 10, 10), expected):
+    for a, b in zip(run_minicnn_optim(params2, opt2, 10, 10), expected):
         np.testing.assert_array_equal(a, b)
     assert opt2.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
 
@@ -288,9 +221,9 @@ def test_state_dict_round_trip_continues_the_same_trajectory(case, via_save):
 def test_loading_a_torch_state_dict_continues_as_torch(torch, case):
     """torch's state (scalar tensors as arrays, as a user converting it would have them)."""
     name, kwargs = case
-    arrays = _init_arrays(np.float64)
+    arrays = optim_init_arrays(np.float64)
     tparams, topt = _make_torch(torch, name, arrays, kwargs, True)
-    _run_torch(torch, tparams, topt, 15)
+    run_torch_optim(torch, tparams, topt, 15)
     tsd = topt.state_dict()
     keys = set(getattr(optim, name)([nn.Parameter(np.ones(1))]).defaults) | {"params"}
     converted = {
@@ -299,9 +232,9 @@ def test_loading_a_torch_state_dict_continues_as_torch(torch, case):
         "param_groups": [{k: v for k, v in g.items() if k in keys} for g in tsd["param_groups"]]}
     params, opt = _make_minicnn(name, [p.detach().numpy() for p in tparams], kwargs, True)
     opt.load_state_dict(converted)
-    for a, b in zip(_run_minicnn(params, opt, 15, 15), _run_torch(torch, tparams, topt, 15, 15)):
+    for a, b in zip(run_minicnn_optim(params, opt, 15, 15), run_torch_optim(torch, tparams, topt, 15, 15)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    _assert_state_matches_torch(opt, topt, np.float64)
+    assert_optim_state_matches_torch(opt, topt, np.float64)
 
 
 # ---------------------------------------------------------------- 4. errors
