@@ -155,3 +155,46 @@ def assert_optim_state_matches_torch(opt, topt, dtype):
     for g, tg in zip(ours["param_groups"], theirs["param_groups"]):
         for key, value in g.items():
             assert tg[key] == value, key
+
+
+# ---------------------------------------------------------------- learning-rate schedules
+# Shared by test_lr_scheduler.py and test_lr_scheduler_more.py.
+
+def two_group_optimizers(torch, name="SGD", **kwargs):
+    """minicnn.optim.<name> and torch.optim.<name> over two parameter groups, the second with
+    0.3 times the lr (SGD: lr 0.1, momentum 0.9; otherwise lr 0.01; ``kwargs`` override)."""
+    ours = [nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))]
+    theirs = [torch.ones(2, requires_grad=True), torch.ones(3, requires_grad=True)]
+    kwargs = dict(dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.01), **kwargs)
+
+    def groups(ps):
+        return [{"params": ps[:1]}, {"params": ps[1:], "lr": kwargs["lr"] * 0.3}]
+
+    return (getattr(optim, name)(groups(ours), **kwargs),
+            getattr(torch.optim, name)(groups(theirs), **kwargs))
+
+
+def trace_schedule(opt, scheduler, steps, metrics=None):
+    """lr and momentum/beta1 of each group and get_last_lr(), before each of ``steps`` steps;
+    ``metrics[t]`` is given to step t's scheduler.step (ReduceLROnPlateau)."""
+    out = []
+    for t in range(steps):
+        groups = opt.param_groups
+        out.append(([g["lr"] for g in groups],
+                    [g.get("momentum", g.get("betas", (None,))[0]) for g in groups],
+                    list(scheduler.get_last_lr())))
+        opt.step()
+        if metrics is None:
+            scheduler.step()
+        else:
+            scheduler.step(metrics[t])
+    return out
+
+
+def assert_traces_equal(ours, theirs):
+    """Two trace_schedule results are equal, bit for bit."""
+    assert len(ours) == len(theirs)
+    for t, (a, b) in enumerate(zip(ours, theirs)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(np.array(x, dtype=float), np.array(y, dtype=float),
+                                          err_msg=f"step {t}")

@@ -18,17 +18,7 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-
-def _optimizers(torch, name="SGD", **kwargs):
-    ours = [nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))]
-    theirs = [torch.ones(2, requires_grad=True), torch.ones(3, requires_grad=True)]
-    kwargs = dict(dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.01), **kwargs)
-
-    def groups(ps):
-        return [{"params": ps[:1]}, {"params": ps[1:], "lr": kwargs["lr"] * 0.3}]
-
-    return (getattr(optim, name)(groups(ours), **kwargs),
-            getattr(torch.optim, name)(groups(theirs), **kwargs))
+from helpers import assert_traces_equal, trace_schedule, two_group_optimizers
 
 
 def _factory(module, spec):
@@ -68,42 +58,21 @@ SPECS = [
 ]
 
 
-def _trace(opt, scheduler, steps):
-    """lr of each group, momentum/beta1 of each group, and get_last_lr(), for each epoch."""
-    out = []
-    for _ in range(steps):
-        group = opt.param_groups
-        out.append(([g["lr"] for g in group],
-                    [g.get("momentum", g.get("betas", (None,))[0]) for g in group],
-                    list(scheduler.get_last_lr())))
-        opt.step()
-        scheduler.step()
-    return out
-
-
-def _assert_traces_equal(ours, theirs):
-    assert len(ours) == len(theirs)
-    for t, (a, b) in enumerate(zip(ours, theirs)):
-        for x, y in zip(a, b):
-            np.testing.assert_array_equal(np.array(x, dtype=float), np.array(y, dtype=float),
-                                          err_msg=f"epoch {t}")
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s[0] + str(s[1:])[:40])
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_lr_sequence_matches_torch(torch, spec, name):
-    opt, topt = _optimizers(torch, name)
+    opt, topt = two_group_optimizers(torch, name)
     s = _factory(sched, spec)(opt)
     ts = _factory(torch.optim.lr_scheduler, spec)(topt)
     steps = 60 if spec[0] == "OneCycleLR" else 80
-    _assert_traces_equal(_trace(opt, s, steps), _trace(topt, ts, steps))
+    assert_traces_equal(trace_schedule(opt, s, steps), trace_schedule(topt, ts, steps))
     for key in ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum", "betas"):
         assert ([g.get(key) for g in opt.param_groups]
                 == [g.get(key) for g in topt.param_groups]), key
 
 
 def test_onecycle_errors_when_stepped_past_total_steps(torch):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     s = sched.OneCycleLR(opt, max_lr=0.1, total_steps=5)
     ts = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.1, total_steps=5)
     for _ in range(5):
@@ -132,7 +101,7 @@ def test_onecycle_errors_when_stepped_past_total_steps(torch):
     (dict(max_lr=0.1, total_steps=10, max_momentum=[0.9]), "max_momentum must have the same"),
 ])
 def test_onecycle_bad_arguments_raise_torchs_errors(torch, kwargs, match):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     with pytest.raises(ValueError, match=match) as theirs:
         torch.optim.lr_scheduler.OneCycleLR(topt, **kwargs)
     with pytest.raises(ValueError) as ours:
@@ -159,23 +128,23 @@ def test_onecycle_needs_momentum_or_betas():
 @pytest.mark.parametrize("via_save", [False, True])
 def test_state_dict_round_trip(torch, spec, via_save):
     """7 steps, save optimizer + scheduler, load both into fresh ones, continue == uninterrupted."""
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     s = _factory(sched, spec)(opt)
-    _trace(opt, s, 7)
+    trace_schedule(opt, s, 7)
     saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
     assert "optimizer" not in saved["scheduler"]
-    expected = _trace(opt, s, 40)
+    expected = trace_schedule(opt, s, 40)
 
     if via_save:
         f = io.BytesIO()
         minicnn.save(saved, f)
         f.seek(0)
         saved = minicnn.load(f)
-    opt2, _ = _optimizers(torch)
+    opt2, _ = two_group_optimizers(torch)
     s2 = _factory(sched, spec)(opt2)
     opt2.load_state_dict(saved["optimizer"])
     s2.load_state_dict(saved["scheduler"])
-    _assert_traces_equal(_trace(opt2, s2, 40), expected)
+    assert_traces_equal(trace_schedule(opt2, s2, 40), expected)
 
 
 def test_lambda_lr_state_dict_keeps_callable_objects_state(torch):
@@ -186,7 +155,7 @@ def test_lambda_lr_state_dict_keeps_callable_objects_state(torch):
         def __call__(self, epoch):
             return self.factor ** epoch
 
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     fn = Schedule()
     s = sched.LambdaLR(opt, [fn, lambda e: 1.0])
     fn.factor = 0.25
@@ -203,7 +172,7 @@ def test_lambda_lr_state_dict_keeps_callable_objects_state(torch):
 def test_resume_with_last_epoch_matches_torch(torch):
     for spec in [("CosineAnnealingLR", dict(T_max=10)), ("StepLR", dict(step_size=3)),
                  ("ExponentialLR", dict(gamma=0.9))]:
-        opt, topt = _optimizers(torch)
+        opt, topt = two_group_optimizers(torch)
         for group, tgroup in zip(opt.param_groups, topt.param_groups):
             group["initial_lr"] = tgroup["initial_lr"] = group["lr"]
         kwargs = dict(spec[1], last_epoch=4)
@@ -211,11 +180,11 @@ def test_resume_with_last_epoch_matches_torch(torch):
         ts = getattr(torch.optim.lr_scheduler, spec[0])(topt, **kwargs)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _assert_traces_equal(_trace(opt, s, 20), _trace(topt, ts, 20))
+            assert_traces_equal(trace_schedule(opt, s, 20), trace_schedule(topt, ts, 20))
 
 
 def test_resume_without_initial_lr_raises_key_error(torch):
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     with pytest.raises(KeyError, match="initial_lr"):
         sched.StepLR(opt, step_size=3, last_epoch=5)
 
@@ -224,7 +193,7 @@ def test_step_with_epoch_uses_the_closed_form_and_warns(torch):
     for spec in [("StepLR", dict(step_size=3)), ("MultiStepLR", dict(milestones=[2, 5])),
                  ("ExponentialLR", dict(gamma=0.9)), ("CosineAnnealingLR", dict(T_max=10)),
                  ("LinearLR", dict(total_iters=4))]:
-        opt, topt = _optimizers(torch)
+        opt, topt = two_group_optimizers(torch)
         s, ts = _factory(sched, spec)(opt), _factory(torch.optim.lr_scheduler, spec)(topt)
         opt.step()
         topt.step()
@@ -238,7 +207,7 @@ def test_step_with_epoch_uses_the_closed_form_and_warns(torch):
 
 
 def test_initial_lr_and_base_lrs(torch):
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     s = sched.ExponentialLR(opt, gamma=0.5)
     assert [g["initial_lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.03])
     assert s.base_lrs == pytest.approx([0.1, 0.03])
@@ -265,7 +234,7 @@ def test_warns_when_scheduler_steps_before_optimizer():
 
 
 def test_sequential_lr_milestones_and_errors(torch):
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     warm = sched.LinearLR(opt, start_factor=0.5, total_iters=2)
     decay = sched.ExponentialLR(opt, gamma=0.5)
     s = sched.SequentialLR(opt, [warm, decay], milestones=[3])
@@ -277,7 +246,7 @@ def test_sequential_lr_milestones_and_errors(torch):
     # warm-up 0.05 -> 0.075 -> 0.1, then at epoch 3 the exponential decay starts from 0.1
     np.testing.assert_allclose(lrs, [0.05, 0.075, 0.1, 0.1, 0.05, 0.025], rtol=1e-15)
 
-    other, _ = _optimizers(torch)
+    other, _ = two_group_optimizers(torch)
     with pytest.raises(ValueError, match="at least one scheduler"):
         sched.SequentialLR(opt, [], milestones=[])
     with pytest.raises(ValueError, match="number of milestones to be equal to 2"):
@@ -293,7 +262,7 @@ def test_sequential_lr_milestones_and_errors(torch):
     ("LinearLR", dict(end_factor=-0.1)), ("LinearLR", dict(end_factor=1.1)),
 ])
 def test_linear_lr_bad_factors_raise_torchs_errors(torch, cls, kwargs):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     with pytest.raises(ValueError) as theirs:
         getattr(torch.optim.lr_scheduler, cls)(topt, **kwargs)
     with pytest.raises(ValueError) as ours:

@@ -19,17 +19,7 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-
-def _optimizers(torch, name="SGD", **kwargs):
-    ours = [nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))]
-    theirs = [torch.ones(2, requires_grad=True), torch.ones(3, requires_grad=True)]
-    kwargs = dict(dict(lr=0.1, momentum=0.9) if name == "SGD" else dict(lr=0.01), **kwargs)
-
-    def groups(ps):
-        return [{"params": ps[:1]}, {"params": ps[1:], "lr": kwargs["lr"] * 0.3}]
-
-    return (getattr(optim, name)(groups(ours), **kwargs),
-            getattr(torch.optim, name)(groups(theirs), **kwargs))
+from helpers import assert_traces_equal, trace_schedule, two_group_optimizers
 
 
 class Halving:
@@ -68,45 +58,21 @@ def _make(module, spec, opt):
     return getattr(module, spec[0])(opt, **spec[1])
 
 
-def _trace(opt, scheduler, steps, metrics=None):
-    """lr and momentum/beta1 of each group and get_last_lr(), for each step."""
-    out = []
-    for t in range(steps):
-        groups = opt.param_groups
-        out.append(([g["lr"] for g in groups],
-                    [g.get("momentum", g.get("betas", (None,))[0]) for g in groups],
-                    list(scheduler.get_last_lr())))
-        opt.step()
-        if metrics is None:
-            scheduler.step()
-        else:
-            scheduler.step(metrics[t])
-    return out
-
-
-def _assert_traces_equal(ours, theirs):
-    assert len(ours) == len(theirs)
-    for t, (a, b) in enumerate(zip(ours, theirs)):
-        for x, y in zip(a, b):
-            np.testing.assert_array_equal(np.array(x, dtype=float), np.array(y, dtype=float),
-                                          err_msg=f"step {t}")
-
-
 # ---------------------------------------------------------------- lr sequences vs torch
 
 @pytest.mark.parametrize("spec", SPECS, ids=_spec_id)
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 def test_lr_sequence_matches_torch(torch, spec, name):
-    opt, topt = _optimizers(torch, name)
+    opt, topt = two_group_optimizers(torch, name)
     s, ts = _make(sched, spec, opt), _make(torch.optim.lr_scheduler, spec, topt)
-    _assert_traces_equal(_trace(opt, s, 90), _trace(topt, ts, 90))
+    assert_traces_equal(trace_schedule(opt, s, 90), trace_schedule(topt, ts, 90))
     for key in ("initial_lr", "max_momentum", "base_momentum", "betas", "momentum"):
         assert [g.get(key) for g in opt.param_groups] == [g.get(key) for g in topt.param_groups]
     assert s.last_epoch == ts.last_epoch
 
 
 def test_cyclic_lr_moves_momentum_against_the_lr(torch):
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     s = sched.CyclicLR(opt, base_lr=0.1, max_lr=1.0, step_size_up=2, base_momentum=0.8,
                        max_momentum=0.9)
     lrs, momentums = [], []
@@ -121,7 +87,7 @@ def test_cyclic_lr_moves_momentum_against_the_lr(torch):
 
 @pytest.mark.parametrize("T_mult", [1, 2, 3])
 def test_warm_restarts_with_fractional_epochs_match_torch(torch, T_mult):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     s = sched.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=T_mult, eta_min=0.001)
     ts = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(topt, T_0=2, T_mult=T_mult,
                                                               eta_min=0.001)
@@ -165,11 +131,12 @@ PLATEAU_SPECS = [
                          ids=lambda v: v if isinstance(v, str) else ",".join(v))
 def test_reduce_on_plateau_matches_torch(torch, metrics, kwargs):
     values = METRICS[metrics]
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     s = sched.ReduceLROnPlateau(opt, **kwargs)
     ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kwargs)
-    ours, theirs = _trace(opt, s, len(values), values), _trace(topt, ts, len(values), values)
-    _assert_traces_equal(ours, theirs)
+    ours = trace_schedule(opt, s, len(values), values)
+    theirs = trace_schedule(topt, ts, len(values), values)
+    assert_traces_equal(ours, theirs)
     assert ours[-1][0] != ours[0][0]  # the lr did change
     for key in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch", "min_lrs"):
         assert getattr(s, key) == getattr(ts, key), key
@@ -188,7 +155,7 @@ def test_reduce_on_plateau_takes_a_tensor_metric_and_warns_on_epoch():
 
 
 def test_reduce_on_plateau_with_an_added_param_group(torch):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     s = sched.ReduceLROnPlateau(opt, patience=0, min_lr=0.005)
     ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, patience=0, min_lr=0.005)
     opt.add_param_group({"params": [nn.Parameter(np.ones(1))], "lr": 0.2})
@@ -198,7 +165,7 @@ def test_reduce_on_plateau_with_an_added_param_group(torch):
         ts.step(metric)
     assert s.get_last_lr() == ts.get_last_lr() and s.min_lrs == ts.min_lrs == [0.005] * 3
 
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     s = sched.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
     ts = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, patience=0, min_lr=[0.0, 0.0])
     opt.add_param_group({"params": [nn.Parameter(np.ones(1))]})
@@ -220,29 +187,29 @@ def test_state_dict_round_trip(torch, spec, via_save):
     """11 steps, save optimizer + scheduler, load both into fresh ones, continue ==
     uninterrupted."""
     spec = (spec[0], dict(spec[1]))
-    opt, _ = _optimizers(torch, "Adam")
+    opt, _ = two_group_optimizers(torch, "Adam")
     s = _make(sched, spec, opt)
-    _trace(opt, s, 11)
+    trace_schedule(opt, s, 11)
     saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
     assert "optimizer" not in saved["scheduler"]
-    expected = _trace(opt, s, 40)
+    expected = trace_schedule(opt, s, 40)
 
     if via_save:
         f = io.BytesIO()
         minicnn.save(saved, f)
         f.seek(0)
         saved = minicnn.load(f)
-    opt2, _ = _optimizers(torch, "Adam")
+    opt2, _ = two_group_optimizers(torch, "Adam")
     if isinstance(spec[1].get("scale_fn"), Halving):
         spec[1]["scale_fn"] = Halving(0.1)  # its state comes from the state dict
     s2 = _make(sched, spec, opt2)
     opt2.load_state_dict(saved["optimizer"])
     s2.load_state_dict(saved["scheduler"])
-    _assert_traces_equal(_trace(opt2, s2, 40), expected)
+    assert_traces_equal(trace_schedule(opt2, s2, 40), expected)
 
 
 def test_cyclic_lr_state_dict_keeps_a_callable_objects_state_only(torch):
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     s = sched.CyclicLR(opt, 0.01, 0.1, scale_fn=Halving(0.3))
     state = s.state_dict()
     assert state["_scale_fn_custom"] == {"base": 0.3}
@@ -257,31 +224,31 @@ def test_cyclic_lr_state_dict_keeps_a_callable_objects_state_only(torch):
 def test_reduce_on_plateau_state_dict_round_trip(torch, via_save):
     values = METRICS["noisy"]
     kwargs = dict(patience=2, cooldown=1, factor=0.5, min_lr=[0.01, 0.001])
-    opt, _ = _optimizers(torch)
+    opt, _ = two_group_optimizers(torch)
     s = sched.ReduceLROnPlateau(opt, **kwargs)
-    _trace(opt, s, 13, values)
+    trace_schedule(opt, s, 13, values)
     saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
-    expected = _trace(opt, s, 40, values[13:])
+    expected = trace_schedule(opt, s, 40, values[13:])
     if via_save:
         f = io.BytesIO()
         minicnn.save(saved, f)
         f.seek(0)
         saved = minicnn.load(f)
-    opt2, _ = _optimizers(torch)
+    opt2, _ = two_group_optimizers(torch)
     s2 = sched.ReduceLROnPlateau(opt2, mode="max")  # the settings come from the state dict
     opt2.load_state_dict(saved["optimizer"])
     s2.load_state_dict(saved["scheduler"])
     assert s2.mode == "min" and s2.min_lrs == [0.01, 0.001]
-    _assert_traces_equal(_trace(opt2, s2, 40, values[13:]), expected)
+    assert_traces_equal(trace_schedule(opt2, s2, 40, values[13:]), expected)
 
 
 def test_polynomial_lr_resume_and_closed_form_match_torch(torch):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     for group, tgroup in zip(opt.param_groups, topt.param_groups):
         group["initial_lr"] = tgroup["initial_lr"] = group["lr"]
     s = sched.PolynomialLR(opt, total_iters=12, power=1.5, last_epoch=3)
     ts = torch.optim.lr_scheduler.PolynomialLR(topt, total_iters=12, power=1.5, last_epoch=3)
-    _assert_traces_equal(_trace(opt, s, 15), _trace(topt, ts, 15))
+    assert_traces_equal(trace_schedule(opt, s, 15), trace_schedule(topt, ts, 15))
     for epoch in (2, 9, 20):
         with pytest.warns(UserWarning, match="epoch parameter"):
             s.step(epoch)
@@ -307,7 +274,7 @@ def test_cyclic_lr_warns_before_optimizer_step_and_warm_restarts_does_not():
 
 
 def _assert_same_error(torch, cls, kwargs, error=ValueError, name="SGD"):
-    opt, topt = _optimizers(torch, name)
+    opt, topt = two_group_optimizers(torch, name)
     with pytest.raises(error) as theirs:
         getattr(torch.optim.lr_scheduler, cls)(topt, **kwargs)
     with pytest.raises(error) as ours:
@@ -333,13 +300,13 @@ def test_bad_arguments_raise_torchs_errors(torch, cls, kwargs):
 
 
 def test_cyclic_lr_needs_momentum_or_betas(torch):
-    opt, topt = _optimizers(torch, "Adagrad")
+    opt, topt = two_group_optimizers(torch, "Adagrad")
     for module, o in ((torch.optim.lr_scheduler, topt), (sched, opt)):
         with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
             module.CyclicLR(o, 0.01, 0.1)
     s = sched.CyclicLR(opt, 0.01, 0.1, step_size_up=2, cycle_momentum=False)
     ts = torch.optim.lr_scheduler.CyclicLR(topt, 0.01, 0.1, step_size_up=2, cycle_momentum=False)
-    _assert_traces_equal(_trace(opt, s, 9), _trace(topt, ts, 9))
+    assert_traces_equal(trace_schedule(opt, s, 9), trace_schedule(topt, ts, 9))
 
 
 def test_not_an_optimizer_and_negative_epoch():
@@ -369,10 +336,10 @@ def test_warm_restarts_restart_at_the_period_ends(torch):
 
 
 def test_polynomial_lr_after_a_warmup_in_sequential_lr(torch):
-    opt, topt = _optimizers(torch)
+    opt, topt = two_group_optimizers(torch)
     made = []
     for module, o in ((sched, opt), (torch.optim.lr_scheduler, topt)):
         warm = module.LinearLR(o, start_factor=0.1, total_iters=4)
         poly = module.PolynomialLR(o, total_iters=20, power=2.0)
         made.append(module.SequentialLR(o, [warm, poly], milestones=[4]))
-    _assert_traces_equal(_trace(opt, made[0], 30), _trace(topt, made[1], 30))
+    assert_traces_equal(trace_schedule(opt, made[0], 30), trace_schedule(topt, made[1], 30))

@@ -96,7 +96,8 @@ def test_trajectory_matches_torch(torch, name, dtype, data):
         theirs = run_torch_optim(torch, tparams, topt, 10, t)
         for i, (a, b) in enumerate(zip(ours, theirs)):
             assert a.dtype == dtype
-            np.testing.assert_allclose(a, b, **OPTIM_TOL[dtype], err_msg=f"param {i} after {t + 10}")
+            np.testing.assert_allclose(a, b, **OPTIM_TOL[dtype],
+                                       err_msg=f"param {i} after {t + 10}")
     assert_optim_state_matches_torch(opt, topt, dtype)
 
 
@@ -234,7 +235,8 @@ def test_loading_a_torch_state_dict_continues_as_torch(torch, name, kwargs):
     opt.load_state_dict(converted)
     assert all(isinstance(v, minicnn.Tensor) or key == "step"
                for s in opt.state.values() for key, v in s.items())
-    for a, b in zip(run_minicnn_optim(params, opt, 10, 10), run_torch_optim(torch, tparams, topt, 10, 10)):
+    for a, b in zip(run_minicnn_optim(params, opt, 10, 10),
+                    run_torch_optim(torch, tparams, topt, 10, 10)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 

@@ -68,7 +68,8 @@ def test_trajectory_matches_torch_float64(torch, case, split):
         theirs = run_torch_optim(torch, tparams, topt, 10, t)
         for i, (a, b) in enumerate(zip(ours, theirs)):
             assert a.dtype == np.float64
-            np.testing.assert_allclose(a, b, **OPTIM_TOL[np.float64], err_msg=f"param {i} after {t + 10}")
+            np.testing.assert_allclose(a, b, **OPTIM_TOL[np.float64],
+                                       err_msg=f"param {i} after {t + 10}")
     assert_optim_state_matches_torch(opt, topt, np.float64)
 
 
@@ -232,7 +233,8 @@ def test_loading_a_torch_state_dict_continues_as_torch(torch, case):
         "param_groups": [{k: v for k, v in g.items() if k in keys} for g in tsd["param_groups"]]}
     params, opt = _make_minicnn(name, [p.detach().numpy() for p in tparams], kwargs, True)
     opt.load_state_dict(converted)
-    for a, b in zip(run_minicnn_optim(params, opt, 15, 15), run_torch_optim(torch, tparams, topt, 15, 15)):
+    for a, b in zip(run_minicnn_optim(params, opt, 15, 15),
+                    run_torch_optim(torch, tparams, topt, 15, 15)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     assert_optim_state_matches_torch(opt, topt, np.float64)
 
