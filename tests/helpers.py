@@ -9,6 +9,7 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.backends import _cpu
 from minicnn.training import Trainer
+from minicnn.utils import gradcheck
 
 N_TRAIN, N_TEST = 64, 32  # the tiny Fashion-MNIST of write_fashion_mnist
 
@@ -198,3 +199,74 @@ def assert_traces_equal(ours, theirs):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(np.array(x, dtype=float), np.array(y, dtype=float),
                                           err_msg=f"step {t}")
+
+
+# ---------------------------------------------------------------- Tensor-API ops against torch
+# Shared by test_tensor_api_ops.py and test_tensor_api_more.py: an op is ``fn(L, *xs)``, written
+# once for both libraries (``L`` is minicnn or torch).
+
+def leaves(L, arrays, dtype):
+    """Float arrays become leaves requiring grad; other arrays constant tensors; the rest
+    (numbers, None) pass through."""
+    out = []
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+            out.append(L.tensor(a.astype(dtype), requires_grad=True))
+        elif isinstance(a, np.ndarray):
+            out.append(L.tensor(a))
+        else:
+            out.append(a)
+    return out
+
+
+def flat(out):
+    """The tensors in an op's result (a tensor, a tuple, or a named tuple)."""
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def run(L, fn, arrays, dtype, seed=0):
+    """fn(L, *leaves): every output's values, and the leaves' gradients of sum(out_i * v_i)
+    over the floating outputs that require grad (v_i random, from ``seed``)."""
+    xs = leaves(L, arrays, dtype)
+    outs = flat(fn(L, *xs))
+    values = [o.detach().numpy() for o in outs]
+    rng = np.random.default_rng(seed)
+    loss = None
+    for o in outs:
+        if o.requires_grad:
+            term = (o * L.tensor(rng.standard_normal(tuple(o.shape)).astype(dtype))).sum()
+            loss = term if loss is None else loss + term
+    grads = []
+    if loss is not None:
+        loss.backward()
+        grads = [None if x.grad is None else x.grad.numpy()
+                 for x in xs if hasattr(x, "requires_grad") and x.requires_grad]
+    return values, grads
+
+
+def agree_with_torch(torch, fn, *arrays, dtype=np.float64, tol=None, tols=None):
+    """fn gives the same values, dtypes and gradients in minicnn as in torch, to ``tol`` (by
+    default ``tols[dtype]``, the calling file's table)."""
+    tol = tol or tols[dtype]
+    ys, gs = run(minicnn, fn, arrays, dtype)
+    tys, tgs = run(torch, fn, arrays, dtype)
+    assert len(ys) == len(tys)
+    for y, ty in zip(ys, tys):
+        assert y.shape == ty.shape and y.dtype == ty.dtype, (y.shape, ty.shape, y.dtype, ty.dtype)
+        np.testing.assert_allclose(y, ty, **tol)
+    assert len(gs) == len(tgs)
+    for g, tg in zip(gs, tgs):
+        if tg is None:
+            assert g is None or not g.any()
+        else:
+            np.testing.assert_allclose(g, tg, **tol)
+
+
+def check_grad(fn, *arrays):
+    """gradcheck fn(minicnn, *xs) at float64 leaves."""
+    xs = leaves(minicnn, arrays, np.float64)
+    assert gradcheck(lambda *a: fn(minicnn, *a), xs) is True
+
+
+def f32(*shape):
+    return minicnn.zeros(*shape)

@@ -10,15 +10,19 @@ Each table holds ``fn(L, *xs)`` written once for both libraries (``L`` is minicn
 and float64, and :func:`check_grad` checks gradients by central differences in float64. Inputs
 avoid ties wherever an op picks elements (topk, sort, maximum, norm with p=inf).
 """
+import functools
+
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn.nn import functional as F
-from minicnn.utils import gradcheck
+
+from helpers import agree_with_torch, check_grad, f32, flat
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+agree = functools.partial(agree_with_torch, tols=TOL)
 
 
 # ---------------------------------------------------------------- helpers
@@ -30,66 +34,8 @@ def distinct(rng, shape):
     return rng.permutation(values).reshape(shape)
 
 
-def leaves(L, arrays, dtype):
-    out = []
-    for a in arrays:
-        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
-            out.append(L.tensor(a.astype(dtype), requires_grad=True))
-        elif isinstance(a, np.ndarray):
-            out.append(L.tensor(a))
-        else:
-            out.append(a)
-    return out
-
-
-def _flat(out):
-    """The tensors in an op's result (a tensor, a tuple, or a named tuple)."""
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
-def run(L, fn, arrays, dtype, seed=0):
-    """fn(L, *leaves): every output's values, and the leaves' gradients of sum(out_i * v_i)
-    over the floating outputs that require grad."""
-    xs = leaves(L, arrays, dtype)
-    outs = _flat(fn(L, *xs))
-    values = [o.detach().numpy() for o in outs]
-    rng = np.random.default_rng(seed)
-    loss = None
-    for o in outs:
-        if o.requires_grad:
-            term = (o * L.tensor(rng.standard_normal(tuple(o.shape)).astype(dtype))).sum()
-            loss = term if loss is None else loss + term
-    grads = []
-    if loss is not None:
-        loss.backward()
-        grads = [None if x.grad is None else x.grad.numpy()
-                 for x in xs if hasattr(x, "requires_grad") and x.requires_grad]
-    return values, grads
-
-
 def same_dtype(a, b):
     return str(a.dtype) == str(b.dtype).replace("torch.", "")
-
-
-def agree(torch, fn, *arrays, dtype=np.float64, tol=None):
-    tol = tol or TOL[dtype]
-    ys, gs = run(minicnn, fn, arrays, dtype)
-    tys, tgs = run(torch, fn, arrays, dtype)
-    assert len(ys) == len(tys)
-    for y, ty in zip(ys, tys):
-        assert y.shape == ty.shape and same_dtype(y, ty), (y.shape, ty.shape, y.dtype, ty.dtype)
-        np.testing.assert_allclose(y, ty, **tol)
-    assert len(gs) == len(tgs)
-    for g, tg in zip(gs, tgs):
-        if tg is None:
-            assert g is None or not g.any()
-        else:
-            np.testing.assert_allclose(g, tg, **tol)
-
-
-def check_grad(fn, *arrays):
-    xs = leaves(minicnn, arrays, np.float64)
-    assert gradcheck(lambda *a: fn(minicnn, *a), xs) is True
 
 
 def both(fn, *arrays):
@@ -100,13 +46,9 @@ def both(fn, *arrays):
 
 
 def assert_same(got, want):
-    for g, w in zip(_flat(got), _flat(want)):
+    for g, w in zip(flat(got), flat(want)):
         assert tuple(g.shape) == tuple(w.shape) and same_dtype(g, w)
         np.testing.assert_array_equal(g.numpy(), w.numpy())
-
-
-def f32(*shape):
-    return minicnn.zeros(*shape)
 
 
 # ---------------------------------------------------------------- creation and dtypes

@@ -8,6 +8,8 @@ Most tables hold ``fn(L, *xs)`` written once for both libraries (``L`` is minicn
 a random upstream gradient, in float32 and float64; gradients are also checked by central
 differences in float64 (:func:`minicnn.utils.gradcheck`), with inputs away from kinks.
 """
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,12 +18,14 @@ from hypothesis.extra import numpy as hnp
 
 import minicnn
 from minicnn import ops
-from minicnn.utils import gradcheck
+
+from helpers import agree_with_torch, check_grad, f32, run
 
 # the `torch` fixture only returns the module, so reusing it across examples is harmless
 HSET = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+agree = functools.partial(agree_with_torch, tols=TOL)
 
 seeds = st.integers(0, 2 ** 32 - 1)
 dtypes = st.sampled_from(DTYPES)
@@ -38,59 +42,6 @@ def real(rng, shape):
 
 def positive(rng, shape):
     return np.asarray(rng.uniform(0.5, 3.0, shape))
-
-
-def leaves(L, arrays, dtype):
-    """Float arrays become leaves requiring grad; other arrays constant tensors; the rest
-    (numbers, None) pass through."""
-    out = []
-    for a in arrays:
-        if isinstance(a, np.ndarray) and a.dtype.kind == "f":
-            out.append(L.tensor(a.astype(dtype), requires_grad=True))
-        elif isinstance(a, np.ndarray):
-            out.append(L.tensor(a))
-        else:
-            out.append(a)
-    return out
-
-
-def run(L, fn, arrays, dtype, seed=0):
-    """fn(L, *leaves): the output's values and the leaves' gradients of sum(out * v)."""
-    xs = leaves(L, arrays, dtype)
-    out = fn(L, *xs)
-    y = out.detach().numpy() if hasattr(out, "detach") else out
-    grads = []
-    if out.requires_grad:
-        v = np.random.default_rng(seed).standard_normal(out.shape).astype(dtype)
-        (out * L.tensor(v)).sum().backward()
-        grads = [None if x.grad is None else x.grad.numpy()
-                 for x in xs if hasattr(x, "requires_grad") and x.requires_grad]
-    return np.asarray(y), grads
-
-
-def agree(torch, fn, *arrays, dtype=np.float64, tol=None):
-    """fn gives the same values, dtype and gradients in minicnn as in torch."""
-    tol = tol or TOL[dtype]
-    y, gs = run(minicnn, fn, arrays, dtype)
-    ty, tgs = run(torch, fn, arrays, dtype)
-    assert y.shape == ty.shape and y.dtype == ty.dtype
-    np.testing.assert_allclose(y, ty, **tol)
-    assert len(gs) == len(tgs)
-    for g, tg in zip(gs, tgs):
-        if tg is None:
-            assert g is None or not g.any()
-        else:
-            np.testing.assert_allclose(g, tg, **tol)
-
-
-def check_grad(fn, *arrays):
-    """gradcheck fn(minicnn, *xs) at float64 leaves."""
-    xs = leaves(minicnn, arrays, np.float64)
-    assert gradcheck(lambda *a: fn(minicnn, *a), xs) is True
-
-
-def f32(*shape):
-    return minicnn.zeros(*shape)
 
 
 # ---------------------------------------------------------------- trigonometric and hyperbolic
@@ -181,7 +132,7 @@ def test_rounding_matches_torch_with_zero_gradient(torch, name, fn, shape, seed,
     rng = np.random.default_rng(seed)
     x = np.asarray(real(rng, shape) * 30)
     agree(torch, fn, x, dtype=dtype, tol=dict(rtol=0, atol=0))
-    y, (g,) = run(minicnn, fn, [x], dtype)
+    _, (g,) = run(minicnn, fn, [x], dtype)
     assert g.shape == x.shape and not g.any()  # zero, not None, as in PyTorch
 
 
