@@ -2,6 +2,7 @@
 import gzip
 import os
 import struct
+import zipfile
 
 import numpy as np
 
@@ -270,3 +271,18 @@ def check_grad(fn, *arrays):
 
 def f32(*shape):
     return minicnn.zeros(*shape)
+
+
+# ---------------------------------------------------------------- zip archives (checkpoints)
+
+def read_entries(path):
+    """Every entry of the zip file at ``path``: {name: bytes}."""
+    with zipfile.ZipFile(path) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def write_entries(path, entries):
+    """A zip file at ``path`` holding ``entries`` ({name: bytes}), in that order."""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)

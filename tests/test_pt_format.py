@@ -32,6 +32,8 @@ from minicnn import serialization_torch
 from minicnn.serialization import STRUCTURE_ENTRY, CheckpointError
 from minicnn.utils import from_torch_state_dict
 
+from helpers import read_entries, write_entries
+
 DTYPES = ["float32", "float64", "float16", "int64", "int32", "int16", "int8", "uint8", "bool",
           "uint16", "uint32", "uint64"]
 
@@ -86,24 +88,13 @@ def assert_same_tree(expected, got, path="obj"):
         assert expected == got, path
 
 
-def records(path):
-    with zipfile.ZipFile(path) as zf:
-        return {info.filename: zf.read(info) for info in zf.infolist()}
-
-
-def write_records(path, entries):
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-
-
 def archive(path, data_pkl, storages=(), byteorder=b"little"):
     """A PyTorch-layout archive around a hand-made data.pkl."""
     entries = {"archive/data.pkl": data_pkl, "archive/byteorder": byteorder}
     for key, data in enumerate(storages):
         entries[f"archive/data/{key}"] = data
     entries["archive/version"] = b"3\n"
-    write_records(path, entries)
+    write_entries(path, entries)
     return path
 
 
@@ -209,7 +200,7 @@ def test_views_of_one_tensor_share_one_storage(torch, tmp_path):
     obj = {"w": w, "tied": w, "t": w.T, "row": w[1], "col": w[:, 2], "step": w[::2, 1::2]}
     path = tmp_path / "tied.pt"
     minicnn.save(obj, path)
-    assert [n for n in records(path) if "/data/" in n] == ["archive/data/0"]
+    assert [n for n in read_entries(path) if "/data/" in n] == ["archive/data/0"]
     got = torch.load(path, weights_only=True)
     assert got["tied"] is got["w"]
     base = got["w"].untyped_storage().data_ptr()
@@ -231,7 +222,7 @@ def test_a_lone_view_is_saved_compactly(torch, tmp_path, index, nbytes):
     big = minicnn.tensor(np.arange(10000.0))
     path = tmp_path / "small.pt"
     minicnn.save({"v": big[index]}, path)
-    sizes = [len(d) for n, d in records(path).items() if "/data/" in n]
+    sizes = [len(d) for n, d in read_entries(path).items() if "/data/" in n]
     assert sizes == [nbytes]  # its elements, not the whole array it views
     got = torch.load(path, weights_only=True)["v"]
     assert_tensors_equal(big[index], got)
@@ -270,16 +261,16 @@ def test_the_suffix_picks_the_format(tmp_path):
     obj = {"w": minicnn.ones(2)}
     for name in ("a.pt", "b.pth", "c.PT"):
         minicnn.save(obj, tmp_path / name)
-        assert "archive/data.pkl" in records(tmp_path / name), name
+        assert "archive/data.pkl" in read_entries(tmp_path / name), name
     with open(tmp_path / "d.pt", "wb") as fh:  # a file object named .pt
         minicnn.save(obj, fh)
-    assert "archive/data.pkl" in records(tmp_path / "d.pt")
+    assert "archive/data.pkl" in read_entries(tmp_path / "d.pt")
     for name in ("e.npz", "f.ckpt", "g.pt.npz", "h.bin"):
         minicnn.save(obj, tmp_path / name)
-        assert STRUCTURE_ENTRY + ".npy" in records(tmp_path / name), name
+        assert STRUCTURE_ENTRY + ".npy" in read_entries(tmp_path / name), name
     buf = io.BytesIO()  # no name: .npz
     minicnn.save(obj, buf)
-    assert STRUCTURE_ENTRY + ".npy" in records(buf)
+    assert STRUCTURE_ENTRY + ".npy" in read_entries(buf)
     for name in ("a.pt", "b.pth", "c.PT", "d.pt", "e.npz", "f.ckpt", "g.pt.npz", "h.bin"):
         assert_same_tree(obj, minicnn.load(tmp_path / name))
 
@@ -477,7 +468,7 @@ def test_a_big_endian_file(torch, tmp_path):
            "u": torch.from_numpy(np.arange(3, dtype=np.uint16))}
     path = tmp_path / "le.pt"
     torch.save(obj, path)
-    entries = records(path)
+    entries = read_entries(path)
     prefix = "le/" if "le/data.pkl" in entries else "archive/"
     for key, t in enumerate(obj.values()):  # storages are keyed in pickling order
         dtype = np.dtype(np.uint16 if t.dtype == torch.bfloat16 else
@@ -486,7 +477,7 @@ def test_a_big_endian_file(torch, tmp_path):
         entries[name] = np.frombuffer(entries[name], dtype).byteswap().tobytes()
     entries[prefix + "byteorder"] = b"big"
     big = tmp_path / "be.pt"
-    write_records(big, entries)
+    write_entries(big, entries)
     # torch agrees the file is right, except for uint16: torch 2.13 swaps the bytes of an
     # UntypedStorage (_rebuild_tensor_v3's) as single bytes, that is not at all
     from_torch = torch.load(big, weights_only=True)
@@ -521,12 +512,12 @@ def test_file_objects_streams_and_map_location(torch, tmp_path):
 def test_a_tensor_saved_on_a_gpu(torch, tmp_path):
     path = tmp_path / "gpu.pt"
     minicnn.save({"w": minicnn.ones(2)}, path)
-    entries = records(path)
+    entries = read_entries(path)
     old = b"X\x03\x00\x00\x00cpu"  # BINUNICODE "cpu" in the persistent id
     assert entries["archive/data.pkl"].count(old) == 1
     entries["archive/data.pkl"] = entries["archive/data.pkl"].replace(
         old, b"X\x06\x00\x00\x00cuda:0")
-    write_records(path, entries)
+    write_entries(path, entries)
     assert torch.load(path, map_location="cpu", weights_only=True)["w"].tolist() == [1.0, 1.0]
     if not minicnn.cuda.is_available():
         with pytest.raises(RuntimeError, match=r"gpu\.pt: a tensor was saved on device "
@@ -691,7 +682,7 @@ def good(tmp_path):
     """A small torch-format file written by minicnn, and its records."""
     path = tmp_path / "good.pt"
     minicnn.save({"w": minicnn.tensor(np.arange(64.0, dtype=np.float32)), "n": 4}, path)
-    return path, records(path)
+    return path, read_entries(path)
 
 
 def edit_pickle(good, *replacements):
@@ -701,7 +692,7 @@ def edit_pickle(good, *replacements):
         assert data.count(old) == 1, old
         data = data.replace(old, new)
     entries["archive/data.pkl"] = data
-    write_records(path, entries)
+    write_entries(path, entries)
     return path
 
 
@@ -805,7 +796,7 @@ def test_a_record_that_claims_more_bytes_than_the_file(good):
 def test_broken_archives(good, change, message):
     path, entries = good
     change(entries)
-    write_records(path, entries)
+    write_entries(path, entries)
     if message is None:  # a valid pickle without tensors: no storage record is needed
         assert minicnn.load(path) == [1, 2]
         return

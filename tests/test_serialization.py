@@ -28,6 +28,8 @@ import minicnn
 from minicnn import nn
 from minicnn.serialization import STRUCTURE_ENTRY, CheckpointError, NotACheckpointError
 
+from helpers import read_entries, write_entries
+
 
 # ---------------------------------------------------------------- helpers
 
@@ -60,17 +62,6 @@ def round_trip(obj):
     minicnn.save(obj, buf)
     buf.seek(0)
     return minicnn.load(buf)
-
-
-def read_entries(path):
-    with zipfile.ZipFile(path) as zf:
-        return {name: zf.read(name) for name in zf.namelist()}
-
-
-def write_entries(path, entries):
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
 
 
 def npy_bytes(array, allow_pickle=False):
