@@ -3,7 +3,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
 from ._host import check_on_host
 from .optimizer import Optimizer
 
@@ -69,9 +68,7 @@ class Adadelta(Optimizer):
                 check_on_host("Adadelta", x)
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["square_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    state["acc_delta"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "square_avg", "acc_delta")
                 state["step"] += 1
                 v, u = state["square_avg"]._data, state["acc_delta"]._data
                 s, t, delta = self._scratch(x, 3)

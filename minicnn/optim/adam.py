@@ -3,7 +3,6 @@ import numpy as np
 
 from ..backends import cuda as cuda_backend
 from ..backends.cuda.memory import DeviceArray
-from ..tensor import Tensor
 from .optimizer import Optimizer
 
 __all__ = ["Adam"]
@@ -20,6 +19,25 @@ def _check_adam_args(lr, betas, eps, weight_decay):
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
     if not 0.0 <= weight_decay:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+def _adam_direction(x, g, lr, weight_decay, decoupled, maximize, out):
+    """The gradient Adam's moments follow (Optimizer._direction); with ``decoupled`` weight
+    decay (AdamW's) the weights ``x`` are decayed in place by ``lr * weight_decay`` instead of
+    adding the L2 term."""
+    if weight_decay != 0 and decoupled:
+        x *= 1 - lr * weight_decay
+    return Optimizer._direction(x, g, 0 if decoupled else weight_decay, maximize, out)
+
+
+def _adam_moments_(m, v, g, beta1, beta2, work):
+    """Adam's moment estimates, in place and in PyTorch's order: m <- lerp(m, g, 1 - beta1),
+    v <- beta2 * v + (1 - beta2) * g * g. ``work``: a scratch array like m."""
+    _lerp_(m, g, 1 - beta1, work)
+    v *= beta2
+    np.multiply(g, 1 - beta2, out=work)
+    work *= g
+    v += work
 
 
 class Adam(Optimizer):
@@ -77,11 +95,8 @@ class Adam(Optimizer):
                 x, g = p._data, p.grad._data
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["exp_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    state["exp_avg_sq"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "exp_avg", "exp_avg_sq",
+                                      *(("max_exp_avg_sq",) if amsgrad else ()))
                 step = state["step"] = state["step"] + 1
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 if isinstance(x, DeviceArray):  # one fused kernel on the GPU
@@ -91,15 +106,8 @@ class Adam(Optimizer):
                     continue
                 s, t = self._scratch(x, 2)
 
-                if weight_decay != 0 and decoupled:
-                    x *= 1 - lr * weight_decay
-                g = self._direction(x, g, 0 if decoupled else weight_decay, maximize, s)
-
-                _lerp_(m, g, 1 - beta1, t)
-                v *= beta2
-                np.multiply(g, 1 - beta2, out=t)
-                t *= g
-                v += t
+                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
+                _adam_moments_(m, v, g, beta1, beta2, t)
 
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5

@@ -3,7 +3,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
 from ._host import check_on_host
 from .adam import _check_adam_args, _lerp_
 from .optimizer import Optimizer
@@ -63,9 +62,7 @@ class Adamax(Optimizer):
                 check_on_host("Adamax", x)
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["exp_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    state["exp_inf"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "exp_avg", "exp_inf")
                 step = state["step"] = state["step"] + 1
                 m, u = state["exp_avg"]._data, state["exp_inf"]._data
                 s, t = self._scratch(x, 2)

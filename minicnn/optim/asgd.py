@@ -3,7 +3,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
 from ._host import check_on_host
 from .optimizer import Optimizer
 
@@ -87,10 +86,7 @@ class ASGD(Optimizer):
                 check_on_host("ASGD", x)
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["eta"] = _float32(lr)
-                    state["mu"] = 1.0
-                    state["ax"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "ax", eta=_float32(lr), mu=1.0)
                 step = state["step"] = state["step"] + 1
                 eta, mu, ax = state["eta"], state["mu"], state["ax"]._data
                 s, t = self._scratch(x, 2)

@@ -3,9 +3,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
 from ._host import check_on_host
-from .adam import _check_adam_args, _lerp_
+from .adam import _adam_direction, _adam_moments_, _check_adam_args
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
@@ -88,28 +87,19 @@ class NAdam(Optimizer):
                 check_on_host("NAdam", x)
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["mu_product"] = 1.0
-                    state["exp_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    state["exp_avg_sq"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "exp_avg", "exp_avg_sq", mu_product=1.0)
                 step = state["step"] = state["step"] + 1
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 s, t, denom = self._scratch(x, 3)
 
-                if weight_decay != 0 and decoupled:
-                    x *= 1 - lr * weight_decay
-                g = self._direction(x, g, 0 if decoupled else weight_decay, maximize, s)
+                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
 
                 mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
                 mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
                 mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
                 state["mu_product"] = mu_product
 
-                _lerp_(m, g, 1 - beta1, t)
-                v *= beta2
-                np.multiply(g, 1 - beta2, out=t)
-                t *= g
-                v += t
+                _adam_moments_(m, v, g, beta1, beta2, t)
 
                 np.divide(v, 1 - beta2 ** step, out=denom)
                 np.sqrt(denom, out=denom)

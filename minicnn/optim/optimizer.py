@@ -187,6 +187,16 @@ class Optimizer:
         return [buf[i * n:(i + 1) * n].reshape(like.shape) for i in range(count)]
 
     @staticmethod
+    def _start_state(state, p, *buffers, **values):
+        """Fill the empty state of parameter ``p`` in PyTorch's key order: ``"step"`` 0.0, then
+        ``values`` (scalars), then a zero Tensor like ``p`` (its dtype and device) for each name
+        in ``buffers``."""
+        state["step"] = 0.0
+        state.update(values)
+        for name in buffers:
+            state[name] = Tensor._wrap(np.zeros_like(p._data), p._device)
+
+    @staticmethod
     def _direction(x, g, weight_decay, maximize, out):
         """The gradient the update follows: -g when maximizing, plus the L2 term
         ``weight_decay * x`` (PyTorch's order: negate first, then add the decay). Written into

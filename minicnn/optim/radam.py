@@ -3,9 +3,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ..tensor import Tensor
 from ._host import check_on_host
-from .adam import _check_adam_args, _lerp_
+from .adam import _adam_direction, _adam_moments_, _check_adam_args
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -75,22 +74,14 @@ class RAdam(Optimizer):
                 check_on_host("RAdam", x)
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["exp_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    state["exp_avg_sq"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "exp_avg", "exp_avg_sq")
                 step = state["step"] = state["step"] + 1
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 s, t = self._scratch(x, 2)
 
-                if weight_decay != 0 and decoupled:
-                    x *= 1 - lr * weight_decay
-                g = self._direction(x, g, 0 if decoupled else weight_decay, maximize, s)
+                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
 
-                _lerp_(m, g, 1 - beta1, t)
-                v *= beta2
-                np.multiply(g, 1 - beta2, out=t)
-                t *= g
-                v += t
+                _adam_moments_(m, v, g, beta1, beta2, t)
 
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
