@@ -26,6 +26,20 @@ def _unreduce(g, shape, axes, keepdim):
     return np.broadcast_to(g, shape)
 
 
+def _save_reduced(ctx, x, y, axes, keepdim):
+    """The end of a reduction's forward that computed ``y`` with keepdims=True: keep x and y for
+    backward (see _saved_reduced); y without the reduced axes unless ``keepdim``."""
+    ctx.axes, ctx.keepdim = axes, keepdim
+    ctx.save_for_backward(x, y)
+    return y if keepdim else np.squeeze(y, axis=axes)
+
+
+def _saved_reduced(ctx, g):
+    """In backward: x and y kept by _save_reduced, and the gradient ``g`` broadcast to x's shape."""
+    x, y = ctx.saved_tensors
+    return x, y, _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
@@ -142,15 +156,11 @@ class Prod(Function):
 
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        ctx.axes, ctx.keepdim = axes, keepdim
-        y = x.prod(axis=axes, keepdims=True)
-        ctx.save_for_backward(x, y)
-        return y if keepdim else np.squeeze(y, axis=axes)
+        return _save_reduced(ctx, x, x.prod(axis=axes, keepdims=True), axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+        x, y, g = _saved_reduced(ctx, g)
         zero = x == 0
         zeros = zero.sum(axis=ctx.axes, keepdims=True)
         rest = np.where(zero, 1, x).prod(axis=ctx.axes, keepdims=True)  # product of non-zeros
@@ -181,18 +191,15 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axes, keepdim):
-        ctx.axes, ctx.keepdim = axes, keepdim
         m = x.max(axis=axes, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
         m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)
         with np.errstate(divide="ignore"):
             y = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
-        ctx.save_for_backward(x, y)
-        return y if keepdim else np.squeeze(y, axis=axes)
+        return _save_reduced(ctx, x, y, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
+        x, y, g = _saved_reduced(ctx, g)
         with np.errstate(invalid="ignore"):
             return g * np.exp(x - y), None, None
 
@@ -205,7 +212,7 @@ class VectorNorm(Function):
 
     @staticmethod
     def forward(ctx, x, p, axes, keepdim):
-        ctx.p, ctx.axes, ctx.keepdim = p, axes, keepdim
+        ctx.p = p
         a = np.abs(x)
         if p == np.inf:
             y = a.max(axis=axes, keepdims=True)
@@ -219,14 +226,12 @@ class VectorNorm(Function):
             y = np.sqrt((x * x).sum(axis=axes, keepdims=True))
         else:
             y = (a ** p).sum(axis=axes, keepdims=True) ** (1 / p)
-        ctx.save_for_backward(x, y)
-        return y if keepdim else np.squeeze(y, axis=axes)
+        return _save_reduced(ctx, x, y, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
+        x, y, g = _saved_reduced(ctx, g)
         p = ctx.p
-        g = _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
         if p == 0:
             return np.zeros_like(x), None, None, None
         if p == 1:
