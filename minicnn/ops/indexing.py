@@ -13,7 +13,7 @@ from ..autograd import Function, type_name
 from ..tensor import Tensor
 from ._util import as_operand, host_only, normalize_dim
 from .pointwise import check_broadcast, is_number, tensor_arg
-from .shape import Expand, GetItem, reshape
+from .shape import Expand, GetItem, _put, _put_input_grad, reshape
 
 _INDEX_KINDS = (np.dtype(np.int64), np.dtype(np.int32))
 
@@ -52,22 +52,13 @@ class Scatter(Function):
         where = along(index, dim)
         ctx.where, ctx.add, ctx.src_shape = where, add, src.shape
         ctx.used = tuple(slice(0, n) for n in index.shape)
-        part = src[ctx.used] if src.ndim else src
-        y = x.copy()
-        if add:
-            np.add.at(y, where, part)
-        else:
-            y[where] = part
-        return y
+        return _put(x, where, src[ctx.used] if src.ndim else src, add)
 
     @staticmethod
     def backward(ctx, g):
         gx = gs = None
         if ctx.needs_input_grad[0]:
-            gx = g
-            if not ctx.add:
-                gx = g.copy()
-                gx[ctx.where] = 0
+            gx = _put_input_grad(g, ctx.where, ctx.add)
         if ctx.needs_input_grad[2]:
             gs = np.zeros(ctx.src_shape, dtype=g.dtype)
             if gs.ndim:

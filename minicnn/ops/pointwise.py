@@ -145,24 +145,24 @@ class Atan2(Function):
 
 # ---------------------------------------------------------------- rounding (zero gradient)
 
-class Floor(Function):
+class _PiecewiseConstant(Function):
+    """The base of the one-input rounding ops: the gradient is zero everywhere."""
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+class Floor(_PiecewiseConstant):
     @staticmethod
     def forward(ctx, x):
         return np.floor(x)
 
-    @staticmethod
-    def backward(ctx, g):
-        return np.zeros_like(g)
 
-
-class Ceil(Function):
+class Ceil(_PiecewiseConstant):
     @staticmethod
     def forward(ctx, x):
         return np.ceil(x)
-
-    @staticmethod
-    def backward(ctx, g):
-        return np.zeros_like(g)
 
 
 class Round(Function):
@@ -178,16 +178,12 @@ class Round(Function):
         return np.zeros_like(g), None
 
 
-class Sign(Function):
+class Sign(_PiecewiseConstant):
     """-1, 0 or 1; computed as (x > 0) - (x < 0), so sign(nan) is 0 as in PyTorch."""
 
     @staticmethod
     def forward(ctx, x):
         return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        return np.zeros_like(g)
 
 
 # ---------------------------------------------------------------- selection

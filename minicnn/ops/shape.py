@@ -103,6 +103,26 @@ class GetItem(Function):
         return gx, None
 
 
+def _put(x, where, values, add):
+    """A copy of x with ``values`` at x[where], or added there when ``add`` (repeated positions
+    adding up)."""
+    y = x.copy()
+    if add:
+        np.add.at(y, where, values)
+    else:
+        y[where] = values
+    return y
+
+
+def _put_input_grad(g, where, add):
+    """The gradient of _put's x: g, without the overwritten positions unless ``add``."""
+    if add:
+        return g
+    g = g.copy()
+    g[where] = 0
+    return g
+
+
 class IndexPut(Function):
     """A copy of x with x[index] = value (``accumulate``: x[index] += value, repeated positions
     adding up). Backward: the input's gradient everywhere except the overwritten positions
@@ -111,21 +131,13 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx, x, index, value, accumulate):
         ctx.index, ctx.accumulate, ctx.value_ndim = index, accumulate, value.ndim
-        y = x.copy()
-        if accumulate:
-            np.add.at(y, index, value)
-        else:
-            y[index] = value
-        return y
+        return _put(x, index, value, accumulate)
 
     @staticmethod
     def backward(ctx, g):
         gx = gv = None
         if ctx.needs_input_grad[0]:
-            gx = g
-            if not ctx.accumulate:
-                gx = g.copy()
-                gx[ctx.index] = 0
+            gx = _put_input_grad(g, ctx.index, ctx.accumulate)
         if ctx.needs_input_grad[2]:
             gv = g[ctx.index]
             # a value may carry extra leading 1s (x[0] = v of shape (1, n)); the engine sums
