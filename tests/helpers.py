@@ -1,5 +1,7 @@
 """Helpers shared by several test files."""
+import copy
 import gzip
+import io
 import os
 import struct
 import zipfile
@@ -66,6 +68,15 @@ def interrupt_after(monkeypatch, calls):
         return original(self, x, y)
 
     monkeypatch.setattr(Trainer, "train_step", step)
+
+
+
+def round_trip(obj):
+    """``obj`` through minicnn.save and minicnn.load, in memory."""
+    buf = io.BytesIO()
+    minicnn.save(obj, buf)
+    buf.seek(0)
+    return minicnn.load(buf)
 
 
 # ---------------------------------------------------------------- optimizer trajectories
@@ -159,6 +170,27 @@ def assert_optim_state_matches_torch(opt, topt, dtype):
             assert tg[key] == value, key
 
 
+
+def assert_optim_round_trip(make_minicnn, name, kwargs, via_save):
+    """10 steps, then the state_dict (through minicnn.save when ``via_save``) loaded into a fresh
+    optimizer made with lr=123 (the hyperparameters come from the state dict): its next 10 steps
+    equal the uninterrupted run's. Returns (first optimizer, fresh optimizer, fresh params)."""
+    arrays = optim_init_arrays(np.float64)
+    params, opt = make_minicnn(name, arrays, kwargs, True)
+    run_minicnn_optim(params, opt, 10)
+    saved = copy.deepcopy(opt.state_dict())
+    middle = [p.detach().numpy().copy() for p in params]
+    expected = run_minicnn_optim(params, opt, 10, 10)
+    if via_save:
+        saved = round_trip(saved)
+    params2, opt2 = make_minicnn(name, middle, dict(kwargs, lr=123.0), True)
+    opt2.load_state_dict(saved)
+    assert [g["lr"] for g in opt2.param_groups] == [g["lr"] for g in opt.param_groups]
+    for a, b in zip(run_minicnn_optim(params2, opt2, 10, 10), expected):
+        np.testing.assert_array_equal(a, b)
+    return opt, opt2, params2
+
+
 # ---------------------------------------------------------------- learning-rate schedules
 # Shared by test_lr_scheduler.py and test_lr_scheduler_more.py.
 
@@ -200,6 +232,25 @@ def assert_traces_equal(ours, theirs):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(np.array(x, dtype=float), np.array(y, dtype=float),
                                           err_msg=f"step {t}")
+
+
+def assert_schedule_round_trip(torch, build, steps, via_save, optimizer="SGD", rebuild=None):
+    """``steps`` steps of the scheduler ``build(opt)``, then optimizer + scheduler state saved
+    (through minicnn.save when ``via_save``) and loaded into fresh ones (the scheduler from
+    ``rebuild``, by default ``build``): the next 40 steps equal the uninterrupted run's."""
+    opt, _ = two_group_optimizers(torch, optimizer)
+    s = build(opt)
+    trace_schedule(opt, s, steps)
+    saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
+    assert "optimizer" not in saved["scheduler"]
+    expected = trace_schedule(opt, s, 40)
+    if via_save:
+        saved = round_trip(saved)
+    opt2, _ = two_group_optimizers(torch, optimizer)
+    s2 = (rebuild or build)(opt2)
+    opt2.load_state_dict(saved["optimizer"])
+    s2.load_state_dict(saved["scheduler"])
+    assert_traces_equal(trace_schedule(opt2, s2, 40), expected)
 
 
 # ---------------------------------------------------------------- Tensor-API ops against torch

@@ -6,8 +6,6 @@ beta1), bit for bit: the recursive ("chainable") forms are computed in the same 
 state_dict round trips (also through minicnn.save), resuming with last_epoch, step(epoch),
 get_last_lr, the warnings, and the errors.
 """
-import copy
-import io
 import math
 import warnings
 
@@ -18,7 +16,8 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-from helpers import assert_traces_equal, trace_schedule, two_group_optimizers
+from helpers import (assert_schedule_round_trip, assert_traces_equal, trace_schedule,
+                     two_group_optimizers)
 
 
 def _factory(module, spec):
@@ -128,23 +127,7 @@ def test_onecycle_needs_momentum_or_betas():
 @pytest.mark.parametrize("via_save", [False, True])
 def test_state_dict_round_trip(torch, spec, via_save):
     """7 steps, save optimizer + scheduler, load both into fresh ones, continue == uninterrupted."""
-    opt, _ = two_group_optimizers(torch)
-    s = _factory(sched, spec)(opt)
-    trace_schedule(opt, s, 7)
-    saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
-    assert "optimizer" not in saved["scheduler"]
-    expected = trace_schedule(opt, s, 40)
-
-    if via_save:
-        f = io.BytesIO()
-        minicnn.save(saved, f)
-        f.seek(0)
-        saved = minicnn.load(f)
-    opt2, _ = two_group_optimizers(torch)
-    s2 = _factory(sched, spec)(opt2)
-    opt2.load_state_dict(saved["optimizer"])
-    s2.load_state_dict(saved["scheduler"])
-    assert_traces_equal(trace_schedule(opt2, s2, 40), expected)
+    assert_schedule_round_trip(torch, _factory(sched, spec), 7, via_save)
 
 
 def test_lambda_lr_state_dict_keeps_callable_objects_state(torch):

@@ -8,7 +8,6 @@ with fractional epochs. Also: state_dict round trips mid-run (also through minic
 warnings, and the errors with torch's messages.
 """
 import copy
-import io
 import math
 import warnings
 
@@ -19,7 +18,8 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-from helpers import assert_traces_equal, trace_schedule, two_group_optimizers
+from helpers import (assert_schedule_round_trip, assert_traces_equal, round_trip, trace_schedule,
+                     two_group_optimizers)
 
 
 class Halving:
@@ -186,26 +186,11 @@ def test_reduce_on_plateau_with_an_added_param_group(torch):
 def test_state_dict_round_trip(torch, spec, via_save):
     """11 steps, save optimizer + scheduler, load both into fresh ones, continue ==
     uninterrupted."""
-    spec = (spec[0], dict(spec[1]))
-    opt, _ = two_group_optimizers(torch, "Adam")
-    s = _make(sched, spec, opt)
-    trace_schedule(opt, s, 11)
-    saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
-    assert "optimizer" not in saved["scheduler"]
-    expected = trace_schedule(opt, s, 40)
-
-    if via_save:
-        f = io.BytesIO()
-        minicnn.save(saved, f)
-        f.seek(0)
-        saved = minicnn.load(f)
-    opt2, _ = two_group_optimizers(torch, "Adam")
+    fresh = spec
     if isinstance(spec[1].get("scale_fn"), Halving):
-        spec[1]["scale_fn"] = Halving(0.1)  # its state comes from the state dict
-    s2 = _make(sched, spec, opt2)
-    opt2.load_state_dict(saved["optimizer"])
-    s2.load_state_dict(saved["scheduler"])
-    assert_traces_equal(trace_schedule(opt2, s2, 40), expected)
+        fresh = (spec[0], dict(spec[1], scale_fn=Halving(0.1)))  # its state comes from the dict
+    assert_schedule_round_trip(torch, lambda opt: _make(sched, spec, opt), 11, via_save, "Adam",
+                               rebuild=lambda opt: _make(sched, fresh, opt))
 
 
 def test_cyclic_lr_state_dict_keeps_a_callable_objects_state_only(torch):
@@ -230,10 +215,7 @@ def test_reduce_on_plateau_state_dict_round_trip(torch, via_save):
     saved = copy.deepcopy({"optimizer": opt.state_dict(), "scheduler": s.state_dict()})
     expected = trace_schedule(opt, s, 40, values[13:])
     if via_save:
-        f = io.BytesIO()
-        minicnn.save(saved, f)
-        f.seek(0)
-        saved = minicnn.load(f)
+        saved = round_trip(saved)
     opt2, _ = two_group_optimizers(torch)
     s2 = sched.ReduceLROnPlateau(opt2, mode="max")  # the settings come from the state dict
     opt2.load_state_dict(saved["optimizer"])

@@ -10,17 +10,16 @@
    minicnn.save; a torch state_dict loaded into minicnn continues as torch does.
 4. The errors, with torch's messages; parameters on the CUDA device (emulated) raise TypeError.
 """
-import copy
 import functools
-import io
 
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn import nn, optim
-from helpers import (OPTIM_TOL, assert_optim_state_matches_torch, make_minicnn_optim,
-                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
+from helpers import (OPTIM_TOL, assert_optim_round_trip, assert_optim_state_matches_torch,
+                     make_minicnn_optim, make_torch_optim, optim_init_arrays, run_minicnn_optim,
+                     run_torch_optim)
 
 
 CONFIGS = {
@@ -197,24 +196,7 @@ def test_least_squares_through_autograd_matches_torch(torch, name):
 @pytest.mark.parametrize("case", [(n, c[-1]) for n, c in CONFIGS.items()], ids=_case_id)
 def test_state_dict_round_trip_continues_the_same_trajectory(case, via_save):
     name, kwargs = case
-    arrays = optim_init_arrays(np.float64)
-    params, opt = _make_minicnn(name, arrays, kwargs, True)
-    run_minicnn_optim(params, opt, 10)
-    saved = copy.deepcopy(opt.state_dict())
-    middle = [p.detach().numpy().copy() for p in params]
-    expected = run_minicnn_optim(params, opt, 10, 10)
-
-    if via_save:
-        f = io.BytesIO()
-        minicnn.save(saved, f)
-        f.seek(0)
-        saved = minicnn.load(f)
-    other = dict(kwargs, lr=123.0)  # hyperparameters come from the state dict
-    params2, opt2 = _make_minicnn(name, middle, other, True)
-    opt2.load_state_dict(saved)
-    assert [g["lr"] for g in opt2.param_groups] == [g["lr"] for g in opt.param_groups]
-    for a, b in zip(run_minicnn_optim(params2, opt2, 10, 10), expected):
-        np.testing.assert_array_equal(a, b)
+    opt, opt2, _ = assert_optim_round_trip(_make_minicnn, name, kwargs, via_save)
     assert opt2.state_dict()["state"].keys() == opt.state_dict()["state"].keys()
 
 

@@ -28,7 +28,7 @@ import minicnn
 from minicnn import nn
 from minicnn.serialization import STRUCTURE_ENTRY, CheckpointError, NotACheckpointError
 
-from helpers import read_entries, write_entries
+from helpers import read_entries, round_trip, write_entries
 
 
 # ---------------------------------------------------------------- helpers
@@ -55,13 +55,6 @@ def assert_same(a, b, path="obj"):
             assert_same(a[k], b[k], f"{path}[{k!r}]")
     else:
         assert a == b, path
-
-
-def round_trip(obj):
-    buf = io.BytesIO()
-    minicnn.save(obj, buf)
-    buf.seek(0)
-    return minicnn.load(buf)
 
 
 def npy_bytes(array, allow_pickle=False):
