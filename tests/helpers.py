@@ -191,6 +191,33 @@ def assert_optim_round_trip(make_minicnn, name, kwargs, via_save):
     return opt, opt2, params2
 
 
+
+def assert_step_skips_missing_grads_and_runs_closure(cls):
+    """``cls([a, b], lr=0.1)`` with a gradient for a only: step(closure) returns the closure's
+    loss, the closure runs with grad mode on (even under no_grad), b is untouched, a is updated
+    in place without a graph and its gradient is left as it was. Returns (opt, a, b)."""
+    a, b = nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))
+    opt = cls([a, b], lr=0.1)
+    a.grad = minicnn.Tensor(np.ones(3))
+    data = a._data
+    calls = []
+
+    def closure():
+        calls.append(minicnn.is_grad_enabled())
+        return 1.5
+
+    with minicnn.no_grad():
+        assert opt.step(closure) == 1.5
+    assert calls == [True]
+    assert opt.step() is None
+    np.testing.assert_array_equal(b.detach().numpy(), np.ones(2))
+    assert a._data is data and a.grad_fn is None  # in place, no graph
+    np.testing.assert_array_equal(a.grad.numpy(), np.ones(3))  # the gradient is not modified
+    assert np.all(a.detach().numpy() < 1)
+    assert opt.state[a]["step"] == 2.0
+    return opt, a, b
+
+
 # ---------------------------------------------------------------- learning-rate schedules
 # Shared by test_lr_scheduler.py and test_lr_scheduler_more.py.
 

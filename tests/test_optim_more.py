@@ -18,8 +18,8 @@ import pytest
 import minicnn
 from minicnn import nn, optim
 from helpers import (OPTIM_TOL, assert_optim_round_trip, assert_optim_state_matches_torch,
-                     make_minicnn_optim, make_torch_optim, optim_init_arrays, run_minicnn_optim,
-                     run_torch_optim)
+                     assert_step_skips_missing_grads_and_runs_closure, make_minicnn_optim,
+                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
 
 
 CONFIGS = {
@@ -140,25 +140,7 @@ def test_adagrad_state_exists_from_construction_as_torchs(torch):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_step_skips_parameters_without_grad_and_returns_closure_loss(name):
-    a, b = nn.Parameter(np.ones(3)), nn.Parameter(np.ones(2))
-    opt = getattr(optim, name)([a, b], lr=0.1)
-    a.grad = minicnn.Tensor(np.ones(3))
-    data = a._data
-    calls = []
-
-    def closure():
-        calls.append(minicnn.is_grad_enabled())
-        return 1.5
-
-    with minicnn.no_grad():
-        assert opt.step(closure) == 1.5
-    assert calls == [True]
-    assert opt.step() is None
-    np.testing.assert_array_equal(b.detach().numpy(), np.ones(2))
-    assert a._data is data and a.grad_fn is None  # in place, no graph
-    np.testing.assert_array_equal(a.grad.numpy(), np.ones(3))  # the gradient is not modified
-    assert np.all(a.detach().numpy() < 1)
-    assert opt.state[a]["step"] == 2.0
+    assert_step_skips_missing_grads_and_runs_closure(getattr(optim, name))
 
 
 # ---------------------------------------------------------------- 2. a loss through autograd
