@@ -48,13 +48,14 @@ MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const
 /* The register blocking of a product with M rows and N columns: NV vectors (NR = NV * VL
  * columns) by MR rows, up to 24 accumulators. Narrow products (a few output channels) take
  * narrow panels; wide ones 6 x 4 vectors, or 8 x 3 when M is a multiple of 8 but not of 6 (16,
- * 32, 64 ... channels: no partial block of rows). */
+ * 32, 64 ... channels: no partial block of rows). Without AVX-512, always 6 x 1
+ * (see mc_wide_vectors). */
 MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
-    if (N <= VL) return 1;
+    if (N <= VL || !mc_wide_vectors()) return 1;
     if (N <= 2 * VL) return 2;
     return M % 6 != 0 && M % 8 == 0 ? 3 : 4;
 }
-#define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : 12)
+#define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 || mc_wide_vectors() ? 12 : 6)
 
 /* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
  * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
@@ -100,8 +101,10 @@ MC_INLINE void MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, in
                 MC_NAME(ukernel)(8, 3, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else if (nv == 2)
                 MC_NAME(ukernel)(12, 2, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
-            else
+            else if (MR == 12)
                 MC_NAME(ukernel)(12, 1, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+            else
+                MC_NAME(ukernel)(6, 1, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             if (full) continue;
             for (int64_t i = 0; i < mi; i++)
                 for (int64_t j = 0; j < nj; j++) {
