@@ -366,11 +366,15 @@ class Tensor:
     # "rebase"): the op sees an alias of the tensor as it was, and any value its backward saved
     # from that memory is copied first, so the write below cannot change it.
 
+    def _recorded(self, *operands):
+        """Whether an in-place op on this tensor with these operands goes into the graph."""
+        return autograd.is_grad_enabled() and (self.requires_grad or any(
+            isinstance(a, Tensor) and a.requires_grad for a in operands))
+
     def _inplace(self, name, fn, *args, **kwargs):
         """``self <- fn(self, *args, **kwargs)`` in place; returns self."""
         args = tuple(self._operand(a) for a in args)
-        if autograd.is_grad_enabled() and (self.requires_grad or any(
-                isinstance(a, Tensor) and a.requires_grad for a in args)):
+        if self._recorded(*args):
             self._check_rebase(name)
             before = Tensor._wrap(self._data, self._device, self.grad_fn)
             before.requires_grad, before._vc = self.requires_grad, self._vc
@@ -427,7 +431,7 @@ class Tensor:
 
     def _fill(self, name, values):
         """Overwrite every element with ``values`` (a number or an array of this shape)."""
-        if autograd.is_grad_enabled() and self.requires_grad:
+        if self._recorded():
             return self._inplace(name, ops.index_put, Ellipsis, Tensor._wrap(
                 np.asarray(values, dtype=self.dtype), CPU).to(self._device))
         if isinstance(values, np.ndarray):
@@ -466,8 +470,7 @@ class Tensor:
     def copy_(self, src, non_blocking=False):
         """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor,
         from any device. Differentiable with respect to ``src`` under grad mode."""
-        if autograd.is_grad_enabled() and (self.requires_grad or isinstance(src, Tensor)
-                                           and src.requires_grad):
+        if self._recorded(src):
             src = src if isinstance(src, Tensor) else Tensor._wrap(np.asarray(src), self._device)
             return self._inplace("copy_", _copy_into, src.to(self._device))
         self._store("copy_", Ellipsis, self._same_side(src))
@@ -483,8 +486,7 @@ class Tensor:
         return value.item() if isinstance(value, DeviceArray) else value
 
     def __setitem__(self, index, value):
-        if autograd.is_grad_enabled() and (self.requires_grad or isinstance(value, Tensor)
-                                           and value.requires_grad):
+        if self._recorded(value):
             self._inplace("__setitem__", ops.index_put, index, value)
             return
         self._store("__setitem__", ops.to_index(index), self._same_side(value))

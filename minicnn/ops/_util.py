@@ -1,4 +1,7 @@
-"""Helpers shared by the op modules: operand conversion and dimension arguments."""
+"""Helpers shared by the op modules: argument checks, operand conversion and dimension
+arguments."""
+import numbers
+
 import numpy as np
 
 from ..backends.cuda import array_ops
@@ -107,3 +110,39 @@ def host_only(name, *tensors):
             raise NotImplementedError(f"{name} is not implemented for cuda tensors (minicnn "
                                       "computes it with NumPy); copy the tensor to the host with "
                                       ".cpu() first")
+
+
+# ---------------------------------------------------------------- argument checks, as PyTorch's
+
+def tensor_arg(fn: str, name: str, position: int, value) -> Tensor:
+    """``value`` itself when it is a Tensor; TypeError in PyTorch's words otherwise."""
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
+                        f"not {type(value).__name__}")
+    return value
+
+
+def is_number(value) -> bool:
+    """True for Python and NumPy real numbers (bool included, as PyTorch's Number)."""
+    return isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray)
+
+
+def tensor_or_number_arg(fn: str, name: str, position: int, value):
+    """``value`` when it is a Tensor or a real number; TypeError naming the argument otherwise."""
+    if not isinstance(value, Tensor) and not is_number(value):
+        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor or "
+                        f"Number, not {type(value).__name__}")
+    return value
+
+
+def broadcast_error(fn: str, *tensors) -> ValueError:
+    shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
+    return ValueError(f"{fn}: shapes {shapes} are not broadcastable")
+
+
+def check_broadcast(fn: str, *tensors) -> tuple:
+    """The broadcast shape of the tensors' shapes; ValueError naming them when there is none."""
+    try:
+        return np.broadcast_shapes(*(t.shape for t in tensors))
+    except ValueError:
+        raise broadcast_error(fn, *tensors) from None

@@ -8,8 +8,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import operands
-from .pointwise import check_broadcast, is_number, tensor_arg, tensor_or_number_arg
+from ._util import check_broadcast, is_number, operands, tensor_arg, tensor_or_number_arg
 
 
 def _broadcast_error(name, a, b):

@@ -8,9 +8,8 @@ import numpy as np
 
 from ..autograd import Function, type_name
 from ..tensor import Tensor
-from ._util import host_only, operands
+from ._util import host_only, is_number, operands, tensor_arg
 from .arithmetic import Matmul, _scalar, mul
-from .pointwise import is_number, tensor_arg
 from .shape import reshape
 
 

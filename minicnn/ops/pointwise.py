@@ -9,49 +9,15 @@ validated as PyTorch's argument parser does: a Tensor where one is required (Typ
 the argument otherwise), a Python number where a Number is allowed.
 """
 import math
-import numbers
 
 import numpy as np
 
 from ..autograd import Function
+from ..backends.reference.elementwise import _erf  # NumPy has no erf ufunc: one copy of it
 from ..tensor import Tensor
-from ._util import as_operand, default_float, host_only, operands
-
-
-# ---------------------------------------------------------------- argument checks
-
-def tensor_arg(fn: str, name: str, position: int, value) -> Tensor:
-    """``value`` itself when it is a Tensor; TypeError in PyTorch's words otherwise."""
-    if not isinstance(value, Tensor):
-        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
-                        f"not {type(value).__name__}")
-    return value
-
-
-def is_number(value) -> bool:
-    """True for Python and NumPy real numbers (bool included, as PyTorch's Number)."""
-    return isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray)
-
-
-def tensor_or_number_arg(fn: str, name: str, position: int, value):
-    """``value`` when it is a Tensor or a real number; TypeError naming the argument otherwise."""
-    if not isinstance(value, Tensor) and not is_number(value):
-        raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor or "
-                        f"Number, not {type(value).__name__}")
-    return value
-
-
-def broadcast_error(fn: str, *tensors) -> ValueError:
-    shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
-    return ValueError(f"{fn}: shapes {shapes} are not broadcastable")
-
-
-def check_broadcast(fn: str, *tensors) -> tuple:
-    """The broadcast shape of the tensors' shapes; ValueError naming them when there is none."""
-    try:
-        return np.broadcast_shapes(*(t.shape for t in tensors))
-    except ValueError:
-        raise broadcast_error(fn, *tensors) from None
+from ._util import (as_operand, check_broadcast, default_float, host_only, operands,
+                    tensor_arg, tensor_or_number_arg)
+from .arithmetic import PowScalar
 
 
 def floating(x: Tensor) -> Tensor:
@@ -227,18 +193,6 @@ class MaskedFill(Function):
 
 # ---------------------------------------------------------------- powers, logarithms, erf
 
-class Square(Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * 2 * x
-
-
 class Rsqrt(Function):
     """1 / sqrt(x); d/dx = -x^(-3/2) / 2 = -y^3 / 2."""
 
@@ -319,12 +273,13 @@ class LogBase(Function):
 
 class Erf(Function):
     """The error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt; d/dx = 2/sqrt(pi) exp(-x^2).
-    NumPy has no erf ufunc, so math.erf runs per element (exact, but slow on large tensors)."""
+    NumPy has no erf ufunc: the reference kernels' elementwise erf (math.erf per element, exact
+    but slow on large tensors) computes it."""
 
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+        return _erf(x)
 
     @staticmethod
     def backward(ctx, g):
@@ -540,7 +495,7 @@ def square(input: Tensor) -> Tensor:
     host_only("square", input)
     if input.dtype.kind == "b":
         input = input.to(np.int64)
-    return Square.apply(input)
+    return PowScalar.apply(input, 2)
 
 
 def rsqrt(input: Tensor) -> Tensor:

@@ -11,9 +11,8 @@ from collections import namedtuple
 import numpy as np
 
 from ..tensor import Tensor
-from ._util import host_only, normalize_dim
+from ._util import host_only, normalize_dim, tensor_arg
 from .indexing import Gather
-from .pointwise import tensor_arg
 
 #: what sort returns, like torch.return_types.sort: (values, indices)
 SortResult = namedtuple("SortResult", ["values", "indices"])

@@ -10,8 +10,7 @@ from ..autograd import Function
 from ..backends.cuda.memory import DeviceArray
 from ..device import CUDA_DTYPES, as_device, move
 from ..tensor import Tensor
-from ._util import as_operand, normalize_dim, shape_arg
-from .pointwise import tensor_arg, tensor_or_number_arg
+from ._util import as_operand, normalize_dim, shape_arg, tensor_arg, tensor_or_number_arg
 
 
 class Reshape(Function):
