@@ -1,23 +1,29 @@
 """Build script for minicnn's compiled parts.
 
-The Cython extension ``minicnn.backends._cpu`` wraps the C99 kernels in ``csrc/cpu``. They are
-compiled with ``-O3`` and OpenMP; OpenMP is test-compiled first, and a compiler without it gets a
-warning and a serial build (the kernels guard every pragma with ``#ifdef _OPENMP``).
+The Cython extension ``minicnn.backends._cpu`` wraps the C99 kernels in ``csrc/cpu``. The
+kernels are compiled with ``-O3`` and OpenMP, the Cython glue (argument handling only) with
+``-O1``, all without debug information, one source per core in parallel (``MINICNN_BUILD_JOBS``,
+default: the number of cores), longest first; each source is named as it starts (``pip install
+-v`` shows it). OpenMP is test-compiled first, and a compiler without it gets a warning and a
+serial build (the kernels guard every pragma with ``#ifdef _OPENMP``).
 
 The optional CUDA module: ``csrc/cuda/*.cu`` compiled by nvcc, in one invocation, into
 ``minicnn/backends/cuda/libminicnn_cuda.so`` (loaded with ctypes; the CUDA runtime linked
 statically so that the library loads on machines without a GPU). ``MINICNN_CUDA``: ``auto``
-(default: build when nvcc is found -- ``$NVCC``, ``$CUDA_HOME/bin/nvcc``, then PATH -- and warn
-and go on CPU-only when it is missing or fails), ``1`` (missing or failing nvcc is an error),
+(default: build when nvcc is found -- ``$NVCC``, ``$CUDA_HOME/bin/nvcc``, then PATH -- and an
+NVIDIA driver is installed, i.e. where the module can be used; warn and go on CPU-only when nvcc
+fails), ``1`` (build whenever nvcc is found, driver or not; missing or failing nvcc is an error),
 ``0`` (skip). ``MINICNN_CUDA_ARCH``: the compute capabilities to build, e.g. ``"75,80,90"``
 (the default: sm_75, sm_80, sm_90 and PTX for the last, which newer GPUs JIT-compile).
 """
+import ctypes
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from glob import glob
 
 import numpy as np
@@ -27,6 +33,8 @@ from setuptools.command.build_ext import build_ext
 
 CPU_SOURCES = sorted(glob(os.path.join("csrc", "cpu", "*.c")))
 CUDA_SOURCES = sorted(glob(os.path.join("csrc", "cuda", "*.cu")))
+# the kernel sources that take longest to compile (measured), started first
+SLOWEST = ("conv_f32.c", "conv_f64.c")
 CUDA_DEPENDS = CUDA_SOURCES + sorted(glob(os.path.join("csrc", "cuda", "*.h"))
                                      + glob(os.path.join("csrc", "cuda", "*.cuh")))
 CUDA_LIB = os.path.join("minicnn", "backends", "cuda", "libminicnn_cuda.so")
@@ -68,6 +76,15 @@ def _find_nvcc():
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
+def _nvidia_driver_present():
+    """Whether the NVIDIA driver's libcuda, which the CUDA module needs at run time, loads."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
+
+
 def _gencode_flags(archs):
     """-gencode flags for compute capabilities like "75,80,90" (or "sm_86"): SASS for each, PTX
     for the newest so that later GPUs can JIT-compile it."""
@@ -96,10 +113,12 @@ def build_cuda(out_path):
         if mode == "1":
             raise SystemExit("minicnn: MINICNN_CUDA=1 but nvcc was not found ($NVCC, "
                              "$CUDA_HOME/bin, PATH)")
-        msg = ("minicnn: nvcc not found ($NVCC, $CUDA_HOME/bin, PATH): building without the "
-               "CUDA module")
-        warnings.warn(msg)
-        print("WARNING: " + msg, file=sys.stderr)
+        print("minicnn: nvcc not found ($NVCC, $CUDA_HOME/bin, PATH): building without the "
+              "CUDA module")
+        return
+    if mode == "auto" and not _nvidia_driver_present():
+        print("minicnn: no NVIDIA driver found: building without the CUDA module "
+              "(MINICNN_CUDA=1 builds it anyway)")
         return
     cmd = ([nvcc, "-O3", "-shared", "-Xcompiler", "-fPIC", "-cudart", "static", "-std=c++17",
             "-I" + os.path.join("csrc", "cuda")]
@@ -111,7 +130,7 @@ def build_cuda(out_path):
             and os.path.exists(stamp) and open(stamp).read() == " ".join(cmd):
         return
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    print(" ".join(cmd))
+    print("minicnn: compiling the CUDA module: " + " ".join(cmd), flush=True)
     try:
         subprocess.run(cmd, check=True)
         with open(stamp, "w") as f:
@@ -125,9 +144,40 @@ def build_cuda(out_path):
         print("WARNING: " + msg, file=sys.stderr)
 
 
+def _parallel_compile(compiler, jobs):
+    """Make ``compiler.compile`` compile its sources ``jobs`` at a time, the slowest first, naming
+    each as it starts: the Cython glue at -O1 (it only checks arguments and calls the kernels),
+    the kernels as given (-O3)."""
+    serial = compiler.compile
+
+    def compile_one(source, output_dir, macros, include_dirs, debug, extra_preargs,
+                    extra_postargs, depends):
+        post = list(extra_postargs or [])
+        if source.endswith(".c") and source.startswith("minicnn"):  # Cython's output
+            post.append("-O1")
+        print(f"minicnn: compiling {source}", flush=True)
+        return serial([source], output_dir, macros, include_dirs, debug, extra_preargs, post,
+                      depends)
+
+    def compile_all(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                    extra_preargs=None, extra_postargs=None, depends=None):
+        order = sorted(sources, key=lambda src: (os.path.basename(src) not in SLOWEST,
+                                                 -os.path.getsize(src)))
+        for obj in compiler.object_filenames(sources, output_dir=output_dir):
+            os.makedirs(os.path.dirname(obj) or ".", exist_ok=True)  # not from two threads
+        with ThreadPoolExecutor(jobs) as pool:
+            done = pool.map(lambda src: compile_one(src, output_dir, macros, include_dirs, debug,
+                                                    extra_preargs, extra_postargs, depends),
+                            order)
+            objects = dict(zip(order, done))
+        return [obj for source in sources for obj in objects[source]]
+
+    compiler.compile = compile_all
+
+
 class BuildExt(build_ext):
-    """build_ext that adds OpenMP flags when the compiler accepts them, and warns when it does
-    not; then builds the optional CUDA module."""
+    """build_ext that adds OpenMP flags when the compiler accepts them (and warns when it does
+    not), compiles the sources in parallel, then builds the optional CUDA module."""
 
     def run(self):
         super().run()
@@ -148,8 +198,14 @@ class BuildExt(build_ext):
             warnings.warn(msg)
             print("WARNING: " + msg, file=sys.stderr)
         for ext in self.extensions:
-            ext.extra_compile_args = ["-O3"] + omp_compile + ext.extra_compile_args
+            # -g0: debug information doubled the compile time of the kernels; -Wno-psabi: GCC's
+            # note on passing 64-byte vectors, which the kernels only pass to inlined helpers
+            # (the pragma in conv_kernels.h does not silence notes)
+            ext.extra_compile_args = (["-O3", "-g0", "-Wno-psabi"] + omp_compile
+                                      + ext.extra_compile_args)
             ext.extra_link_args = omp_link + ext.extra_link_args
+        jobs = int(os.environ.get("MINICNN_BUILD_JOBS", 0)) or os.cpu_count() or 1
+        _parallel_compile(self.compiler, jobs)
         super().build_extensions()
 
 

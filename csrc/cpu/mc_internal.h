@@ -48,4 +48,8 @@ static inline int mc_wide_vectors(void) {
 #endif
 }
 
+/* Per-thread slack after the depthwise planes: the vectorised forward reads and writes up to two
+ * 64-byte vectors past the end of a wide output block (64 elements cover float and double). */
+#define MC_DW_SLACK 64
+
 #endif /* MC_INTERNAL_H */

@@ -1,0 +1,6 @@
+/* The convolution kernels for double (see conv_kernels.h). */
+#define T double
+#define SFX f64
+#define VT mc_vf64
+#define VL 8
+#include "conv_kernels.h"
