@@ -87,7 +87,8 @@ def _nvidia_driver_present():
 
 def _gencode_flags(archs):
     """-gencode flags for compute capabilities like "75,80,90" (or "sm_86"): SASS for each, PTX
-    for the newest so that later GPUs can JIT-compile it."""
+    for the newest so that later GPUs can JIT-compile it; and the define MC_CUDA_ARCHS that
+    lists them."""
     caps = [a.strip().removeprefix("sm_").removeprefix("compute_")
             for a in archs.replace(";", ",").replace(" ", ",").split(",") if a.strip()]
     if not caps or not all(c.isdigit() for c in caps):
@@ -95,7 +96,11 @@ def _gencode_flags(archs):
                          f"'75,80,90'")
     flags = [f"-gencode=arch=compute_{c},code=sm_{c}" for c in caps[:-1]]
     last = caps[-1]
-    return flags + [f"-gencode=arch=compute_{last},code=[sm_{last},compute_{last}]"]
+    flags.append(f"-gencode=arch=compute_{last},code=[sm_{last},compute_{last}]")
+    # what the library reports it was built for (minicnn names the GPUs it cannot run); one
+    # argument with spaces: nvcc splits -D values at commas
+    built = " ".join([f"sm_{c}" for c in caps] + [f"compute_{last}"])
+    return flags + [f"-DMC_CUDA_ARCHS={built}"]
 
 
 def build_cuda(out_path):

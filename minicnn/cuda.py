@@ -19,8 +19,10 @@ def is_available():
 
 
 def unavailable_reason():
-    """Why :func:`is_available` is False, in words (the library is not built, failed to load,
-    no driver, no device); None when it is True."""
+    """Why :func:`is_available` is False, in words: no NVIDIA driver ("no NVIDIA driver found
+    (libcuda.so.1 is not installed)"), the CUDA module not built or failing to load, a driver too
+    old for it, no device, or a GPU whose compute capability the module was not built for (with
+    the capability found, the architectures built and how to rebuild); None when it is True."""
     return _lib.status()[1]
 
 
@@ -34,6 +36,16 @@ def get_device_name(device=0):
     buf = ctypes.create_string_buffer(256)
     _lib.check(_lib.lib().mc_cuda_device_name(device, buf, len(buf)))
     return buf.value.decode()
+
+
+def get_device_capability(device: int = 0) -> tuple[int, int]:
+    """The device's compute capability as ``(major, minor)`` ints, e.g. ``(9, 0)`` for an H100
+    (``torch.cuda.get_device_capability``). RuntimeError without CUDA, CudaError for a device
+    that does not exist."""
+    major, minor = ctypes.c_int(0), ctypes.c_int(0)
+    _lib.check(_lib.lib().mc_cuda_device_capability(device, ctypes.byref(major),
+                                                     ctypes.byref(minor)))
+    return major.value, minor.value
 
 
 def synchronize():

@@ -340,6 +340,18 @@ class Emulator:
             text = b"minicnn CPU emulator (sm_90)"[:length - 1] + b"\0"
             ctypes.memmove(_host_address(name, "name"), text, len(text))
 
+    def _device_capability(self, device, major, minor):
+        _store(major, ctypes.c_int, 0, "major")
+        _store(minor, ctypes.c_int, 0, "minor")
+        if device != 0:
+            raise _Fail(INVALID_DEVICE, "cudaDeviceGetAttribute(major, ..., device)")
+        _store(major, ctypes.c_int, 9, "major")
+
+    def _built_archs(self, archs, length):
+        if length > 0:
+            text = b"sm_90"[:length - 1] + b"\0"
+            ctypes.memmove(_host_address(archs, "archs"), text, len(text))
+
     def _mem_info(self, free_bytes, total_bytes):
         _store(free_bytes, ctypes.c_size_t, self.capacity - self.bytes_in_use, "free_bytes")
         _store(total_bytes, ctypes.c_size_t, self.capacity, "total_bytes")

@@ -27,6 +27,11 @@ const char *mc_cuda_last_error(void);
 int mc_cuda_runtime_version(int *version);
 int mc_cuda_device_count(int *count);
 int mc_cuda_device_name(int device, char *name, int len);
+/* the device's compute capability, e.g. 8 and 6 for sm_86 */
+int mc_cuda_device_capability(int device, int *major, int *minor);
+/* the code built in, as "sm_75 sm_80 sm_90 compute_90" (SASS per sm_XY, PTX per compute_XY);
+ * "" when the build did not pass -DMC_CUDA_ARCHS */
+int mc_cuda_built_archs(char *archs, int len);
 int mc_cuda_mem_info(size_t *free_bytes, size_t *total_bytes);
 int mc_cuda_synchronize(void);
 int mc_cuda_malloc(void **ptr, size_t nbytes);

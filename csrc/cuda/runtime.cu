@@ -42,6 +42,28 @@ int mc_cuda_device_name(int device, char *name, int len) {
     return 0;
 }
 
+int mc_cuda_device_capability(int device, int *major, int *minor) {
+    *major = *minor = 0;
+    MC_CHECK(cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device));
+    MC_CHECK(cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device));
+    return 0;
+}
+
+/* The device code this library carries, from the build's -DMC_CUDA_ARCHS="sm_75 sm_80 sm_90
+ * compute_90" (SASS per sm_XY, PTX per compute_XY; spaces, as nvcc splits -D values at commas).
+ * nvcc's own __CUDA_ARCH_LIST__ cannot stand in: it lists the virtual architectures only
+ * (750,800,900), neither the real ones compiled from them nor whether PTX was kept. */
+#define MC_STRINGIFY_(...) #__VA_ARGS__
+#define MC_STRINGIFY(...) MC_STRINGIFY_(__VA_ARGS__)
+int mc_cuda_built_archs(char *archs, int len) {
+#ifdef MC_CUDA_ARCHS
+    snprintf(archs, (size_t)len, "%s", MC_STRINGIFY(MC_CUDA_ARCHS));
+#else
+    snprintf(archs, (size_t)len, "%s", ""); /* not said: unknown */
+#endif
+    return 0;
+}
+
 int mc_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) {
     MC_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
     return 0;

@@ -171,7 +171,7 @@ def _cuda_info():
     from .. import cuda as public
 
     if not public.is_available():
-        return "not available (" + public.unavailable_reason() + ")"
+        return "not available: " + public.unavailable_reason()
     gemm = "cuBLAS" if cuda.cublas_available() else "the tiled kernel (no libcublas found)"
     return (f"available: {public.get_device_name()}, {public.device_count()} device(s); GEMM by "
             f"{gemm}")
