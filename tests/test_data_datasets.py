@@ -8,17 +8,21 @@ import hashlib
 import io
 import os
 import pickle
+import re
+import socket
 import struct
 import tarfile
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 import numpy as np
 import pytest
 
 import minicnn
+from minicnn import cli
 from minicnn import data as D
 from minicnn.data import download as dl
 from minicnn.data import transforms as T
+from minicnn.data.datasets import Download
 
 DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
 
@@ -549,20 +553,132 @@ def test_md5_mismatch_removes_the_file(tmp_path, served_mnist, monkeypatch):
     assert os.listdir(tmp_path / "data" / "mnist") == ["train-images-idx3-ubyte.gz"]
 
 
-def test_offline_error_names_url_reason_and_remedy(tmp_path, served_mnist, monkeypatch):
+@pytest.mark.parametrize("error, reason", [
+    (URLError(socket.gaierror(-3, "Temporary failure in name resolution")),
+     "[Errno -3] Temporary failure in name resolution"),
+    (URLError(TimeoutError("timed out")), "no answer within 60 s"),
+    (TimeoutError("timed out"), "no answer within 60 s"),
+    (ConnectionRefusedError(111, "Connection refused"),
+     "ConnectionRefusedError: [Errno 111] Connection refused")])
+def test_no_network_message_says_what_to_download_and_where(tmp_path, monkeypatch, capsys,
+                                                            error, reason):
+    timeouts = []
+
     def offline(url, timeout=None):
-        raise URLError("[Errno -3] Temporary failure in name resolution")
+        timeouts.append(timeout)
+        raise error
 
     monkeypatch.setattr(dl, "urlopen", offline)
     with pytest.raises(D.DownloadError) as info:
-        D.MNIST(tmp_path, download=True)
+        D.MNIST(download=True)
+    assert timeouts == [60]  # never an unbounded wait
+    folder = os.path.join(str(tmp_path / "xdg"), "minicnn", "mnist")
+    msg = str(info.value)
+    expected = (f"could not reach ossci-datasets.s3.amazonaws.com ({reason}; no network?). "
+                f"Download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                f"t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz from "
+                f"https://ossci-datasets.s3.amazonaws.com/mnist/ and put them in {folder}/ (or in "
+                f"DIR/mnist/ and pass root=DIR / --data-root DIR, or set MINICNN_DATA=DIR); then "
+                f"run `minicnn data info mnist` to check them.")
+    assert msg.startswith(expected) and isinstance(info.value, OSError)
+    assert not (tmp_path / "xdg").exists()  # the folders fetch made for nothing are gone
+    # the command line: one error line, exit status 1, the folder of --data-root
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["data", "fetch", "mnist", "--data-root", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("minicnn: error: could not reach ossci-datasets.s3.amazonaws.com")
+    assert err.endswith(f"put them in {tmp_path / 'd' / 'mnist'}/; then run `minicnn data info "
+                        f"mnist --data-root {tmp_path / 'd'}` to check them.\n")
+    assert not (tmp_path / "d").exists()
+
+
+def test_fashion_mnist_offline_names_both_mirrors_and_the_debian_package(tmp_path, monkeypatch):
+    def offline(url, timeout=None):
+        raise URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(dl, "urlopen", offline)
+    with pytest.raises(D.DownloadError) as info:
+        D.fetch("fashion-mnist", tmp_path)
+    msg = str(info.value)
+    assert msg.startswith("could not reach fashion-mnist.s3-website.eu-central-1.amazonaws.com or "
+                          "raw.githubusercontent.com ([Errno -2] Name or service not known; "
+                          "no network?)")
+    assert ("from http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/ (or https://raw."
+            "githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/) and put "
+            f"them in {tmp_path / 'fashion-mnist'}/;") in msg
+    assert msg.endswith("Or, on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist.")
+    assert os.listdir(tmp_path) == []
+
+
+def test_http_errors_list_each_mirror(tmp_path, served_mnist, monkeypatch):
+    def missing(url, timeout=None):
+        raise HTTPError(url, 404, "Not Found", {}, None)
+
+    monkeypatch.setattr(dl, "urlopen", missing)
+    with pytest.raises(D.DownloadError) as info:
+        D.fetch("mnist", tmp_path / "data", progress=False)
     msg = str(info.value)
     url = served_mnist.downloads[0].urls[0]
-    for text in (url, "Temporary failure in name resolution", "offline",
-                 str(tmp_path / "mnist"), served_mnist.downloads[0].md5, "MINICNN_DATA"):
-        assert text in msg
-    assert isinstance(info.value, OSError)
-    assert os.listdir(tmp_path / "mnist") == []
+    assert msg.startswith(f"could not download train-images-idx3-ubyte.gz:\n  {url}: HTTP 404 "
+                          f"Not Found\nDownload train-images-idx3-ubyte.gz, ")
+    assert "no network" not in msg and not (tmp_path / "data").exists()
+
+
+def test_mirrors_text_falls_back_to_each_url():
+    a = Download("a.gz", ("https://x.org/d/a.gz", "https://y.org/a.gz"), "0" * 32, 1)
+    b = Download("b.gz", ("https://x.org/d/b.gz", "https://y.org/b.gz"), "0" * 32, 1)
+    c = Download("c.gz", ("https://z.org/c.gz?raw",), "0" * 32, 1)
+    assert dl._mirrors_text([a, b]) == "https://x.org/d/ (or https://y.org/)"
+    assert dl._mirrors_text([a, c]) == ("https://x.org/d/a.gz or https://y.org/a.gz or "
+                                        "https://z.org/c.gz?raw")
+
+
+class Served(io.BytesIO):
+    """A response serving the bytes given, without headers."""
+
+    headers = None
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "cifar10"])
+def test_info_lists_exactly_the_urls_and_md5s_fetch_uses(tmp_path, monkeypatch, name):
+    # the real table: every URL (mirrors in order) and every MD5, nothing else
+    real = D.DATASETS[name]
+    text = D.info(name)
+    urls = [word for word in text.split() if "://" in word]
+    assert urls == [real.homepage] + [u for d in real.downloads for u in d.urls]
+    assert re.findall(r"MD5 ([0-9a-f]{32})", text) == [d.md5 for d in real.downloads]
+    assert f"downloads {dl._size_text(sum(d.size for d in real.downloads))} into " \
+           f"{D.download_dir(name)}" in text
+    # fetch opens exactly those URLs, in that order, when each mirror but the last fails, and
+    # keeps what the MD5s info shows accept (payloads made here, with their MD5 in the table)
+    server = tmp_path / "server"
+    if name == "cifar10":
+        folder = make_cifar_tar(server / "cifar-10-python.tar.gz")
+        files = {f: md5((folder / f).read_bytes()) for f in real.files}
+    else:
+        make_mnist(server)
+        files = {f: md5(gzip.decompress((server / (f + ".gz")).read_bytes())) for f in real.files}
+    payloads = {d.filename: (server / d.filename).read_bytes() for d in real.downloads}
+    table = dataclasses.replace(real, files=files, downloads=tuple(
+        dataclasses.replace(d, md5=md5(payloads[d.filename])) for d in real.downloads))
+    monkeypatch.setitem(D.DATASETS, name, table)
+    text = D.info(name)
+    opened = []
+
+    def opener(url, timeout=None):
+        opened.append(url)
+        d = next(d for d in table.downloads if url in d.urls)
+        if url != d.urls[-1]:
+            raise HTTPError(url, 503, "Service Unavailable", {}, None)
+        return Served(payloads[d.filename])
+
+    monkeypatch.setattr(dl, "urlopen", opener)
+    target = D.fetch(name, progress=False)
+    assert opened == [word for word in text.split() if "://" in word][1:]  # after the homepage
+    assert re.findall(r"MD5 ([0-9a-f]{32})", text) == [md5(payloads[d.filename])
+                                                       for d in table.downloads]
+    assert f"downloads nothing: every file is verified in {target}" in D.info(name)
 
 
 class Dying(io.BytesIO):
@@ -579,15 +695,22 @@ class Dying(io.BytesIO):
         return super().read(min(n, 500))
 
 
-@pytest.mark.parametrize("exc", [ConnectionResetError("reset by peer"), KeyboardInterrupt()])
-def test_interrupted_download_leaves_no_file(tmp_path, served_mnist, monkeypatch, exc):
-    monkeypatch.setattr(dl, "urlopen", lambda url, timeout=None: Dying(exc))
-    expected = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else D.DownloadError
-    with pytest.raises(expected) as info:
-        D.fetch("mnist", root=tmp_path, progress=False)
-    if expected is D.DownloadError:
-        assert "interrupted (ConnectionResetError: reset by peer)" in str(info.value)
-    assert os.listdir(tmp_path / "mnist") == []
+@pytest.mark.parametrize("response, expected, message", [
+    (lambda: Dying(ConnectionResetError("reset by peer")), D.DownloadError,
+     "interrupted (ConnectionResetError: reset by peer)"),
+    (lambda: Dying(KeyboardInterrupt()), KeyboardInterrupt, None),
+    (lambda: Served(b"<html>captive portal</html>"), D.ChecksumError, "the file was removed")],
+    ids=["reset", "ctrl-c", "wrong-bytes"])
+def test_failed_download_leaves_no_file_nor_folder(tmp_path, served_mnist, monkeypatch, response,
+                                                   expected, message):
+    monkeypatch.setattr(dl, "urlopen", lambda url, timeout=None: response())
+    with pytest.raises(expected, match=message and re.escape(message)):
+        D.fetch("mnist", root=tmp_path / "data" / "sets", progress=False)
+    assert os.listdir(tmp_path) == ["server"]  # no data/sets/mnist, and no part file in it
+    (tmp_path / "data").mkdir()  # a folder that was there before stays
+    with pytest.raises(expected):
+        D.fetch("mnist", root=tmp_path / "data", progress=False)
+    assert os.listdir(tmp_path / "data") == []
 
 
 def make_cifar_tar(path, extra=()):
@@ -644,6 +767,29 @@ def test_unsafe_archive_member_is_refused(tmp_path, served_cifar, name, kind):
     with pytest.raises(D.CorruptedFileError, match="refusing"):
         D.fetch("cifar10", tmp_path / "data", progress=False)
     assert not (tmp_path / "evil").exists() and not (tmp_path / "data" / "evil").exists()
+    # nothing unpacked stays; the archive (right MD5) is kept
+    assert os.listdir(tmp_path / "data" / "cifar10") == ["cifar-10-python.tar.gz"]
+
+
+def test_cifar_by_hand_as_the_offline_message_says(tmp_path, served_cifar, monkeypatch):
+    served_cifar()
+
+    def offline(url, timeout=None):
+        raise URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(dl, "urlopen", offline)
+    with pytest.raises(D.DownloadError) as info:
+        D.fetch("cifar10", tmp_path / "data")
+    folder = tmp_path / "data" / "cifar10"
+    assert (f"Download cifar-10-python.tar.gz from {(tmp_path / 'server').as_uri()}/ and put it "
+            f"in {folder}/; then run `minicnn data fetch cifar10 --data-root {tmp_path / 'data'}` "
+            f"again, which checks the archive and unpacks it without the network.") in str(
+        info.value)
+    folder.mkdir(parents=True)
+    (folder / "cifar-10-python.tar.gz").write_bytes(
+        (tmp_path / "server" / "cifar-10-python.tar.gz").read_bytes())
+    assert D.fetch("cifar10", tmp_path / "data") == str(folder / "cifar-10-batches-py")
+    assert len(D.CIFAR10(tmp_path / "data")) == 20
 
 
 def test_no_implicit_download(tmp_path):

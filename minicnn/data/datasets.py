@@ -78,7 +78,9 @@ class ChecksumError(DatasetError, ValueError):
 
 @dataclass(frozen=True, eq=False)
 class Download:
-    """One file to download: its name, mirror URLs (tried in order), MD5 and size in bytes."""
+    """One file to download: its name, mirror URLs (tried in order), MD5 (of the file as
+    downloaded, checked before it is kept) and size in bytes. The one table both
+    :func:`minicnn.data.fetch` and ``minicnn data info NAME`` read."""
 
     filename: str
     urls: tuple
