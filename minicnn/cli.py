@@ -3,24 +3,37 @@
   minicnn train --model lenet5 --dataset fashion-mnist --epochs 5 --out runs/lenet5
   minicnn train --resume runs/lenet5          continue an interrupted run exactly
   mpiexec -n 2 minicnn train --distributed    data-parallel over MPI ranks (minicnn[dist])
-  minicnn eval --checkpoint runs/lenet5/best.npz
-  minicnn predict --checkpoint runs/lenet5/best.npz shoe.png
-  minicnn summary --model resnet20 --input-shape 3,32,32
+  minicnn eval --checkpoint runs/lenet5/best.npz   (or --model NAME: untrained, a smoke test)
+  minicnn predict --checkpoint runs/lenet5/best.npz shoe.png       (or --model NAME, untrained)
+  minicnn summary resnet20                     a model name or a checkpoint; or --model NAME,
+                                               --checkpoint FILE; --input-shape C,H,W
   minicnn viz gradcam --checkpoint runs/lenet5/best.npz --image shoe.png --out cam.png
   minicnn explain conv2d --padding 1           what conv2d computes, step by step
   minicnn data info fashion-mnist              (or: data fetch NAME)
   minicnn info                                 version, backends, threads, BLAS, CUDA
   minicnn bench all --json FILE --plot PNG     speed against PyTorch
 
+eval, predict and summary take a checkpoint of minicnn train (--checkpoint FILE, a run
+directory meaning its best.npz) or a model name (--model NAME, from minicnn.models.list_models());
+eval and predict build a named model with random weights for --dataset as minicnn train would
+(default fashion-mnist) and warn that it is untrained. summary also takes either as its one
+positional argument (a model name, else a checkpoint path) and, without --input-shape, uses the
+model's native input (1,28,28 MNIST, 3,32,32 CIFAR, 3,224,224 ImageNet models) or the
+checkpoint's images.
+
 Exit codes: 0 success; 1 a missing data set, file or optional extra, or (bench) an answer that
-differs from PyTorch's; 2 a bad option or value; 130 interrupted (Ctrl-C).
+differs from PyTorch's; 2 a bad option or value; 130 interrupted (Ctrl-C); 141 the output pipe
+closed early (`minicnn ... | head`), as a process killed by SIGPIPE.
 """
 import argparse
 import dataclasses
+import inspect
 import os
 import sys
+import warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13): what a shell reports for `yes | head -1`
 
 
 def _info(args):
@@ -35,17 +48,20 @@ def _info(args):
 
 
 def _train(args):
-    from .training import RUNTIME_OPTIONS, ConfigError, TrainConfig, Trainer, dataset_info
+    from .training import (RUNTIME_OPTIONS, ConfigError, TrainConfig, Trainer, dataset_info,
+                           require_matplotlib)
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
+    if given.get("plot"):  # asked for explicitly: fail now, not silently skip it at the end
+        require_matplotlib()
     if args.resume is not None:
         fixed = sorted(set(given) - set(RUNTIME_OPTIONS))
         if fixed:
             raise ConfigError("--resume continues a run with the options it was started with; "
                               f"drop {', '.join('--' + f.replace('_', '-') for f in fixed)} "
-                              "(only --threads, --workers, --data-root, --device, --plot and "
-                              "--distributed may change)")
+                              "(only --threads, --workers, --data-root, --device, --plot, "
+                              "--no-plot and --distributed may change)")
         trainer = Trainer.resume(args.resume, **given)
     else:
         config = TrainConfig(**given).validate()
@@ -76,8 +92,11 @@ def _eval(args):
     from .training import evaluate_checkpoint, format_evaluation
 
     result = evaluate_checkpoint(args.checkpoint, dataset=args.dataset, data_root=args.data_root,
-                                 batch_size=args.batch_size, workers=args.workers)
-    print(f"checkpoint: {args.checkpoint}")
+                                 batch_size=args.batch_size, workers=args.workers,
+                                 model=args.model)
+    _warn_untrained(args.model)
+    print(f"checkpoint: {args.checkpoint}" if args.model is None
+          else f"model: {args.model} (random weights)")
     print(format_evaluation(result, result["classes"],
                             f"{result['dataset']} test set ({result['count']} images)"))
     return EXIT_OK
@@ -86,7 +105,10 @@ def _eval(args):
 def _predict(args):
     from .training import predict_files
 
-    for image, top in zip(args.images, predict_files(args.checkpoint, args.images, args.topk)):
+    predictions = predict_files(args.checkpoint, args.images, args.topk, model=args.model,
+                                dataset=args.dataset)
+    _warn_untrained(args.model)
+    for image, top in zip(args.images, predictions):
         print(image)
         width = max(len(name) for name, _ in top)
         for name, prob in top:
@@ -94,21 +116,43 @@ def _predict(args):
     return EXIT_OK
 
 
+def _warn_untrained(model):
+    if model is not None:
+        _warn(f"--model {model} has random weights (untrained): a smoke test of the pipeline, "
+              "its results are chance level")
+
+
 def _summary(args):
     from . import models
-    from .training import ConfigError, build_model
+    from .training import ConfigError, check_model, build_model, load_checkpoint_model
     from .utils.summary import summary
 
-    if args.model not in models.list_models():
-        raise ConfigError(f"unknown model {args.model!r}; choose from "
-                          f"{', '.join(models.list_models())}")
-    channels, *size = args.input_shape
-    model = build_model(args.model, args.num_classes, channels, size)
+    name, checkpoint = args.model, args.checkpoint
+    if args.source in models.list_models():
+        name = args.source
+    elif args.source is not None:
+        if not os.path.exists(args.source):
+            raise ConfigError(f"{args.source!r} is neither a model ("
+                              f"{', '.join(models.list_models())}) nor a checkpoint file")
+        checkpoint = args.source
+    if checkpoint is not None:
+        if args.num_classes is not None:
+            raise ConfigError("--num-classes goes with a model name only: a checkpoint fixes "
+                              "its classes")
+        model, ckpt = load_checkpoint_model(checkpoint)
+        name = ckpt["config"]["model"]
+        shape = args.input_shape or (ckpt["dataset"]["channels"], *ckpt["dataset"]["image_size"])
+    else:
+        check_model(name)
+        shape = args.input_shape or models.native_input_shape(name)
+        num_classes = args.num_classes or \
+            inspect.signature(getattr(models, name)).parameters["num_classes"].default
+        model = build_model(name, num_classes, shape[0], shape[1:])
     try:
-        print(summary(model, args.input_shape, batch_size=args.batch_size))
+        print(summary(model, shape, batch_size=args.batch_size))
     except (ValueError, RuntimeError) as e:
-        raise ConfigError(f"model {args.model!r} does not accept input shape "
-                          f"{','.join(map(str, args.input_shape))}: {e}") from None
+        raise ConfigError(f"model {name!r} does not accept input shape "
+                          f"{','.join(map(str, shape))}: {e}") from None
     return EXIT_OK
 
 
@@ -269,11 +313,16 @@ def _add_train_options(p):
                    "OMP_NUM_THREADS)")
     p.add_argument("--seed", type=int, default=S, help=f"default {d.seed}")
     p.add_argument("--out", metavar="DIR", default=S,
-                   help="run directory (default runs/<model>-<dataset>, numbered when taken)")
+                   help="run directory, for last.npz, best.npz, metrics.csv, results.json and "
+                   "curves.png; the paths are printed at the end (default "
+                   "runs/<model>-<dataset>, numbered when taken)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR exactly")
     p.add_argument("--device", choices=DEVICES, default=S, help=f"default {d.device}")
     p.add_argument("--plot", action="store_true", default=S,
-                   help="write DIR/curves.png (needs matplotlib)")
+                   help="write DIR/curves.png at the end (the default; with --plot a missing "
+                   "matplotlib is an error, without it a one-line note)")
+    p.add_argument("--no-plot", dest="plot", action="store_false", default=S,
+                   help="do not write DIR/curves.png")
     p.add_argument("--data-root", metavar="DIR", default=S,
                    help="where the data set files are (default: $MINICNN_DATA, "
                    "~/.cache/minicnn/<name>, system locations)")
@@ -282,6 +331,18 @@ def _add_train_options(p):
     p.add_argument("--distributed", action="store_true", default=S,
                    help="data-parallel over the ranks of `mpiexec -n N` (needs minicnn[dist]); "
                    "--batch-size is per rank; threads per rank default to cores / ranks")
+
+
+def _add_model_source(p):
+    """--checkpoint FILE or --model NAME, exactly one (eval, predict)."""
+    from . import models
+
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", metavar="FILE",
+                     help="a checkpoint of minicnn train (or a run directory: its best.npz)")
+    src.add_argument("--model", metavar="NAME",
+                     help=f"instead of a checkpoint, a model with random weights (a smoke test; "
+                     f"it warns): one of {', '.join(models.list_models())}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -293,6 +354,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
+    from . import models
+
     parser = _Parser(prog="minicnn", description=__doc__,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -302,25 +365,40 @@ def build_parser():
     p.set_defaults(func=_train)
 
     p = sub.add_parser("eval", help="accuracy, per-class accuracy and confusion matrix of a "
-                       "checkpoint on a test set")
-    p.add_argument("--checkpoint", required=True, metavar="FILE",
-                   help="a checkpoint of minicnn train (or a run directory: its best.npz)")
-    p.add_argument("--dataset", help="default: the data set it was trained on")
+                       "checkpoint (or of an untrained model: a smoke test) on a test set")
+    _add_model_source(p)
+    p.add_argument("--dataset", help="the test set (default: the checkpoint's data set; with "
+                   "--model, the one the model is built for: fashion-mnist as in minicnn train)")
     p.add_argument("--data-root", metavar="DIR")
     p.add_argument("--batch-size", type=_positive_int, default=256)
     p.add_argument("--workers", type=int, default=0)
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("predict", help="top-k classes of image files (PNG, JPEG)")
-    p.add_argument("--checkpoint", required=True, metavar="FILE")
+    p = sub.add_parser("predict", help="top-k classes of image files (PNG, JPEG); warns for each "
+                       "image it had to convert (colour, size, light background)")
+    _add_model_source(p)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--topk", type=_positive_int, default=3, help="default 3")
+    p.add_argument("--dataset", help="with --model only: the data set whose classes and images "
+                   "the model is built for (default fashion-mnist, as in minicnn train)")
     p.set_defaults(func=_predict)
 
-    p = sub.add_parser("summary", help="layers, output shapes and parameter counts of a model")
-    p.add_argument("--model", required=True)
-    p.add_argument("--input-shape", required=True, type=_input_shape, metavar="C,H,W")
-    p.add_argument("--num-classes", type=_positive_int, default=10, help="default 10")
+    p = sub.add_parser("summary", help="layers, output shapes, parameters and multiply-adds of a "
+                       "model or a checkpoint's model")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("source", nargs="?", metavar="MODEL|CHECKPOINT",
+                     help="a model name, else a checkpoint file or run directory (the same as "
+                     "--model NAME or --checkpoint FILE)")
+    src.add_argument("--model", metavar="NAME", help=f"one of {', '.join(models.list_models())}")
+    src.add_argument("--checkpoint", metavar="FILE",
+                     help="a checkpoint of minicnn train (or a run directory: its best.npz)")
+    p.add_argument("--input-shape", type=_input_shape, metavar="C,H,W",
+                   help="default: the model's native input (1,28,28 for lenet5 and simple_cnn, "
+                   "3,32,32 for the CIFAR models, 3,224,224 for the ImageNet ones; see "
+                   "minicnn.models.native_input_shape), or the checkpoint's image shape")
+    p.add_argument("--num-classes", type=_positive_int,
+                   help="with a model name only; default: the model's own (10, or 1000 for the "
+                   "ImageNet models)")
     p.add_argument("--batch-size", type=_positive_int, default=1,
                    help="batch size for the activation memory (default 1)")
     p.set_defaults(func=_summary)
@@ -382,26 +460,53 @@ def build_parser():
 
 def main(argv=None):
     """Run the command line with ``argv`` (default sys.argv[1:]); always raises SystemExit
-    with the exit code."""
+    with the exit code. Output into a pipe closed early (``minicnn ... | head``) ends it quietly
+    with :data:`EXIT_BROKEN_PIPE`."""
     from . import distributed
+
+    try:
+        try:
+            code = _run(argv)
+        finally:  # flush here, where a closed pipe can be caught (argparse's --help exits too)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # the recipe of the signal module docs ("Note on SIGPIPE"): stdout to devnull, so that
+        # the interpreter's own flush at exit does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    if code != EXIT_OK:  # the other ranks of an MPI job may wait for this one: end them too
+        distributed.abort(code)
+    sys.exit(code)
+
+
+def _run(argv):
+    """Parse ``argv`` and run the command; returns the exit code, after a one-line message for
+    the errors a user can make. Warnings print as one line "minicnn: warning: ..."."""
     from .data import DatasetError
     from .serialization import CheckpointError
     from .training import ConfigError, InputFileError
 
     args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except ConfigError as e:
-        code = _error(f"error: {e}", EXIT_USAGE)
+        return _error(f"error: {e}", EXIT_USAGE)
     except (DatasetError, FileNotFoundError, CheckpointError, InputFileError, ImportError) as e:
-        code = _error(f"error: {e}", EXIT_FAILURE)
+        return _error(f"error: {e}", EXIT_FAILURE)
     except KeyboardInterrupt as e:
-        code = _error(str(e) or "interrupted", EXIT_INTERRUPTED)
-    if code != EXIT_OK:  # the other ranks of an MPI job may wait for this one: end them too
-        distributed.abort(code)
-    sys.exit(code)
+        return _error(str(e) or "interrupted", EXIT_INTERRUPTED)
 
 
 def _error(message, code):
     print(f"minicnn: {message}", file=sys.stderr)
     return code
+
+
+def _warn(message):
+    print(f"minicnn: warning: {message}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    _warn(message)

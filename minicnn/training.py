@@ -40,7 +40,35 @@ The run directory DIR (``--out``)
 - ``results.json``: the final test loss and accuracy of the last model, per-class accuracy, the
   confusion matrix (rows: true class, columns: predicted class), the best epoch and
   ``epochs_time_s`` (the summed epoch times, training and evaluation);
-  ``confusion_matrix.csv``: the same matrix with class names; ``curves.png`` with ``--plot``.
+  ``confusion_matrix.csv``: the same matrix with class names.
+- ``curves.png``: loss and accuracy per epoch, drawn at the end of the run unless ``--no-plot``
+  (``TrainConfig.plot=False``). Without matplotlib it is skipped with a one-line note, except
+  that an explicit ``minicnn train --plot`` then fails before training.
+
+What it prints
+--------------
+A header (model, data set sizes, epochs, batch, optimizer, schedule), then per epoch:
+
+- while it trains, on a terminal with tqdm: a progress bar (batches, running loss and
+  accuracy, img/s) that disappears when the epoch ends. Anywhere else (a log file, CI, nohup,
+  a terminal without tqdm): a line every tenth of the epoch (every batch for epochs of fewer
+  than 10 batches), e.g.
+  ``  epoch 2/5  step 47/469 (10%)  loss 0.5123  acc 81.20%  1830 img/s  ETA 24 s``
+  with the running mean loss and accuracy of the epoch so far, the training speed and the time
+  left in the epoch's training (evaluation excluded);
+- a summary line: train, val/test loss and accuracy, the lr range, time and speed, e.g.
+  ``epoch 2/5  train loss 0.4012 acc 85.71%  test loss 0.3987 acc 85.90%  lr 0.05->0.0413
+  12.3 s, 1830 img/s``. The lr range gives the lrs the epoch's steps used: the first step's, the
+  highest when it is above both ends (a rise and fall within the epoch, as OneCycleLR over
+  few epochs does) and the last step's, to 3 significant digits with repeats dropped: ``0.05``
+  when constant, ``0.002->0.05->2e-07`` for OneCycleLR in a 1-epoch run. (The lr set after
+  the last step is not shown: the next epoch's first step uses it, and after the final epoch
+  no step does.) The ``lr`` of the metrics files is the first step's.
+
+Then the final test (loss, accuracy, per-class accuracy, confusion matrix) and the files it
+saved: ``best.npz`` (with its epoch and accuracy), ``last.npz``, ``metrics.csv``,
+``results.json`` and ``curves.png`` when drawn. With ``--distributed`` only rank 0 prints; its
+progress lines show rank 0's running loss and the img/s of all ranks.
 
 Reproducibility and resuming
 ----------------------------
@@ -91,6 +119,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,9 +130,10 @@ from .autograd import no_grad
 from .backends import set_num_threads
 from .serialization import load, save
 
-__all__ = ["COLUMNS", "ConfigError", "InputFileError", "TrainConfig", "Trainer",
-           "TrainingInterrupted", "evaluate_checkpoint", "load_checkpoint_model", "predict_files",
-           "read_images", "train"]
+__all__ = ["COLUMNS", "DARK_BACKGROUND", "ConfigError", "InputConversionWarning",
+           "InputFileError", "TrainConfig", "Trainer", "TrainingInterrupted", "check_model",
+           "evaluate_checkpoint", "load_checkpoint_model", "predict_files", "read_images",
+           "require_matplotlib", "train"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
@@ -146,6 +176,7 @@ class TrainConfig:
     with ``-2``, ``-3`` ... when taken). data_root: where the data set files are (None: the
     data package's search path). workers: background loader threads. distributed: data-parallel
     over the ranks of an MPI job (see the module docstring; the checkpoint fixes the rank count).
+    plot: draw ``curves.png`` at the end of the run (skipped, with a note, without matplotlib).
     """
 
     model: str = "lenet5"
@@ -165,16 +196,14 @@ class TrainConfig:
     seed: int = 0
     out: str = None
     device: str = "cpu"
-    plot: bool = False
+    plot: bool = True
     data_root: str = None
     workers: int = 0
     distributed: bool = False
 
     def validate(self):
         """Check every value; fill in ``lr``. Raises :class:`ConfigError` naming the option."""
-        if self.model not in models.list_models():
-            raise ConfigError(f"unknown model {self.model!r}; choose from "
-                              f"{', '.join(models.list_models())}")
+        check_model(self.model)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("scheduler", self.scheduler, SCHEDULERS)
         _check_choice("device", self.device, DEVICES)
@@ -200,8 +229,6 @@ class TrainConfig:
         if self.device == "cuda" and cuda.unavailable_reason() is not None:
             raise ConfigError(f"--device cuda: CUDA is not available "
                               f"({cuda.unavailable_reason()}); use --device cpu")
-        if self.plot:
-            _import_matplotlib()
         return self
 
 
@@ -228,13 +255,14 @@ def _check_number(name, value, low, high, low_open=False, high_open=False):
         raise ConfigError(f"--{name.replace('_', '-')} must be a number {bounds}, got {value!r}")
 
 
-def _import_matplotlib():
+def require_matplotlib() -> None:
+    """Raise ImportError naming the extra when matplotlib (which draws curves.png) is missing;
+    ``minicnn train --plot`` calls it before training."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
-        raise ImportError("--plot needs matplotlib: pip install matplotlib "
-                          "(or pip install minicnn[train])") from None
-    return Figure
+        raise ImportError("--plot needs matplotlib: pip install matplotlib (or pip install "
+                          "minicnn[train]); --no-plot skips curves.png") from None
 
 
 # ------------------------------------------------------------------ data
@@ -310,8 +338,8 @@ class Trainer:
     ``Trainer(config)`` starts a new run in ``config.out`` (replacing the files of a run
     there; the command line refuses such a directory); :meth:`resume` continues one.
     :meth:`fit` runs the remaining epochs and the final test and returns the results dict.
-    ``stream``: where progress and summaries go (default sys.stdout; a progress bar only when
-    it is a terminal and tqdm is installed).
+    ``stream``: where progress and summaries go (default sys.stdout; a progress bar when it is
+    a terminal and tqdm is installed, else a progress line every tenth of an epoch).
 
     Raises :class:`ConfigError` for bad options, ImportError for a missing optional extra, and
     the data package's error when the data set files are missing.
@@ -357,18 +385,12 @@ class Trainer:
             self.train_loader = DataLoader(train_set, sampler=sampler, seed=seed, **loader)
         self.test_loader = DataLoader(self._shard(test_set), **loader)
         self.val_loader = DataLoader(self._shard(self.val_set), **loader) if self.val_set else None
-        self.data_info = {"name": self.dataset_name, "classes": self.classes,
-                          "channels": int(info.channels),
-                          "image_size": [int(s) for s in info.image_size],
-                          "mean": [float(m) for m in info.mean],
-                          "std": [float(s) for s in info.std]}
+        self.data_info = _data_entry(self.dataset_name, info)
+        self.data_info["classes"] = self.classes
 
         # model, optimizer, schedule: the seed fixes the initial weights
         _random.manual_seed(config.seed)
-        shape = (self.data_info["channels"], *self.data_info["image_size"])
-        self.model = build_model(config.model, len(self.classes), shape[0], shape[1:])
-        _check_input(self.model, config.model, shape, self.dataset_name)
-        self.model.to(self.device)
+        self.model = _model_for(config.model, self.data_info).to(self.device)
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
 
@@ -497,15 +519,16 @@ class Trainer:
         self._rewrite_metrics()
         self._log(f"training {c.model} on {self.dataset_name}: {len(self.train_set)} train"
                   + (f", {len(self.val_set)} val" if self.val_set else "")
-                  + f", {len(self.test_set)} test images; {c.epochs} epochs, batch "
-                  f"{c.batch_size}, {c.optimizer} lr {c.lr:g}, {c.scheduler} schedule")
+                  + f", {len(self.test_set)} test images; {c.epochs} "
+                  f"epoch{'' if c.epochs == 1 else 's'}, batch {c.batch_size}, {c.optimizer} "
+                  f"lr {c.lr:g}, {c.scheduler} schedule")
         try:
             while self.epoch < c.epochs:
-                row = self._run_epoch(self.epoch)
+                row, lrs = self._run_epoch(self.epoch)
                 self.epoch += 1
                 self.history.append(row)
                 self._append_metrics(row)
-                self._log(_epoch_line(row, c.epochs))
+                self._log(_epoch_line(row, c.epochs, lrs))
                 metric = "val_acc" if self.val_set else "test_acc"
                 improved = self.best is None or row[metric] > self.best["value"]
                 if improved:
@@ -519,14 +542,34 @@ class Trainer:
             results = self._final_test()
         except KeyboardInterrupt:
             raise self._interrupted(last) from None
+        saved = []
+        if self.best is not None:
+            name = self.best["metric"].replace("_", " ")
+            saved.append((os.path.join(c.out, "best.npz"),
+                          f"epoch {self.best['epoch']}, {name} {self.best['value']:.2%}"))
+        saved += [(last, f"epoch {self.epoch}"),
+                  (os.path.join(c.out, "metrics.csv"), "per-epoch metrics (and metrics.jsonl)"),
+                  (os.path.join(c.out, "results.json"), "final test results")]
         if c.plot and self.rank == 0:
-            self.plot(os.path.join(c.out, "curves.png"))
+            try:
+                require_matplotlib()
+            except ImportError:
+                self._log("curves.png skipped: matplotlib is not installed (pip install "
+                          "matplotlib, or minicnn[train]; --no-plot skips this note)")
+            else:
+                saved.append((self.plot(os.path.join(c.out, "curves.png")),
+                              "loss and accuracy curves"))
+        width = max(len(path) for path, _ in saved)
+        self._log("saved:\n" + "\n".join(f"  {path:<{width}}  {what}" for path, what in saved))
         return results
 
     def _run_epoch(self, epoch):
+        """Train and evaluate epoch ``epoch`` (0-based); returns (its metrics row, the lrs of
+        :meth:`train_epoch`, which the metrics files do not keep)."""
         start = time.perf_counter()
-        lr = self.optimizer.param_groups[0]["lr"]
-        row = {"epoch": epoch + 1, "lr": lr, **self.train_epoch(epoch)}
+        trained = self.train_epoch(epoch)
+        lrs = trained.pop("lrs")
+        row = {"epoch": epoch + 1, "lr": lrs[0], **trained}
         self.position = (epoch, len(self.train_loader), len(self.train_loader), "evaluation")
         # the held-out split when there is one, else the test set, picks the best epoch
         split, loader = ("val", self.val_loader) if self.val_loader else ("test", self.test_loader)
@@ -534,22 +577,28 @@ class Trainer:
         row.update(val_loss=None, val_acc=None, test_loss=None, test_acc=None)
         row[f"{split}_loss"], row[f"{split}_acc"] = result["loss"], result["acc"]
         row["epoch_time_s"] = time.perf_counter() - start
-        return {k: row[k] for k in COLUMNS}
+        return {k: row[k] for k in COLUMNS}, lrs
 
     def train_epoch(self, epoch):
-        """One pass over the training set (the order of epoch ``epoch``); returns
-        ``{"train_loss", "train_acc", "images_per_s"}``."""
+        """One pass over the training set (the order of epoch ``epoch``), showing its progress
+        (rank 0: a tqdm bar on a terminal, else a line every tenth of the epoch; see the module
+        docstring). Returns ``{"train_loss", "train_acc", "images_per_s", "lrs"}``; ``lrs``: the
+        lr of the epoch's first step, the highest lr of its steps and the lr of its last step."""
         loader = self.train_loader
         loader.set_epoch(epoch)
         self.model.train()
         n = len(loader)
-        bar = (_progress_bar(self.stream, n, f"epoch {epoch + 1}/{self.config.epochs}")
-               if self.rank == 0 else None)
+        desc = f"epoch {epoch + 1}/{self.config.epochs}"
+        bar = _progress_bar(self.stream, n, desc) if self.rank == 0 else None
+        lines = self.rank == 0 and bar is None
+        group = self.optimizer.param_groups[0]
+        lrs = []  # the lr of each step (the scheduler changes it after every step)
         seen = correct = 0
         loss_sum = 0.0
         start = time.perf_counter()
         self.position = (epoch, 0, n, "train")
         for i, (x, y) in enumerate(loader):
+            lrs.append(group["lr"])
             loss, hits = self.train_step(x, y)
             seen += len(y)
             correct += hits
@@ -559,6 +608,12 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.2%}",
                                 img_s=f"{seen / (time.perf_counter() - start):.0f}")
+            elif lines and 10 * (i + 1) // n > 10 * i // n:  # crossed a tenth of the epoch
+                elapsed = max(time.perf_counter() - start, 1e-9)
+                # the ranks step in lock-step, so all of them go world_size times as fast
+                self._log(_progress_line(desc, i + 1, n, loss_sum / seen, correct / seen,
+                                         seen * self.world_size / elapsed,
+                                         elapsed / (i + 1) * (n - i - 1)))
         if bar is not None:
             bar.close()
         if self.world_size > 1:  # the metrics count the images of every rank
@@ -566,7 +621,8 @@ class Trainer:
                 np.array([seen, correct, loss_sum], np.float64)).tolist()
         elapsed = time.perf_counter() - start
         return {"train_loss": loss_sum / seen, "train_acc": correct / seen,
-                "images_per_s": seen / elapsed if elapsed > 0 else float("nan")}
+                "images_per_s": seen / elapsed if elapsed > 0 else float("nan"),
+                "lrs": (lrs[0], max(lrs), lrs[-1])}
 
     def train_step(self, x, y):
         """One optimization step on the batch (x, y); returns (mean loss, correct count)."""
@@ -613,8 +669,6 @@ class Trainer:
             _write_confusion_csv(os.path.join(self.config.out, "confusion_matrix.csv"), cm,
                                  self.classes)
         self._log(format_evaluation(result, self.classes, f"test ({len(self.test_set)} images)"))
-        self._log(f"checkpoints: {os.path.join(self.config.out, 'last.npz')}, "
-                  f"{os.path.join(self.config.out, 'best.npz')}")
         return results
 
     def _interrupted(self, last):
@@ -669,11 +723,12 @@ class Trainer:
         os.replace(path + ".tmp", path)
 
     def plot(self, path):
-        """Loss and accuracy per epoch (train and val/test) into ``path`` (a PNG)."""
+        """Loss and accuracy per epoch (train and val/test) into ``path`` (a PNG); returns
+        ``path``. Raises ImportError naming the extra when matplotlib is missing."""
         from .utils.viz import plot_curves
 
         plot_curves(self.history, path, title=f"{self.config.model} on {self.dataset_name}")
-        self._log(f"training curves: {path}")
+        return path
 
     def _log(self, text):
         if self.rank == 0:
@@ -777,16 +832,65 @@ def load_checkpoint_model(path):
     return model, ckpt
 
 
-def evaluate_checkpoint(path, dataset=None, data_root=None, batch_size=256, workers=0):
-    """Evaluate a training checkpoint on the test set of ``dataset`` (default: the one it was
-    trained on), normalized as in training. Returns :func:`evaluate_model`'s dict plus
-    ``"classes"`` and ``"dataset"``. Raises ConfigError when the data set's images or classes do
-    not fit the model."""
+def check_model(name: str) -> None:
+    """Raise :class:`ConfigError` listing the zoo's models unless ``name`` is one of them."""
+    if name not in models.list_models():
+        raise ConfigError(f"unknown model {name!r}; choose from "
+                          f"{', '.join(models.list_models())}")
+
+
+def _data_entry(key, info):
+    """A checkpoint's ``"dataset"`` entry for the data set ``key`` described by ``info``."""
+    return {"name": key, "classes": list(info.classes), "channels": int(info.channels),
+            "image_size": [int(s) for s in info.image_size],
+            "mean": [float(m) for m in info.mean], "std": [float(s) for s in info.std]}
+
+
+def _model_for(name, data):
+    """The zoo model ``name`` for the data set entry ``data``; ConfigError when it does not take
+    the data set's images."""
+    shape = (data["channels"], *data["image_size"])
+    model = build_model(name, len(data["classes"]), shape[0], shape[1:])
+    _check_input(model, name, shape, data["name"])
+    return model
+
+
+def _untrained_model(name, dataset=None):
+    """The zoo model ``name`` with random weights, built as ``minicnn train --model NAME
+    --dataset DATASET`` starts it (``dataset`` default: :class:`TrainConfig`'s), in eval mode.
+    Returns ``(model, data)``, ``data`` as a checkpoint's ``"dataset"`` entry. Raises
+    ConfigError for an unknown model or data set, or a model that does not take its images."""
+    check_model(name)
+    data = _data_entry(*dataset_info(dataset or TrainConfig.dataset))
+    return _model_for(name, data).eval(), data
+
+
+def _model_and_data(path, name, dataset):
+    """``(model, data set entry)`` of the checkpoint at ``path``, or of the untrained zoo model
+    ``name`` built for ``dataset``; exactly one of ``path`` and ``name`` must be given."""
+    if (path is None) == (name is None):
+        raise ConfigError("give either a checkpoint (--checkpoint FILE) or a model name "
+                          "(--model NAME)")
+    if name is not None:
+        return _untrained_model(name, dataset)
+    model, ckpt = load_checkpoint_model(path)
+    return model, ckpt["dataset"]
+
+
+def evaluate_checkpoint(path=None, dataset=None, data_root=None, batch_size=256, workers=0, *,
+                        model=None):
+    """Evaluate a training checkpoint (``path``: a ``.npz`` file or a run directory) on the test
+    set of ``dataset`` (default: the one it was trained on), normalized as in training; or, with
+    ``model`` (a name from :func:`minicnn.models.list_models`) instead of ``path``, that model
+    with random weights as ``minicnn train --model NAME --dataset DATASET`` starts it (default
+    data set: :class:`TrainConfig`'s), a smoke test of the pipeline. Returns
+    :func:`evaluate_model`'s dict plus ``"classes"`` and ``"dataset"``. Raises ConfigError when
+    both or neither of ``path`` and ``model`` are given, for an unknown model, or when the data
+    set's images or classes do not fit the model."""
     from .data import DataLoader, get_dataset
     from .data import transforms as T
 
-    model, ckpt = load_checkpoint_model(path)
-    trained = ckpt["dataset"]
+    net, trained = _model_and_data(path, model, dataset)
     name, info = dataset_info(dataset or trained["name"])
     shape = [int(info.channels), *(int(s) for s in info.image_size)]
     if shape != [trained["channels"], *trained["image_size"]] \
@@ -799,41 +903,66 @@ def evaluate_checkpoint(path, dataset=None, data_root=None, batch_size=256, work
     transform = T.Compose([T.ToTensor(), T.Normalize(trained["mean"], trained["std"])])
     test_set = get_dataset(name, root=data_root, train=False, transform=transform)
     loader = DataLoader(test_set, batch_size=batch_size, num_workers=workers)
-    result = evaluate_model(model, loader, len(trained["classes"]))
+    result = evaluate_model(net, loader, len(trained["classes"]))
     result.update(classes=list(test_set.classes), dataset=name)
     return result
 
 
-def predict_files(path, images, topk=5):
-    """Classify image files (PNG, JPEG, anything Pillow reads) with a training checkpoint.
+def predict_files(path, images, topk=5, *, model=None, dataset=None):
+    """Classify image files (PNG, JPEG, anything Pillow reads) with a training checkpoint
+    (``path``: a ``.npz`` file or a run directory), or with ``model`` (a zoo name) instead of
+    ``path``: that model with random weights built for ``dataset`` (default:
+    :class:`TrainConfig`'s), a smoke test. ``dataset`` goes with ``model`` only: a checkpoint
+    fixes its classes and input.
 
-    Each image is converted to the model's channels (grey or RGB) and size (resized when it
-    differs), scaled to [0, 1] and normalized with the training data's mean and std. Returns a
-    list, per image, of ``topk`` ``(class name, probability)`` pairs, most likely first.
-    Raises ImportError naming the extra when Pillow is missing, FileNotFoundError for a
-    missing image, :class:`InputFileError` for a file Pillow cannot read, ConfigError for a
-    ``topk`` < 1.
+    Each image is prepared by :func:`read_images` (converted to the model's channels and size,
+    inverted for the dark-background data sets when its background is light, normalized with
+    the training data's mean and std), which warns (:class:`InputConversionWarning`) for each
+    image it had to convert. Returns a list, per image, of ``topk`` ``(class name,
+    probability)`` pairs, most likely first. Raises ImportError naming the extra when Pillow is
+    missing, FileNotFoundError for a missing image or checkpoint, :class:`InputFileError` for a
+    file Pillow cannot read, ConfigError for a ``topk`` < 1, both or neither of ``path`` and
+    ``model``, or ``dataset`` with a checkpoint.
     """
     from . import tensor
 
     if int(topk) < 1:
         raise ConfigError(f"--topk must be >= 1, got {topk}")
-    model, ckpt = load_checkpoint_model(path)
-    info = ckpt["dataset"]
+    if dataset is not None and path is not None:
+        raise ConfigError("--dataset goes with --model only: a checkpoint fixes its data set")
+    net, info = _model_and_data(path, model, dataset)
     with no_grad():
-        probs = nn.functional.softmax(model(tensor(read_images(images, info))), dim=1).numpy()
+        probs = nn.functional.softmax(net(tensor(read_images(images, info))), dim=1).numpy()
     k = min(int(topk), probs.shape[1])
     return [[(info["classes"][j], float(p[j])) for j in np.argsort(-p, kind="stable")[:k]]
             for p in probs]
 
 
+# data sets of light objects on a black background: a light-background picture is inverted
+DARK_BACKGROUND = ("mnist", "fashion-mnist")
+
+
+class InputConversionWarning(UserWarning):
+    """:func:`read_images` had to convert an image (colour, size, light background) to the input
+    the model expects: its predictions for that image may be poor."""
+
+
 def read_images(images, info):
     """Image files (PNG, JPEG, anything Pillow reads) as the model input a training checkpoint
-    expects: a float32 array (N, C, H, W). ``info`` is the checkpoint's ``"dataset"`` entry:
-    each image is converted to its channels (grey or RGB) and size (bilinear resize when it
-    differs), scaled to [0, 1] and normalized with its mean and std. Raises ImportError naming
-    the extra when Pillow is missing, FileNotFoundError for a missing file and
-    :class:`InputFileError` for a file Pillow cannot read."""
+    expects: a float32 array (N, C, H, W). ``info`` is the checkpoint's ``"dataset"`` entry.
+
+    Each image is converted to its channels (colour to grey, or grey to RGB) and size (bilinear
+    resize when it differs) and scaled to [0, 1]. For the data sets whose images are light on a
+    black background (:data:`DARK_BACKGROUND`: MNIST, Fashion-MNIST), an image whose border (its
+    outermost rows and columns, after the conversion) averages more than 0.5 is inverted, so a
+    photo of a shoe on white paper looks like Fashion-MNIST's; other data sets are never
+    inverted. Last, it is normalized with ``info``'s mean and std.
+
+    Each image that needed any of these conversions warns with one
+    :class:`InputConversionWarning` saying what was done to it (an RGB file of a grey picture
+    counts as grey); an image that already matches (e.g. a 28x28 grey PNG on black) does not.
+    Raises ImportError naming the extra when Pillow is missing, FileNotFoundError for a missing
+    file and :class:`InputFileError` for a file Pillow cannot read."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -842,28 +971,57 @@ def read_images(images, info):
     height, width = info["image_size"]
     mean = np.asarray(info["mean"], np.float32).reshape(-1, 1, 1)
     std = np.asarray(info["std"], np.float32).reshape(-1, 1, 1)
+    expected = (f"{width}x{height} {'grey' if info['channels'] == 1 else 'RGB'} images"
+                + (" with a dark background" if info["name"] in DARK_BACKGROUND else ""))
     batch = []
     for image in images:
         if not os.path.isfile(image):
             raise FileNotFoundError(f"no such image file: {image}")
         try:
             with Image.open(image) as im:
-                im = im.convert("L" if info["channels"] == 1 else "RGB")
-                if im.size != (width, height):
-                    im = im.resize((width, height), Image.BILINEAR)
-                array = np.asarray(im, dtype=np.float32) / 255.0
+                array, done = _convert_image(im, info, Image.BILINEAR)
         except (UnidentifiedImageError, OSError) as e:
             raise InputFileError(f"{image}: not an image file Pillow can read ({e})") from None
-        array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+        if done:
+            warnings.warn(f"{image}: {', '.join(done)}; the model expects {expected} (as in "
+                          f"{info['name']}), so predictions may be poor",
+                          InputConversionWarning, stacklevel=2)
         batch.append((array - mean) / std)
     return np.stack(batch)
+
+
+def _convert_image(im, info, resample):
+    """A Pillow image as :func:`read_images` prepares it, a float32 (C, H, W) array in [0, 1],
+    and the list of what was done to it (empty when nothing was)."""
+    height, width = info["image_size"]
+    grey = info["channels"] == 1
+    done = []
+    grey_file = set(im.getbands()) - {"A"} <= {"1", "L", "I", "F"}
+    if grey and not grey_file:
+        # a grey picture stored as RGB loses nothing (8 levels: room for JPEG's colour noise)
+        if np.ptp(np.asarray(im.convert("RGB"), np.int16), axis=2).max() > 8:
+            done.append("converted colour to grey")
+    elif not grey and grey_file:
+        done.append("converted grey to RGB")
+    im = im.convert("L" if grey else "RGB")
+    if im.size != (width, height):
+        done.append(f"resized {im.width}x{im.height} to {width}x{height}")
+        im = im.resize((width, height), resample)
+    array = np.asarray(im, dtype=np.float32) / 255.0
+    if info["name"] in DARK_BACKGROUND:
+        border = np.concatenate([array[0], array[-1], array[1:-1, 0], array[1:-1, -1]])
+        if border.mean() > 0.5:
+            array = 1.0 - array
+            done.append("inverted (light background)")
+    return (array[None] if grey else array.transpose(2, 0, 1)), done
 
 
 # ------------------------------------------------------------------ helpers
 
 
 def _progress_bar(stream, total, desc):
-    """A tqdm bar on ``stream`` when it is a terminal and tqdm is installed, else None."""
+    """A tqdm bar on ``stream`` when it is a terminal and tqdm is installed, else None (then
+    :meth:`Trainer.train_epoch` prints :func:`_progress_line` s instead)."""
     if not (hasattr(stream, "isatty") and stream.isatty()):
         return None
     try:
@@ -873,13 +1031,41 @@ def _progress_bar(stream, total, desc):
     return tqdm(total=total, desc=desc, file=stream, leave=False, unit="batch")
 
 
-def _epoch_line(row, epochs):
+def _progress_line(desc, step, steps, loss, acc, images_per_s, eta_s):
+    """``  epoch 2/5  step 47/469 (10%)  loss 0.5123  acc 81.20%  1830 img/s  ETA 24 s``."""
+    return (f"  {desc}  step {step}/{steps} ({step / steps:.0%})  loss {loss:.4f}  "
+            f"acc {acc:.2%}  {images_per_s:.0f} img/s  ETA {_duration(eta_s)}")
+
+
+def _duration(seconds):
+    """``24 s``, ``3 min 05 s`` or ``2 h 04 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def _lr_range(lrs):
+    """The lrs of an epoch (first step, peak, last step) to 3 significant digits, repeats
+    dropped: ``0.05``, ``0.05->0.0413`` or ``0.002->0.05->2e-07``."""
+    texts = []
+    for lr in lrs:
+        text = f"{lr:.3g}"
+        if not texts or texts[-1] != text:
+            texts.append(text)
+    return "->".join(texts)
+
+
+def _epoch_line(row, epochs, lrs):
+    """The summary line of an epoch: its metrics row and :func:`_lr_range` of its ``lrs``."""
     parts = [f"epoch {row['epoch']}/{epochs}",
              f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}"]
     for split in ("val", "test"):
         if row[f"{split}_acc"] is not None:
             parts.append(f"{split} loss {row[f'{split}_loss']:.4f} acc {row[f'{split}_acc']:.2%}")
-    parts.append(f"lr {row['lr']:.3g}")
+    parts.append(f"lr {_lr_range(lrs)}")
     parts.append(f"{row['epoch_time_s']:.1f} s, {row['images_per_s']:.0f} img/s")
     return "  ".join(parts)
 

@@ -1,6 +1,7 @@
 """The command line (minicnn/cli.py): every subcommand in-process through ``cli.main(argv)``,
 its output and exit codes (0 ok, 1 missing data/file, 2 bad option, 130 Ctrl-C), and the
 ``python -m minicnn`` entry in a subprocess. The data is a tiny Fashion-MNIST in IDX format."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -107,6 +108,29 @@ def test_resume_refuses_other_options(run_dir, capsys):
 def test_resume_without_checkpoint(tmp_path, capsys):
     code, _, err = minicnn_cli(capsys, "train", "--resume", tmp_path)
     assert code == 1 and "no checkpoint" in err
+
+
+def test_plot_options(data_root, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "r"
+    code, stdout, err = minicnn_cli(capsys, *train_args(data_root, out, "--no-plot"))
+    assert code == 0, err
+    assert "curves.png" not in stdout and not os.path.exists(out / "curves.png")
+    assert json.load(open(out / "config.json"))["plot"] is False
+    # both may change on --resume (a finished run: only the final test and the plot again)
+    code, stdout, err = minicnn_cli(capsys, "train", "--resume", out, "--no-plot")
+    assert code == 0 and "curves.png" not in stdout, err
+    if importlib.util.find_spec("matplotlib") is not None:
+        code, stdout, err = minicnn_cli(capsys, "train", "--resume", out, "--plot")
+        assert code == 0 and os.path.isfile(out / "curves.png"), err
+        assert f"{out / 'curves.png'}  " in stdout
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    # without matplotlib, the default skips the plot with a note; --plot fails before training
+    code, stdout, err = minicnn_cli(capsys, *train_args(data_root, tmp_path / "d"))
+    assert code == 0 and "curves.png skipped: matplotlib is not installed" in stdout, err
+    code, stdout, err = minicnn_cli(capsys, *train_args(data_root, tmp_path / "p", "--plot"))
+    assert code == 1 and stdout == "" and not os.path.exists(tmp_path / "p")
+    assert err.startswith("minicnn: error: --plot needs matplotlib: pip install matplotlib")
 
 
 # ---------------------------------------------------------------- errors and exit codes
@@ -225,15 +249,106 @@ def test_summary(capsys):
     assert "[8, 100]" in out and "Forward activations, batch 8" in out
 
 
+@pytest.mark.parametrize("name", minicnn.models.list_models())
+def test_summary_uses_the_native_input_shape(name, capsys):
+    code, out, err = minicnn_cli(capsys, "summary", name)
+    assert code == 0, err
+    shape = minicnn.models.native_input_shape(name)
+    assert f"Input shape: [1, {', '.join(map(str, shape))}]" in out
+    if name == "resnet18":  # the model's own 1000 classes: torchvision's published count
+        assert "Total params: 11,689,512" in out
+
+
+def test_summary_of_a_checkpoint(run_dir, tmp_path, capsys):
+    for argv in ([run_dir / "best.npz"], [run_dir], ["--checkpoint", run_dir / "best.npz"]):
+        code, out, err = minicnn_cli(capsys, "summary", *argv)
+        assert code == 0, err
+        assert "Input shape: [1, 1, 28, 28]" in out and "Total params: 61,706" in out
+    # the checkpoint's input shape, not the model's native 3x32x32
+    ckpt = minicnn.load(run_dir / "best.npz")
+    ckpt["config"]["model"] = "resnet20"
+    ckpt["model"] = minicnn.models.resnet20(in_channels=1).state_dict()
+    minicnn.save(ckpt, tmp_path / "resnet20.npz")
+    code, out, err = minicnn_cli(capsys, "summary", tmp_path / "resnet20.npz")
+    assert code == 0, err
+    assert "Input shape: [1, 1, 28, 28]" in out and "CifarResNet" in out
+    code, _, err = minicnn_cli(capsys, "summary", run_dir, "--input-shape", "1,32,32")
+    assert code == 2 and "model 'lenet5' does not accept input shape 1,32,32" in err
+    code, _, err = minicnn_cli(capsys, "summary", run_dir, "--num-classes", "3")
+    assert code == 2 and "--num-classes goes with a model name only" in err
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--model", "lenet5", "--input-shape", "28,28"], "argument --input-shape: expected C,H,W"),
     (["--model", "lenet5", "--input-shape", "1,0,28"], "expected C,H,W"),
     (["--model", "nope", "--input-shape", "1,28,28"], "unknown model 'nope'; choose from"),
     (["--model", "simple_cnn", "--input-shape", "1,32,32"], "does not accept input shape"),
+    (["resnet21"], "'resnet21' is neither a model (lenet5, simple_cnn,"),
+    (["lenet5", "--model", "lenet5"], "argument --model: not allowed with argument"),
+    ([], "one of the arguments MODEL|CHECKPOINT --model --checkpoint is required"),
 ])
 def test_summary_errors(capsys, argv, message):
     code, _, err = minicnn_cli(capsys, "summary", *argv)
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_eval_and_predict_an_untrained_model(data_root, tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    warning = ("minicnn: warning: --model resnet20 has random weights (untrained): a smoke test "
+               "of the pipeline, its results are chance level\n")
+    code, out, err = minicnn_cli(capsys, "eval", "--model", "resnet20", "--data-root", data_root)
+    assert code == 0 and err == warning
+    assert out.startswith("model: resnet20 (random weights)\n")
+    assert f"fashion-mnist test set ({N_TEST} images)" in out
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(tmp_path / "a.png")
+    code, out, err = minicnn_cli(capsys, "predict", "--model", "resnet20", tmp_path / "a.png",
+                                 "--topk", "1")
+    assert code == 0 and err == warning
+    assert out.splitlines()[0] == str(tmp_path / "a.png") and len(out.splitlines()) == 2
+    for argv, message in [
+            ([], "one of the arguments --checkpoint --model is required"),
+            (["--model", "lenet5", "--checkpoint", "x.npz"], "not allowed with argument"),
+            (["--checkpoint", "x.npz", "--dataset", "mnist"], "--dataset goes with --model only"),
+            (["--model", "simple_cnn", "--dataset", "cifar10"],
+             "model 'simple_cnn' does not accept the 3x32x32 images of cifar10")]:
+        code, _, err = minicnn_cli(capsys, "predict", *argv, tmp_path / "a.png")
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
+    for kwargs in ({}, {"path": "x.npz", "model": "lenet5"}):  # the library: exactly one
+        with pytest.raises(training.ConfigError, match="give either a checkpoint"):
+            training.evaluate_checkpoint(**kwargs)
+
+
+def test_predict_warns_for_each_image_it_converts(run_dir, tmp_path, capsys):
+    Image = pytest.importorskip("PIL.Image")
+    dark = np.zeros((28, 28), np.uint8)
+    dark[6:22, 4:24] = 220  # a light object on black, as Fashion-MNIST's
+    Image.fromarray(dark).save(tmp_path / "match.png")
+    photo = np.full((30, 40, 3), 250, np.uint8)
+    photo[5:25, 8:32] = (140, 40, 30)  # a red shoe on white paper
+    Image.fromarray(photo).save(tmp_path / "shoe.png")
+    code, out, err = minicnn_cli(capsys, "predict", "--checkpoint", run_dir,
+                                 tmp_path / "match.png", tmp_path / "shoe.png", "--topk", "1")
+    assert code == 0
+    assert err == (f"minicnn: warning: {tmp_path / 'shoe.png'}: converted colour to grey, "
+                   "resized 40x30 to 28x28, inverted (light background); the model expects "
+                   "28x28 grey images with a dark background (as in fashion-mnist), so "
+                   "predictions may be poor\n")
+    assert [line for line in out.splitlines() if not line.startswith(" ")] == \
+        [str(tmp_path / "match.png"), str(tmp_path / "shoe.png")]
+
+
+def test_output_into_a_closed_pipe_exits_quietly():
+    # `minicnn summary resnet20 | head -1` once head has gone: the read end of the pipe is
+    # closed. (argparse's --help ignores a failed write by itself.)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "minicnn", "summary", "resnet20"], cwd=REPO,
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.stderr == ""
+    assert proc.returncode == cli.EXIT_BROKEN_PIPE == 141  # as a process killed by SIGPIPE
 
 
 def test_data_info(data_root, capsys):

@@ -271,7 +271,8 @@ def test_cli_distributed_train_and_resume(tmp_path):
                    *train_args(data_root, full, "--batch-size", "8", "--distributed"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("training lenet5") == 1  # rank 0 alone prints
-    assert proc.stdout.count("epoch 2/2") == 1
+    assert proc.stdout.count("epoch 2/2  train loss") == 1
+    assert proc.stdout.count("  epoch 2/2  step ") == 4  # rank 0's 4 batches, a line each
     assert {"last.npz", "best.npz", "metrics.csv", "results.json"} <= set(os.listdir(full))
     last = minicnn.load(full / "last.npz")
     assert last["world_size"] == 2 and last["epoch"] == 2

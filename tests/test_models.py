@@ -1,6 +1,8 @@
 """minicnn.models against hand-written PyTorch twins (minicnn/bench/torch_models.py): structure
 (state_dict keys, shapes, parameter counts, torchvision's published counts), outputs and
 gradients with the twin's weights loaded, a training step of every model, and the blocks."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -371,3 +373,18 @@ def test_get_model_builds_every_listed_model():
     assert model.fc.out_features == 7 and model.conv1.in_channels == 1
     with pytest.raises(ValueError, match="unknown model 'resnet21'.*resnet20"):
         M.get_model("resnet21")
+
+
+def test_every_model_declares_its_native_input_shape():
+    for name in M.list_models():
+        shape = M.native_input_shape(name)
+        assert len(shape) == 3 and all(isinstance(s, int) and s > 0 for s in shape), name
+        # the channels of the constructor's default in_channels
+        default = inspect.signature(getattr(M, name)).parameters["in_channels"].default
+        assert shape[0] == default, name
+    assert M.native_input_shape("lenet5") == M.native_input_shape("simple_cnn") == (1, 28, 28)
+    assert M.native_input_shape("resnet20") == M.native_input_shape("vgg16_bn") == (3, 32, 32)
+    assert M.native_input_shape("resnet18") == M.native_input_shape("densenet121") == \
+        (3, 224, 224)
+    with pytest.raises(ValueError, match="native_input_shape: unknown model 'alexnet'"):
+        M.native_input_shape("alexnet")

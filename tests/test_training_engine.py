@@ -8,7 +8,9 @@ import csv
 import dataclasses
 import io
 import json
+import math
 import os
+import re
 import sys
 
 import numpy as np
@@ -81,11 +83,19 @@ def assert_same_run(a, b):
 # ---------------------------------------------------------------- the run directory
 
 
+def has_matplotlib():
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def test_run_directory(trained_run):
     out, results, text = trained_run
-    assert sorted(os.listdir(out)) == ["best.npz", "config.json", "confusion_matrix.csv",
-                                       "last.npz", "metrics.csv", "metrics.jsonl",
-                                       "results.json"]
+    files = {"best.npz", "config.json", "confusion_matrix.csv", "last.npz", "metrics.csv",
+             "metrics.jsonl", "results.json"}
+    assert set(os.listdir(out)) == files | ({"curves.png"} if has_matplotlib() else set())
     cfg = json.load(open(out / "config.json"))
     assert set(cfg) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert cfg["lr"] == 0.05 and cfg["epochs"] == 2 and cfg["model"] == "lenet5"
@@ -125,6 +135,7 @@ def test_run_directory(trained_run):
     assert table[0][1:] == last["dataset"]["classes"]
     assert np.array_equal(np.array([r[1:] for r in table[1:]], int), cm)
 
+    assert "; 2 epochs, batch 16," in text
     assert "epoch 1/2" in text and "epoch 2/2" in text
     assert f"accuracy {results['test_acc']:.2%}" in text and "confusion matrix" in text
 
@@ -346,32 +357,108 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_on_a_terminal(data_root, tmp_path, monkeypatch):
+PROGRESS = re.compile(r"  epoch (\d+)/(\d+)  step (\d+)/(\d+) \((\d+)%\)  loss (\d+\.\d{4})  "
+                      r"acc (\d+\.\d\d)%  (\d+) img/s  ETA (\d+ s|\d+ min \d\d s)")
+
+
+def progress_steps(text):
+    """{epoch: [step, ...]} of the progress lines in ``text``; every line must parse whole."""
+    steps = {}
+    for line in text.splitlines():
+        if " step " in line:
+            match = PROGRESS.fullmatch(line)
+            assert match, line
+            steps.setdefault(int(match[1]), []).append(int(match[3]))
+    return steps
+
+
+def summary_lines(text):
+    return [line for line in text.splitlines() if line.startswith("epoch ")]
+
+
+def test_progress_lines_without_a_terminal(data_root, tmp_path, trained_run):
+    # 64 batches of 1 image: a line each tenth of the epoch, the first after 7 batches
+    _, text = run(config(data_root, tmp_path, batch_size=1, plot=False))
+    tenths = [math.ceil(k * 64 / 10) for k in range(1, 11)]
+    assert progress_steps(text) == {1: tenths, 2: tenths}
+    lines = text.splitlines()
+    first = lines.index(next(line for line in lines if " step " in line))
+    assert lines[first].startswith("  epoch 1/2  step 7/64 (11%)  loss ")
+    assert lines[first - 1].startswith("training lenet5")
+    rows = read_metrics(tmp_path)
+    for epoch, row in enumerate(rows, 1):
+        # the epoch's last progress line comes just before its summary, with the same loss
+        done = next(i for i, line in enumerate(lines) if line.startswith(f"epoch {epoch}/2"))
+        last = PROGRESS.fullmatch(lines[done - 1])
+        assert (last[3], last[5], last[9]) == ("64", "100", "0 s")
+        assert float(last[6]) == pytest.approx(row["train_loss"], abs=1e-4)
+        assert float(last[7]) == pytest.approx(100 * row["train_acc"], abs=0.01)
+    # fewer than 10 batches (4): a line per batch
+    assert progress_steps(trained_run[2]) == {1: [1, 2, 3, 4], 2: [1, 2, 3, 4]}
+
+
+def test_progress_bar_on_a_terminal(data_root, tmp_path, monkeypatch):
     pytest.importorskip("tqdm")
     tty = Terminal()
-    Trainer(config(data_root, tmp_path / "a", epochs=1), stream=tty).fit()
+    Trainer(config(data_root, tmp_path / "a", epochs=1, plot=False), stream=tty).fit()
     assert "4/4" in tty.getvalue() and "img_s=" in tty.getvalue()
-    _, plain = run(config(data_root, tmp_path / "b", epochs=1))
-    assert "4/4" not in plain and "img_s=" not in plain
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # not installed: summary lines only
+    assert " step " not in tty.getvalue()  # the bar alone, no progress lines
+    _, plain = run(config(data_root, tmp_path / "b", epochs=1, plot=False))
+    assert "img_s=" not in plain
+    # a terminal without tqdm gets the progress lines
+    monkeypatch.setitem(sys.modules, "tqdm", None)
     tty = Terminal()
-    Trainer(config(data_root, tmp_path / "c", epochs=1), stream=tty).fit()
-    assert "img_s=" not in tty.getvalue() and "epoch 1/1" in tty.getvalue()
+    Trainer(config(data_root, tmp_path / "c", epochs=1, plot=False), stream=tty).fit()
+    assert "img_s=" not in tty.getvalue() and progress_steps(tty.getvalue()) == {1: [1, 2, 3, 4]}
 
 
-def test_plot(data_root, tmp_path):
+@pytest.mark.parametrize("kw, expected", [
+    # OneCycleLR over 1 epoch (16 steps) rises from lr / 25 to about lr (0.04996 at step 5)
+    # and falls to lr / 25 / 1e4 within it
+    (dict(epochs=1, batch_size=4), ["lr 0.002->0.05->2e-07"]),
+    (dict(epochs=1, scheduler="cosine", lr=0.1), ["lr 0.1->0.0146"]),  # 4 steps: 0.1 .. 0.0146
+    # constant within each epoch: x 0.1 after every third of the epochs
+    (dict(epochs=3, scheduler="step", lr=0.1), ["lr 0.1", "lr 0.01", "lr 0.001"]),
+])
+def test_epoch_line_gives_the_lr_range(data_root, tmp_path, kw, expected):
+    _, text = run(config(data_root, tmp_path, plot=False, **kw))
+    assert [line.split("  ")[-2] for line in summary_lines(text)] == expected
+    assert f"; {kw['epochs']} epoch{'s' if kw['epochs'] > 1 else ''}, batch " in text
+
+
+def test_saved_paths_are_printed(trained_run):
+    out, _, text = trained_run
+    lines = text.splitlines()
+    block = lines[lines.index("saved:") + 1:]
+    names = ["best.npz", "last.npz", "metrics.csv", "results.json"]
+    names += ["curves.png"] if has_matplotlib() else []
+    assert [line.split()[0] for line in block] == [str(out / name) for name in names]
+    best = minicnn.load(out / "best.npz")["best"]
+    assert block[0].split(None, 1)[1] == f"epoch {best['epoch']}, test acc {best['value']:.2%}"
+    assert block[1].split(None, 1)[1] == "epoch 2"
+
+
+def test_plot_by_default(data_root, tmp_path):
     pytest.importorskip("matplotlib")
-    _, text = run(config(data_root, tmp_path, plot=True))
-    with open(tmp_path / "curves.png", "rb") as f:
+    _, text = run(config(data_root, tmp_path / "a", epochs=1))
+    with open(tmp_path / "a" / "curves.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert "curves.png" in text
+    assert [str(tmp_path / "a" / "curves.png"), "loss", "and", "accuracy", "curves"] == \
+        text.splitlines()[-1].split()
+    _, text = run(config(data_root, tmp_path / "b", epochs=1, plot=False))
+    assert not os.path.exists(tmp_path / "b" / "curves.png") and "curves.png" not in text
 
 
 def test_plot_without_matplotlib(data_root, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"minicnn\[train\]"):
-        Trainer(config(data_root, tmp_path, plot=True))  # before any training
+    results, text = run(config(data_root, tmp_path, epochs=1))  # skipped, with a note
+    assert results["epochs"] == 1 and not os.path.exists(tmp_path / "curves.png")
+    notes = [line for line in text.splitlines() if "curves.png" in line]
+    assert notes == [("curves.png skipped: matplotlib is not installed (pip install matplotlib, "
+                      "or minicnn[train]; --no-plot skips this note)")]
+    with pytest.raises(ImportError, match=r"--plot needs matplotlib: .*minicnn\[train\]"):
+        training.require_matplotlib()
 
 
 # ---------------------------------------------------------------- eval and predict
@@ -397,8 +484,11 @@ def test_predict_files(trained_run, data_root, tmp_path):
     test = get_dataset("fashion-mnist", root=data_root, train=False)
     Image.fromarray(test.data[0]).save(tmp_path / "a.png")
     Image.fromarray(test.data[1]).convert("RGB").resize((56, 56)).save(tmp_path / "b.jpg")
-    top = training.predict_files(out / "last.npz", [tmp_path / "a.png", tmp_path / "b.jpg"],
-                                 topk=3)
+    with pytest.warns(training.InputConversionWarning) as record:  # b.jpg only: grey RGB
+        top = training.predict_files(out / "last.npz", [tmp_path / "a.png", tmp_path / "b.jpg"],
+                                     topk=3)
+    assert [str(w.message).split(";")[0] for w in record] == \
+        [f"{tmp_path / 'b.jpg'}: resized 56x56 to 28x28"]
     assert len(top) == 2 and all(len(t) == 3 for t in top)
     for t in top:
         probs = [p for _, p in t]
