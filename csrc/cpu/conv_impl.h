@@ -8,9 +8,9 @@
  * One row per (channel, tap), written front to back. Inside a row, the valid output range of
  * each input line is copied (memcpy when the stride is 1) and the rest zero-filled, so there is
  * no per-element bounds test. */
-void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                     int64_t Ho, int64_t Wo, T *cols, int64_t ld) {
+void MC_NAME(im2col)(const T *x, int64_t C, const mc_geometry *g, T *cols, int64_t ld) {
+    const int64_t H = g->H, W = g->W, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;
+    const int64_t ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw, Ho = g->Ho, Wo = g->Wo;
     const int64_t rows = C * kh * kw;
     for (int64_t r = 0; r < rows; r++) {
         const int64_t j = r % kw, i = (r / kw) % kh, c = r / (kw * kh);
@@ -38,9 +38,9 @@ void MC_NAME(im2col)(const T *x, int64_t C, int64_t H, int64_t W, int64_t kh, in
 }
 
 /* The adjoint of im2col (serial, as im2col): every tap's column adds into the pixel it read. */
-void MC_NAME(col2im)(const T *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
-                     int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                     int64_t dw, int64_t Ho, int64_t Wo, T *x) {
+void MC_NAME(col2im)(const T *cols, int64_t ld, int64_t C, const mc_geometry *g, T *x) {
+    const int64_t H = g->H, W = g->W, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;
+    const int64_t ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw, Ho = g->Ho, Wo = g->Wo;
     for (int64_t c = 0; c < C; c++) {
         for (int64_t i = 0; i < kh; i++) {
             for (int64_t j = 0; j < kw; j++) {
@@ -87,10 +87,11 @@ MC_INLINE void MC_NAME(copy_rows)(const T *src, int64_t ld_src, T *dst, int64_t 
         for (int64_t v = 0; v < cols; v++) dst[r * ld_dst + v] = src[r * ld_src + v];
 }
 
-MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
-                               int64_t W, int64_t M, int64_t kh, int64_t kw, int64_t sh,
-                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                               int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_geometry *g,
+                                         T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
+    const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
+    const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t K = C * M, planes = N * K;
     if (sh == 1 && sw == 1) {
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
@@ -153,11 +154,11 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, int64_t N
  * of c, so the scatter-add has no races. */
 /* Stride 1, as the forward in reverse: the wide gradient row (gy with zero columns up to Wp) is
  * added, shifted per tap, into a padded gradient plane, whose interior is gx. */
-MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
-                                              int64_t C, int64_t H, int64_t W, int64_t M,
-                                              int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                              int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                              int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx,
+                                                        const mc_geometry *g, T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
+    const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
+    const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t K = C * M, planes = N * C;
     if (sh == 1 && sw == 1) {
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
@@ -221,11 +222,11 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w,
 /* grad_weight: one thread per output channel k sums over the batch (double accumulators). */
 /* Stride 1: per image, tap (i, j) is one dot product of the wide gradient row with the padded
  * input plane shifted by i dh Wp + j dw (the wide row's extra columns are zero). */
-MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
-                                               int64_t C, int64_t H, int64_t W, int64_t M,
-                                               int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                               int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                               int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw,
+                                                         const mc_geometry *g, T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
+    const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
+    const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t K = C * M;
     if (sh == 1 && sw == 1) {
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
@@ -301,9 +302,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 #define MC_SLAB 256 /* pixels of depth per weight-gradient GEMM: bounds the scratch */
 #define MC_PARTS 8  /* image ranges of the weight gradient, at most (thread-count independent sums) */
 
-MC_INLINE int MC_NAME(pointwise)(int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                                 int64_t pw) {
-    return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0;
+MC_INLINE int MC_NAME(pointwise)(const mc_geometry *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
 /* Images per column matrix for S = Ho * Wo output pixels. */
@@ -327,13 +327,12 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
     return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
 }
 
-int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t N, int64_t C, int64_t K, int64_t kh,
-                                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-                                       int64_t groups, int64_t Ho, int64_t Wo) {
+int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
+    const int64_t N = g->N, C = g->C, K = g->K, kh = g->kh, kw = g->kw, groups = g->groups;
     const int64_t Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     return (int64_t)mc_get_num_threads() *
-               MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw, groups, Ho * Wo,
-                                           MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw)) +
+               MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw, groups, g->Ho * g->Wo,
+                                           MC_NAME(pointwise)(g)) +
            (pass == 2 ? (N < MC_PARTS ? (N > 0 ? N : 1) : MC_PARTS) * C * kh * kw * Kgp : 0);
 }
 
@@ -344,21 +343,18 @@ int64_t MC_NAME(conv2d_gemm_workspace)(int pass, int64_t N, int64_t C, int64_t K
 #endif
 
 /* The column matrix of images n0 .. n0 + nb - 1, group grp, side by side (row stride L). */
-MC_INLINE void MC_NAME(chunk_im2col)(const T *x, int64_t n0, int64_t nb, int64_t grp, int64_t C,
-                                     int64_t Cg, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                                     int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                     int64_t dw, int64_t Ho, int64_t Wo, T *cols, int64_t L) {
+MC_INLINE void MC_NAME(chunk_im2col)(const T *x, int64_t n0, int64_t nb, int64_t grp, int64_t Cg,
+                                     const mc_geometry *g, T *cols, int64_t L) {
     for (int64_t i = 0; i < nb; i++)
-        MC_NAME(im2col)(x + ((n0 + i) * C + grp * Cg) * H * W, Cg, H, W, kh, kw, sh, sw, ph, pw,
-                        dh, dw, Ho, Wo, cols + i * Ho * Wo, L);
+        MC_NAME(im2col)(x + ((n0 + i) * g->C + grp * Cg) * g->H * g->W, Cg, g,
+                        cols + i * g->Ho * g->Wo, L);
 }
 
-MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int64_t C, int64_t H,
-                                    int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
-                                    int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                    int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geometry *g, T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
+    const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
-    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int point = MC_NAME(pointwise)(g);
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
     const int direct = point && B == 1;
     const int64_t per = MC_NAME(gemm_ws_per_thread)(0, N, C, K, kh, kw, groups, S, point);
@@ -377,8 +373,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
             for (int64_t grp = 0; grp < groups; grp++) {
                 const T *xg = x + (n0 * C + grp * Cg) * H * W;
                 if (!direct)
-                    MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw, dh,
-                                          dw, Ho, Wo, cols, L);
+                    MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
                 T *yg = y + (n0 * K + grp * Kg) * S;
                 const int nt = few ? MC_NAME(gemm_threads)(Kg, nb * S, rows) : 1;
                 MC_GEMM_PARALLEL(nt)
@@ -398,13 +393,12 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, int64_t N, int
 
 /* grad_input: per chunk and group, columns = W^T @ grad_output, then col2im (the adjoint of
  * im2col) adds them onto each image. */
-MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *gx, int64_t N,
-                                                   int64_t C, int64_t H, int64_t W, int64_t K,
-                                                   int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                                   int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                                   int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *gx,
+                                                   const mc_geometry *g, T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
+    const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
-    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int point = MC_NAME(pointwise)(g);
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
     const int direct = point && B == 1, few = chunks < mc_get_num_threads();
     const int64_t per = MC_NAME(gemm_ws_per_thread)(1, N, C, K, kh, kw, groups, S, point);
@@ -439,8 +433,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
                     for (int64_t i = 0; i < nb; i++) {
                         T *gxi = gxg + i * C * H * W;
                         memset(gxi, 0, (size_t)(Cg * H * W) * sizeof(T));
-                        MC_NAME(col2im)(cols + i * S, L, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw,
-                                        Ho, Wo, gxi);
+                        MC_NAME(col2im)(cols + i * S, L, Cg, g, gxi);
                     }
             }
         }
@@ -452,14 +445,13 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
  * images are cut into min(N, MC_PARTS) fixed ranges, each summed (chunk by chunk) into its own
  * accumulator, and the accumulators are added in a fixed order: the result does not depend on
  * the thread count. */
-MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw, int64_t N,
-                                                    int64_t C, int64_t H, int64_t W, int64_t K,
-                                                    int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                                                    int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                                                    int64_t groups, int64_t Ho, int64_t Wo, T *ws) {
+MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw,
+                                                    const mc_geometry *g, T *ws) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
+    const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
     const int64_t Kgp = (Kg + VL - 1) / VL * VL, part_size = groups * rows * Kgp;
-    const int point = MC_NAME(pointwise)(kh, kw, sh, sw, ph, pw);
+    const int point = MC_NAME(pointwise)(g);
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
     const int direct = point && B == 1;
     const int64_t per = MC_NAME(gemm_ws_per_thread)(2, N, C, K, kh, kw, groups, S, point);
@@ -484,8 +476,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                 for (int64_t grp = 0; grp < groups; grp++) {
                     const T *src = x + (n0 * C + grp * Cg) * H * W;
                     if (!direct)
-                        MC_NAME(chunk_im2col)(x, n0, nb, grp, C, Cg, H, W, kh, kw, sh, sw, ph, pw,
-                                              dh, dw, Ho, Wo, cols, L);
+                        MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
                     for (int64_t p0 = 0; p0 < np_all; p0 += MC_SLAB) {
                         const int64_t np = np_all - p0 < MC_SLAB ? np_all - p0 : MC_SLAB;
                         /* grad_output^T (pad columns zero), one image's run of pixels at a

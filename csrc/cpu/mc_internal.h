@@ -4,6 +4,10 @@
 
 #include "minicnn.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 /* Below this many elements a parallel region costs more than it saves (measured on 2-core EPYC:
  * a relu on 32K floats takes ~5 us, about the cost of waking a thread team). */
 #define MC_PARALLEL_MIN 32768
@@ -46,6 +50,28 @@ static inline int mc_wide_vectors(void) {
 #else
     return 0;
 #endif
+}
+
+/* The calling thread's number in its OpenMP team (0 outside one, or without OpenMP). */
+MC_INLINE int mc_thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Output positions o in [0, n_out) whose input index o * stride + offset lies in [0, n_in):
+ * the half-open range [*lo, *hi). Everything outside it reads the zero padding. */
+MC_INLINE void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int64_t n_out,
+                              int64_t *lo, int64_t *hi) {
+    int64_t a = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+    int64_t b = n_in - 1 - offset >= 0 ? (n_in - 1 - offset) / stride + 1 : 0;
+    if (a > n_out) a = n_out;
+    if (b > n_out) b = n_out;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
 }
 
 /* Per-thread slack after the depthwise planes: the vectorised forward reads and writes up to two

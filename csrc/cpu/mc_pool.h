@@ -1,6 +1,8 @@
 /* C kernels for pooling (pool.c, pool_impl.h): max and average pooling, adaptive max and average
  * pooling, forward and backward; included by minicnn.h.
  *
+ * Sizes come in an mc_geometry (minicnn.h): N, C, H, W, the window (kh, kw, sh, sw, ph, pw, dh,
+ * dw; the adaptive pools read none of it) and Ho, Wo; K and groups are not used.
  * Layout: every array is P = N * C planes stored one after the other (C-contiguous NCHW): the
  * input x and grad_input gx are (P, H, W), the output y, its gradient gy and the argmax indices
  * ind are (P, Ho, Wo). Indices are flat positions ih * W + iw inside one (H, W) plane, as int64
@@ -26,26 +28,17 @@
 #include <stdint.h>
 
 #define MC_DECLARE_POOL(T, SFX)                                                                \
-    void mc_max_pool2d_##SFX(const T *x, T *y, int64_t *ind, int64_t P, int64_t H, int64_t W,  \
-                             int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,       \
-                             int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw);      \
+    void mc_max_pool2d_##SFX(const T *x, T *y, int64_t *ind, const mc_geometry *g);            \
     /* gx[p, ind[p, o]] += gy[p, o]; used for adaptive_max_pool2d too */                      \
-    void mc_max_pool2d_backward_##SFX(const T *gy, const int64_t *ind, T *gx, int64_t P,       \
-                                      int64_t H, int64_t W, int64_t Ho, int64_t Wo);           \
-    void mc_avg_pool2d_##SFX(const T *x, T *y, int64_t P, int64_t H, int64_t W, int64_t Ho,    \
-                             int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw,       \
-                             int64_t ph, int64_t pw, int count_include_pad,                   \
-                             int64_t divisor_override);                                       \
-    void mc_avg_pool2d_backward_##SFX(const T *gy, T *gx, int64_t P, int64_t H, int64_t W,     \
-                                      int64_t Ho, int64_t Wo, int64_t kh, int64_t kw,          \
-                                      int64_t sh, int64_t sw, int64_t ph, int64_t pw,          \
+    void mc_max_pool2d_backward_##SFX(const T *gy, const int64_t *ind, T *gx,                  \
+                                      const mc_geometry *g);                                   \
+    void mc_avg_pool2d_##SFX(const T *x, T *y, const mc_geometry *g, int count_include_pad,    \
+                             int64_t divisor_override);                                        \
+    void mc_avg_pool2d_backward_##SFX(const T *gy, T *gx, const mc_geometry *g,                \
                                       int count_include_pad, int64_t divisor_override);        \
-    void mc_adaptive_avg_pool2d_##SFX(const T *x, T *y, int64_t P, int64_t H, int64_t W,       \
-                                      int64_t Ho, int64_t Wo);                                 \
-    void mc_adaptive_avg_pool2d_backward_##SFX(const T *gy, T *gx, int64_t P, int64_t H,       \
-                                               int64_t W, int64_t Ho, int64_t Wo);             \
-    void mc_adaptive_max_pool2d_##SFX(const T *x, T *y, int64_t *ind, int64_t P, int64_t H,    \
-                                      int64_t W, int64_t Ho, int64_t Wo);
+    void mc_adaptive_avg_pool2d_##SFX(const T *x, T *y, const mc_geometry *g);                 \
+    void mc_adaptive_avg_pool2d_backward_##SFX(const T *gy, T *gx, const mc_geometry *g);      \
+    void mc_adaptive_max_pool2d_##SFX(const T *x, T *y, int64_t *ind, const mc_geometry *g);
 
 MC_DECLARE_POOL(float, f32)
 MC_DECLARE_POOL(double, f64)

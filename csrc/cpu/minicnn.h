@@ -14,6 +14,18 @@
 
 #include <stdint.h>
 
+/* The geometry of a 2-d convolution or pooling window, in PyTorch's terms (torch.nn.Conv2d,
+ * MaxPool2d): N images of C channels, H x W pixels; K output channels (a convolution's; the pools
+ * keep C, and a depthwise convolution has K = C * M for a channel multiplier M); a kh x kw
+ * window with stride (sh, sw), zero padding (ph, pw) and dilation (dh, dw); groups (the
+ * convolutions); output Ho x Wo. The caller computes Ho and Wo and checks every size; the kernels
+ * read only the fields they need. */
+typedef struct mc_geometry {
+    int64_t N, C, H, W, K;
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t groups, Ho, Wo;
+} mc_geometry;
+
 /* ---- threads (threads.c) ---- */
 int mc_openmp_enabled(void);      /* 1 when built with OpenMP, else 0 */
 void mc_set_num_threads(int n);   /* n >= 1; governs every minicnn kernel */
@@ -46,6 +58,7 @@ MC_DECLARE_ELEMENTWISE(double, f64)
 
 /* ---- one header per kernel family ---- */
 #include "mc_conv.h"
+#include "mc_linear.h"
 #include "mc_pool.h"
 #include "mc_norm.h"
 #include "mc_loss.h"

@@ -132,9 +132,10 @@ static inline void MC_NAME(max_row_taps)(const T *xp, T *yr, int64_t *ir, int64_
     }
 }
 
-void MC_NAME(max_pool2d)(const T *x, T *y, int64_t *ind, int64_t P, int64_t H, int64_t W,
-                         int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                         int64_t ph, int64_t pw, int64_t dh, int64_t dw) {
+void MC_NAME(max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geometry *g) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int64_t kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw;
+    const int64_t dh = g->dh, dw = g->dw;
     const int64_t rows = P * Ho;
     const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && dh == 1 &&
                      dw == 1 && W < ((int64_t)1 << 30);
@@ -225,8 +226,8 @@ static inline int MC_NAME(max_blocks_plane)(const T *restrict gy, const int64_t 
     return !bad;
 }
 
-void MC_NAME(max_pool2d_backward)(const T *gy, const int64_t *ind, T *gx, int64_t P, int64_t H,
-                                  int64_t W, int64_t Ho, int64_t Wo) {
+void MC_NAME(max_pool2d_backward)(const T *gy, const int64_t *ind, T *gx, const mc_geometry *g) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t HW = H * W, HoWo = Ho * Wo;
     const int blocks = Ho == H / 2 && Wo == W / 2 && Ho > 0 && Wo > 0 && W < ((int64_t)1 << 30);
 #ifdef _OPENMP
@@ -295,9 +296,10 @@ static inline void MC_NAME(avg_row_taps)(const T *xp, T *yr, int64_t W, int64_t 
     }
 }
 
-void MC_NAME(avg_pool2d)(const T *x, T *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
-                         int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                         int64_t pw, int count_include_pad, int64_t divisor_override) {
+void MC_NAME(avg_pool2d)(const T *x, T *y, const mc_geometry *g, int count_include_pad,
+                         int64_t divisor_override) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int64_t kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw;
     const int64_t rows = P * Ho;
     const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
     const T div2x2 = (T)(divisor_override != 0 ? divisor_override : 4);
@@ -391,10 +393,10 @@ static inline void MC_NAME(avg_scatter)(const T *gy, T *gx, int64_t H, int64_t W
     }
 }
 
-void MC_NAME(avg_pool2d_backward)(const T *gy, T *gx, int64_t P, int64_t H, int64_t W,
-                                  int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
-                                  int64_t sw, int64_t ph, int64_t pw, int count_include_pad,
+void MC_NAME(avg_pool2d_backward)(const T *gy, T *gx, const mc_geometry *g, int count_include_pad,
                                   int64_t divisor_override) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int64_t kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw;
     const int64_t HW = H * W, HoWo = Ho * Wo;
     const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
     const T div2x2 = (T)(divisor_override != 0 ? divisor_override : 4);
@@ -460,8 +462,8 @@ static inline T MC_NAME(sum_run)(const T *a, int64_t n) {
     return s;
 }
 
-void MC_NAME(adaptive_avg_pool2d)(const T *x, T *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
-                                  int64_t Wo) {
+void MC_NAME(adaptive_avg_pool2d)(const T *x, T *y, const mc_geometry *g) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t rows = P * Ho;
     if (Ho == 1 && Wo == 1) { /* global average pool: one contiguous run per plane */
         const int64_t HW = H * W;
@@ -492,8 +494,8 @@ void MC_NAME(adaptive_avg_pool2d)(const T *x, T *y, int64_t P, int64_t H, int64_
     }
 }
 
-void MC_NAME(adaptive_avg_pool2d_backward)(const T *gy, T *gx, int64_t P, int64_t H, int64_t W,
-                                           int64_t Ho, int64_t Wo) {
+void MC_NAME(adaptive_avg_pool2d_backward)(const T *gy, T *gx, const mc_geometry *g) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t HW = H * W, HoWo = Ho * Wo;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if(P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
@@ -519,8 +521,8 @@ void MC_NAME(adaptive_avg_pool2d_backward)(const T *gy, T *gx, int64_t P, int64_
     }
 }
 
-void MC_NAME(adaptive_max_pool2d)(const T *x, T *y, int64_t *ind, int64_t P, int64_t H, int64_t W,
-                                  int64_t Ho, int64_t Wo) {
+void MC_NAME(adaptive_max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geometry *g) {
+    const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t rows = P * Ho;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if(P * H * W >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())

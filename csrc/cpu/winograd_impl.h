@@ -94,10 +94,10 @@ int64_t MC_NAME(winograd_scratch)(int64_t Cp, int64_t Kp) {
  * of Tb tiles and does everything for them while they are in its cache: the input transform into
  * V (16, Tb, Cp), then per panel of output channels the 16 products M[xi] = V[xi] @ U[xi] and
  * the output transform, written straight into y. No thread waits on another inside a chunk. */
-MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                                        const T *U, int64_t K, int64_t ph, int64_t pw, T *y,
-                                        int64_t Ho, int64_t Wo, int64_t n_chunk, T *xh,
-                                        T *scratch) {
+MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_geometry *g,
+                                        int64_t n_chunk, T *xh, T *scratch) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, ph = g->ph, pw = g->pw;
+    const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
     const int nv = MC_NAME(fwd_nv)(Kp), MR = MC_FWD_MR(nv), NR = nv * VL;
     const int64_t Tb_max = MC_NAME(fwd_block)(Cp, MR);
@@ -201,10 +201,12 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, int64_t N, int64_t C, int64_
  * Per chunk of images: channels-last copies of x and gy; then (threads over tiles) the input
  * transform into vbuf (16, tiles, Cp) and the gradient transform into gbuf (16, tiles, Kp); then
  * (threads over xi, so each dU[xi] has one writer) the 16 products, depth = the chunk's tiles. */
-MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(
-    const T *gy, const T *x, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t ph,
-    int64_t pw, int64_t Ho, int64_t Wo, int64_t n_chunk, T *xh, T *gh, T *vbuf, T *gbuf,
-    T *zero, T *dU) {
+MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
+                                                        const mc_geometry *g, int64_t n_chunk,
+                                                        T *xh, T *gh, T *vbuf, T *gbuf, T *zero,
+                                                        T *dU) {
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, ph = g->ph, pw = g->pw;
+    const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
     const int nv = (Kp / VL) % 2 == 0 ? 2 : 1, NR = nv * VL;
     const int64_t TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, P = TH * TW;

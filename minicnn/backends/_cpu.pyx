@@ -16,6 +16,10 @@ from libc.stdint cimport int64_t
 cnp.import_array()
 
 cdef extern from "minicnn.h" nogil:
+    # the sizes of a convolution or pooling window (minicnn.h)
+    ctypedef struct mc_geometry:
+        int64_t N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups, Ho, Wo
+
     int mc_openmp_enabled()
     void mc_set_num_threads(int n)
     int mc_get_num_threads()

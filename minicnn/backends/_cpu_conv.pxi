@@ -10,92 +10,51 @@
 # fewer multiply-adds, all three passes. The weight transforms (tiny) are NumPy here.
 
 cdef extern from "minicnn.h" nogil:
-    void mc_im2col_f32(const float *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, float *cols, int64_t ld)
-    void mc_im2col_f64(const double *x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                       int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                       int64_t Ho, int64_t Wo, double *cols, int64_t ld)
-    void mc_col2im_f32(const float *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
-                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                       int64_t dw, int64_t Ho, int64_t Wo, float *x)
-    void mc_col2im_f64(const double *cols, int64_t ld, int64_t C, int64_t H, int64_t W, int64_t kh,
-                       int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                       int64_t dw, int64_t Ho, int64_t Wo, double *x)
-    int64_t mc_depthwise_workspace(int64_t H, int64_t W, int64_t kw, int64_t sh, int64_t sw,
-                                   int64_t ph, int64_t pw, int64_t dw, int64_t Ho)
-    void mc_depthwise_conv2d_f32(const float *x, const float *w, float *y, int64_t N, int64_t C,
-                                 int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,
-                                 int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                 int64_t dw, int64_t Ho, int64_t Wo, float *ws)
-    void mc_depthwise_conv2d_f64(const double *x, const double *w, double *y, int64_t N, int64_t C,
-                                 int64_t H, int64_t W, int64_t M, int64_t kh, int64_t kw,
-                                 int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                 int64_t dw, int64_t Ho, int64_t Wo, double *ws)
+    void mc_im2col_f32(const float *x, int64_t C, const mc_geometry *g, float *cols, int64_t ld)
+    void mc_im2col_f64(const double *x, int64_t C, const mc_geometry *g, double *cols, int64_t ld)
+    void mc_col2im_f32(const float *cols, int64_t ld, int64_t C, const mc_geometry *g, float *x)
+    void mc_col2im_f64(const double *cols, int64_t ld, int64_t C, const mc_geometry *g, double *x)
+    int64_t mc_depthwise_workspace(const mc_geometry *g)
+    void mc_depthwise_conv2d_f32(const float *x, const float *w, float *y, const mc_geometry *g,
+                                 float *ws)
+    void mc_depthwise_conv2d_f64(const double *x, const double *w, double *y,
+                                 const mc_geometry *g, double *ws)
     void mc_depthwise_conv2d_backward_input_f32(const float *gy, const float *w, float *gx,
-                                                int64_t N, int64_t C, int64_t H, int64_t W,
-                                                int64_t M, int64_t kh, int64_t kw, int64_t sh,
-                                                int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                int64_t dw, int64_t Ho, int64_t Wo, float *ws)
+                                                const mc_geometry *g, float *ws)
     void mc_depthwise_conv2d_backward_input_f64(const double *gy, const double *w, double *gx,
-                                                int64_t N, int64_t C, int64_t H, int64_t W,
-                                                int64_t M, int64_t kh, int64_t kw, int64_t sh,
-                                                int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                int64_t dw, int64_t Ho, int64_t Wo, double *ws)
+                                                const mc_geometry *g, double *ws)
     void mc_depthwise_conv2d_backward_weight_f32(const float *gy, const float *x, float *gw,
-                                                 int64_t N, int64_t C, int64_t H, int64_t W,
-                                                 int64_t M, int64_t kh, int64_t kw, int64_t sh,
-                                                 int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                 int64_t dw, int64_t Ho, int64_t Wo, float *ws)
+                                                 const mc_geometry *g, float *ws)
     void mc_depthwise_conv2d_backward_weight_f64(const double *gy, const double *x, double *gw,
-                                                 int64_t N, int64_t C, int64_t H, int64_t W,
-                                                 int64_t M, int64_t kh, int64_t kw, int64_t sh,
-                                                 int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-                                                 int64_t dw, int64_t Ho, int64_t Wo, double *ws)
-    int64_t mc_conv2d_gemm_workspace_f32(int pass_, int64_t N, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
-                                         int64_t sw, int64_t ph, int64_t pw, int64_t groups,
-                                         int64_t Ho, int64_t Wo)
-    int64_t mc_conv2d_gemm_workspace_f64(int pass_, int64_t N, int64_t C, int64_t K, int64_t kh, int64_t kw, int64_t sh,
-                                         int64_t sw, int64_t ph, int64_t pw, int64_t groups,
-                                         int64_t Ho, int64_t Wo)
-    void mc_conv2d_gemm_f32(const float *x, const float *w, float *y, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
-    void mc_conv2d_gemm_f64(const double *x, const double *w, double *y, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
-    void mc_conv2d_gemm_backward_input_f32(const float *gy, const float *w, float *gx, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
-    void mc_conv2d_gemm_backward_input_f64(const double *gy, const double *w, double *gx, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
-    void mc_conv2d_gemm_backward_weight_f32(const float *gy, const float *x, float *gw, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, float *ws)
-    void mc_conv2d_gemm_backward_weight_f64(const double *gy, const double *x, double *gw, int64_t N, int64_t C, int64_t H,
-        int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
-        int64_t dh, int64_t dw, int64_t groups, int64_t Ho, int64_t Wo, double *ws)
+                                                 const mc_geometry *g, double *ws)
+    int64_t mc_conv2d_gemm_workspace_f32(int pass_, const mc_geometry *g)
+    int64_t mc_conv2d_gemm_workspace_f64(int pass_, const mc_geometry *g)
+    void mc_conv2d_gemm_f32(const float *x, const float *w, float *y, const mc_geometry *g,
+                            float *ws)
+    void mc_conv2d_gemm_f64(const double *x, const double *w, double *y, const mc_geometry *g,
+                            double *ws)
+    void mc_conv2d_gemm_backward_input_f32(const float *gy, const float *w, float *gx,
+                                           const mc_geometry *g, float *ws)
+    void mc_conv2d_gemm_backward_input_f64(const double *gy, const double *w, double *gx,
+                                           const mc_geometry *g, double *ws)
+    void mc_conv2d_gemm_backward_weight_f32(const float *gy, const float *x, float *gw,
+                                            const mc_geometry *g, float *ws)
+    void mc_conv2d_gemm_backward_weight_f64(const double *gy, const double *x, double *gw,
+                                            const mc_geometry *g, double *ws)
     int64_t mc_winograd_scratch_f32(int64_t Cp, int64_t Kp)
     int64_t mc_winograd_scratch_f64(int64_t Cp, int64_t Kp)
-    void mc_winograd_conv2d_f32(const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                                const float *U, int64_t K, int64_t ph, int64_t pw, float *y,
-                                int64_t Ho, int64_t Wo, int64_t n_chunk, float *xh, float *scratch)
-    void mc_winograd_conv2d_f64(const double *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                                const double *U, int64_t K, int64_t ph, int64_t pw, double *y,
-                                int64_t Ho, int64_t Wo, int64_t n_chunk, double *xh,
-                                double *scratch)
-    void mc_winograd_conv2d_backward_weight_f32(const float *gy, const float *x, int64_t N,
-                                                int64_t C, int64_t H, int64_t W, int64_t K,
-                                                int64_t ph, int64_t pw, int64_t Ho, int64_t Wo,
-                                                int64_t n_chunk, float *xh, float *gh, float *vbuf,
-                                                float *gbuf, float *zero, float *dU)
-    void mc_winograd_conv2d_backward_weight_f64(const double *gy, const double *x, int64_t N,
-                                                int64_t C, int64_t H, int64_t W, int64_t K,
-                                                int64_t ph, int64_t pw, int64_t Ho, int64_t Wo,
-                                                int64_t n_chunk, double *xh, double *gh,
-                                                double *vbuf, double *gbuf, double *zero,
-                                                double *dU)
+    void mc_winograd_conv2d_f32(const float *x, const float *U, float *y, const mc_geometry *g,
+                                int64_t n_chunk, float *xh, float *scratch)
+    void mc_winograd_conv2d_f64(const double *x, const double *U, double *y,
+                                const mc_geometry *g, int64_t n_chunk, double *xh, double *scratch)
+    void mc_winograd_conv2d_backward_weight_f32(const float *gy, const float *x,
+                                                const mc_geometry *g, int64_t n_chunk, float *xh,
+                                                float *gh, float *vbuf, float *gbuf, float *zero,
+                                                float *dU)
+    void mc_winograd_conv2d_backward_weight_f64(const double *gy, const double *x,
+                                                const mc_geometry *g, int64_t n_chunk, double *xh,
+                                                double *gh, double *vbuf, double *gbuf,
+                                                double *zero, double *dU)
     void mc_winograd_weight_f32(const float *w, int64_t K, int64_t C, float *U)
     void mc_winograd_weight_f64(const double *w, int64_t K, int64_t C, double *U)
     void mc_winograd_weight_grad_f32(const float *dU, int64_t K, int64_t C, float *gw)
@@ -106,6 +65,12 @@ cdef class _ConvGeometry:
     """Validated sizes of one convolution; every C call reads them from here."""
     cdef public int64_t N, C, H, W, K, kh, kw, sh, sw, ph, pw, dh, dw, groups, Ho, Wo
     cdef public bint f64
+
+    cdef mc_geometry c(self):
+        """The sizes as the C kernels take them (minicnn.h's mc_geometry)."""
+        return mc_geometry(N=self.N, C=self.C, H=self.H, W=self.W, K=self.K, kh=self.kh,
+                           kw=self.kw, sh=self.sh, sw=self.sw, ph=self.ph, pw=self.pw, dh=self.dh,
+                           dw=self.dw, groups=self.groups, Ho=self.Ho, Wo=self.Wo)
 
     cdef bint depthwise(self):
         return self.groups == self.C and self.groups > 1 and self.K % self.C == 0
@@ -156,34 +121,32 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
 
 cdef object _depthwise_workspace(_ConvGeometry g, object dtype):
     """The per-thread scratch planes of the depthwise kernels (stride 1), allocated here."""
-    return np.empty(max(1, mc_depthwise_workspace(g.H, g.W, g.kw, g.sh, g.sw, g.ph, g.pw, g.dw,
-                                                  g.Ho)), dtype=dtype)
+    cdef mc_geometry c = g.c()
+    return np.empty(max(1, mc_depthwise_workspace(&c)), dtype=dtype)
 
 
 cdef void _im2col(_ConvGeometry g, object x, int64_t C, object cols, int64_t offset, int64_t ld):
     """im2col of one image x (C, H, W) into columns offset .. offset + Ho * Wo of cols."""
     cdef void *px = _ptr(x)
     cdef char *pc = <char*>_ptr(cols)
+    cdef mc_geometry c = g.c()
     with nogil:
         if g.f64:
-            mc_im2col_f64(<double*>px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <double*>pc + offset, ld)
+            mc_im2col_f64(<double*>px, C, &c, <double*>pc + offset, ld)
         else:
-            mc_im2col_f32(<float*>px, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
-                          g.Ho, g.Wo, <float*>pc + offset, ld)
+            mc_im2col_f32(<float*>px, C, &c, <float*>pc + offset, ld)
 
 
 cdef void _col2im(_ConvGeometry g, object cols, int64_t offset, int64_t ld, int64_t C, object x):
     """x (C, H, W, zeroed by the caller) += col2im(columns offset .. offset + Ho * Wo of cols)."""
     cdef char *pc = <char*>_ptr(cols)
     cdef void *px = _ptr(x)
+    cdef mc_geometry c = g.c()
     with nogil:
         if g.f64:
-            mc_col2im_f64(<double*>pc + offset, ld, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                          g.dh, g.dw, g.Ho, g.Wo, <double*>px)
+            mc_col2im_f64(<double*>pc + offset, ld, C, &c, <double*>px)
         else:
-            mc_col2im_f32(<float*>pc + offset, ld, C, g.H, g.W, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                          g.dh, g.dw, g.Ho, g.Wo, <float*>px)
+            mc_col2im_f32(<float*>pc + offset, ld, C, &c, <float*>px)
 
 
 def im2col(x, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
@@ -211,35 +174,28 @@ def col2im(cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_
     return x
 
 
-ctypedef void (*gemm_pass_f32)(const float *a, const float *b, float *out, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
-                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                               int64_t groups, int64_t Ho, int64_t Wo, float *ws) noexcept nogil
-ctypedef void (*gemm_pass_f64)(const double *a, const double *b, double *out, int64_t N, int64_t C,
-                               int64_t H, int64_t W, int64_t K, int64_t kh, int64_t kw, int64_t sh,
-                               int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw,
-                               int64_t groups, int64_t Ho, int64_t Wo, double *ws) noexcept nogil
+ctypedef void (*gemm_pass_f32)(const float *a, const float *b, float *out, const mc_geometry *g,
+                               float *ws) noexcept nogil
+ctypedef void (*gemm_pass_f64)(const double *a, const double *b, double *out,
+                               const mc_geometry *g, double *ws) noexcept nogil
 
 
 cdef void _gemm_pass(_ConvGeometry g, int pass_, object a, object b, object out,
                      gemm_pass_f32 k32, gemm_pass_f64 k64):
     """Pass 0 (forward), 1 (input gradient) or 2 (weight gradient) of the im2col + GEMM
     convolution, in C."""
-    ws = np.empty(max(1, mc_conv2d_gemm_workspace_f64(pass_, g.N, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                                                      g.groups, g.Ho, g.Wo) if g.f64 else
-                      mc_conv2d_gemm_workspace_f32(pass_, g.N, g.C, g.K, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw,
-                                                   g.groups, g.Ho, g.Wo)), dtype=out.dtype)
+    cdef mc_geometry c = g.c()
+    ws = np.empty(max(1, mc_conv2d_gemm_workspace_f64(pass_, &c) if g.f64 else
+                      mc_conv2d_gemm_workspace_f32(pass_, &c)), dtype=out.dtype)
     cdef void *pa = _ptr(a)
     cdef void *pb = _ptr(b)
     cdef void *po = _ptr(out)
     cdef void *pws = _ptr(ws)
     with nogil:
         if g.f64:
-            k64(<double*>pa, <double*>pb, <double*>po, g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh,
-                g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo, <double*>pws)
+            k64(<double*>pa, <double*>pb, <double*>po, &c, <double*>pws)
         else:
-            k32(<float*>pa, <float*>pb, <float*>po, g.N, g.C, g.H, g.W, g.K, g.kh, g.kw, g.sh,
-                g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo, <float*>pws)
+            k32(<float*>pa, <float*>pb, <float*>po, &c, <float*>pws)
 
 
 _WINOGRAD_CHUNK_BYTES = 4 << 20  # channels-last images per chunk: about this much (L3-resident)
@@ -282,13 +238,15 @@ cdef object _winograd_conv2d(object x, object w, int64_t ph, int64_t pw, object 
     cdef void *py = _ptr(y)
     cdef void *pxh = _ptr(xh)
     cdef void *ps = _ptr(scratch)
+    cdef mc_geometry c = mc_geometry(N=N, C=C, H=H, W=W, K=K, kh=3, kw=3, sh=1, sw=1, ph=ph, pw=pw,
+                                     dh=1, dw=1, groups=1, Ho=Ho, Wo=Wo)
     with nogil:
         if f64:
-            mc_winograd_conv2d_f64(<double*>px, N, C, H, W, <double*>pu, K, ph, pw, <double*>py,
-                                   Ho, Wo, n_chunk, <double*>pxh, <double*>ps)
+            mc_winograd_conv2d_f64(<double*>px, <double*>pu, <double*>py, &c, n_chunk,
+                                   <double*>pxh, <double*>ps)
         else:
-            mc_winograd_conv2d_f32(<float*>px, N, C, H, W, <float*>pu, K, ph, pw, <float*>py,
-                                   Ho, Wo, n_chunk, <float*>pxh, <float*>ps)
+            mc_winograd_conv2d_f32(<float*>px, <float*>pu, <float*>py, &c, n_chunk,
+                                   <float*>pxh, <float*>ps)
     return y
 
 
@@ -316,17 +274,17 @@ cdef object _winograd_backward_weight(object gy, object x, int64_t ph, int64_t p
     cdef void *pgb = _ptr(gbuf)
     cdef void *pz = _ptr(zero)
     cdef void *pd = _ptr(dU)
+    cdef mc_geometry c = mc_geometry(N=N, C=C, H=H, W=W, K=K, kh=3, kw=3, sh=1, sw=1, ph=ph, pw=pw,
+                                     dh=1, dw=1, groups=1, Ho=Ho, Wo=Wo)
     with nogil:
         if f64:
-            mc_winograd_conv2d_backward_weight_f64(<double*>pg, <double*>px, N, C, H, W, K, ph, pw,
-                                                   Ho, Wo, n_chunk, <double*>pxh, <double*>pgh,
-                                                   <double*>pv, <double*>pgb, <double*>pz,
-                                                   <double*>pd)
+            mc_winograd_conv2d_backward_weight_f64(<double*>pg, <double*>px, &c, n_chunk,
+                                                   <double*>pxh, <double*>pgh, <double*>pv,
+                                                   <double*>pgb, <double*>pz, <double*>pd)
         else:
-            mc_winograd_conv2d_backward_weight_f32(<float*>pg, <float*>px, N, C, H, W, K, ph, pw,
-                                                   Ho, Wo, n_chunk, <float*>pxh, <float*>pgh,
-                                                   <float*>pv, <float*>pgb, <float*>pz,
-                                                   <float*>pd)
+            mc_winograd_conv2d_backward_weight_f32(<float*>pg, <float*>px, &c, n_chunk,
+                                                   <float*>pxh, <float*>pgh, <float*>pv,
+                                                   <float*>pgb, <float*>pz, <float*>pd)
     gw = np.empty((K, C, 3, 3), dtype=x.dtype)
     cdef void *pgw = _ptr(gw)
     with nogil:
@@ -366,18 +324,16 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
     cdef void *py = _ptr(y)
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
     cdef void *pws
+    cdef mc_geometry c
     if g.depthwise():
         ws = _depthwise_workspace(g, x.dtype)
         pws = _ptr(ws)
+        c = g.c()
         with nogil:
             if g.f64:
-                mc_depthwise_conv2d_f64(<double*>px, <double*>pw_, <double*>py, g.N, g.C, g.H, g.W,
-                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <double*>pws)
+                mc_depthwise_conv2d_f64(<double*>px, <double*>pw_, <double*>py, &c, <double*>pws)
             else:
-                mc_depthwise_conv2d_f32(<float*>px, <float*>pw_, <float*>py, g.N, g.C, g.H, g.W,
-                                        g.K // g.C, g.kh, g.kw, sh, sw, ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <float*>pws)
+                mc_depthwise_conv2d_f32(<float*>px, <float*>pw_, <float*>py, &c, <float*>pws)
     elif g.winograd():
         _winograd_conv2d(x, weight, ph, pw, y)
     else:
@@ -408,6 +364,7 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
     cdef int64_t n, grp, Cg = g.C // groups, Kg = g.K // groups
     cdef void *pgx
     cdef void *pws
+    cdef mc_geometry c
     if g.winograd() and ph <= 2 and pw <= 2:  # a Winograd convolution of grad_output, padded 2 - p
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
         return _winograd_conv2d(grad_output, flipped, 2 - ph, 2 - pw,
@@ -417,17 +374,14 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
         pgx = _ptr(gx)
         ws = _depthwise_workspace(g, weight.dtype)
         pws = _ptr(ws)
+        c = g.c()
         with nogil:
             if g.f64:
-                mc_depthwise_conv2d_backward_input_f64(<double*>pg, <double*>pw_, <double*>pgx, g.N,
-                                                       g.C, H, W, g.K // g.C, g.kh, g.kw, sh, sw,
-                                                       ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <double*>pws)
+                mc_depthwise_conv2d_backward_input_f64(<double*>pg, <double*>pw_, <double*>pgx,
+                                                       &c, <double*>pws)
             else:
-                mc_depthwise_conv2d_backward_input_f32(<float*>pg, <float*>pw_, <float*>pgx, g.N,
-                                                       g.C, H, W, g.K // g.C, g.kh, g.kw, sh, sw,
-                                                       ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <float*>pws)
+                mc_depthwise_conv2d_backward_input_f32(<float*>pg, <float*>pw_, <float*>pgx, &c,
+                                                       <float*>pws)
         return gx
     gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
     _gemm_pass(g, 1, grad_output, weight, gx, mc_conv2d_gemm_backward_input_f32,
@@ -460,20 +414,18 @@ def conv2d_backward_weight(grad_output, x, int64_t kh, int64_t kw, int64_t sh, i
     cdef void *px = _ptr(x)
     cdef void *pgw = _ptr(gw)
     cdef void *pws
+    cdef mc_geometry c
     if g.depthwise():
         ws = _depthwise_workspace(g, x.dtype)
         pws = _ptr(ws)
+        c = g.c()
         with nogil:
             if g.f64:
-                mc_depthwise_conv2d_backward_weight_f64(<double*>pg, <double*>px, <double*>pgw, g.N,
-                                                        g.C, g.H, g.W, g.K // g.C, kh, kw, sh, sw,
-                                                        ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <double*>pws)
+                mc_depthwise_conv2d_backward_weight_f64(<double*>pg, <double*>px, <double*>pgw,
+                                                        &c, <double*>pws)
             else:
-                mc_depthwise_conv2d_backward_weight_f32(<float*>pg, <float*>px, <float*>pgw, g.N,
-                                                        g.C, g.H, g.W, g.K // g.C, kh, kw, sh, sw,
-                                                        ph, pw, dh, dw, g.Ho, g.Wo,
-                                        <float*>pws)
+                mc_depthwise_conv2d_backward_weight_f32(<float*>pg, <float*>px, <float*>pgw, &c,
+                                                        <float*>pws)
         return gw.reshape(g.K, Cg, kh, kw)
     _gemm_pass(g, 2, grad_output, x, gw, mc_conv2d_gemm_backward_weight_f32,
                mc_conv2d_gemm_backward_weight_f64)

@@ -5,42 +5,37 @@
 # here, so the C code never sees an invalid one.
 
 cdef extern from "minicnn.h" nogil:
-    void mc_max_pool2d_f32(const float *x, float *y, int64_t *ind, int64_t P, int64_t H, int64_t W,
-                           int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
-                           int64_t ph, int64_t pw, int64_t dh, int64_t dw)
-    void mc_max_pool2d_f64(const double *x, double *y, int64_t *ind, int64_t P, int64_t H,
-                           int64_t W, int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
-                           int64_t sw, int64_t ph, int64_t pw, int64_t dh, int64_t dw)
-    void mc_max_pool2d_backward_f32(const float *gy, const int64_t *ind, float *gx, int64_t P,
-                                    int64_t H, int64_t W, int64_t Ho, int64_t Wo)
-    void mc_max_pool2d_backward_f64(const double *gy, const int64_t *ind, double *gx, int64_t P,
-                                    int64_t H, int64_t W, int64_t Ho, int64_t Wo)
-    void mc_avg_pool2d_f32(const float *x, float *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
-                           int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                           int64_t pw, int count_include_pad, int64_t divisor_override)
-    void mc_avg_pool2d_f64(const double *x, double *y, int64_t P, int64_t H, int64_t W, int64_t Ho,
-                           int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph,
-                           int64_t pw, int count_include_pad, int64_t divisor_override)
-    void mc_avg_pool2d_backward_f32(const float *gy, float *gx, int64_t P, int64_t H, int64_t W,
-                                    int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
-                                    int64_t sw, int64_t ph, int64_t pw, int count_include_pad,
-                                    int64_t divisor_override)
-    void mc_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t P, int64_t H, int64_t W,
-                                    int64_t Ho, int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
-                                    int64_t sw, int64_t ph, int64_t pw, int count_include_pad,
-                                    int64_t divisor_override)
-    void mc_adaptive_avg_pool2d_f32(const float *x, float *y, int64_t P, int64_t H, int64_t W,
-                                    int64_t Ho, int64_t Wo)
-    void mc_adaptive_avg_pool2d_f64(const double *x, double *y, int64_t P, int64_t H, int64_t W,
-                                    int64_t Ho, int64_t Wo)
-    void mc_adaptive_avg_pool2d_backward_f32(const float *gy, float *gx, int64_t P, int64_t H,
-                                             int64_t W, int64_t Ho, int64_t Wo)
-    void mc_adaptive_avg_pool2d_backward_f64(const double *gy, double *gx, int64_t P, int64_t H,
-                                             int64_t W, int64_t Ho, int64_t Wo)
-    void mc_adaptive_max_pool2d_f32(const float *x, float *y, int64_t *ind, int64_t P, int64_t H,
-                                    int64_t W, int64_t Ho, int64_t Wo)
-    void mc_adaptive_max_pool2d_f64(const double *x, double *y, int64_t *ind, int64_t P, int64_t H,
-                                    int64_t W, int64_t Ho, int64_t Wo)
+    void mc_max_pool2d_f32(const float *x, float *y, int64_t *ind, const mc_geometry *g)
+    void mc_max_pool2d_f64(const double *x, double *y, int64_t *ind, const mc_geometry *g)
+    void mc_max_pool2d_backward_f32(const float *gy, const int64_t *ind, float *gx,
+                                    const mc_geometry *g)
+    void mc_max_pool2d_backward_f64(const double *gy, const int64_t *ind, double *gx,
+                                    const mc_geometry *g)
+    void mc_avg_pool2d_f32(const float *x, float *y, const mc_geometry *g, int count_include_pad,
+                           int64_t divisor_override)
+    void mc_avg_pool2d_f64(const double *x, double *y, const mc_geometry *g,
+                           int count_include_pad, int64_t divisor_override)
+    void mc_avg_pool2d_backward_f32(const float *gy, float *gx, const mc_geometry *g,
+                                    int count_include_pad, int64_t divisor_override)
+    void mc_avg_pool2d_backward_f64(const double *gy, double *gx, const mc_geometry *g,
+                                    int count_include_pad, int64_t divisor_override)
+    void mc_adaptive_avg_pool2d_f32(const float *x, float *y, const mc_geometry *g)
+    void mc_adaptive_avg_pool2d_f64(const double *x, double *y, const mc_geometry *g)
+    void mc_adaptive_avg_pool2d_backward_f32(const float *gy, float *gx, const mc_geometry *g)
+    void mc_adaptive_avg_pool2d_backward_f64(const double *gy, double *gx, const mc_geometry *g)
+    void mc_adaptive_max_pool2d_f32(const float *x, float *y, int64_t *ind, const mc_geometry *g)
+    void mc_adaptive_max_pool2d_f64(const double *x, double *y, int64_t *ind,
+                                    const mc_geometry *g)
+
+
+cdef mc_geometry _pool_geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Ho,
+                                int64_t Wo, int64_t kh=0, int64_t kw=0, int64_t sh=1,
+                                int64_t sw=1, int64_t ph=0, int64_t pw=0, int64_t dh=1,
+                                int64_t dw=1):
+    """The sizes as the C kernels take them (minicnn.h's mc_geometry; the adaptive pools need no
+    window)."""
+    return mc_geometry(N=N, C=C, H=H, W=W, K=C, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw, dh=dh,
+                       dw=dw, groups=1, Ho=Ho, Wo=Wo)
 
 
 # ---------------------------------------------------------------- pooling: validation
@@ -118,13 +113,13 @@ def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode, return_indices=True
     cdef void *px = _ptr(x)
     cdef void *py = _ptr(y)
     cdef int64_t *pi = <int64_t*>_ptr(ind) if return_indices else NULL
+    cdef mc_geometry c = _pool_geometry(N, C, H, W, Ho, Wo, ckh, ckw, csh, csw, cph, cpw, cdh,
+                                        cdw)
     with nogil:
         if f64:
-            mc_max_pool2d_f64(<double*>px, <double*>py, pi, N * C, H, W, Ho, Wo, ckh, ckw, csh,
-                              csw, cph, cpw, cdh, cdw)
+            mc_max_pool2d_f64(<double*>px, <double*>py, pi, &c)
         else:
-            mc_max_pool2d_f32(<float*>px, <float*>py, pi, N * C, H, W, Ho, Wo, ckh, ckw, csh,
-                              csw, cph, cpw, cdh, cdw)
+            mc_max_pool2d_f32(<float*>px, <float*>py, pi, &c)
     return y, ind
 
 
@@ -151,11 +146,12 @@ def max_pool2d_backward(grad_output, indices, H, W):
     cdef void *pg = _ptr(grad_output)
     cdef const int64_t *pi = <const int64_t*>_ptr(indices)
     cdef void *pgx = _ptr(gx)
+    cdef mc_geometry c = _pool_geometry(N, C, cH, cW, Ho, Wo)
     with nogil:
         if f64:
-            mc_max_pool2d_backward_f64(<double*>pg, pi, <double*>pgx, N * C, cH, cW, Ho, Wo)
+            mc_max_pool2d_backward_f64(<double*>pg, pi, <double*>pgx, &c)
         else:
-            mc_max_pool2d_backward_f32(<float*>pg, pi, <float*>pgx, N * C, cH, cW, Ho, Wo)
+            mc_max_pool2d_backward_f32(<float*>pg, pi, <float*>pgx, &c)
     return gx
 
 
@@ -172,13 +168,12 @@ def avg_pool2d(x, kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad, divisor_
     y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     cdef void *px = _ptr(x)
     cdef void *py = _ptr(y)
+    cdef mc_geometry c = _pool_geometry(N, C, H, W, Ho, Wo, ckh, ckw, csh, csw, cph, cpw)
     with nogil:
         if f64:
-            mc_avg_pool2d_f64(<double*>px, <double*>py, N * C, H, W, Ho, Wo, ckh, ckw, csh, csw,
-                              cph, cpw, cip, div)
+            mc_avg_pool2d_f64(<double*>px, <double*>py, &c, cip, div)
         else:
-            mc_avg_pool2d_f32(<float*>px, <float*>py, N * C, H, W, Ho, Wo, ckh, ckw, csh, csw,
-                              cph, cpw, cip, div)
+            mc_avg_pool2d_f32(<float*>px, <float*>py, &c, cip, div)
     return y
 
 
@@ -201,13 +196,12 @@ def avg_pool2d_backward(grad_output, H, W, kh, kw, sh, sw, ph, pw, ceil_mode, co
     gx = np.empty((N, C, cH, cW), dtype=grad_output.dtype)
     cdef void *pg = _ptr(grad_output)
     cdef void *pgx = _ptr(gx)
+    cdef mc_geometry c = _pool_geometry(N, C, cH, cW, Ho, Wo, ckh, ckw, csh, csw, cph, cpw)
     with nogil:
         if f64:
-            mc_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, N * C, cH, cW, Ho, Wo, ckh, ckw,
-                                       csh, csw, cph, cpw, cip, div)
+            mc_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, &c, cip, div)
         else:
-            mc_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, N * C, cH, cW, Ho, Wo, ckh, ckw,
-                                       csh, csw, cph, cpw, cip, div)
+            mc_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, &c, cip, div)
     return gx
 
 
@@ -232,11 +226,12 @@ def adaptive_avg_pool2d(x, oh, ow):
     y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     cdef void *px = _ptr(x)
     cdef void *py = _ptr(y)
+    cdef mc_geometry c = _pool_geometry(N, C, H, W, Ho, Wo)
     with nogil:
         if f64:
-            mc_adaptive_avg_pool2d_f64(<double*>px, <double*>py, N * C, H, W, Ho, Wo)
+            mc_adaptive_avg_pool2d_f64(<double*>px, <double*>py, &c)
         else:
-            mc_adaptive_avg_pool2d_f32(<float*>px, <float*>py, N * C, H, W, Ho, Wo)
+            mc_adaptive_avg_pool2d_f32(<float*>px, <float*>py, &c)
     return y
 
 
@@ -252,11 +247,12 @@ def adaptive_avg_pool2d_backward(grad_output, H, W):
     gx = np.empty((N, C, cH, cW), dtype=grad_output.dtype)
     cdef void *pg = _ptr(grad_output)
     cdef void *pgx = _ptr(gx)
+    cdef mc_geometry c = _pool_geometry(N, C, cH, cW, Ho, Wo)
     with nogil:
         if f64:
-            mc_adaptive_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, N * C, cH, cW, Ho, Wo)
+            mc_adaptive_avg_pool2d_backward_f64(<double*>pg, <double*>pgx, &c)
         else:
-            mc_adaptive_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, N * C, cH, cW, Ho, Wo)
+            mc_adaptive_avg_pool2d_backward_f32(<float*>pg, <float*>pgx, &c)
     return gx
 
 
@@ -272,9 +268,10 @@ def adaptive_max_pool2d(x, oh, ow):
     cdef void *px = _ptr(x)
     cdef void *py = _ptr(y)
     cdef int64_t *pi = <int64_t*>_ptr(ind)
+    cdef mc_geometry c = _pool_geometry(N, C, H, W, Ho, Wo)
     with nogil:
         if f64:
-            mc_adaptive_max_pool2d_f64(<double*>px, <double*>py, pi, N * C, H, W, Ho, Wo)
+            mc_adaptive_max_pool2d_f64(<double*>px, <double*>py, pi, &c)
         else:
-            mc_adaptive_max_pool2d_f32(<float*>px, <float*>py, pi, N * C, H, W, Ho, Wo)
+            mc_adaptive_max_pool2d_f32(<float*>px, <float*>py, pi, &c)
     return y, ind
