@@ -1,9 +1,10 @@
-/* Template body for conv.c: expects T and SFX (see elementwise_impl.h). */
+/* Template body for conv_kernels.h: expects T and SFX (see elementwise_impl.h), after
+ * gemm_impl.h. */
 
-/* im2col and col2im run on one thread, on purpose: conv2d alternates them with BLAS matrix
- * products many times per call, and an OpenMP team that has just finished spin-waits on the
- * cores the BLAS threads then need. Measured on this 2-core machine (128x64x32x32, 3x3): conv2d
- * forward took 899 ms with a 2-thread im2col and 82 ms with a serial one.
+/* im2col and col2im run on the calling thread: the convolutions below call them inside their own
+ * parallel regions, each thread on its own chunk of images (a parallel region per call, many per
+ * convolution, cost more than the copy: measured when the products were NumPy's, a conv2d
+ * forward of 128x64x32x32, 3x3 took 899 ms with a 2-thread im2col and 82 ms with a serial one).
  *
  * One row per (channel, tap), written front to back. Inside a row, the valid output range of
  * each input line is copied (memcpy when the stride is 1) and the rest zero-filled, so there is

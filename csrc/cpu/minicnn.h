@@ -1,7 +1,7 @@
 /*
  * minicnn CPU kernels: the C99 API that minicnn/backends/_cpu.pyx binds.
  *
- * Conventions (BLAS/Caffe style, see shared/DESIGN.md):
+ * Conventions (BLAS/Caffe style, see docs/design.md):
  *   - every kernel takes raw pointers and explicit sizes; C never allocates, the caller (Python)
  *     allocates every output and workspace;
  *   - arrays are C-contiguous; sizes are int64_t element counts;

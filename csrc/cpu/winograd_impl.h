@@ -1,4 +1,4 @@
-/* Template body for conv.c (after gemm_impl.h): expects T, SFX, VT and VL. The math is minicnn/backends/reference/winograd.py; this file is about doing it
+/* Template body for conv_kernels.h (after gemm_impl.h): expects T, SFX, VT and VL. The math is minicnn/backends/reference/winograd.py; this file is about doing it
  * fast. Channels are padded to Cp / Kp, multiples of VL, so every channel loop is whole vectors;
  * the pad channels are zeros in every buffer (and in the weights), so they add nothing. */
 
