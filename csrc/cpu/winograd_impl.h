@@ -1,5 +1,5 @@
-/* Template body for conv_kernels.h (after gemm_impl.h): expects T, SFX, VT and VL. The math is minicnn/backends/reference/winograd.py; this file is about doing it
- * fast. Channels are padded to Cp / Kp, multiples of VL, so every channel loop is whole vectors;
+/* Template body for conv_kernels.h (after gemm_impl.h): expects T, SFX, VT and VL. The math is
+ * minicnn/backends/reference/winograd.py; this file is about doing it fast. Channels are padded to Cp / Kp, multiples of VL, so every channel loop is whole vectors;
  * the pad channels are zeros in every buffer (and in the weights), so they add nothing. */
 
 /* x (n images of C planes H x W) -> xh (n, H, W, Cp): channels last, pad channels zero, so that a
