@@ -72,7 +72,8 @@ void MC_NAME(col2im)(const T *cols, int64_t ld, int64_t C, const mc_geometry *g,
  * slack at the end, because the last wide row reads past the padded plane. */
 MC_INLINE void MC_NAME(pad_plane)(const T *x, int64_t H, int64_t W, int64_t ph, int64_t pw,
                                   int64_t Wp, int64_t size, T *xp) {
-    /* plain loops, not memset/memcpy: the rows are short (a call per row cost more than the copy) */
+    /* plain loops, not memset/memcpy: the rows are short (a call per row cost more than the copy)
+     */
     for (int64_t t = 0; t < size; t++) xp[t] = 0;
     for (int64_t h = 0; h < H; h++) {
         T *dst = xp + (h + ph) * Wp + pw;
@@ -98,7 +99,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
         const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
 #ifdef _OPENMP
-#pragma omp parallel for if(planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
         for (int64_t p = 0; p < planes; p++) {
             const int64_t n = p / K, k = p % K, c = k / M;
@@ -125,7 +127,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel for if(planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t p = 0; p < planes; p++) {
         const int64_t n = p / K, k = p % K, c = k / M;
@@ -165,11 +168,13 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w,
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
         const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
 #ifdef _OPENMP
-#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                         \
+    num_threads(mc_get_num_threads())
 #endif
         for (int64_t p = 0; p < planes; p++) {
             const int64_t n = p / C, c = p % C;
-            T *gxp = ws + (int64_t)mc_thread_id() * (xsize + span + MC_DW_SLACK), *gyw = gxp + xsize;
+            T *gxp = ws + (int64_t)mc_thread_id() * (xsize + span + MC_DW_SLACK),
+              *gyw = gxp + xsize;
             for (int64_t t = 0; t < xsize; t++) gxp[t] = 0;
             for (int64_t t = 0; t < span; t++) gyw[t] = 0;
             for (int64_t m = 0; m < M; m++) {
@@ -191,7 +196,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w,
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                         \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t p = 0; p < planes; p++) {
         const int64_t n = p / C, c = p % C;
@@ -233,7 +239,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
         const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
 #ifdef _OPENMP
-#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                         \
+    num_threads(mc_get_num_threads())
 #endif
         for (int64_t k = 0; k < K; k++) {
             const int64_t c = k / M;
@@ -248,7 +255,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
                 for (int64_t i = 0; i < kh; i++) {
                     for (int64_t j = 0; j < kw; j++) {
                         const T *src = xp + i * dh * Wp + j * dw;
-                        T acc = 0;  /* one image's dot product (Ho * Wp terms) in T, vectorized */
+                        T acc = 0; /* one image's dot product (Ho * Wp terms) in T, vectorized */
 #ifdef _OPENMP
 #pragma omp simd reduction(+ : acc)
 #endif
@@ -261,7 +268,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel for if(N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (N * K * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                         \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t k = 0; k < K; k++) {
         const int64_t c = k / M;
@@ -282,7 +290,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 #ifdef _OPENMP
 #pragma omp simd reduction(+ : acc)
 #endif
-                        for (int64_t ow = lo; ow < hi; ow++) acc += (double)g[ow] * xr[ow * sw + off];
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            acc += (double)g[ow] * xr[ow * sw + off];
                     }
                 }
                 gw[(k * kh + i) * kw + j] = (T)acc;
@@ -301,7 +310,8 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 
 #define MC_GEMM_COLUMNS 256
 #define MC_SLAB 256 /* pixels of depth per weight-gradient GEMM: bounds the scratch */
-#define MC_PARTS 8  /* image ranges of the weight gradient, at most (thread-count independent sums) */
+#define MC_PARTS                                                                                   \
+    8 /* image ranges of the weight gradient, at most (thread-count independent sums) */
 
 MC_INLINE int MC_NAME(pointwise)(const mc_geometry *g) {
     return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
@@ -317,9 +327,8 @@ MC_INLINE int64_t MC_NAME(chunk)(int64_t S, int64_t N) {
  * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
  * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
  * and for pass 2 a slab of the transposed output gradient (MC_SLAB x Kgp). */
-MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, int64_t K,
-                                              int64_t kh, int64_t kw, int64_t groups, int64_t S,
-                                              int point) {
+MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, int64_t K, int64_t kh,
+                                              int64_t kw, int64_t groups, int64_t S, int point) {
     const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
     const int64_t cols = point && B == 1 ? 0 : rows * L, side = B > 1 ? Kg * L : 0;
@@ -331,9 +340,9 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
 int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
     const int64_t N = g->N, C = g->C, K = g->K, kh = g->kh, kw = g->kw, groups = g->groups;
     const int64_t Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
-    return (int64_t)mc_get_num_threads() *
-               MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw, groups, g->Ho * g->Wo,
-                                           MC_NAME(pointwise)(g)) +
+    return (int64_t)mc_get_num_threads() * MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw,
+                                                                       groups, g->Ho * g->Wo,
+                                                                       MC_NAME(pointwise)(g)) +
            (pass == 2 ? (N < MC_PARTS ? (N > 0 ? N : 1) : MC_PARTS) * C * kh * kw * Kgp : 0);
 }
 
@@ -373,8 +382,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
             const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
             for (int64_t grp = 0; grp < groups; grp++) {
                 const T *xg = x + (n0 * C + grp * Cg) * H * W;
-                if (!direct)
-                    MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
+                if (!direct) MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
                 T *yg = y + (n0 * K + grp * Kg) * S;
                 const int nt = few ? MC_NAME(gemm_threads)(Kg, nb * S, rows) : 1;
                 MC_GEMM_PARALLEL(nt)
@@ -476,8 +484,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                 const int64_t nb = end - n0 < B ? end - n0 : B, np_all = nb * S;
                 for (int64_t grp = 0; grp < groups; grp++) {
                     const T *src = x + (n0 * C + grp * Cg) * H * W;
-                    if (!direct)
-                        MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
+                    if (!direct) MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
                     for (int64_t p0 = 0; p0 < np_all; p0 += MC_SLAB) {
                         const int64_t np = np_all - p0 < MC_SLAB ? np_all - p0 : MC_SLAB;
                         /* grad_output^T (pad columns zero), one image's run of pixels at a
@@ -494,11 +501,10 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                         }
                         const int nt = few ? MC_NAME(gemm_threads)(rows, Kgp, np) : 1;
                         MC_GEMM_PARALLEL(nt)
-                        MC_NAME(gemm_share)(mc_thread_id(), nt, rows, Kgp, np,
-                                            (direct ? src : cols) + p0, direct ? S : L, 1, gyT,
-                                            Kgp, acc + grp * rows * Kgp, Kgp, 1,
-                                            few ? ws + mc_thread_id() * per + scr_at
-                                                : cols + scr_at);
+                        MC_NAME(gemm_share)(
+                            mc_thread_id(), nt, rows, Kgp, np, (direct ? src : cols) + p0,
+                            direct ? S : L, 1, gyT, Kgp, acc + grp * rows * Kgp, Kgp, 1,
+                            few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
                     }
                 }
             }

@@ -4,7 +4,8 @@
  * Formulas follow PyTorch's documentation for each activation (torch.nn.ReLU, GELU, SiLU ...). */
 
 #ifdef _OPENMP
-#define MC_PARALLEL_FOR _Pragma("omp parallel for simd if(n >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())")
+#define MC_PARALLEL_FOR                                                                            \
+    _Pragma("omp parallel for simd if(n >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())")
 #else
 #define MC_PARALLEL_FOR
 #endif
@@ -86,7 +87,8 @@ void MC_NAME(silu_backward)(const T *gy, const T *x, T *gx, int64_t n) {
 
 /* hardswish(x) = x * min(max(x + 3, 0), 6) / 6 (Howard et al. 2019, "Searching for MobileNetV3";
  * torch.nn.Hardswish), evaluated in PyTorch's order. Gradient as PyTorch's hardswish_backward:
- * 0 for x <= -3, gy for x >= 3, gy (x / 3 + 1/2) between (so 0 at -3 and gy at 3); NaN stays NaN. */
+ * 0 for x <= -3, gy for x >= 3, gy (x / 3 + 1/2) between (so 0 at -3 and gy at 3); NaN stays NaN.
+ */
 void MC_NAME(hardswish)(const T *x, T *y, int64_t n) {
     MC_PARALLEL_FOR
     for (int64_t i = 0; i < n; i++) {
@@ -113,8 +115,8 @@ void MC_NAME(hardswish_backward)(const T *gy, const T *x, T *gx, int64_t n) {
 /* gelu (Hendrycks & Gimpel 2016): exact x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), or the tanh
  * approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as torch.nn.GELU(approximate). */
 void MC_NAME(gelu)(const T *x, T *y, int64_t n, int tanh_approx) {
-    const T k = (T)0.7978845608028654;  /* sqrt(2 / pi) */
-    const T r = (T)0.7071067811865476;  /* 1 / sqrt(2) */
+    const T k = (T)0.7978845608028654; /* sqrt(2 / pi) */
+    const T r = (T)0.7071067811865476; /* 1 / sqrt(2) */
     if (tanh_approx) {
         MC_PARALLEL_FOR
         for (int64_t i = 0; i < n; i++) {
@@ -128,9 +130,9 @@ void MC_NAME(gelu)(const T *x, T *y, int64_t n, int tanh_approx) {
 }
 
 void MC_NAME(gelu_backward)(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx) {
-    const T k = (T)0.7978845608028654;  /* sqrt(2 / pi) */
-    const T r = (T)0.7071067811865476;  /* 1 / sqrt(2) */
-    const T p = (T)0.3989422804014327;  /* 1 / sqrt(2 pi): the normal density's constant */
+    const T k = (T)0.7978845608028654; /* sqrt(2 / pi) */
+    const T r = (T)0.7071067811865476; /* 1 / sqrt(2) */
+    const T p = (T)0.3989422804014327; /* 1 / sqrt(2 pi): the normal density's constant */
     if (tanh_approx) {
         MC_PARALLEL_FOR
         for (int64_t i = 0; i < n; i++) {
@@ -153,7 +155,7 @@ void MC_NAME(gelu_backward)(const T *gy, const T *x, T *gx, int64_t n, int tanh_
 void MC_NAME(bias_add)(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S) {
     const int64_t rows = N * C;
 #ifdef _OPENMP
-#pragma omp parallel for if(rows * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (rows * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < rows; r++) {
         const T bc = b[r % C];
@@ -167,7 +169,7 @@ void MC_NAME(bias_add)(const T *x, const T *b, T *y, int64_t N, int64_t C, int64
  * accurate. Parallel over channels: each thread owns whole channels, so no reduction races. */
 void MC_NAME(bias_add_backward)(const T *gy, T *gb, int64_t N, int64_t C, int64_t S) {
 #ifdef _OPENMP
-#pragma omp parallel for if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for if (N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     for (int64_t c = 0; c < C; c++) {
         double acc = 0.0;

@@ -67,9 +67,9 @@ MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
 /* Its own set of clones, never inlined: inlined at each call site, its five micro-kernels were
  * compiled 3 clones x 2 types x 12 times (conv.c took 220 s to compile); a call per block row or
  * column costs nothing. */
-static MC_CLONES __attribute__((noinline)) void MC_NAME(gemm)(
-    int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row, int64_t a_depth, const T *b,
-    int64_t ldb, T *c, int64_t ldc, int accumulate, T *scratch) {
+static MC_CLONES __attribute__((noinline)) void
+MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row, int64_t a_depth,
+              const T *b, int64_t ldb, T *c, int64_t ldc, int accumulate, T *scratch) {
     const int nv = MC_NAME(gemm_nv)(M, N), MR = MC_GEMM_MR(nv), NR = nv * VL;
     T *bedge = scratch, *aedge = bedge + depth * NR, *tile = aedge + depth * MR;
     for (int64_t j0 = 0; j0 < N; j0 += NR) {
@@ -127,16 +127,18 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
     const int64_t blocks = mb >= nb ? mb : nb;
     int nt = mc_get_num_threads();
     if (nt > blocks) nt = (int)blocks;
-    return 2 * M * N * depth < 64 * MC_PARALLEL_MIN ? 1 : nt; /* ~2 MFLOP: a team wake-up costs ~20 us */
+    return 2 * M * N * depth < 64 * MC_PARALLEL_MIN
+               ? 1
+               : nt; /* ~2 MFLOP: a team wake-up costs ~20 us */
 }
 
 /* Thread t's share of C (= or +=) A @ B when nt threads split the larger side of C into contiguous
  * ranges of whole micro-blocks. Called inside the caller's parallel region (a parallel region
  * in this inlined helper would be outlined without the caller's vector clones). scr: this
  * thread's MC_GEMM_SCRATCH(depth) elements. */
-MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth,
-                                   const T *a, int64_t a_row, int64_t a_depth, const T *b,
-                                   int64_t ldb, T *c, int64_t ldc, int accumulate, T *scr) {
+MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth, const T *a,
+                                   int64_t a_row, int64_t a_depth, const T *b, int64_t ldb, T *c,
+                                   int64_t ldc, int accumulate, T *scr) {
     const int nv = MC_NAME(gemm_nv)(M, N);
     const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int split_rows = mb >= nb;

@@ -51,11 +51,11 @@ MC_INLINE T MC_NAME(ce_row_wsum)(const T *x, const T *w, int64_t C, int64_t cs, 
 
 /* One row of the forward: returns the loss, stores m and L = log sum exp(x - m). */
 MC_INLINE T MC_NAME(ce_row_forward)(const T *x, int64_t t, const T *w, T wtotal, int64_t C,
-                                        int64_t cs, T eps, T *m_out, T *l_out) {
+                                    int64_t cs, T eps, T *m_out, T *l_out) {
     const T m = MC_NAME(ce_row_max)(x, C, cs);
     const T L = log(MC_NAME(ce_row_sumexp)(x, C, cs, m));
     const T wt = w ? w[t] : (T)1;
-    T loss = wt * (L - (x[t * cs] - m));  /* -w_t log softmax(x)_t */
+    T loss = wt * (L - (x[t * cs] - m)); /* -w_t log softmax(x)_t */
     if (eps != 0) {
         const T smooth = wtotal * L - MC_NAME(ce_row_wsum)(x, w, C, cs, m);
         loss = ((T)1 - eps) * loss + eps / (T)C * smooth;
@@ -66,9 +66,8 @@ MC_INLINE T MC_NAME(ce_row_forward)(const T *x, int64_t t, const T *w, T wtotal,
 }
 
 /* One row of the backward: gx_c = g (a p_c - b w_c) - [c == t] g (1 - eps) w_t. */
-MC_INLINE void MC_NAME(ce_row_backward)(const T *x, int64_t t, const T *w, T wtotal,
-                                            int64_t C, int64_t cs, T eps, T m, T L, T g,
-                                            T *gx) {
+MC_INLINE void MC_NAME(ce_row_backward)(const T *x, int64_t t, const T *w, T wtotal, int64_t C,
+                                        int64_t cs, T eps, T m, T L, T g, T *gx) {
     const T wt = w ? w[t] : (T)1;
     const T a = g * (((T)1 - eps) * wt + eps / (T)C * wtotal);
     const T b = g * (eps / (T)C);
@@ -96,9 +95,9 @@ static T MC_NAME(ce_weight_total)(const T *w, int64_t C) {
 #define MC_BLOCK 16
 #define MC_BLOCK_MAX_C 32
 
-MC_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target, const T *w,
-                                              T wtotal, T *loss, T *mx, T *lse, int64_t C,
-                                              int64_t ignore_index, T eps) {
+MC_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target, const T *w, T wtotal,
+                                         T *loss, T *mx, T *lse, int64_t C, int64_t ignore_index,
+                                         T eps) {
     T buf[MC_BLOCK_MAX_C][MC_BLOCK], m[MC_BLOCK], acc[MC_BLOCK], d[MC_BLOCK];
     for (int l = 0; l < MC_BLOCK; l++)
         for (int64_t c = 0; c < C; c++) buf[c][l] = x[l * C + c];
@@ -132,11 +131,10 @@ MC_INLINE void MC_NAME(ce_block_forward)(const T *x, const int64_t *target, cons
 }
 
 /* Rows [r0, r1) of the forward; compiled once per instruction set (MC_CLONES, mc_internal.h). */
-static MC_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *target,
-                                                    const T *weight, T wtotal, T *loss, T *mx,
-                                                    T *lse, int64_t C, int64_t S,
-                                                    int64_t ignore_index, T label_smoothing,
-                                                    int64_t r0, int64_t r1) {
+static MC_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *target, const T *weight,
+                                               T wtotal, T *loss, T *mx, T *lse, int64_t C,
+                                               int64_t S, int64_t ignore_index, T label_smoothing,
+                                               int64_t r0, int64_t r1) {
     int64_t r = r0;
     if (S == 1 && C <= MC_BLOCK_MAX_C)
         for (; r + MC_BLOCK <= r1; r += MC_BLOCK)
@@ -161,11 +159,10 @@ static MC_CLONES void MC_NAME(ce_forward_rows)(const T *x, const int64_t *target
 
 /* Rows [r0, r1) of the backward. */
 static MC_CLONES void MC_NAME(ce_backward_rows)(const T *gy, int64_t gy_stride, const T *x,
-                                                     const int64_t *target, const T *weight,
-                                                     T wtotal, const T *mx, const T *lse, T *gx,
-                                                     int64_t C, int64_t S, int64_t ignore_index,
-                                                     T label_smoothing, T scale, int64_t r0,
-                                                     int64_t r1) {
+                                                const int64_t *target, const T *weight, T wtotal,
+                                                const T *mx, const T *lse, T *gx, int64_t C,
+                                                int64_t S, int64_t ignore_index, T label_smoothing,
+                                                T scale, int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
         const int64_t t = target[r];
         const int64_t n = r / S, s = r % S;
@@ -185,8 +182,8 @@ static MC_CLONES void MC_NAME(ce_backward_rows)(const T *gy, int64_t gy_stride, 
 /* The rows are split into one contiguous range per thread (static partition: each row costs
  * the same), cut at multiples of MC_BLOCK: a row is computed by the same code (blocked or not),
  * so its result does not depend on the thread count. */
-void MC_NAME(cross_entropy)(const T *x, const int64_t *target, const T *weight, T *loss,
-                            T *stats, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
+void MC_NAME(cross_entropy)(const T *x, const int64_t *target, const T *weight, T *loss, T *stats,
+                            int64_t N, int64_t C, int64_t S, int64_t ignore_index,
                             T label_smoothing, double *sums) {
     const int64_t rows = N * S;
     const T wtotal = MC_NAME(ce_weight_total)(weight, C);
@@ -218,8 +215,8 @@ void MC_NAME(cross_entropy)(const T *x, const int64_t *target, const T *weight, 
 }
 
 void MC_NAME(cross_entropy_backward)(const T *gy, int64_t gy_stride, const T *x,
-                                     const int64_t *target, const T *weight, const T *stats,
-                                     T *gx, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
+                                     const int64_t *target, const T *weight, const T *stats, T *gx,
+                                     int64_t N, int64_t C, int64_t S, int64_t ignore_index,
                                      T label_smoothing, T scale) {
     const int64_t rows = N * S;
     const T wtotal = MC_NAME(ce_weight_total)(weight, C);
@@ -228,15 +225,15 @@ void MC_NAME(cross_entropy_backward)(const T *gy, int64_t gy_stride, const T *x,
 #pragma omp parallel num_threads(mc_get_num_threads())
         {
             const int64_t k = omp_get_thread_num(), nk = omp_get_num_threads();
-            MC_NAME(ce_backward_rows)(gy, gy_stride, x, target, weight, wtotal, stats,
-                                      stats + rows, gx, C, S, ignore_index, label_smoothing,
-                                      scale, rows * k / nk, rows * (k + 1) / nk);
+            MC_NAME(ce_backward_rows)(gy, gy_stride, x, target, weight, wtotal, stats, stats + rows,
+                                      gx, C, S, ignore_index, label_smoothing, scale, rows * k / nk,
+                                      rows * (k + 1) / nk);
         }
     } else
 #endif
     {
-        MC_NAME(ce_backward_rows)(gy, gy_stride, x, target, weight, wtotal, stats, stats + rows,
-                                  gx, C, S, ignore_index, label_smoothing, scale, 0, rows);
+        MC_NAME(ce_backward_rows)(gy, gy_stride, x, target, weight, wtotal, stats, stats + rows, gx,
+                                  C, S, ignore_index, label_smoothing, scale, 0, rows);
     }
 }
 

@@ -11,34 +11,34 @@
 
 #include <stdint.h>
 
-#define MC_DECLARE_CONV(T, SFX)                                                                \
-    /* one image's C channels (g's C may be larger: a group's share), g's H, W, window, Ho, Wo */ \
-    void mc_im2col_##SFX(const T *x, int64_t C, const mc_geometry *g, T *cols, int64_t ld);   \
-    /* x += col2im(cols): the caller zeroes x first */                                         \
-    void mc_col2im_##SFX(const T *cols, int64_t ld, int64_t C, const mc_geometry *g, T *x);   \
-    void mc_depthwise_conv2d_##SFX(const T *x, const T *w, T *y, const mc_geometry *g, T *ws); \
-    void mc_depthwise_conv2d_backward_input_##SFX(const T *gy, const T *w, T *gx,              \
-                                                 const mc_geometry *g, T *ws);                 \
-    void mc_depthwise_conv2d_backward_weight_##SFX(const T *gy, const T *x, T *gw,             \
-                                                  const mc_geometry *g, T *ws);                \
-    /* im2col + GEMM, any geometry and groups; ws: mc_conv2d_gemm_workspace_* elements for     \
-     * pass 0 (conv2d_gemm), 1 (_backward_input) or 2 (_backward_weight) */                    \
-    int64_t mc_conv2d_gemm_workspace_##SFX(int pass, const mc_geometry *g);                    \
-    void mc_conv2d_gemm_##SFX(const T *x, const T *w, T *y, const mc_geometry *g, T *ws);     \
-    void mc_conv2d_gemm_backward_input_##SFX(const T *gy, const T *w, T *gx,                   \
-                                            const mc_geometry *g, T *ws);                      \
-    void mc_conv2d_gemm_backward_weight_##SFX(const T *gy, const T *x, T *gw,                  \
-                                             const mc_geometry *g, T *ws);                     \
-    /* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (winograd_impl.h has the details).    \
-     * Cp, Kp: C, K rounded up to a multiple of 64 bytes of T. U (16, Cp, Kp): G g G^T. */       \
-    int64_t mc_winograd_scratch_##SFX(int64_t Cp, int64_t Kp);                                 \
-    void mc_winograd_conv2d_##SFX(const T *x, const T *U, T *y, const mc_geometry *g,          \
-                                  int64_t n_chunk, T *xh, T *scratch);                         \
-    void mc_winograd_conv2d_backward_weight_##SFX(const T *gy, const T *x, const mc_geometry *g, \
-                                                  int64_t n_chunk, T *xh, T *gh, T *vbuf,      \
-                                                  T *gbuf, T *zero, T *dU);                    \
-    /* U = G g G^T for a weight (K, C, 3, 3); gw (K, C, 3, 3) = G^T dU G */                   \
-    void mc_winograd_weight_##SFX(const T *w, int64_t K, int64_t C, T *U);                     \
+#define MC_DECLARE_CONV(T, SFX)                                                                    \
+    /* one image's C channels (g's C may be larger: a group's share), g's H, W, window, Ho, Wo */  \
+    void mc_im2col_##SFX(const T *x, int64_t C, const mc_geometry *g, T *cols, int64_t ld);        \
+    /* x += col2im(cols): the caller zeroes x first */                                             \
+    void mc_col2im_##SFX(const T *cols, int64_t ld, int64_t C, const mc_geometry *g, T *x);        \
+    void mc_depthwise_conv2d_##SFX(const T *x, const T *w, T *y, const mc_geometry *g, T *ws);     \
+    void mc_depthwise_conv2d_backward_input_##SFX(const T *gy, const T *w, T *gx,                  \
+                                                  const mc_geometry *g, T *ws);                    \
+    void mc_depthwise_conv2d_backward_weight_##SFX(const T *gy, const T *x, T *gw,                 \
+                                                   const mc_geometry *g, T *ws);                   \
+    /* im2col + GEMM, any geometry and groups; ws: mc_conv2d_gemm_workspace_* elements for         \
+     * pass 0 (conv2d_gemm), 1 (_backward_input) or 2 (_backward_weight) */                        \
+    int64_t mc_conv2d_gemm_workspace_##SFX(int pass, const mc_geometry *g);                        \
+    void mc_conv2d_gemm_##SFX(const T *x, const T *w, T *y, const mc_geometry *g, T *ws);          \
+    void mc_conv2d_gemm_backward_input_##SFX(const T *gy, const T *w, T *gx, const mc_geometry *g, \
+                                             T *ws);                                               \
+    void mc_conv2d_gemm_backward_weight_##SFX(const T *gy, const T *x, T *gw,                      \
+                                              const mc_geometry *g, T *ws);                        \
+    /* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (winograd_impl.h has the details).       \
+     * Cp, Kp: C, K rounded up to a multiple of 64 bytes of T. U (16, Cp, Kp): G g G^T. */         \
+    int64_t mc_winograd_scratch_##SFX(int64_t Cp, int64_t Kp);                                     \
+    void mc_winograd_conv2d_##SFX(const T *x, const T *U, T *y, const mc_geometry *g,              \
+                                  int64_t n_chunk, T *xh, T *scratch);                             \
+    void mc_winograd_conv2d_backward_weight_##SFX(const T *gy, const T *x, const mc_geometry *g,   \
+                                                  int64_t n_chunk, T *xh, T *gh, T *vbuf, T *gbuf, \
+                                                  T *zero, T *dU);                                 \
+    /* U = G g G^T for a weight (K, C, 3, 3); gw (K, C, 3, 3) = G^T dU G */                        \
+    void mc_winograd_weight_##SFX(const T *w, int64_t K, int64_t C, T *U);                         \
     void mc_winograd_weight_grad_##SFX(const T *dU, int64_t K, int64_t C, T *gw);
 
 /* Elements of workspace the depthwise kernels need: per thread, one zero-padded plane (plus

@@ -21,7 +21,7 @@
  * best one the CPU supports picked when the library loads (GCC's target_clones, through glibc's
  * ifunc): 4 to 16 floats per instruction instead of always 4. Elsewhere, or with -DMC_NO_CLONES
  * (the tests build the baseline copy that way): one version. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) && \
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) &&           \
     defined(__linux__) && defined(__GLIBC__) && !defined(MC_NO_CLONES)
 #define MC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

@@ -6,13 +6,13 @@
 
 #include <stdint.h>
 
-#define MC_DECLARE_LINEAR(T, SFX)                                                              \
-    int64_t mc_linear_workspace_##SFX(int64_t M, int64_t in, int64_t out);                     \
-    void mc_linear_##SFX(const T *x, const T *w, const T *b, T *y, int64_t M, int64_t in,      \
-                         int64_t out, T *ws);                                                  \
-    void mc_linear_backward_input_##SFX(const T *g, const T *w, T *gx, int64_t M, int64_t in,  \
-                                        int64_t out, T *ws);                                   \
-    void mc_linear_backward_weight_##SFX(const T *g, const T *x, T *gw, int64_t M, int64_t in, \
+#define MC_DECLARE_LINEAR(T, SFX)                                                                  \
+    int64_t mc_linear_workspace_##SFX(int64_t M, int64_t in, int64_t out);                         \
+    void mc_linear_##SFX(const T *x, const T *w, const T *b, T *y, int64_t M, int64_t in,          \
+                         int64_t out, T *ws);                                                      \
+    void mc_linear_backward_input_##SFX(const T *g, const T *w, T *gx, int64_t M, int64_t in,      \
+                                        int64_t out, T *ws);                                       \
+    void mc_linear_backward_weight_##SFX(const T *g, const T *x, T *gw, int64_t M, int64_t in,     \
                                          int64_t out, T *ws);
 
 MC_DECLARE_LINEAR(float, f32)

@@ -10,24 +10,23 @@
  * -log softmax(x)_c = L - (x_c - m), eps = label_smoothing, w_c the class weights:
  *   loss[r] = (1 - eps) w_t (L - (x_t - m)) + (eps / C) sum_c w_c (L - (x_c - m))   (0 if ignored)
  *   stats[r] = m, stats[N * S + r] = L  (what backward needs to rebuild softmax; 0 if ignored)
- *   sums[0] = sum_r loss[r], sums[1] = sum of w_t over rows not ignored (summed in double, serially,
- *   so the result does not depend on the thread count).
- * Backward, with g_r = gy[r * gy_stride] * scale (gy_stride 0 broadcasts one upstream gradient)
- * and p_c = exp((x_c - m) - L), W = sum_c w_c:
- *   gx_c = g_r ((1 - eps) w_t + (eps / C) W) p_c - g_r (eps / C) w_c - [c == t] g_r (1 - eps) w_t
- * and 0 for ignored rows. */
+ *   sums[0] = sum_r loss[r], sums[1] = sum of w_t over rows not ignored (summed in double,
+ * serially, so the result does not depend on the thread count). Backward, with g_r = gy[r *
+ * gy_stride] * scale (gy_stride 0 broadcasts one upstream gradient) and p_c = exp((x_c - m) - L), W
+ * = sum_c w_c: gx_c = g_r ((1 - eps) w_t + (eps / C) W) p_c - g_r (eps / C) w_c - [c == t] g_r (1 -
+ * eps) w_t and 0 for ignored rows. */
 #ifndef MC_LOSS_H
 #define MC_LOSS_H
 
 #include <stdint.h>
 
-#define MC_DECLARE_LOSS(T, SFX)                                                                   \
-    void mc_cross_entropy_##SFX(const T *x, const int64_t *target, const T *weight, T *loss,     \
-                                T *stats, int64_t N, int64_t C, int64_t S, int64_t ignore_index, \
-                                T label_smoothing, double *sums);                                \
-    void mc_cross_entropy_backward_##SFX(const T *gy, int64_t gy_stride, const T *x,             \
-                                         const int64_t *target, const T *weight, const T *stats, \
-                                         T *gx, int64_t N, int64_t C, int64_t S,                 \
+#define MC_DECLARE_LOSS(T, SFX)                                                                    \
+    void mc_cross_entropy_##SFX(const T *x, const int64_t *target, const T *weight, T *loss,       \
+                                T *stats, int64_t N, int64_t C, int64_t S, int64_t ignore_index,   \
+                                T label_smoothing, double *sums);                                  \
+    void mc_cross_entropy_backward_##SFX(const T *gy, int64_t gy_stride, const T *x,               \
+                                         const int64_t *target, const T *weight, const T *stats,   \
+                                         T *gx, int64_t N, int64_t C, int64_t S,                   \
                                          int64_t ignore_index, T label_smoothing, T scale);
 
 MC_DECLARE_LOSS(float, f32)

@@ -12,12 +12,12 @@
 #include "mc_internal.h"
 
 MC_INLINE float mc_exp_f32(float x) {
-    const float xc = x < -87.0f ? -87.0f : x;             /* keeps 2^n a normal number */
+    const float xc = x < -87.0f ? -87.0f : x;                /* keeps 2^n a normal number */
     const float t = xc * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: rounds to integer */
     const float n = t - 12582912.0f;
     uint32_t bits;
-    memcpy(&bits, &t, sizeof bits);                       /* low bits of t hold n + 0x400000 */
-    bits = (bits - 0x4B400000u + 127u) << 23;             /* 2^n */
+    memcpy(&bits, &t, sizeof bits);           /* low bits of t hold n + 0x400000 */
+    bits = (bits - 0x4B400000u + 127u) << 23; /* 2^n */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     float r = xc - n * 0.693359375f;
@@ -48,7 +48,9 @@ MC_INLINE double mc_exp_f64(double x) {
     const double px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr +
                            9.99999999999999999910e-1);
     const double q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr +
-                      2.27265548208155028766e-1) * rr + 2.00000000000000000009e0;
+                      2.27265548208155028766e-1) *
+                         rr +
+                     2.00000000000000000009e0;
     const double y = (1.0 + 2.0 * px / (q - px)) * scale;
     return x < -708.0 ? 0.0 : y;
 }

@@ -27,30 +27,30 @@ typedef struct mc_geometry {
 } mc_geometry;
 
 /* ---- threads (threads.c) ---- */
-int mc_openmp_enabled(void);      /* 1 when built with OpenMP, else 0 */
-void mc_set_num_threads(int n);   /* n >= 1; governs every minicnn kernel */
-int mc_get_num_threads(void);     /* defaults to omp_get_max_threads() (honours OMP_NUM_THREADS) */
+int mc_openmp_enabled(void);    /* 1 when built with OpenMP, else 0 */
+void mc_set_num_threads(int n); /* n >= 1; governs every minicnn kernel */
+int mc_get_num_threads(void);   /* defaults to omp_get_max_threads() (honours OMP_NUM_THREADS) */
 
 /* ---- elementwise activations (elementwise.c); n = number of elements ----
  * Forward: y = f(x). Backward: gx = gy * f'(.), from the saved input x or output y as named. */
-#define MC_DECLARE_ELEMENTWISE(T, SFX)                                                       \
-    void mc_relu_##SFX(const T *x, T *y, int64_t n);                                         \
-    void mc_relu_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                  \
-    void mc_leaky_relu_##SFX(const T *x, T *y, int64_t n, T slope);                          \
-    void mc_leaky_relu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, T slope);   \
-    void mc_sigmoid_##SFX(const T *x, T *y, int64_t n);                                      \
-    void mc_sigmoid_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);               \
-    void mc_tanh_##SFX(const T *x, T *y, int64_t n);                                         \
-    void mc_tanh_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                  \
-    void mc_silu_##SFX(const T *x, T *y, int64_t n);                                         \
-    void mc_silu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);                  \
-    void mc_hardswish_##SFX(const T *x, T *y, int64_t n);                                    \
-    void mc_hardswish_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);             \
-    void mc_gelu_##SFX(const T *x, T *y, int64_t n, int tanh_approx);                        \
-    void mc_gelu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx); \
-    /* y[n,c,s] = x[n,c,s] + b[c] for x of shape (N, C, S) */                                \
-    void mc_bias_add_##SFX(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S);  \
-    /* gb[c] = sum over n, s of gy[n,c,s] */                                                 \
+#define MC_DECLARE_ELEMENTWISE(T, SFX)                                                             \
+    void mc_relu_##SFX(const T *x, T *y, int64_t n);                                               \
+    void mc_relu_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                        \
+    void mc_leaky_relu_##SFX(const T *x, T *y, int64_t n, T slope);                                \
+    void mc_leaky_relu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, T slope);         \
+    void mc_sigmoid_##SFX(const T *x, T *y, int64_t n);                                            \
+    void mc_sigmoid_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                     \
+    void mc_tanh_##SFX(const T *x, T *y, int64_t n);                                               \
+    void mc_tanh_backward_##SFX(const T *gy, const T *y, T *gx, int64_t n);                        \
+    void mc_silu_##SFX(const T *x, T *y, int64_t n);                                               \
+    void mc_silu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);                        \
+    void mc_hardswish_##SFX(const T *x, T *y, int64_t n);                                          \
+    void mc_hardswish_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n);                   \
+    void mc_gelu_##SFX(const T *x, T *y, int64_t n, int tanh_approx);                              \
+    void mc_gelu_backward_##SFX(const T *gy, const T *x, T *gx, int64_t n, int tanh_approx);       \
+    /* y[n,c,s] = x[n,c,s] + b[c] for x of shape (N, C, S) */                                      \
+    void mc_bias_add_##SFX(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S);         \
+    /* gb[c] = sum over n, s of gy[n,c,s] */                                                       \
     void mc_bias_add_backward_##SFX(const T *gy, T *gb, int64_t N, int64_t C, int64_t S);
 
 MC_DECLARE_ELEMENTWISE(float, f32)

@@ -84,7 +84,7 @@ void MC_NAME(batch_norm_forward_train)(const T *x, const T *weight, const T *bia
     const int64_t M = N * S;
     double *sum_d = work, *sum_dd = work + C, *shift = work + 2 * C;
 #ifdef _OPENMP
-#pragma omp parallel if(M * C >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel if (M * C >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     {
         int64_t c0, c1;
@@ -140,7 +140,8 @@ void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean, const T
                                       const T *weight, const T *bias, T *y, int64_t N, int64_t C,
                                       int64_t S, double eps) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (N * C * S >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < N * C; r++) {
         const int64_t c = r % C;
@@ -173,7 +174,7 @@ void MC_NAME(batch_norm_backward)(const T *gy, const T *x, const T *mean, const 
     const int sums = gw || gb || (gx && train);
     double *k1 = work, *k2 = work + C, *k3 = work + 2 * C; /* sums, then a, b, gbar */
 #ifdef _OPENMP
-#pragma omp parallel if(M * C >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel if (M * C >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     {
         int64_t c0, c1;
@@ -252,7 +253,8 @@ void MC_NAME(group_norm_forward)(const T *x, const T *weight, const T *bias, T *
                                  double eps) {
     const int64_t K = C / G, L = K * S;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (N * C * S >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < N * G; r++) {
         const T *xr = x + r * L;
@@ -304,7 +306,8 @@ void MC_NAME(group_norm_backward)(const T *gy, const T *x, const T *mean, const 
     const int64_t K = C / G, L = K * S;
     if (gx) {
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (N * C * S >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
         for (int64_t r = 0; r < N * G; r++) {
             const int64_t c0 = (r % G) * K;
@@ -364,7 +367,7 @@ void MC_NAME(group_norm_backward)(const T *gy, const T *x, const T *mean, const 
     if (!gw && !gb) return;
     double *acc_w = work, *acc_b = work + C;
 #ifdef _OPENMP
-#pragma omp parallel if(N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel if (N * C * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     {
         int64_t c0, c1;

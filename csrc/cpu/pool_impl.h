@@ -39,9 +39,8 @@ static inline int64_t MC_NAME(first_inside)(int64_t s, int64_t d) {
  * flat index of r0[0]. The comparisons are PyTorch's, in its order (a, b, c, d), written as
  * selects so the loop vectorizes; the offset of the winner (0, 1, W or W + 1; W < 2^30) is kept
  * in 32 bits next to the float lanes (SSE2 has no 64-bit compare or select). */
-static inline void MC_NAME(max_row_2x2)(const T *restrict r0, const T *restrict r1,
-                                        T *restrict y, int64_t *restrict ind, int64_t n,
-                                        int64_t base, int64_t W) {
+static inline void MC_NAME(max_row_2x2)(const T *restrict r0, const T *restrict r1, T *restrict y,
+                                        int64_t *restrict ind, int64_t n, int64_t base, int64_t W) {
     const int32_t w0 = (int32_t)W, w1 = (int32_t)W + 1;
     for (int64_t j = 0; j < n; j++) {
         const T a = r0[2 * j], b = r0[2 * j + 1], c = r1[2 * j], d = r1[2 * j + 1];
@@ -81,9 +80,8 @@ static inline void MC_NAME(max_row_2x2_values)(const T *restrict r0, const T *re
  * inside. Indices are built in 32 bits (the caller checks H * W < 2^31); ir may be NULL (values
  * only). */
 static inline void MC_NAME(max_row_taps)(const T *xp, T *yr, int64_t *ir, int64_t W, int64_t hs,
-                                         int64_t i0, int64_t i1, int64_t o0, int64_t o1,
-                                         int64_t kw, int64_t sw, int64_t pw, int64_t dh,
-                                         int64_t dw) {
+                                         int64_t i0, int64_t i1, int64_t o0, int64_t o1, int64_t kw,
+                                         int64_t sw, int64_t pw, int64_t dh, int64_t dw) {
     T m[MC_POOL_CHUNK];
     int32_t k[MC_POOL_CHUNK];
     const int32_t s32 = (int32_t)sw;
@@ -102,26 +100,34 @@ static inline void MC_NAME(max_row_taps)(const T *xp, T *yr, int64_t *ir, int64_
                     }
                 } else if (ir == NULL) {
                     /* constant strides let the compiler vectorize the common cases */
-#define MC_MAX_TAP_VALUES(S)                                          \
-    for (int32_t c = 0; c < n; c++) {                                 \
-        const T v = src[c * (S)];                                     \
-        m[c] = (v > m[c]) | (v != v) ? v : m[c];                      \
+#define MC_MAX_TAP_VALUES(S)                                                                       \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        const T v = src[c * (S)];                                                                  \
+        m[c] = (v > m[c]) | (v != v) ? v : m[c];                                                   \
     }
-                    if (sw == 1) { MC_MAX_TAP_VALUES(1) }
-                    else if (sw == 2) { MC_MAX_TAP_VALUES(2) }
-                    else { MC_MAX_TAP_VALUES(sw) }
+                    if (sw == 1) {
+                        MC_MAX_TAP_VALUES(1)
+                    } else if (sw == 2) {
+                        MC_MAX_TAP_VALUES(2)
+                    } else {
+                        MC_MAX_TAP_VALUES(sw)
+                    }
 #undef MC_MAX_TAP_VALUES
                 } else {
-#define MC_MAX_TAP(S)                                                 \
-    for (int32_t c = 0; c < n; c++) {                                 \
-        const T v = src[c * (S)];                                     \
-        const int32_t t = (v > m[c]) | (v != v);                      \
-        m[c] = t ? v : m[c];                                          \
-        k[c] = t ? pos + c * (int32_t)(S) : k[c];                     \
+#define MC_MAX_TAP(S)                                                                              \
+    for (int32_t c = 0; c < n; c++) {                                                              \
+        const T v = src[c * (S)];                                                                  \
+        const int32_t t = (v > m[c]) | (v != v);                                                   \
+        m[c] = t ? v : m[c];                                                                       \
+        k[c] = t ? pos + c * (int32_t)(S) : k[c];                                                  \
     }
-                    if (sw == 1) { MC_MAX_TAP(1) }
-                    else if (sw == 2) { MC_MAX_TAP(2) }
-                    else { MC_MAX_TAP(s32) }
+                    if (sw == 1) {
+                        MC_MAX_TAP(1)
+                    } else if (sw == 2) {
+                        MC_MAX_TAP(2)
+                    } else {
+                        MC_MAX_TAP(s32)
+                    }
 #undef MC_MAX_TAP
                 }
             }
@@ -141,7 +147,8 @@ void MC_NAME(max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geometry *g) {
                      dw == 1 && W < ((int64_t)1 << 30);
     const int taps = H * W < ((int64_t)1 << 31); /* plane offsets fit the 32-bit index lanes */
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * H * W >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * H * W >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = r / Ho, oh = r - p * Ho;
@@ -152,8 +159,8 @@ void MC_NAME(max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geometry *g) {
         if (fast && 2 * oh + 1 < H) {
             const int64_t n = Wo < W / 2 ? Wo : W / 2;
             if (ir != NULL)
-                MC_NAME(max_row_2x2)(xp + 2 * oh * W, xp + (2 * oh + 1) * W, yr, ir, n,
-                                     2 * oh * W, W);
+                MC_NAME(max_row_2x2)(xp + 2 * oh * W, xp + (2 * oh + 1) * W, yr, ir, n, 2 * oh * W,
+                                     W);
             else
                 MC_NAME(max_row_2x2_values)(xp + 2 * oh * W, xp + (2 * oh + 1) * W, yr, n);
             ow = n;
@@ -174,8 +181,8 @@ void MC_NAME(max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geometry *g) {
             }
             const int64_t ws = ow * sw - pw;
             const int64_t w1 = ws + (kw - 1) * dw + 1 < W ? ws + (kw - 1) * dw + 1 : W;
-            MC_NAME(max_window)(xp, W, h0, h1, dh, MC_NAME(first_inside)(ws, dw), w1, dw,
-                                yr + ow, ir != NULL ? ir + ow : &unused);
+            MC_NAME(max_window)(xp, W, h0, h1, dh, MC_NAME(first_inside)(ws, dw), w1, dw, yr + ow,
+                                ir != NULL ? ir + ow : &unused);
         }
     }
 }
@@ -231,7 +238,7 @@ void MC_NAME(max_pool2d_backward)(const T *gy, const int64_t *ind, T *gx, const 
     const int64_t HW = H * W, HoWo = Ho * Wo;
     const int blocks = Ho == H / 2 && Wo == W / 2 && Ho > 0 && Wo > 0 && W < ((int64_t)1 << 30);
 #ifdef _OPENMP
-#pragma omp parallel if(P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel if (P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
 #endif
     {
         int try_blocks = blocks; /* per thread: stop trying after the first plane that fails */
@@ -267,8 +274,8 @@ static inline int64_t MC_NAME(avg_divisor)(int64_t padded, int64_t clipped, int 
 }
 
 /* Full 2x2 windows of one output row: (((a + b) + c) + d) / divisor, PyTorch's summation order. */
-static inline void MC_NAME(avg_row_2x2)(const T *restrict r0, const T *restrict r1,
-                                        T *restrict y, int64_t n, T div) {
+static inline void MC_NAME(avg_row_2x2)(const T *restrict r0, const T *restrict r1, T *restrict y,
+                                        int64_t n, T div) {
     for (int64_t j = 0; j < n; j++) {
         T s = r0[2 * j] + r0[2 * j + 1];
         s += r1[2 * j];
@@ -280,8 +287,8 @@ static inline void MC_NAME(avg_row_2x2)(const T *restrict r0, const T *restrict 
 /* Interior outputs [o0, o1) of one row (every column tap inside, rows i0 <= i < i1 inside):
  * sums built tap by tap across a chunk of outputs, in PyTorch's order within each window. */
 static inline void MC_NAME(avg_row_taps)(const T *xp, T *yr, int64_t W, int64_t hs, int64_t i0,
-                                         int64_t i1, int64_t o0, int64_t o1, int64_t kw,
-                                         int64_t sw, int64_t pw, T div) {
+                                         int64_t i1, int64_t o0, int64_t o1, int64_t kw, int64_t sw,
+                                         int64_t pw, T div) {
     T s[MC_POOL_CHUNK];
     for (int64_t c0 = o0; c0 < o1; c0 += MC_POOL_CHUNK) {
         const int64_t n = o1 - c0 < MC_POOL_CHUNK ? o1 - c0 : MC_POOL_CHUNK;
@@ -304,7 +311,8 @@ void MC_NAME(avg_pool2d)(const T *x, T *y, const mc_geometry *g, int count_inclu
     const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
     const T div2x2 = (T)(divisor_override != 0 ? divisor_override : 4);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * H * W >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * H * W >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = r / Ho, oh = r - p * Ho;
@@ -323,8 +331,8 @@ void MC_NAME(avg_pool2d)(const T *x, T *y, const mc_geometry *g, int count_inclu
         if (o1 < o0) o1 = o0;
         for (; ow < Wo; ow++) {
             if (ow == o0 && o0 < o1) { /* interior: the column window is whole, kw wide */
-                const int64_t div = MC_NAME(avg_divisor)(hp * kw, (h1 - h0) * kw,
-                                                         count_include_pad, divisor_override);
+                const int64_t div = MC_NAME(avg_divisor)(hp * kw, (h1 - h0) * kw, count_include_pad,
+                                                         divisor_override);
                 MC_NAME(avg_row_taps)(xp, yr, W, oh * sh - ph, h0 - (oh * sh - ph),
                                       h1 - (oh * sh - ph), o0, o1, kw, sw, pw, (T)div);
                 ow = o1 - 1;
@@ -339,8 +347,8 @@ void MC_NAME(avg_pool2d)(const T *x, T *y, const mc_geometry *g, int count_inclu
             T s = 0;
             for (int64_t ih = h0; ih < h1; ih++)
                 for (int64_t iw = w0; iw < w1; iw++) s += xp[ih * W + iw];
-            yr[ow] = s / (T)MC_NAME(avg_divisor)(hp * wp, (h1 - h0) * (w1 - w0),
-                                                 count_include_pad, divisor_override);
+            yr[ow] = s / (T)MC_NAME(avg_divisor)(hp * wp, (h1 - h0) * (w1 - w0), count_include_pad,
+                                                 divisor_override);
         }
     }
 }
@@ -350,9 +358,9 @@ void MC_NAME(avg_pool2d)(const T *x, T *y, const mc_geometry *g, int count_inclu
  * Interior outputs go tap by tap across a chunk (each tap's targets are distinct, so the adds
  * vectorize); border outputs one window at a time. */
 static inline void MC_NAME(avg_scatter)(const T *gy, T *gx, int64_t H, int64_t W, int64_t Ho,
-                                        int64_t Wo, int64_t kh, int64_t kw, int64_t sh,
-                                        int64_t sw, int64_t ph, int64_t pw, int cip,
-                                        int64_t divisor_override, int64_t oh0, int64_t ow0) {
+                                        int64_t Wo, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                        int64_t ph, int64_t pw, int cip, int64_t divisor_override,
+                                        int64_t oh0, int64_t ow0) {
     T delta[MC_POOL_CHUNK];
     for (int64_t oh = 0; oh < Ho; oh++) {
         int64_t h0, h1, hp, o0 = Wo, o1 = Wo;
@@ -401,7 +409,8 @@ void MC_NAME(avg_pool2d_backward)(const T *gy, T *gx, const mc_geometry *g, int 
     const int fast = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;
     const T div2x2 = (T)(divisor_override != 0 ? divisor_override : 4);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * HW >= MC_PARALLEL_MIN)                           \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t p = 0; p < P; p++) {
         const T *g = gy + p * HoWo;
@@ -468,13 +477,15 @@ void MC_NAME(adaptive_avg_pool2d)(const T *x, T *y, const mc_geometry *g) {
     if (Ho == 1 && Wo == 1) { /* global average pool: one contiguous run per plane */
         const int64_t HW = H * W;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * HW >= MC_PARALLEL_MIN)                           \
+    num_threads(mc_get_num_threads())
 #endif
         for (int64_t p = 0; p < P; p++) y[p] = MC_NAME(sum_run)(x + p * HW, HW) / (T)H / (T)W;
         return;
     }
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * H * W >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * H * W >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = r / Ho, oh = r - p * Ho;
@@ -487,7 +498,8 @@ void MC_NAME(adaptive_avg_pool2d)(const T *x, T *y, const mc_geometry *g) {
                 s = MC_NAME(sum_run)(xp + h0 * W, (h1 - h0) * W);
             } else {
                 s = 0;
-                for (int64_t ih = h0; ih < h1; ih++) s += MC_NAME(sum_run)(xp + ih * W + w0, w1 - w0);
+                for (int64_t ih = h0; ih < h1; ih++)
+                    s += MC_NAME(sum_run)(xp + ih * W + w0, w1 - w0);
             }
             y[r * Wo + ow] = s / (T)(h1 - h0) / (T)(w1 - w0); /* PyTorch: sum / kh / kw */
         }
@@ -498,7 +510,8 @@ void MC_NAME(adaptive_avg_pool2d_backward)(const T *gy, T *gx, const mc_geometry
     const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t HW = H * W, HoWo = Ho * Wo;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * HW >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * HW >= MC_PARALLEL_MIN)                           \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t p = 0; p < P; p++) {
         const T *g = gy + p * HoWo;
@@ -525,7 +538,8 @@ void MC_NAME(adaptive_max_pool2d)(const T *x, T *y, int64_t *ind, const mc_geome
     const int64_t P = g->N * g->C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t rows = P * Ho;
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if(P * H * W >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#pragma omp parallel for schedule(static) if (P * H * W >= MC_PARALLEL_MIN)                        \
+    num_threads(mc_get_num_threads())
 #endif
     for (int64_t r = 0; r < rows; r++) {
         const int64_t p = r / Ho, oh = r - p * Ho;

@@ -1,6 +1,7 @@
 /* Template body for conv_kernels.h (after gemm_impl.h): expects T, SFX, VT and VL. The math is
- * minicnn/backends/reference/winograd.py; this file is about doing it fast. Channels are padded to Cp / Kp, multiples of VL, so every channel loop is whole vectors;
- * the pad channels are zeros in every buffer (and in the weights), so they add nothing. */
+ * minicnn/backends/reference/winograd.py; this file is about doing it fast. Channels are padded to
+ * Cp / Kp, multiples of VL, so every channel loop is whole vectors; the pad channels are zeros in
+ * every buffer (and in the weights), so they add nothing. */
 
 /* x (n images of C planes H x W) -> xh (n, H, W, Cp): channels last, pad channels zero, so that a
  * pixel's channels are one contiguous run of vectors. Threads take runs of up to 256 pixels of
@@ -9,8 +10,8 @@
  * to lines that stay in L1 until all their channels are in. Call from inside a parallel region.
  * Not inlined: plain scalar copies gain nothing from the vector clones, and a small function of
  * its own keeps its loop variables in registers. */
-static __attribute__((noinline)) void MC_NAME(to_nhwc)(const T *x, int64_t n, int64_t C,
-                                                         int64_t H, int64_t W, int64_t Cp, T *xh) {
+static __attribute__((noinline)) void MC_NAME(to_nhwc)(const T *x, int64_t n, int64_t C, int64_t H,
+                                                       int64_t W, int64_t Cp, T *xh) {
     const int64_t HW = H * W, run = 256, runs = (HW + run - 1) / run;
 #ifdef _OPENMP
 #pragma omp for schedule(static)
@@ -28,15 +29,14 @@ static __attribute__((noinline)) void MC_NAME(to_nhwc)(const T *x, int64_t n, in
 
 /* The 16 pixels (channel runs) of the 4x4 input tile of output tile (a, b): pointers into xh
  * (n, H, W, Cp), or to `zero` where the tile hangs over the border (the padding). */
-MC_INLINE void MC_NAME(tile_pixels)(const T *xh_img, int64_t H, int64_t W, int64_t Cp,
-                                    int64_t row0, int64_t col0, const T *zero,
-                                    const T *src[16]) {
+MC_INLINE void MC_NAME(tile_pixels)(const T *xh_img, int64_t H, int64_t W, int64_t Cp, int64_t row0,
+                                    int64_t col0, const T *zero, const T *src[16]) {
     for (int r = 0; r < 4; r++) {
         const int64_t ih = row0 + r;
         for (int s = 0; s < 4; s++) {
             const int64_t iw = col0 + s;
-            src[r * 4 + s] = (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                                 ? xh_img + (ih * W + iw) * Cp : zero;
+            src[r * 4 + s] =
+                (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xh_img + (ih * W + iw) * Cp : zero;
         }
     }
 }
@@ -107,7 +107,8 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_g
     for (int64_t n0 = 0; n0 < N; n0 += n_chunk) {
         const int64_t nc = N - n0 < n_chunk ? N - n0 : n_chunk, tiles = nc * P;
         /* smaller blocks when there are few tiles (a small batch), so every thread gets some */
-        const int64_t per_thread = (tiles + 2 * mc_get_num_threads() - 1) / (2 * mc_get_num_threads());
+        const int64_t per_thread =
+            (tiles + 2 * mc_get_num_threads() - 1) / (2 * mc_get_num_threads());
         const int64_t fit = (per_thread + MR - 1) / MR * MR;
         const int64_t Tb = fit < Tb_max ? fit : Tb_max, blocks = (tiles + Tb - 1) / Tb;
 #ifdef _OPENMP
@@ -143,14 +144,14 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_g
                         T *Mx = M + xi * Tb * NR;
                         for (int64_t i = 0; i < rows; i += MR) {
                             if (nv == 4)
-                                MC_NAME(ukernel)(6, 4, Cp, Vx + i * Cp, Cp, 1, Ux, Kp,
-                                                 Mx + i * NR, NR, 0);
+                                MC_NAME(ukernel)(6, 4, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
+                                                 NR, 0);
                             else if (nv == 2)
-                                MC_NAME(ukernel)(12, 2, Cp, Vx + i * Cp, Cp, 1, Ux, Kp,
-                                                 Mx + i * NR, NR, 0);
+                                MC_NAME(ukernel)(12, 2, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
+                                                 NR, 0);
                             else
-                                MC_NAME(ukernel)(12, 1, Cp, Vx + i * Cp, Cp, 1, Ux, Kp,
-                                                 Mx + i * NR, NR, 0);
+                                MC_NAME(ukernel)(12, 1, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
+                                                 NR, 0);
                         }
                     }
                     /* Y = A^T M A per tile, vectorised over a vector of the panel's channels
@@ -226,8 +227,8 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
             for (int64_t t = 0; t < tiles; t++) {
                 const int64_t img = t / P, a = (t % P) / TW, b = t % TW;
                 const T *src[16];
-                MC_NAME(tile_pixels)(xh + img * H * W * Cp, H, W, Cp, 2 * a - ph, 2 * b - pw,
-                                     zero, src);
+                MC_NAME(tile_pixels)(xh + img * H * W * Cp, H, W, Cp, 2 * a - ph, 2 * b - pw, zero,
+                                     src);
                 MC_NAME(input_transform)(src, Cp, vbuf + t * Cp, tiles * Cp);
                 /* the output gradient's 2x2 block (zero past odd edges) -> A e A^T */
                 const T *e[16];
@@ -238,8 +239,8 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
                     VT e00 = MC_NAME(vload)(e[0] + k), e01 = MC_NAME(vload)(e[1] + k);
                     VT e10 = MC_NAME(vload)(e[4] + k), e11 = MC_NAME(vload)(e[5] + k);
                     /* A applied to the columns: rows (e0, e0 + e1, e0 - e1, -e1) */
-                    VT f[4][2] = {{e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11},
-                                  {-e10, -e11}};
+                    VT f[4][2] = {
+                        {e00, e01}, {e00 + e10, e01 + e11}, {e00 - e10, e01 - e11}, {-e10, -e11}};
                     for (int r = 0; r < 4; r++) { /* and to the rows */
                         T *o = g + r * 4 * xs + k;
                         MC_NAME(vstore)(o, f[r][0]);
@@ -315,7 +316,8 @@ MC_CLONES void MC_NAME(winograd_weight_grad)(const T *dU, int64_t K, int64_t C, 
         for (int64_t c = 0; c < C; c++) {
             T d[16], t[3][4];
             for (int xi = 0; xi < 16; xi++) d[xi] = dU[(xi * Cp + c) * Kp + k];
-            for (int b = 0; b < 4; b++) { /* G^T dU: rows (d0 + (d1 + d2) / 2, (d1 - d2) / 2, (d1 + d2) / 2 + d3) */
+            for (int b = 0; b < 4;
+                 b++) { /* G^T dU: rows (d0 + (d1 + d2) / 2, (d1 - d2) / 2, (d1 + d2) / 2 + d3) */
                 t[0][b] = d[b] + (T)0.5 * (d[4 + b] + d[8 + b]);
                 t[1][b] = (T)0.5 * (d[4 + b] - d[8 + b]);
                 t[2][b] = (T)0.5 * (d[4 + b] + d[8 + b]) + d[12 + b];

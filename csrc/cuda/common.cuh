@@ -11,18 +11,17 @@
 int mc_fail(int code, const char *what, const char *file, int line);
 
 /* Every CUDA runtime call goes through MC_CHECK; every launch is followed by MC_CHECK_LAUNCH. */
-#define MC_CHECK(call)                                                     \
-    do {                                                                   \
-        cudaError_t mc_err_ = (call);                                      \
-        if (mc_err_ != cudaSuccess)                                        \
-            return mc_fail((int)mc_err_, #call, __FILE__, __LINE__);       \
+#define MC_CHECK(call)                                                                             \
+    do {                                                                                           \
+        cudaError_t mc_err_ = (call);                                                              \
+        if (mc_err_ != cudaSuccess) return mc_fail((int)mc_err_, #call, __FILE__, __LINE__);       \
     } while (0)
 #define MC_CHECK_LAUNCH() MC_CHECK(cudaGetLastError())
 /* propagate the code of a helper that already recorded its error */
-#define MC_TRY(call)                  \
-    do {                              \
-        int mc_rc_ = (call);          \
-        if (mc_rc_ != 0) return mc_rc_; \
+#define MC_TRY(call)                                                                               \
+    do {                                                                                           \
+        int mc_rc_ = (call);                                                                       \
+        if (mc_rc_ != 0) return mc_rc_;                                                            \
     } while (0)
 
 #define MC_THREADS 256
@@ -34,8 +33,8 @@ static inline unsigned mc_blocks(int64_t n) {
     return (unsigned)(b > 65535 * 16 ? 65535 * 16 : b);
 }
 
-#define MC_GRID_STRIDE(i, n) \
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n); \
+#define MC_GRID_STRIDE(i, n)                                                                       \
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < (n);                      \
          i += (int64_t)blockDim.x * gridDim.x)
 
 /* Sum of a double over the block (blockDim.x == MC_THREADS); the result is valid in thread 0. */

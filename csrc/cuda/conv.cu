@@ -48,8 +48,8 @@ __global__ void im2col_kernel(int64_t total, const float *x, int64_t xs, int nb,
 /* The adjoint: one thread per input pixel (c, n, h, w) of the chunk sums the column entries of
  * every tap that reads it, and writes x + n xs + (c H + h) W + w */
 __global__ void col2im_kernel(int64_t total, const float *cols, int nb, int H, int W, int kh,
-                              int kw, int sh, int sw, int ph, int pw, int dh, int dw, int Ho, int Wo,
-                              float *x, int64_t xs) {
+                              int kw, int sh, int sw, int ph, int pw, int dh, int dw, int Ho,
+                              int Wo, float *x, int64_t xs) {
     int64_t P = (int64_t)Ho * Wo, ld = nb * P, HW = (int64_t)H * W;
     MC_GRID_STRIDE(t, total) {
         int64_t q = t % HW, n = (t / HW) % nb, c = t / (HW * nb);
@@ -120,26 +120,25 @@ int mc_cuda_col2im(const float *cols, int C, int H, int W, int kh, int kw, int s
 /* The three passes walk the batch in chunks of nb images and, within a chunk, the groups; per
  * (chunk, group) one im2col or col2im, one GEMM and one layout copy (work: the columns, then
  * the (Kg, nb P) GEMM operand). */
-#define MC_CONV_GEOMETRY                                                                     \
-    int Ho = mc_out_size(H, kh, sh, ph, dh), Wo = mc_out_size(W, kw, sw, pw, dw);           \
-    int Cg = C / groups, Kg = K / groups, R = Cg * kh * kw;                                  \
-    int64_t P = (int64_t)Ho * Wo, xs = (int64_t)C * H * W;                                   \
+#define MC_CONV_GEOMETRY                                                                           \
+    int Ho = mc_out_size(H, kh, sh, ph, dh), Wo = mc_out_size(W, kw, sw, pw, dw);                  \
+    int Cg = C / groups, Kg = K / groups, R = Cg * kh * kw;                                        \
+    int64_t P = (int64_t)Ho * Wo, xs = (int64_t)C * H * W;                                         \
     if (nb < 1) return mc_fail((int)cudaErrorInvalidValue, "conv2d: nb < 1", __FILE__, __LINE__)
 
-int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *work,
-                   int N, int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph,
-                   int pw, int dh, int dw, int groups, int nb) {
+int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *work, int N,
+                   int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph, int pw,
+                   int dh, int dw, int groups, int nb) {
     MC_CONV_GEOMETRY;
     for (int n0 = 0; n0 < N; n0 += nb) {
         int m = N - n0 < nb ? N - n0 : nb;
         float *cols = work, *t = work + (int64_t)R * m * P;
         for (int g = 0; g < groups; ++g) {
-            MC_TRY(im2col_chunk(x + n0 * xs + (int64_t)g * Cg * H * W, xs, m, Cg, H, W, kh, kw,
-                                sh, sw, ph, pw, dh, dw, cols));
+            MC_TRY(im2col_chunk(x + n0 * xs + (int64_t)g * Cg * H * W, xs, m, Cg, H, W, kh, kw, sh,
+                                sw, ph, pw, dh, dw, cols));
             MC_TRY(mc_cuda_sgemm(0, 0, Kg, (int)(m * P), R, 1.f, w + (int64_t)g * Kg * R, R, cols,
                                  (int)(m * P), 0.f, t, (int)(m * P)));
-            MC_TRY(chunk_transpose(0, y + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t, m, Kg, K,
-                                   P));
+            MC_TRY(chunk_transpose(0, y + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t, m, Kg, K, P));
         }
     }
     if (bias) MC_TRY(mc_cuda_bias_add(N, K, P, y, bias, y));
@@ -154,8 +153,8 @@ int mc_cuda_conv2d_backward_input(const float *gy, const float *w, float *gx, fl
         int m = N - n0 < nb ? N - n0 : nb;
         float *cols = work, *t = work + (int64_t)R * m * P;
         for (int g = 0; g < groups; ++g) {
-            MC_TRY(chunk_transpose(1, (float *)gy + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t,
-                                   m, Kg, K, P));
+            MC_TRY(chunk_transpose(1, (float *)gy + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t, m,
+                                   Kg, K, P));
             MC_TRY(mc_cuda_sgemm(1, 0, R, (int)(m * P), Kg, 1.f, w + (int64_t)g * Kg * R, R, t,
                                  (int)(m * P), 0.f, cols, (int)(m * P)));
             MC_TRY(col2im_chunk(cols, m, Cg, H, W, kh, kw, sh, sw, ph, pw, dh, dw,
@@ -173,10 +172,10 @@ int mc_cuda_conv2d_backward_weight(const float *gy, const float *x, float *gw, f
         int m = N - n0 < nb ? N - n0 : nb;
         float *cols = work, *t = work + (int64_t)R * m * P;
         for (int g = 0; g < groups; ++g) {
-            MC_TRY(chunk_transpose(1, (float *)gy + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t,
-                                   m, Kg, K, P));
-            MC_TRY(im2col_chunk(x + n0 * xs + (int64_t)g * Cg * H * W, xs, m, Cg, H, W, kh, kw,
-                                sh, sw, ph, pw, dh, dw, cols));
+            MC_TRY(chunk_transpose(1, (float *)gy + ((int64_t)n0 * K + (int64_t)g * Kg) * P, t, m,
+                                   Kg, K, P));
+            MC_TRY(im2col_chunk(x + n0 * xs + (int64_t)g * Cg * H * W, xs, m, Cg, H, W, kh, kw, sh,
+                                sw, ph, pw, dh, dw, cols));
             /* the first chunk writes (beta 0), the others accumulate */
             MC_TRY(mc_cuda_sgemm(0, 1, Kg, R, (int)(m * P), 1.f, t, (int)(m * P), cols,
                                  (int)(m * P), n0 == 0 ? 0.f : 1.f, gw + (int64_t)g * Kg * R, R));
@@ -185,7 +184,6 @@ int mc_cuda_conv2d_backward_weight(const float *gy, const float *x, float *gw, f
     if (N == 0) MC_CHECK(cudaMemset(gw, 0, sizeof(float) * (size_t)K * R));
     return 0;
 }
-
 }
 
 /* ---- direct depthwise convolution (groups == C, K = C m): output channel k reads channel k / m */
@@ -242,9 +240,9 @@ __global__ void depthwise_backward_input_kernel(int64_t total, const float *gy, 
 
 /* one block per weight (k, i, j), its threads striding over the N Ho Wo products */
 __global__ void depthwise_backward_weight_kernel(const float *gy, const float *x, float *gw, int N,
-                                                 int C, int H, int W, int K, int kh, int kw,
-                                                 int sh, int sw, int ph, int pw, int dh, int dw,
-                                                 int Ho, int Wo) {
+                                                 int C, int H, int W, int K, int kh, int kw, int sh,
+                                                 int sw, int ph, int pw, int dh, int dw, int Ho,
+                                                 int Wo) {
     __shared__ double shared[MC_THREADS];
     int tap = blockIdx.x % (kh * kw), k = blockIdx.x / (kh * kw);
     int i = tap / kw, j = tap % kw, c = k / (K / C);
@@ -269,9 +267,8 @@ int mc_cuda_depthwise_conv2d(const float *x, const float *w, const float *bias, 
     int Ho = mc_out_size(H, kh, sh, ph, dh), Wo = mc_out_size(W, kw, sw, pw, dw);
     int64_t total = (int64_t)N * K * Ho * Wo;
     if (total <= 0) return 0;
-    depthwise_forward_kernel<<<mc_blocks(total), MC_THREADS>>>(total, x, w, bias, y, C, H, W, K,
-                                                               kh, kw, sh, sw, ph, pw, dh, dw, Ho,
-                                                               Wo);
+    depthwise_forward_kernel<<<mc_blocks(total), MC_THREADS>>>(total, x, w, bias, y, C, H, W, K, kh,
+                                                               kw, sh, sw, ph, pw, dh, dw, Ho, Wo);
     MC_CHECK_LAUNCH();
     return 0;
 }
@@ -298,5 +295,4 @@ int mc_cuda_depthwise_conv2d_backward_weight(const float *gy, const float *x, fl
     MC_CHECK_LAUNCH();
     return 0;
 }
-
 }

@@ -19,43 +19,63 @@ __device__ __forceinline__ float mc_sigmoid(float x) {
 
 __device__ __forceinline__ float mc_unary(int op, float x, float a, float b) {
     switch (op) {
-    case MC_RELU: return x < 0.f ? 0.f : x;
-    case MC_LEAKY_RELU: return x > 0.f ? x : x * a;
-    case MC_SIGMOID: return mc_sigmoid(x);
-    case MC_TANH: return tanhf(x);
-    case MC_SILU: return x * mc_sigmoid(x);
+    case MC_RELU:
+        return x < 0.f ? 0.f : x;
+    case MC_LEAKY_RELU:
+        return x > 0.f ? x : x * a;
+    case MC_SIGMOID:
+        return mc_sigmoid(x);
+    case MC_TANH:
+        return tanhf(x);
+    case MC_SILU:
+        return x * mc_sigmoid(x);
     case MC_HARDSWISH: {
         float t = x + 3.f;
         t = t < 0.f ? 0.f : (t > 6.f ? 6.f : t);
         return x * t / 6.f;
     }
-    case MC_GELU: return 0.5f * x * (1.f + erff(x * MC_INV_SQRT_2));
+    case MC_GELU:
+        return 0.5f * x * (1.f + erff(x * MC_INV_SQRT_2));
     case MC_GELU_TANH:
         return 0.5f * x * (1.f + tanhf(MC_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
-    case MC_EXP: return expf(x);
-    case MC_LOG: return logf(x);
-    case MC_SQRT: return sqrtf(x);
-    case MC_ABS: return fabsf(x);
-    case MC_NEG: return -x;
-    case MC_AFFINE: return a * x + b;
-    case MC_POW: return powf(x, a);
-    case MC_SIGN: return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+    case MC_EXP:
+        return expf(x);
+    case MC_LOG:
+        return logf(x);
+    case MC_SQRT:
+        return sqrtf(x);
+    case MC_ABS:
+        return fabsf(x);
+    case MC_NEG:
+        return -x;
+    case MC_AFFINE:
+        return a * x + b;
+    case MC_POW:
+        return powf(x, a);
+    case MC_SIGN:
+        return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
     }
     return NAN;
 }
 
-/* d op / d x times g, from s: the output (relu, sigmoid, tanh, exp, sqrt) or the input (the rest) */
+/* d op / d x times g, from s: the output (relu, sigmoid, tanh, exp, sqrt) or the input (the rest)
+ */
 __device__ __forceinline__ float mc_unary_grad(int op, float g, float s, float a) {
     switch (op) {
-    case MC_RELU: return s <= 0.f ? 0.f : g;
-    case MC_LEAKY_RELU: return s > 0.f ? g : g * a;
-    case MC_SIGMOID: return g * s * (1.f - s);
-    case MC_TANH: return g * (1.f - s * s);
+    case MC_RELU:
+        return s <= 0.f ? 0.f : g;
+    case MC_LEAKY_RELU:
+        return s > 0.f ? g : g * a;
+    case MC_SIGMOID:
+        return g * s * (1.f - s);
+    case MC_TANH:
+        return g * (1.f - s * s);
     case MC_SILU: {
         float sg = mc_sigmoid(s);
         return g * sg * (1.f + s * (1.f - sg));
     }
-    case MC_HARDSWISH: return s <= -3.f ? 0.f : (s >= 3.f ? g : g * (s / 3.f + 0.5f));
+    case MC_HARDSWISH:
+        return s <= -3.f ? 0.f : (s >= 3.f ? g : g * (s / 3.f + 0.5f));
     case MC_GELU: {
         float cdf = 0.5f * (1.f + erff(s * MC_INV_SQRT_2));
         return g * (cdf + s * expf(-0.5f * s * s) * MC_INV_SQRT_2PI);
@@ -65,14 +85,22 @@ __device__ __forceinline__ float mc_unary_grad(int op, float g, float s, float a
         float dinner = MC_SQRT_2_OVER_PI * (1.f + 3.f * 0.044715f * s * s);
         return g * (0.5f * (1.f + t) + 0.5f * s * (1.f - t * t) * dinner);
     }
-    case MC_EXP: return g * s;
-    case MC_LOG: return g / s;
-    case MC_SQRT: return g / (2.f * s);
-    case MC_ABS: return s > 0.f ? g : (s < 0.f ? -g : 0.f);
-    case MC_NEG: return -g;
-    case MC_AFFINE: return g * a;
-    case MC_POW: return a == 0.f ? 0.f : g * a * powf(s, a - 1.f);
-    case MC_SIGN: return 0.f;
+    case MC_EXP:
+        return g * s;
+    case MC_LOG:
+        return g / s;
+    case MC_SQRT:
+        return g / (2.f * s);
+    case MC_ABS:
+        return s > 0.f ? g : (s < 0.f ? -g : 0.f);
+    case MC_NEG:
+        return -g;
+    case MC_AFFINE:
+        return g * a;
+    case MC_POW:
+        return a == 0.f ? 0.f : g * a * powf(s, a - 1.f);
+    case MC_SIGN:
+        return 0.f;
     }
     return NAN;
 }
@@ -103,9 +131,7 @@ __global__ void binary_broadcast_kernel(int op, mc_layout L, int64_t n, const fl
     }
 }
 
-__global__ void fill_kernel(int64_t n, float *y, float value) {
-    MC_GRID_STRIDE(i, n) y[i] = value;
-}
+__global__ void fill_kernel(int64_t n, float *y, float value) { MC_GRID_STRIDE(i, n) y[i] = value; }
 
 __global__ void bias_add_kernel(int64_t total, int64_t C, int64_t S, const float *x,
                                 const float *bias, float *y) {
@@ -251,5 +277,4 @@ int mc_cuda_softmax_backward(int log, int64_t outer, int64_t n, int64_t inner, c
     MC_CHECK_LAUNCH();
     return 0;
 }
-
 }

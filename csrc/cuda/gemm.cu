@@ -32,10 +32,10 @@
 #define TM 4 /* BM / 16 */
 #define TN 4 /* BN / 16 */
 
-__global__ void __launch_bounds__(256) sgemm_tiled_kernel(int ta, int tb, int M, int N, int K,
-                                                          float alpha, const float *__restrict__ A,
-                                                          int lda, const float *__restrict__ B,
-                                                          int ldb, float beta, float *C, int ldc) {
+__global__ void __launch_bounds__(256)
+    sgemm_tiled_kernel(int ta, int tb, int M, int N, int K, float alpha,
+                       const float *__restrict__ A, int lda, const float *__restrict__ B, int ldb,
+                       float beta, float *C, int ldc) {
     __shared__ float As[BK][BM]; /* As[k][m] = op(A)[m0 + m, k0 + k] */
     __shared__ float Bs[BK][BN]; /* Bs[k][n] = op(B)[k0 + k, n0 + n] */
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
@@ -49,14 +49,16 @@ __global__ void __launch_bounds__(256) sgemm_tiled_kernel(int ta, int tb, int M,
             int e = threadIdx.x + 256 * r;
             int m = ta ? e % BM : e / BK, k = ta ? e / BM : e % BK;
             int gm = m0 + m, gk = k0 + k;
-            As[k][m] = (gm < M && gk < K) ? (ta ? A[(size_t)gk * lda + gm] : A[(size_t)gm * lda + gk])
-                                          : 0.f;
+            As[k][m] = (gm < M && gk < K)
+                           ? (ta ? A[(size_t)gk * lda + gm] : A[(size_t)gm * lda + gk])
+                           : 0.f;
             int n = tb ? e / BK : e % BN;
             k = tb ? e % BK : e / BN;
             int gn = n0 + n;
             gk = k0 + k;
-            Bs[k][n] = (gn < N && gk < K) ? (tb ? B[(size_t)gn * ldb + gk] : B[(size_t)gk * ldb + gn])
-                                          : 0.f;
+            Bs[k][n] = (gn < N && gk < K)
+                           ? (tb ? B[(size_t)gn * ldb + gk] : B[(size_t)gk * ldb + gn])
+                           : 0.f;
         }
         __syncthreads();
 #pragma unroll
@@ -126,9 +128,8 @@ int mc_cuda_cublas_available(void) {
 
 void mc_cuda_use_cublas(int use) { mc_cublas.use = use; }
 
-int mc_cuda_sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                        int ldc) {
+int mc_cuda_sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M == 0 || N == 0) return 0;
     dim3 grid((N + BN - 1) / BN, (M + BM - 1) / BM);
     sgemm_tiled_kernel<<<grid, 256>>>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
@@ -142,8 +143,8 @@ int mc_cuda_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
     if (M == 0 || N == 0) return 0;
     if (mc_cublas.use && mc_cuda_cublas_available()) {
         /* CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 */
-        int status = mc_cublas.sgemm(mc_cublas.handle, trans_b, trans_a, N, M, K, &alpha, B, ldb,
-                                     A, lda, &beta, C, ldc);
+        int status = mc_cublas.sgemm(mc_cublas.handle, trans_b, trans_a, N, M, K, &alpha, B, ldb, A,
+                                     lda, &beta, C, ldc);
         if (status != 0) {
             char what[64];
             snprintf(what, sizeof what, "cublasSgemm_v2 failed with cublasStatus_t %d", status);
@@ -153,5 +154,4 @@ int mc_cuda_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, co
     }
     return mc_cuda_sgemm_tiled(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-
 }

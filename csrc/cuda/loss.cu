@@ -152,10 +152,9 @@ int mc_cuda_nll_loss_backward(const float *g, int g_scalar, const int64_t *targe
                               int64_t ignore_index, float scale) {
     int64_t R = (int64_t)N * S;
     if (R == 0) return 0;
-    nll_loss_backward_kernel<<<mc_blocks(R), MC_THREADS>>>(g, g_scalar, target, weight, gx, N, C,
-                                                           S, ignore_index, scale);
+    nll_loss_backward_kernel<<<mc_blocks(R), MC_THREADS>>>(g, g_scalar, target, weight, gx, N, C, S,
+                                                           ignore_index, scale);
     MC_CHECK_LAUNCH();
     return 0;
 }
-
 }

@@ -45,9 +45,22 @@ int mc_cuda_memset(void *ptr, int value, size_t nbytes);
 
 /* ---- elementwise (elementwise.cu) */
 enum mc_unary_op {
-    MC_RELU = 0, MC_LEAKY_RELU, MC_SIGMOID, MC_TANH, MC_SILU, MC_HARDSWISH, MC_GELU, MC_GELU_TANH,
-    MC_EXP, MC_LOG, MC_SQRT, MC_ABS, MC_NEG, MC_AFFINE /* alpha * x + beta */,
-    MC_POW /* x ** alpha */, MC_SIGN /* -1, 0 or 1; 0 for NaN */
+    MC_RELU = 0,
+    MC_LEAKY_RELU,
+    MC_SIGMOID,
+    MC_TANH,
+    MC_SILU,
+    MC_HARDSWISH,
+    MC_GELU,
+    MC_GELU_TANH,
+    MC_EXP,
+    MC_LOG,
+    MC_SQRT,
+    MC_ABS,
+    MC_NEG,
+    MC_AFFINE /* alpha * x + beta */,
+    MC_POW /* x ** alpha */,
+    MC_SIGN /* -1, 0 or 1; 0 for NaN */
 };
 enum mc_binary_op { MC_ADD = 0, MC_SUB, MC_MUL, MC_DIV };
 /* y = op(x); alpha/beta: leaky_relu's slope, affine's a and b */
@@ -91,10 +104,10 @@ int mc_cuda_softmax_backward(int log, int64_t outer, int64_t n, int64_t inner, c
 int mc_cuda_sgemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 /* the hand-written tiled kernel alone, whether or not cuBLAS is present (for tests, benchmarks) */
-int mc_cuda_sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha,
-                        const float *A, int lda, const float *B, int ldb, float beta, float *C,
-                        int ldc);
-/* 1 when cuBLAS was found (dlopen) and mc_cuda_sgemm uses it; set use = 0 to force the tiled kernel */
+int mc_cuda_sgemm_tiled(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc);
+/* 1 when cuBLAS was found (dlopen) and mc_cuda_sgemm uses it; set use = 0 to force the tiled kernel
+ */
 int mc_cuda_cublas_available(void);
 void mc_cuda_use_cublas(int use);
 
@@ -105,9 +118,9 @@ int mc_cuda_col2im(const float *cols, int C, int H, int W, int kh, int kw, int s
                    int pw, int dh, int dw, float *x);
 /* im2col + GEMM per chunk of nb images and group; work: workspace of
  * nb ((C / groups) kh kw + K / groups) Ho Wo floats (the chunk's columns, then its GEMM operand) */
-int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *work,
-                   int N, int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph,
-                   int pw, int dh, int dw, int groups, int nb);
+int mc_cuda_conv2d(const float *x, const float *w, const float *bias, float *y, float *work, int N,
+                   int C, int H, int W, int K, int kh, int kw, int sh, int sw, int ph, int pw,
+                   int dh, int dw, int groups, int nb);
 int mc_cuda_conv2d_backward_input(const float *gy, const float *w, float *gx, float *work, int N,
                                   int C, int H, int W, int K, int kh, int kw, int sh, int sw,
                                   int ph, int pw, int dh, int dw, int groups, int nb);
@@ -142,8 +155,8 @@ int mc_cuda_avg_pool2d_backward(const float *gy, float *gx, int P, int H, int W,
 
 /* ---- batch norm (norm.cu); x (N, C, S); statistics in double, per channel (C,) */
 int mc_cuda_batch_norm_forward_train(const float *x, const float *weight, const float *bias,
-                                     float *y, float *mean, float *var, float *invstd, int N,
-                                     int C, int S, float eps);
+                                     float *y, float *mean, float *var, float *invstd, int N, int C,
+                                     int S, float eps);
 int mc_cuda_batch_norm_forward_eval(const float *x, const float *running_mean,
                                     const float *running_var, const float *weight,
                                     const float *bias, float *y, int N, int C, int S, float eps);
@@ -173,9 +186,9 @@ int mc_cuda_sgd_step(int64_t n, float *param, const float *grad, float *buf, flo
                      float momentum, float dampening, float weight_decay, int nesterov,
                      int first_step, int maximize);
 /* step: the 1-based step count after this update; max_exp_avg_sq NULL unless amsgrad */
-int mc_cuda_adam_step(int64_t n, float *param, const float *grad, float *exp_avg,
-                      float *exp_avg_sq, float *max_exp_avg_sq, float lr, float beta1, float beta2,
-                      float eps, float weight_decay, int decoupled, int64_t step, int maximize);
+int mc_cuda_adam_step(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                      float *max_exp_avg_sq, float lr, float beta1, float beta2, float eps,
+                      float weight_decay, int decoupled, int64_t step, int maximize);
 
 #ifdef __cplusplus
 }

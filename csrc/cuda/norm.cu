@@ -99,8 +99,8 @@ __global__ void bn_param_grads_kernel(const double *sums, float *gw, float *gb, 
 extern "C" {
 
 int mc_cuda_batch_norm_forward_train(const float *x, const float *weight, const float *bias,
-                                     float *y, float *mean, float *var, float *invstd, int N,
-                                     int C, int S, float eps) {
+                                     float *y, float *mean, float *var, float *invstd, int N, int C,
+                                     int S, float eps) {
     if (C == 0) return 0;
     bn_stats_kernel<<<C, MC_THREADS>>>(x, mean, var, invstd, N, C, S, eps);
     MC_CHECK_LAUNCH();
@@ -131,8 +131,8 @@ int mc_cuda_batch_norm_backward(const float *gy, const float *x, const float *me
     MC_CHECK_LAUNCH();
     int64_t total = (int64_t)N * C * S;
     if (gx && total > 0) {
-        bn_backward_input_kernel<<<mc_blocks(total), MC_THREADS>>>(total, gy, x, mean, invstd,
-                                                                   weight, work, gx, N, C, S, train);
+        bn_backward_input_kernel<<<mc_blocks(total), MC_THREADS>>>(
+            total, gy, x, mean, invstd, weight, work, gx, N, C, S, train);
         MC_CHECK_LAUNCH();
     }
     if (gw || gb) {
@@ -141,5 +141,4 @@ int mc_cuda_batch_norm_backward(const float *gy, const float *x, const float *me
     }
     return 0;
 }
-
 }

@@ -25,15 +25,17 @@ __global__ void sgd_kernel(int64_t n, float *p, const float *grad, float *buf, f
 /* decoupled (AdamW): p *= 1 - lr wd; else g += wd p.  m = b1 m + (1 - b1) g;
  * v = b2 v + (1 - b2) g^2; (amsgrad: vmax = max(vmax, v), used for v below);
  * p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps) */
-__global__ void adam_kernel(int64_t n, float *p, const float *grad, float *m, float *v,
-                            float *vmax, float lr, float b1, float b2, float eps, float wd,
-                            int decoupled, float step_size, float bc2_sqrt, int maximize) {
+__global__ void adam_kernel(int64_t n, float *p, const float *grad, float *m, float *v, float *vmax,
+                            float lr, float b1, float b2, float eps, float wd, int decoupled,
+                            float step_size, float bc2_sqrt, int maximize) {
     MC_GRID_STRIDE(i, n) {
         float g = maximize ? -grad[i] : grad[i];
         float x = p[i];
         if (wd != 0.f) {
-            if (decoupled) x *= 1.f - lr * wd;
-            else g += wd * x;
+            if (decoupled)
+                x *= 1.f - lr * wd;
+            else
+                g += wd * x;
         }
         float mi = b1 * m[i] + (1.f - b1) * g;
         float vi = b2 * v[i] + (1.f - b2) * g * g;
@@ -55,9 +57,9 @@ int mc_cuda_sgd_step(int64_t n, float *param, const float *grad, float *buf, flo
     return 0;
 }
 
-int mc_cuda_adam_step(int64_t n, float *param, const float *grad, float *exp_avg,
-                      float *exp_avg_sq, float *max_exp_avg_sq, float lr, float beta1, float beta2,
-                      float eps, float weight_decay, int decoupled, int64_t step, int maximize) {
+int mc_cuda_adam_step(int64_t n, float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                      float *max_exp_avg_sq, float lr, float beta1, float beta2, float eps,
+                      float weight_decay, int decoupled, int64_t step, int maximize) {
     if (n == 0) return 0;
     /* bias corrections in double on the host, once per tensor */
     float step_size = (float)(lr / (1.0 - pow((double)beta1, (double)step)));
@@ -68,5 +70,4 @@ int mc_cuda_adam_step(int64_t n, float *param, const float *grad, float *exp_avg
     MC_CHECK_LAUNCH();
     return 0;
 }
-
 }

@@ -13,7 +13,9 @@
 
 #include "common.cuh"
 
-struct Range { int start, end; };
+struct Range {
+    int start, end;
+};
 
 __device__ __forceinline__ Range adaptive_range(int o, int out, int n) {
     return {(o * n) / out, ((o + 1) * n + out - 1) / out};
@@ -146,11 +148,10 @@ int mc_cuda_avg_pool2d_backward(const float *gy, float *gx, int P, int H, int W,
     MC_CHECK(cudaMemset(gx, 0, sizeof(float) * (size_t)P * H * W));
     int64_t total = (int64_t)P * Ho * Wo;
     if (total <= 0) return 0;
-    avg_pool_kernel<<<mc_blocks(total), MC_THREADS>>>(total, NULL, gy, gx, H, W, Ho, Wo, kh, kw,
-                                                      sh, sw, ph, pw, count_include_pad,
+    avg_pool_kernel<<<mc_blocks(total), MC_THREADS>>>(total, NULL, gy, gx, H, W, Ho, Wo, kh, kw, sh,
+                                                      sw, ph, pw, count_include_pad,
                                                       divisor_override, adaptive);
     MC_CHECK_LAUNCH();
     return 0;
 }
-
 }

@@ -104,5 +104,4 @@ int mc_cuda_memset(void *ptr, int value, size_t nbytes) {
     MC_CHECK(cudaMemset(ptr, value, nbytes));
     return 0;
 }
-
 }

@@ -30,8 +30,10 @@ cdef extern from "minicnn.h" nogil:
     void mc_relu_backward_f64(const double *gy, const double *y, double *gx, int64_t n)
     void mc_leaky_relu_f32(const float *x, float *y, int64_t n, float slope)
     void mc_leaky_relu_f64(const double *x, double *y, int64_t n, double slope)
-    void mc_leaky_relu_backward_f32(const float *gy, const float *x, float *gx, int64_t n, float slope)
-    void mc_leaky_relu_backward_f64(const double *gy, const double *x, double *gx, int64_t n, double slope)
+    void mc_leaky_relu_backward_f32(const float *gy, const float *x, float *gx, int64_t n,
+                                    float slope)
+    void mc_leaky_relu_backward_f64(const double *gy, const double *x, double *gx, int64_t n,
+                                    double slope)
     void mc_sigmoid_f32(const float *x, float *y, int64_t n)
     void mc_sigmoid_f64(const double *x, double *y, int64_t n)
     void mc_sigmoid_backward_f32(const float *gy, const float *y, float *gx, int64_t n)
@@ -50,10 +52,13 @@ cdef extern from "minicnn.h" nogil:
     void mc_hardswish_backward_f64(const double *gy, const double *x, double *gx, int64_t n)
     void mc_gelu_f32(const float *x, float *y, int64_t n, int tanh_approx)
     void mc_gelu_f64(const double *x, double *y, int64_t n, int tanh_approx)
-    void mc_gelu_backward_f32(const float *gy, const float *x, float *gx, int64_t n, int tanh_approx)
-    void mc_gelu_backward_f64(const double *gy, const double *x, double *gx, int64_t n, int tanh_approx)
+    void mc_gelu_backward_f32(const float *gy, const float *x, float *gx, int64_t n,
+                              int tanh_approx)
+    void mc_gelu_backward_f64(const double *gy, const double *x, double *gx, int64_t n,
+                              int tanh_approx)
     void mc_bias_add_f32(const float *x, const float *b, float *y, int64_t N, int64_t C, int64_t S)
-    void mc_bias_add_f64(const double *x, const double *b, double *y, int64_t N, int64_t C, int64_t S)
+    void mc_bias_add_f64(const double *x, const double *b, double *y, int64_t N, int64_t C,
+                         int64_t S)
     void mc_bias_add_backward_f32(const float *gy, float *gb, int64_t N, int64_t C, int64_t S)
     void mc_bias_add_backward_f64(const double *gy, double *gb, int64_t N, int64_t C, int64_t S)
 
@@ -120,7 +125,8 @@ cdef inline void* _ptr(object a):
 ctypedef void (*unary_f32)(const float *x, float *y, int64_t n) noexcept nogil
 ctypedef void (*unary_f64)(const double *x, double *y, int64_t n) noexcept nogil
 ctypedef void (*grad_f32)(const float *gy, const float *saved, float *gx, int64_t n) noexcept nogil
-ctypedef void (*grad_f64)(const double *gy, const double *saved, double *gx, int64_t n) noexcept nogil
+ctypedef void (*grad_f64)(const double *gy, const double *saved, double *gx,
+                          int64_t n) noexcept nogil
 
 
 cdef object _unary(str fn, object x, unary_f32 k32, unary_f64 k64):
@@ -226,7 +232,8 @@ def leaky_relu_backward(grad_output, x, double negative_slope=0.01):
         if f64:
             mc_leaky_relu_backward_f64(<double*>pg, <double*>px, <double*>pgx, n, negative_slope)
         else:
-            mc_leaky_relu_backward_f32(<float*>pg, <float*>px, <float*>pgx, n, <float>negative_slope)
+            mc_leaky_relu_backward_f32(<float*>pg, <float*>px, <float*>pgx, n,
+                                       <float>negative_slope)
     return gx
 
 

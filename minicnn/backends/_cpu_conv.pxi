@@ -6,8 +6,8 @@
 # BLAS threads would spin on the cores our OpenMP threads need (see gemm_impl.h).
 #
 # 3x3 stride-1 convolutions with enough channels (see _ConvGeometry.winograd) take Winograd's
-# F(2x2, 3x3) instead (reference/winograd.py has the math, csrc/cpu/winograd_impl.h the kernels): 2.25 times
-# fewer multiply-adds, all three passes. The weight transforms (tiny) are NumPy here.
+# F(2x2, 3x3) instead (reference/winograd.py has the math, csrc/cpu/winograd_impl.h the kernels):
+# 2.25 times fewer multiply-adds, all three passes. The weight transforms (tiny) are NumPy here.
 
 cdef extern from "minicnn.h" nogil:
     void mc_im2col_f32(const float *x, int64_t C, const mc_geometry *g, float *cols, int64_t ld)
@@ -317,7 +317,8 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
     if bias is not None:
         _is_f64("conv2d", "bias", bias)
         if bias.dtype != x.dtype or bias.shape != (g.K,):
-            raise ValueError(f"conv2d: bias must be ({g.K},) {x.dtype}, got {bias.shape} {bias.dtype}")
+            raise ValueError(f"conv2d: bias must be ({g.K},) {x.dtype}, got {bias.shape} "
+                             f"{bias.dtype}")
     y = np.empty((g.N, g.K, g.Ho, g.Wo), dtype=x.dtype)
     cdef void *px = _ptr(x)
     cdef void *pw_ = _ptr(weight)

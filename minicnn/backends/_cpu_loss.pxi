@@ -31,7 +31,8 @@ cdef int _ce_check(str fn, object input, object target, object weight, int64_t i
     cdef cnp.ndarray x = input
     cdef int nd = cnp.PyArray_NDIM(x)
     if nd < 2:
-        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got {input.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got "
+                         f"{input.shape}")
     if not isinstance(target, np.ndarray):
         raise TypeError(f"{fn}: target must be a numpy.ndarray, got {type(target).__name__}")
     cdef cnp.ndarray t = target
@@ -54,16 +55,20 @@ cdef int _ce_check(str fn, object input, object target, object weight, int64_t i
                          f"{input.shape}, got {target.shape}")
     cdef int64_t C = xd[1]
     if C < 1:
-        raise ValueError(f"{fn}: input must have at least one class (C >= 1), got shape {input.shape}")
+        raise ValueError(f"{fn}: input must have at least one class (C >= 1), got shape "
+                         f"{input.shape}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
     pw[0] = NULL
     if weight is not None:
         _is_f64(fn, "weight", weight)
         if cnp.PyArray_TYPE(<cnp.ndarray>weight) != cnp.PyArray_TYPE(x):
-            raise TypeError(f"{fn}: weight has dtype {weight.dtype} but input has dtype {input.dtype}")
-        if cnp.PyArray_NDIM(<cnp.ndarray>weight) != 1 or cnp.PyArray_DIM(<cnp.ndarray>weight, 0) != C:
-            raise ValueError(f"{fn}: weight must have shape ({C},) for {C} classes, got {weight.shape}")
+            raise TypeError(f"{fn}: weight has dtype {weight.dtype} but input has dtype "
+                            f"{input.dtype}")
+        if (cnp.PyArray_NDIM(<cnp.ndarray>weight) != 1
+                or cnp.PyArray_DIM(<cnp.ndarray>weight, 0) != C):
+            raise ValueError(f"{fn}: weight must have shape ({C},) for {C} classes, got "
+                             f"{weight.shape}")
         pw[0] = _ptr(weight)
     # every target in [0, C) or == ignore_index: C indexes x and weight with it unchecked
     cdef const int64_t *pt = <const int64_t*>_ptr(target)

@@ -1,4 +1,5 @@
-# C kernels for normalization: batch norm (training and eval), layer, group and instance norm: included by _cpu.pyx.
+# C kernels for normalization: batch norm (training and eval), layer, group and instance norm:
+# included by _cpu.pyx.
 #
 # Twins of minicnn/backends/reference/norm.py (same names and signatures; the math is in the
 # docstrings there and in csrc/cpu/norm_impl.h). Arrays are (N, C, *) viewed as (N, C, S);

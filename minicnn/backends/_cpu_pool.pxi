@@ -1,4 +1,5 @@
-# C kernels for pooling: max/avg pooling with saved argmax indices, adaptive pooling: included by _cpu.pyx.
+# C kernels for pooling: max/avg pooling with saved argmax indices, adaptive pooling: included by
+# _cpu.pyx.
 #
 # Same names and signatures as minicnn/backends/reference/pool.py (whose docstrings give the
 # math); csrc/cpu/mc_pool.h documents the C side. Every size, parameter and output size is checked
@@ -70,7 +71,8 @@ cdef tuple _pool_check(str fn, tuple shape, object kh, object kw, object sh, obj
     if H < 1 or W < 1 or Ho < 1 or Wo < 1:
         raise ValueError(f"{fn}: output size is too small: input (H, W) = ({H}, {W}) gives output "
                          f"({Ho}, {Wo}) with kernel_size ({kh}, {kw}), stride ({sh}, {sw}), "
-                         f"padding ({ph}, {pw}), dilation ({dh}, {dw}), ceil_mode={bool(ceil_mode)}")
+                         f"padding ({ph}, {pw}), dilation ({dh}, {dw}), "
+                         f"ceil_mode={bool(ceil_mode)}")
     return Ho, Wo
 
 
