@@ -12,6 +12,8 @@ import sys
 
 import numpy as np
 
+from .geometry import integer, output_size, pool_window
+
 __all__ = ["conv2d", "max_pool2d", "batch_norm"]
 
 
@@ -26,10 +28,9 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     ``cols`` (C*kh*kw, Ho*Wo), ``weight_matrix`` (K, C*kh*kw), ``output`` (K, Ho, Wo) and
     ``minicnn_output`` (the same from :func:`minicnn.nn.functional.conv2d`).
 
-    Raises ValueError for shapes that do not fit together, naming the argument.
+    Raises ValueError for shapes that do not fit together, naming the argument; the errors of
+    :mod:`minicnn.geometry` for a bad stride, padding or dilation.
     """
-    from .utils.receptive_field import conv_output_size
-
     out = _printer(file)
     if x is None:
         x = (np.arange(32) * 7 % 5).reshape(2, 4, 4)
@@ -46,9 +47,10 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     bias = np.zeros(K, x.dtype) if bias is None else np.asarray(bias, dtype=x.dtype)
     if bias.shape != (K,):
         raise ValueError(f"bias must be ({K},), got shape {tuple(bias.shape)}")
-    s, p, d = int(stride), int(padding), int(dilation)
+    s, p, d = (integer(v, name, "conv2d", low) for v, name, low in
+               ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
     _, H, W = x.shape
-    Ho, Wo = conv_output_size(H, kh, s, p, d), conv_output_size(W, kw, s, p, d)
+    Ho, Wo = output_size("conv2d", (H, W), (kh, kw), (s, s), (p, p), (d, d))
 
     out(f"conv2d: x {tuple(x.shape)} (C, H, W), weight {tuple(weight.shape)} (K, C, kh, kw), "
         f"bias {tuple(bias.shape)}"
@@ -115,19 +117,19 @@ def max_pool2d(x=None, kernel_size=2, stride=None, padding=0, grad_output=None, 
     dict with ``x`` (C, H, W), ``output`` (C, Ho, Wo), ``indices`` (flat positions h*W + w, as
     PyTorch's), ``grad_input`` (C, H, W), and ``minicnn_output`` / ``minicnn_indices`` /
     ``minicnn_grad_input`` from :func:`minicnn.nn.functional.max_pool2d` and autograd.
-    """
-    from .utils.receptive_field import conv_output_size
 
+    Raises TypeError for a non-int argument, GeometryError (a ValueError) for one out of range
+    (padding above kernel_size // 2 included: every window must hold an input) or a kernel
+    larger than the padded image, ValueError for a grad_output of the wrong shape.
+    """
     out = _printer(file)
     x = _image((np.arange(16) * 7 % 11).reshape(1, 4, 4) if x is None else x, "x")
-    k = int(kernel_size)
-    s = k if stride is None else int(stride)
-    p = int(padding)
-    if not 0 <= p <= k // 2:
-        raise ValueError(f"padding must be between 0 and kernel_size // 2 = {k // 2} (so that "
-                         f"every window holds an input), got {p}")
+    k = integer(kernel_size, "kernel_size", "max_pool2d")
+    s = k if stride is None else integer(stride, "stride", "max_pool2d")
+    p = integer(padding, "padding", "max_pool2d")
+    window = pool_window(k, s, p, 1, "max_pool2d")
     C, H, W = x.shape
-    Ho, Wo = conv_output_size(H, k, s, p), conv_output_size(W, k, s, p)
+    Ho, Wo = output_size("max_pool2d", (H, W), *window)
     g = np.ones((C, Ho, Wo), x.dtype) if grad_output is None else np.asarray(grad_output, x.dtype)
     if g.shape != (C, Ho, Wo):
         raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {tuple(g.shape)}")

@@ -8,6 +8,8 @@ of forward and input-gradient swapped.
 import numpy as np
 
 from ..autograd import Function
+from ..geometry import (GeometryError, check_output_padding, conv_output_size, conv_padding,
+                        conv_transpose_output_size, output_size, pair, resolve_padding)
 from ..tensor import Tensor
 from .shape import pad as _pad
 from ._util import c_contiguous as _c
@@ -60,15 +62,6 @@ class ConvTranspose2d(Function):
         return gx, gw, gb, None, None, None, None, None
 
 
-def _pair(name, value, minimum):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (int(value), int(value))
-    value = tuple(value)
-    if len(value) != 2 or any(not isinstance(v, (int, np.integer)) or v < minimum for v in value):
-        raise ValueError(f"{name} must be an int >= {minimum} or a pair of them, got {value}")
-    return int(value[0]), int(value[1])
-
-
 def _check(fn, input, weight, bias, groups):
     """Common checks: float input, 4-D (3-D is taken as one unbatched image), 4-D weight, one
     dtype for input, weight and bias, groups.
@@ -103,9 +96,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     stride 1 only; an odd total padding puts the extra row/column at the bottom/right, as
     PyTorch). Output (N, C_out, Ho, Wo) with Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1.
 
-    Raises TypeError for non-float input or mixed dtypes; ValueError when C_in does not equal
-    weight.shape[1] * groups, C_out is not divisible by groups, the bias has the wrong length, or
-    the (dilated) kernel is larger than the padded input.
+    Raises TypeError for non-float input or mixed dtypes, or a non-int stride, padding or
+    dilation; ValueError when C_in does not equal weight.shape[1] * groups, C_out is not
+    divisible by groups, or the bias has the wrong length; :class:`~minicnn.geometry.GeometryError`
+    (a ValueError and a RuntimeError, as PyTorch raises) for a stride or dilation < 1, a padding
+    < 0, a tuple of the wrong length, a bad padding string, padding="same" with a stride, or a
+    (dilated) kernel larger than the padded input.
     """
     input, unbatched = _check("conv2d", input, weight, bias, groups)
     N, C, H, W = input.shape
@@ -118,29 +114,15 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                          f"groups={groups}")
     if bias is not None and bias.shape != (K,):
         raise ValueError(f"conv2d: bias must have shape ({K},), got {tuple(bias.shape)}")
-    stride = _pair("conv2d: stride", stride, 1)
-    dilation = _pair("conv2d: dilation", dilation, 1)
-    if isinstance(padding, str):
-        if padding == "valid":
-            padding = (0, 0)
-        elif padding == "same":
-            if stride != (1, 1):
-                raise ValueError("conv2d: padding='same' is not supported for strided convolutions")
-            total = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))
-            extra = (total[0] % 2, total[1] % 2)
-            if any(extra):  # the odd extra row/column goes to the bottom/right
-                input = _pad(input, (0, extra[1], 0, extra[0]))
-                H, W = H + extra[0], W + extra[1]
-            padding = (total[0] // 2, total[1] // 2)
-        else:
-            raise ValueError(f"conv2d: padding must be 'same', 'valid', an int or a pair, "
-                             f"got {padding!r}")
-    padding = _pair("conv2d: padding", padding, 0)
-    Ho = (H + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    Wo = (W + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"conv2d: kernel ({kh}, {kw}) with dilation {dilation} is larger than the "
-                         f"padded input ({H + 2 * padding[0]}, {W + 2 * padding[1]})")
+    stride = pair(stride, "stride", "conv2d", 1)
+    dilation = pair(dilation, "dilation", "conv2d", 1)
+    padding = conv_padding(padding, stride, "conv2d")
+    (top, bottom), (left, right) = resolve_padding(padding, (kh, kw), dilation)
+    if (bottom, right) != (top, left):  # "same": the odd extra row/column goes bottom/right
+        input = _pad(input, (0, right - left, 0, bottom - top))
+        H, W = H + bottom - top, W + right - left
+    padding = (top, left)
+    output_size("conv2d", (H, W), (kh, kw), stride, padding, dilation)
     y = Conv2d.apply(input, weight, bias, stride, padding, dilation, int(groups))
     return y.squeeze(0) if unbatched else y
 
@@ -155,7 +137,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     output_padding must be smaller than the stride or the dilation (it only picks among the
     input sizes that a strided conv2d maps to the same output size).
 
-    Raises TypeError/ValueError as conv2d does, naming the argument.
+    Raises TypeError/ValueError/GeometryError as conv2d does, naming the argument (TypeError
+    for a padding string), and GeometryError for an output_padding too large or an output size
+    below 1.
     """
     input, unbatched = _check("conv_transpose2d", input, weight, bias, groups)
     N, C, H, W = input.shape
@@ -169,22 +153,22 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if bias is not None and bias.shape != (Kg * groups,):
         raise ValueError(f"conv_transpose2d: bias must have shape ({Kg * groups},), got "
                          f"{tuple(bias.shape)}")
-    stride = _pair("conv_transpose2d: stride", stride, 1)
-    padding = _pair("conv_transpose2d: padding", padding, 0)
-    dilation = _pair("conv_transpose2d: dilation", dilation, 1)
-    output_padding = _pair("conv_transpose2d: output_padding", output_padding, 0)
-    for a in range(2):
-        if output_padding[a] >= max(stride[a], dilation[a]):
-            raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be smaller "
-                             f"than stride {stride} or dilation {dilation}")
-    out_hw = tuple((n - 1) * stride[a] - 2 * padding[a] + dilation[a] * (k - 1)
-                   + output_padding[a] + 1 for a, (n, k) in enumerate(((H, kh), (W, kw))))
+    fn = "conv_transpose2d"
+    stride = pair(stride, "stride", fn, 1)
+    padding = pair(padding, "padding", fn, 0)
+    dilation = pair(dilation, "dilation", fn, 1)
+    output_padding = pair(output_padding, "output_padding", fn, 0)
+    check_output_padding(output_padding, stride, dilation, fn)
+    sizes = list(zip((H, W), (kh, kw), stride, padding, output_padding, dilation))
+    out_hw = tuple(conv_transpose_output_size(*a) for a in sizes)
     if min(out_hw) < 1:
-        raise ValueError(f"conv_transpose2d: output size {out_hw} is not positive")
+        raise GeometryError(f"{fn}: output size {out_hw} is not positive (input {(H, W)}, "
+                            f"kernel {(kh, kw)}, stride {stride}, padding {padding}, "
+                            f"output_padding {output_padding}, dilation {dilation})")
     # With output_padding >= stride (allowed when below the dilation), the convolution whose
     # adjoint this is produces more rows/columns than the input has: they are zeros.
-    extra = [(out_hw[a] + 2 * padding[a] - dilation[a] * (k - 1) - 1) // stride[a] + 1 - n
-             for a, (n, k) in enumerate(((H, kh), (W, kw)))]
+    extra = [conv_output_size(o, k, s, p, d) - n
+             for o, (n, k, s, p, _, d) in zip(out_hw, sizes)]
     if any(extra):
         input = _pad(input, (0, extra[1], 0, extra[0]))
     y = ConvTranspose2d.apply(input, weight, bias, stride, padding, dilation, int(groups), out_hw)

@@ -5,15 +5,16 @@ signatures and semantics (``torch.nn.functional``).
 Inputs are (N, C, H, W) or, as in PyTorch, unbatched (C, H, W); float32 or float64. The work is
 done by the device's backend kernels (``ctx.backend``: C with OpenMP on "cpu", the NumPy
 reference on "numpy"), whose docstrings (minicnn/backends/reference/pool.py) give the window and
-divisor rules; the argument checks here raise PyTorch's errors as TypeError (wrong type) or
-ValueError (wrong value or shape), naming the argument.
+divisor rules. The argument checks raise TypeError (wrong type) or ValueError (wrong value or
+shape), naming the argument; the window's (:mod:`minicnn.geometry`, shared with the layers)
+raise GeometryError, both a ValueError and the RuntimeError that PyTorch raises.
 """
 import numbers
 
 import numpy as np
 
 from ..autograd import Function, is_grad_enabled
-from ..backends.reference.pool import pool_output_size
+from ..geometry import is_int, output_size, pair, pool_window
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 
@@ -165,67 +166,18 @@ def _check_input(fn, input, nonempty_channels=True):
                          f"got shape {tuple(input.shape)}")
 
 
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _pair(fn, name, value):
-    """An int or a tuple/list of one or two ints, as a pair of Python ints."""
-    if _is_int(value):
-        return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(_is_int(v) for v in value):
-        return int(value[0]), int(value[-1])
-    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
-        raise ValueError(f"{fn}: {name} must be a single int or a tuple of two ints, got {value!r}")
-    raise TypeError(f"{fn}: {name} must be an int or a tuple of two ints, got {value!r}")
-
-
 def _geometry(fn, input, kernel_size, stride, padding, dilation, ceil_mode):
     """Validate a pooling window for ``input``; return (kh, kw, sh, sw, ph, pw, dh, dw)."""
-    kh, kw = _pair(fn, "kernel_size", kernel_size)
-    if stride is None or isinstance(stride, (tuple, list)) and len(stride) == 0:
-        sh, sw = kh, kw  # PyTorch: stride defaults to kernel_size
-    else:
-        sh, sw = _pair(fn, "stride", stride)
-    ph, pw = _pair(fn, "padding", padding)
-    dh, dw = _pair(fn, "dilation", dilation)
-    if kh < 1 or kw < 1:
-        raise ValueError(f"{fn}: kernel_size must be positive, got ({kh}, {kw})")
-    if sh < 1 or sw < 1:
-        raise ValueError(f"{fn}: stride must be positive, got ({sh}, {sw})")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"{fn}: padding must be non-negative, got ({ph}, {pw})")
-    if dh < 1 or dw < 1:
-        raise ValueError(f"{fn}: dilation must be positive, got ({dh}, {dw})")
-    if ph > kh // 2 or pw > kw // 2:
-        # PyTorch's rule for max_pool2d with indices (its path whenever input requires grad) and
-        # avg_pool2d; only its no-grad max_pool2d kernel allows up to half the dilated kernel
-        raise ValueError(f"{fn}: padding should be at most half of kernel_size, but got "
-                         f"padding=({ph}, {pw}) and kernel_size=({kh}, {kw})")
-    H, W = input.shape[-2:]
-    Ho = pool_output_size(H, kh, sh, ph, dh, ceil_mode)
-    Wo = pool_output_size(W, kw, sw, pw, dw, ceil_mode)
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"{fn}: the kernel is larger than the padded input: input size "
-                         f"({H}, {W}) gives output size ({Ho}, {Wo}), which is too small "
-                         f"(kernel_size=({kh}, {kw}), stride=({sh}, {sw}), padding=({ph}, {pw}), "
-                         f"dilation=({dh}, {dw}), ceil_mode={bool(ceil_mode)})")
-    return kh, kw, sh, sw, ph, pw, dh, dw
+    window = pool_window(kernel_size, stride, padding, dilation, fn)
+    output_size(fn, input.shape[-2:], *window, ceil_mode)
+    return sum(window, ())
 
 
-def _adaptive_size(fn, input, output_size):
-    """output_size as (oh, ow): an int, or a pair whose None entries keep the input's size."""
-    if _is_int(output_size):
-        oh = ow = int(output_size)
-    elif (isinstance(output_size, (tuple, list)) and len(output_size) == 2
-          and all(v is None or _is_int(v) for v in output_size)):
-        oh, ow = (input.shape[-2 + i] if v is None else int(v) for i, v in enumerate(output_size))
-    else:
-        raise TypeError(f"{fn}: output_size must be an int or a pair of ints (or None), got "
-                        f"{output_size!r}")
-    if oh < 0 or ow < 0:
-        raise ValueError(f"{fn}: output_size must be non-negative, got ({oh}, {ow})")
-    return oh, ow
+def _adaptive_size(fn, input, value):
+    """output_size ``value`` as (oh, ow): an int, or a pair whose None entries keep the input's
+    size."""
+    size = pair(value, "output_size", fn, 0, optional=True)
+    return tuple(input.shape[-2 + i] if v is None else v for i, v in enumerate(size))
 
 
 # ---------------------------------------------------------------- public functions
@@ -246,8 +198,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     to those positions (accumulated where windows overlap).
 
     Raises TypeError for a non-Tensor or non-float input or a non-int argument, ValueError for a
-    wrong rank or empty C/H/W, kernel_size/stride/dilation < 1, padding < 0 or above
-    kernel_size // 2, or a kernel larger than the padded input.
+    wrong rank or empty C/H/W; :class:`~minicnn.geometry.GeometryError` (a ValueError and a
+    RuntimeError) for kernel_size/stride/dilation < 1, padding < 0 or above kernel_size // 2, a
+    tuple of the wrong length, or a kernel larger than the padded input.
     """
     _check_input("max_pool2d", input)
     params = _geometry("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
@@ -281,7 +234,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     _check_input(fn, input)
     kh, kw, sh, sw, ph, pw, _, _ = _geometry(fn, input, kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None:
-        if not _is_int(divisor_override):
+        if not is_int(divisor_override):
             raise TypeError(f"{fn}: divisor_override must be an int or None, got "
                             f"{divisor_override!r}")
         if divisor_override == 0:
@@ -298,8 +251,9 @@ def adaptive_avg_pool2d(input, output_size):
     (oh, ow) where None keeps the input's size. Output (i, j) averages rows
     [floor(i H / oh), ceil((i + 1) H / oh)) and the matching columns (PyTorch's windows).
 
-    Raises TypeError for a non-Tensor or non-float input or a malformed output_size, ValueError
-    for a wrong rank, empty H or W, or a negative output size.
+    Raises TypeError for a non-Tensor or non-float input or a non-int output_size, ValueError
+    for a wrong rank or empty H or W, GeometryError for a negative output size or a tuple of
+    another length than 2.
     """
     fn = "adaptive_avg_pool2d"
     _check_input(fn, input, nonempty_channels=False)
@@ -347,6 +301,6 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
         raise ValueError(f"{fn}: norm_type must be non-zero (the result is a 1 / norm_type power)")
     _check_input(fn, input)
     kh, kw = _geometry(fn, input, kernel_size, stride, 0, 1, ceil_mode)[:2]
-    p = norm_type if _is_int(norm_type) else float(norm_type)
+    p = norm_type if is_int(norm_type) else float(norm_type)
     out = avg_pool2d(input ** p, kernel_size, stride, 0, ceil_mode)
     return LpRoot.apply(out, float(norm_type), kh * kw)

@@ -13,8 +13,9 @@ recurrence (Dumoulin & Visin 2016, "A guide to convolution arithmetic"; Araujo, 
 ``start`` the input position (pixel index, may be negative or fractional) of the centre of the
 first unit's field: unit i of layer l is centred on input pixel start_l + i jump_l.
 """
-import numbers
 from dataclasses import dataclass
+
+from .. import geometry
 
 __all__ = ["RFLayer", "ReceptiveField", "conv_output_size", "receptive_field"]
 
@@ -22,27 +23,23 @@ __all__ = ["RFLayer", "ReceptiveField", "conv_output_size", "receptive_field"]
 def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     """Output length of a convolution or pooling along one axis:
     floor((size + 2 padding - dilation (kernel_size - 1) - 1) / stride) + 1 (as in the docs of
-    ``torch.nn.Conv2d``; a pooling layer's ``ceil_mode`` rounds up instead).
+    ``torch.nn.Conv2d``; a pooling layer's ``ceil_mode`` rounds up instead), checked: the
+    formula itself is :func:`minicnn.geometry.conv_output_size`.
 
     ``conv_output_size(32, 3, 1, 1) == 32``; ``conv_output_size(224, 7, 2, 3) == 112``.
-    All arguments are ints. Raises TypeError for a non-int and ValueError for ``size``,
-    ``kernel_size``, ``stride`` or ``dilation`` < 1, ``padding`` < 0, or a kernel that does not
-    fit in the padded input (the output would be empty).
+    All arguments are ints. Raises TypeError for a non-int and
+    :class:`~minicnn.geometry.GeometryError` (a ValueError) for ``size``, ``kernel_size``,
+    ``stride`` or ``dilation`` < 1, ``padding`` < 0, or a kernel that does not fit in the
+    padded input (the output would be empty).
     """
+    fn = "conv_output_size"
     args = dict(size=size, kernel_size=kernel_size, stride=stride, padding=padding,
                 dilation=dilation)
-    for name, value in args.items():
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-            raise TypeError(f"conv_output_size: {name} must be an int, got {value!r}")
-        if value < (0 if name == "padding" else 1):
-            raise ValueError(f"conv_output_size: {name} must be >= "
-                             f"{0 if name == 'padding' else 1}, got {value}")
-    span = dilation * (kernel_size - 1) + 1
-    if span > size + 2 * padding:
-        raise ValueError(f"conv_output_size: the kernel spans {span} pixels (dilation "
-                         f"{dilation} x (kernel_size {kernel_size} - 1) + 1), more than the "
-                         f"padded input ({size} + 2 x {padding})")
-    return (size + 2 * padding - span) // stride + 1
+    size, kernel_size, stride, padding, dilation = (
+        geometry.integer(value, name, fn, 0 if name == "padding" else 1)
+        for name, value in args.items())
+    return geometry.output_size(fn, (size,), (kernel_size,), (stride,), (padding,),
+                                (dilation,))[0]
 
 
 @dataclass
@@ -215,10 +212,6 @@ def _trace(t, known, name):
     return max(same, key=lambda g: g.rf, default=None)
 
 
-def _pair(v):
-    return (int(v), int(v)) if isinstance(v, numbers.Integral) else (int(v[0]), int(v[-1]))
-
-
 def _window(module, size_in, size_out, name):
     """(kernel, stride, padding, dilation) pairs of a window layer, None for other layers."""
     from ..nn import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose2d,
@@ -229,16 +222,14 @@ def _window(module, size_in, size_out, name):
                          "recurrence does not describe")
     if isinstance(module, Conv2d):
         k, d = module.kernel_size, module.dilation
-        if module.padding == "same":  # the smaller half before, as PyTorch pads
-            p = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
-        else:
-            p = (0, 0) if module.padding == "valid" else module.padding
-        return k, module.stride, p, d
+        (top, _), (left, _) = geometry.resolve_padding(module.padding, k, d)
+        return k, module.stride, (top, left), d  # the padding before the first row and column
     if isinstance(module, MaxPool2d):
-        return (_pair(module.kernel_size), _pair(module.stride), _pair(module.padding),
-                _pair(module.dilation))
+        return geometry.pool_window(module.kernel_size, module.stride, module.padding,
+                                    module.dilation, type(module).__name__)
     if isinstance(module, AvgPool2d):
-        return _pair(module.kernel_size), _pair(module.stride), _pair(module.padding), (1, 1)
+        return geometry.pool_window(module.kernel_size, module.stride, module.padding, 1,
+                                    type(module).__name__)
     if isinstance(module, (AdaptiveAvgPool2d, AdaptiveMaxPool2d)):
         if any(i % o for i, o in zip(size_in, size_out)):
             raise ValueError(f"receptive_field: {name!r} pools {size_in[0]}x{size_in[1]} to "

@@ -15,12 +15,9 @@ grad_weight = sum over images of grad_out @ cols^T.
 """
 import numpy as np
 
+from ...geometry import conv_output_size
+
 __all__ = ["im2col", "col2im", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"]
-
-
-def conv_output_size(n, k, s, p, d):
-    """floor((n + 2p - d (k - 1) - 1) / s) + 1: the output length of a convolution or pooling."""
-    return (n + 2 * p - d * (k - 1) - 1) // s + 1
 
 
 def _tap_slices(i, j, Ho, Wo, sh, sw, dh, dw):

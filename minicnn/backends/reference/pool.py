@@ -5,7 +5,8 @@ Layouts: input x (N, C, H, W), output y (N, C, Ho, Wo), float32 or float64; ``in
 (N, C, Ho, Wo), each the flat position ih * W + iw of the chosen element inside its (H, W)
 plane, exactly as ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
 
-Output size (PyTorch's ``pooling_output_shape``, aten/src/ATen/native/Pool.h)::
+Output size (PyTorch's ``pooling_output_shape``, aten/src/ATen/native/Pool.h; computed by
+:func:`minicnn.geometry.conv_output_size`)::
 
     Ho = floor((H + 2 ph - dh (kh - 1) - 1 + (sh - 1 if ceil_mode else 0)) / sh) + 1
     if ceil_mode and (Ho - 1) sh >= H + ph: Ho -= 1     (the last window must start inside the
@@ -27,6 +28,8 @@ The C kernels (minicnn.backends._cpu) have the same names and signatures.
 """
 import numpy as np
 
+from ...geometry import output_size, pool_window
+
 __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
@@ -35,40 +38,22 @@ __all__ = [
 
 # ---------------------------------------------------------------- sizes and checks
 
-def pool_output_size(n, k, s, p, d, ceil_mode):
-    """Output length of a pooling window k (stride s, padding p, dilation d) over length n, by
-    PyTorch's rule (``pooling_output_shape``), ceil_mode included."""
-    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
 def check_pool_args(fn, x_shape, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode):
     """Validate a pooling configuration for an input of shape (N, C, H, W); return (Ho, Wo).
 
-    ValueError (naming the argument) for: kernel, stride or dilation < 1, padding < 0, padding
-    above kernel_size // 2 (PyTorch's rule for max_pool2d_with_indices, the one its training
-    path uses, and for avg_pool2d), an output size below 1 (kernel larger than the padded
-    input), or an input of the wrong rank.
+    ValueError (naming the argument) for an input of the wrong rank or with no rows or
+    columns; the window's errors from :func:`minicnn.geometry.pool_window` and
+    :func:`~minicnn.geometry.output_size` (TypeError for a non-int; GeometryError, a
+    ValueError, for kernel, stride or dilation < 1, padding < 0 or above kernel_size // 2, or
+    an output size below 1).
     """
     if len(x_shape) != 4:
         raise ValueError(f"{fn}: x must have shape (N, C, H, W), got {tuple(x_shape)}")
     H, W = x_shape[2], x_shape[3]
-    for name, a, b, lo in (("kernel_size", kh, kw, 1), ("stride", sh, sw, 1),
-                           ("padding", ph, pw, 0), ("dilation", dh, dw, 1)):
-        if a < lo or b < lo:
-            raise ValueError(f"{fn}: {name} must be >= {lo}, got ({a}, {b})")
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{fn}: padding ({ph}, {pw}) must be at most half of kernel_size "
-                         f"({kh}, {kw})")
-    Ho = pool_output_size(H, kh, sh, ph, dh, ceil_mode)
-    Wo = pool_output_size(W, kw, sw, pw, dw, ceil_mode)
-    if H < 1 or W < 1 or Ho < 1 or Wo < 1:
-        raise ValueError(f"{fn}: output size is too small: input (H, W) = ({H}, {W}) gives output "
-                         f"({Ho}, {Wo}) with kernel_size ({kh}, {kw}), stride ({sh}, {sw}), "
-                         f"padding ({ph}, {pw}), dilation ({dh}, {dw}), ceil_mode={bool(ceil_mode)}")
-    return Ho, Wo
+    if H < 1 or W < 1:
+        raise ValueError(f"{fn}: x must have non-zero H and W, got {tuple(x_shape)}")
+    window = pool_window((kh, kw), (sh, sw), (ph, pw), (dh, dw), fn)
+    return output_size(fn, (H, W), *window, ceil_mode)
 
 
 def _check_grad(fn, grad_output, H, W, Ho, Wo):

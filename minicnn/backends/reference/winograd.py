@@ -22,6 +22,8 @@ The gradients follow from Y being linear in U and in V:
 """
 import numpy as np
 
+from ...geometry import conv_output_size
+
 __all__ = ["BT", "G", "AT", "winograd_conv2d", "winograd_conv2d_backward_input",
            "winograd_conv2d_backward_weight"]
 
@@ -45,7 +47,7 @@ def _tiles(x, ph, pw, Ho, Wo):
 def winograd_conv2d(x, weight, ph, pw):
     """conv2d of x (N, C, H, W) with a 3x3 weight (K, C, 3, 3), stride 1, padding (ph, pw)."""
     N, C, H, W = x.shape
-    Ho, Wo = H + 2 * ph - 2, W + 2 * pw - 2
+    Ho, Wo = conv_output_size(H, 3, 1, ph), conv_output_size(W, 3, 1, pw)
     U = np.einsum("ai,kcij,bj->abck", G, weight, G)                  # (4, 4, C, K)
     V = np.einsum("ar,ncxyrs,bs->abnxyc", BT, _tiles(x, ph, pw, Ho, Wo), BT)  # (4, 4, N, th, tw, C)
     M = np.einsum("abnxyc,abck->abnxyk", V, U)                       # 16 matrix products over C

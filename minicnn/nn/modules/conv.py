@@ -5,9 +5,9 @@ Each holds ``weight`` and ``bias`` and calls :func:`minicnn.nn.functional.conv2d
 ``conv_transpose2d``; names, defaults, attributes, initialization and repr are PyTorch's.
 """
 import math
-import numbers
 
 from ...creation import empty
+from ...geometry import conv_padding, conv_transpose_output_size, is_int, pair, resolve_padding
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -19,22 +19,6 @@ __all__ = ["Conv2d", "ConvTranspose2d"]
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _pair(cls, name, value, minimum):
-    """An int or a pair of ints >= ``minimum``, as a tuple of two Python ints."""
-    if _is_int(value):
-        value = (value, value)
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not all(_is_int(v) for v in value)):
-        raise TypeError(f"{cls}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(value) < minimum:
-        raise ValueError(f"{cls}: {name} must be >= {minimum}, got {tuple(value)}")
-    return int(value[0]), int(value[1])
-
-
 class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: argument checks, parameters, init, repr."""
 
@@ -43,9 +27,9 @@ class _ConvNd(Module):
         super().__init__()
         cls = type(self).__name__
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}")
-        if not _is_int(groups) or groups <= 0:
+        if not is_int(groups) or groups <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
             raise ValueError(f"in_channels must be divisible by groups (in_channels="
@@ -58,35 +42,20 @@ class _ConvNd(Module):
                              f"padding_mode={padding_mode!r}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _pair(cls, "kernel_size", kernel_size, 1)
-        self.stride = _pair(cls, "stride", stride, 1)
-        self.dilation = _pair(cls, "dilation", dilation, 1)
-        if isinstance(padding, str):
-            if transposed or padding not in ("same", "valid"):
-                allowed = "an int or a pair" if transposed else "'same', 'valid', an int or a pair"
-                raise ValueError(f"{cls}: padding must be {allowed}, got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError("padding='same' is not supported for strided convolutions")
-            self.padding = padding
-        else:
-            self.padding = _pair(cls, "padding", padding, 0)
+        self.kernel_size = pair(kernel_size, "kernel_size", cls, 1)
+        self.stride = pair(stride, "stride", cls, 1)
+        self.dilation = pair(dilation, "dilation", cls, 1)
+        # a transposed convolution takes no padding string (TypeError, as PyTorch)
+        self.padding = (pair(padding, "padding", cls, 0) if transposed
+                        else conv_padding(padding, self.stride, cls))
         self.transposed = transposed
-        self.output_padding = _pair(cls, "output_padding", output_padding, 0)
+        self.output_padding = pair(output_padding, "output_padding", cls, 0)
         self.groups = int(groups)
         self.padding_mode = padding_mode
-        # F.pad amounts (left, right, top, bottom) for the non-"zeros" padding modes; "same"
-        # puts an odd extra row/column at the bottom/right, as PyTorch
-        if self.padding == "same":
-            pads = []
-            for d, k in reversed(list(zip(self.dilation, self.kernel_size))):
-                total = d * (k - 1)
-                pads += [total // 2, total - total // 2]
-            self._reversed_padding_repeated_twice = pads
-        elif self.padding == "valid":
-            self._reversed_padding_repeated_twice = [0, 0, 0, 0]
-        else:
-            ph, pw = self.padding
-            self._reversed_padding_repeated_twice = [pw, pw, ph, ph]
+        # F.pad amounts (left, right, top, bottom) for the non-"zeros" padding modes
+        (top, bottom), (left, right) = resolve_padding(self.padding, self.kernel_size,
+                                                       self.dilation)
+        self._reversed_padding_repeated_twice = [left, right, top, bottom]
         if transposed:
             shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
         else:
@@ -153,10 +122,13 @@ class Conv2d(_ConvNd):
     minicnn's generator; ``kernel_size``, ``stride``, ``dilation`` as pairs, ``padding`` a pair or
     the string.
 
-    Raises ValueError in the constructor for non-positive channels or sizes, channels not
-    divisible by groups, a bad padding string or padding_mode; in forward, ValueError for an
-    input that is not (N, C_in, H, W) or (C_in, H, W) (naming the layer and both shapes) and
-    the errors of :func:`~minicnn.nn.functional.conv2d` (dtype, kernel larger than the input).
+    Raises in the constructor ValueError for non-positive channels, channels not divisible by
+    groups or a bad padding_mode; TypeError for a non-int kernel_size, stride, padding or
+    dilation; :class:`~minicnn.geometry.GeometryError` (a ValueError and a RuntimeError, as
+    PyTorch raises) for one out of range or of the wrong length, a bad padding string, or
+    padding="same" with a stride. In forward, ValueError for an input that is not
+    (N, C_in, H, W) or (C_in, H, W) (naming the layer and both shapes) and the errors of
+    :func:`~minicnn.nn.functional.conv2d` (dtype, kernel larger than the input).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
@@ -194,8 +166,8 @@ class ConvTranspose2d(_ConvNd):
     the batch and channel sizes) picks the output_padding that gives that size, as PyTorch;
     ValueError when no output_padding in [0, stride) does.
 
-    Raises ValueError in the constructor as Conv2d does, and for padding_mode other than
-    "zeros" or a padding string; in forward, ValueError for an input that is not
+    Raises in the constructor as Conv2d does, ValueError for a padding_mode other than "zeros"
+    and TypeError for a padding string; in forward, ValueError for an input that is not
     (N, C_in, H, W) or (C_in, H, W) and the errors of
     :func:`~minicnn.nn.functional.conv_transpose2d`.
     """
@@ -216,8 +188,8 @@ class ConvTranspose2d(_ConvNd):
         if len(output_size) != 2:
             raise ValueError(f"ConvTranspose2D: for {input.ndim}D input, output_size must have 2 "
                              f"or {input.ndim} elements (got {len(output_size)})")
-        lo = [(input.shape[-2 + d] - 1) * self.stride[d] - 2 * self.padding[d]
-              + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(2)]
+        lo = [conv_transpose_output_size(input.shape[-2 + d], self.kernel_size[d], self.stride[d],
+                                         self.padding[d], 0, self.dilation[d]) for d in range(2)]
         hi = [lo[d] + self.stride[d] - 1 for d in range(2)]
         if any(not lo[d] <= output_size[d] <= hi[d] for d in range(2)):
             raise ValueError(f"requested an output size of {output_size}, but valid sizes range "

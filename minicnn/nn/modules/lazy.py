@@ -19,9 +19,10 @@ import itertools
 
 import numpy as np
 
+from ...geometry import is_int
 from ...tensor import Tensor
 from ..parameter import UninitializedBuffer, UninitializedParameter, is_lazy
-from .conv import Conv2d, ConvTranspose2d, _is_int
+from .conv import Conv2d, ConvTranspose2d
 from .linear import Linear
 from .norm import BatchNorm1d, BatchNorm2d
 
@@ -178,7 +179,7 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
 
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
-        placeholder = groups if _is_int(groups) and groups > 0 else 1
+        placeholder = groups if is_int(groups) and groups > 0 else 1
         super().__init__(placeholder, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
 
@@ -198,7 +199,7 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
     def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
                  groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
                  dtype=None):
-        placeholder = groups if _is_int(groups) and groups > 0 else 1
+        placeholder = groups if is_int(groups) and groups > 0 else 1
         super().__init__(placeholder, out_channels, kernel_size, stride, padding,
                          output_padding, groups, bias, dilation, padding_mode, device, dtype)
 
