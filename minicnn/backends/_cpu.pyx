@@ -13,6 +13,9 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
+from ..geometry import integer, output_size, pair
+from .reference.pool import check_pool_args
+
 cnp.import_array()
 
 cdef extern from "minicnn.h" nogil:

@@ -98,9 +98,10 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
         raise ValueError(f"{fn}: x must be 4-D (N, C, H, W), got shape {x_shape}")
     if len(w_shape) != 4:
         raise ValueError(f"{fn}: weight must be 4-D (K, C / groups, kh, kw), got shape {w_shape}")
-    if groups < 1 or sh < 1 or sw < 1 or dh < 1 or dw < 1 or ph < 0 or pw < 0:
-        raise ValueError(f"{fn}: need groups, stride, dilation >= 1 and padding >= 0, got groups="
-                         f"{groups} stride=({sh}, {sw}) padding=({ph}, {pw}) dilation=({dh}, {dw})")
+    integer(groups, "groups", fn, 1)
+    pair((sh, sw), "stride", fn, 1)
+    pair((ph, pw), "padding", fn, 0)
+    pair((dh, dw), "dilation", fn, 1)
     cdef _ConvGeometry g = _ConvGeometry()
     g.N, g.C, g.H, g.W = x_shape
     g.K, _, g.kh, g.kw = w_shape
@@ -110,11 +111,7 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
                          f"{groups}: need C divisible by groups and weight.shape[1] == C / groups")
     if g.kh < 1 or g.kw < 1:
         raise ValueError(f"{fn}: kernel size must be >= 1, got weight shape {w_shape}")
-    g.Ho = (g.H + 2 * ph - dh * (g.kh - 1) - 1) // sh + 1
-    g.Wo = (g.W + 2 * pw - dw * (g.kw - 1) - 1) // sw + 1
-    if g.Ho < 1 or g.Wo < 1:
-        raise ValueError(f"{fn}: kernel ({g.kh}, {g.kw}) with dilation ({dh}, {dw}) is larger than "
-                         f"the padded input ({g.H + 2 * ph}, {g.W + 2 * pw})")
+    g.Ho, g.Wo = output_size(fn, (g.H, g.W), (g.kh, g.kw), (sh, sw), (ph, pw), (dh, dw))
     g.f64 = dtype == np.float64
     return g
 

@@ -3,7 +3,7 @@
 #
 # Same names and signatures as minicnn/backends/reference/pool.py (whose docstrings give the
 # math); csrc/cpu/mc_pool.h documents the C side. Every size, parameter and output size is checked
-# here, so the C code never sees an invalid one.
+# here (with the reference's checks), so the C code never sees an invalid one.
 
 cdef extern from "minicnn.h" nogil:
     void mc_max_pool2d_f32(const float *x, float *y, int64_t *ind, const mc_geometry *g)
@@ -41,39 +41,8 @@ cdef mc_geometry _pool_geometry(int64_t N, int64_t C, int64_t H, int64_t W, int6
 
 # ---------------------------------------------------------------- pooling: validation
 
-cdef object _pool_out(object n, object k, object s, object p, object d, object ceil_mode):
-    """PyTorch's pooling output length (Python ints: floor division of a possibly negative
-    numerator, which C division would truncate the wrong way)."""
-    out = (n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= n + p:
-        out -= 1
-    return out
-
-
-cdef tuple _pool_check(str fn, tuple shape, object kh, object kw, object sh, object sw,
-                       object ph, object pw, object dh, object dw, object ceil_mode):
-    """Validate a pooling configuration for an input of ``shape`` (N, C, H, W); return (Ho, Wo).
-    The same checks and messages as reference.pool.check_pool_args."""
-    if len(shape) != 4:
-        raise ValueError(f"{fn}: x must have shape (N, C, H, W), got {shape}")
-    H, W = shape[2], shape[3]
-    for name, a, b, lo in (("kernel_size", kh, kw, 1), ("stride", sh, sw, 1),
-                           ("padding", ph, pw, 0), ("dilation", dh, dw, 1)):
-        _int_arg(fn, name, a)
-        _int_arg(fn, name, b)
-        if a < lo or b < lo:
-            raise ValueError(f"{fn}: {name} must be >= {lo}, got ({a}, {b})")
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{fn}: padding ({ph}, {pw}) must be at most half of kernel_size "
-                         f"({kh}, {kw})")
-    Ho = _pool_out(H, kh, sh, ph, dh, ceil_mode)
-    Wo = _pool_out(W, kw, sw, pw, dw, ceil_mode)
-    if H < 1 or W < 1 or Ho < 1 or Wo < 1:
-        raise ValueError(f"{fn}: output size is too small: input (H, W) = ({H}, {W}) gives output "
-                         f"({Ho}, {Wo}) with kernel_size ({kh}, {kw}), stride ({sh}, {sw}), "
-                         f"padding ({ph}, {pw}), dilation ({dh}, {dw}), "
-                         f"ceil_mode={bool(ceil_mode)}")
-    return Ho, Wo
+# The window and output-size checks are reference.pool.check_pool_args (minicnn/geometry.py):
+# one set of rules and messages for every device.
 
 
 cdef bint _pool_input(str fn, str name, object a) except -1:
@@ -94,9 +63,7 @@ cdef int64_t _divisor(str fn, object divisor_override) except? -1:
 
 
 cdef int64_t _int_arg(str fn, str name, object v) except? -1:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-        raise TypeError(f"{fn}: {name} must be an int, got {type(v).__name__}")
-    return v
+    return integer(v, name, fn)
 
 
 # ---------------------------------------------------------------- pooling: kernels
@@ -107,7 +74,7 @@ def max_pool2d(x, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode, return_indices=True
     cdef str fn = "max_pool2d"
     cdef bint f64 = _pool_input(fn, "x", x)
     cdef int64_t Ho, Wo
-    Ho, Wo = _pool_check(fn, x.shape, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode)
+    Ho, Wo = check_pool_args(fn, x.shape, kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode)
     cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
     cdef int64_t ckh = kh, ckw = kw, csh = sh, csw = sw, cph = ph, cpw = pw, cdh = dh, cdw = dw
     y = np.empty((N, C, Ho, Wo), dtype=x.dtype)
@@ -162,7 +129,7 @@ def avg_pool2d(x, kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad, divisor_
     cdef str fn = "avg_pool2d"
     cdef bint f64 = _pool_input(fn, "x", x)
     cdef int64_t Ho, Wo
-    Ho, Wo = _pool_check(fn, x.shape, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
+    Ho, Wo = check_pool_args(fn, x.shape, kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
     cdef int64_t div = _divisor(fn, divisor_override)
     cdef int cip = 1 if count_include_pad else 0
     cdef int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3]
@@ -188,7 +155,7 @@ def avg_pool2d_backward(grad_output, H, W, kh, kw, sh, sw, ph, pw, ceil_mode, co
     cdef int64_t cH = _int_arg(fn, "H", H), cW = _int_arg(fn, "W", W)
     cdef int64_t N = grad_output.shape[0], C = grad_output.shape[1]
     cdef int64_t Ho, Wo
-    Ho, Wo = _pool_check(fn, (N, C, cH, cW), kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
+    Ho, Wo = check_pool_args(fn, (N, C, cH, cW), kh, kw, sh, sw, ph, pw, 1, 1, ceil_mode)
     if grad_output.shape[2] != Ho or grad_output.shape[3] != Wo:
         raise ValueError(f"{fn}: grad_output must have shape (N, C, {Ho}, {Wo}) for an input of "
                          f"size ({H}, {W}), got {grad_output.shape}")
