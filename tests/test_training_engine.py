@@ -1,4 +1,4 @@
-"""The training engine (minicnn/training.py) and the model summary (minicnn/utils/summary.py).
+"""The training engine (minicnn/training/) and the model summary (minicnn/utils/summary.py).
 
 Every run trains LeNet-5 for an epoch or two on a tiny Fashion-MNIST written here in the real
 IDX format (64 training and 32 test images whose class is drawn as a bright band), so the run
@@ -138,6 +138,20 @@ def test_run_directory(trained_run):
     assert "; 2 epochs, batch 16," in text
     assert "epoch 1/2" in text and "epoch 2/2" in text
     assert f"accuracy {results['test_acc']:.2%}" in text and "confusion matrix" in text
+
+
+def test_run_directory_is_documented(trained_run):
+    """docs/05-training-recipes.md, "The run directory", names every file, metrics column,
+    checkpoint key and results key that a run writes."""
+    out, results, _ = trained_run
+    docs = open(os.path.join(os.path.dirname(__file__), "..", "docs",
+                             "05-training-recipes.md")).read()
+    section = docs.split("\n## The run directory\n", 1)[1].split("\n## ", 1)[0]
+    last = minicnn.load(out / "last.npz")
+    names = [f"`{f}`" for f in {*os.listdir(out), "curves.png"}]
+    names += [f"`{c}`" for c in COLUMNS]
+    names += [f'"{k}"' for k in [*last, *last["dataset"], *last["rng"], *last["best"], *results]]
+    assert [n for n in names if n not in section] == []
 
 
 def test_training_learns(data_root, tmp_path):

@@ -135,7 +135,7 @@ def test_training_curves(tmp_path, monkeypatch):
 
 @pytest.fixture
 def checkpoint(tmp_path):
-    """A checkpoint in the format of minicnn train (minicnn/training.py), and a PNG image."""
+    """A checkpoint in the format of minicnn train (minicnn/training/rundir.py), and a PNG image."""
     Image = pytest.importorskip("PIL.Image")
     model = minicnn.models.lenet5()
     classes = [f"class {i}" for i in range(9)] + ["boot"]

@@ -18,25 +18,27 @@ as ``<base>/<name>`` (``fashion-mnist``), torchvision's layout (``<base>/Fashion
 ``dataset-fashion-mnist`` package: ``/usr/share/datasets/fashion-mnist``). Nothing is downloaded
 unless ``download=True`` (or ``minicnn data fetch NAME``), see :mod:`minicnn.data.download`.
 
-Every file is checked while it is read (IDX magic number, type code, dimensions against the file
-length, matching image and label counts, label range; CIFAR batch keys, shapes and dtypes). A
-bad file raises :class:`CorruptedFileError` naming the file, what was expected and how to fix
-it. CIFAR-10's pickles are read with an unpickler that refuses every global except the few NumPy
-needs to rebuild an array, so a malicious file cannot run code.
+Every file is checked while it is read (:mod:`minicnn.data.formats`: IDX magic number, type code,
+dimensions against the file length; CIFAR batch keys, shapes and dtypes; here: matching image and
+label counts, label range). A bad file raises :class:`CorruptedFileError` naming the file, what
+was expected and how to fix it. CIFAR-10's pickles are read with an unpickler that refuses every
+global except the few NumPy needs to rebuild an array, so a malicious file cannot run code. The
+table of data sets (:data:`DATASETS`) and the error classes are :mod:`minicnn.data.registry`'s,
+re-exported here.
 """
-import codecs
-import gzip
 import operator
 import os
-import pickle
-import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
-from numpy._core.multiarray import _reconstruct
-from numpy._core.numeric import _frombuffer
 
 from ..utils.data.dataset import Dataset
+from .download import fetch
+from .formats import (_GREY_MODES, IMG_EXTENSIONS, _load_pickle, _pil, _read_cifar_bin,
+                      _read_cifar_pickle, load_image, read_idx)
+from .registry import (_MNIST_FILES, DATASETS, ChecksumError, CorruptedFileError, DatasetError,
+                       DatasetInfo, DatasetNotFoundError, Download, DownloadError,
+                       UnsafePickleError, _size_text, cache_dir, canonical_name, download_dir,
+                       search_dirs)
 from .transforms import ToTensor
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "get_dataset", "DATASETS",
@@ -45,235 +47,7 @@ __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "get_dataset", "DA
            "CorruptedFileError", "UnsafePickleError", "DownloadError", "ChecksumError"]
 
 
-# ---------------------------------------------------------------- errors
-
-
-class DatasetError(Exception):
-    """Base class of every data set error (catch this one in a command line)."""
-
-
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """The files are in none of the places searched; the message lists them and the ways to
-    provide the data."""
-
-
-class CorruptedFileError(DatasetError, ValueError):
-    """A file is there but its content is wrong (truncated, bad header, inconsistent)."""
-
-
-class UnsafePickleError(CorruptedFileError):
-    """A CIFAR-10 pickle refers to a global other than NumPy's array reconstruction."""
-
-
-class DownloadError(DatasetError, OSError):
-    """A download failed (offline, HTTP error, ...); the message gives the URL and the reason."""
-
-
-class ChecksumError(DatasetError, ValueError):
-    """A downloaded or extracted file does not have the published MD5."""
-
-
-# ---------------------------------------------------------------- metadata
-
-
-@dataclass(frozen=True, eq=False)
-class Download:
-    """One file to download: its name, mirror URLs (tried in order), MD5 (of the file as
-    downloaded, checked before it is kept) and size in bytes. The one table both
-    :func:`minicnn.data.fetch` and ``minicnn data info NAME`` read."""
-
-    filename: str
-    urls: tuple
-    md5: str
-    size: int
-
-
-@dataclass(frozen=True, eq=False)
-class DatasetInfo:
-    """What minicnn knows about a data set; also readable as a dict (``info["mean"]``).
-
-    ``files`` maps each file of the data set to the MD5 of its content (of the decompressed
-    content for the gzipped IDX files, so a recompressed copy such as Debian's still verifies).
-    ``downloads`` are what :func:`minicnn.data.fetch` gets; ``subdirs`` the folders looked at
-    under each base folder; ``archive_folder`` the folder a downloaded archive unpacks to.
-    """
-
-    name: str
-    title: str
-    channels: int
-    image_size: tuple
-    classes: tuple
-    mean: tuple
-    std: tuple
-    train_size: int
-    test_size: int
-    files: dict
-    downloads: tuple
-    subdirs: tuple
-    homepage: str
-    archive_folder: str = ""
-    system_dirs: tuple = ()
-    apt_package: str = ""
-    aliases: tuple = field(default=())
-
-    @property
-    def num_classes(self):
-        return len(self.classes)
-
-    @property
-    def shape(self):
-        """(C, H, W) of one image."""
-        return (self.channels, *self.image_size)
-
-    def __getitem__(self, key):
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
-def _idx_downloads(bases, md5s, sizes):
-    return tuple(Download(f + ".gz", tuple(b + f + ".gz" for b in bases), m, s)
-                 for f, m, s in zip(_MNIST_FILES, md5s, sizes))
-
-
-class _Registry(dict):
-    """DATASETS: canonical names as keys; aliases ("fashion_mnist", "CIFAR-10") also look up."""
-
-    def __missing__(self, key):
-        try:
-            return dict.__getitem__(self, canonical_name(key))
-        except (TypeError, ValueError) as e:
-            raise KeyError(str(e)) from None
-
-    def __contains__(self, key):
-        try:
-            canonical_name(key)
-        except (TypeError, ValueError):
-            return False
-        return True
-
-
-DATASETS = _Registry({
-    "mnist": DatasetInfo(
-        name="mnist", title="MNIST", channels=1, image_size=(28, 28),
-        classes=("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five",
-                 "6 - six", "7 - seven", "8 - eight", "9 - nine"),
-        mean=(0.1307,), std=(0.3081,), train_size=60000, test_size=10000,
-        files=dict(zip(_MNIST_FILES, ("6bbc9ace898e44ae57da46a324031adb",
-                                      "a25bea736e30d166cdddb491f175f624",
-                                      "2646ac647ad5339dbf082846283269ea",
-                                      "27ae3e4e09519cfbb04c329615203637"))),
-        # the mirror torchvision uses (yann.lecun.com refuses downloads nowadays)
-        downloads=_idx_downloads(("https://ossci-datasets.s3.amazonaws.com/mnist/",),
-                                 ("f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                                  "d53e105ee54ea40749a09fcbcd1e9432",
-                                  "9fb629c4189551a2d022fa330f9573f3",
-                                  "ec29112dd5afa0611ce80d1b7f02629c"),
-                                 (9912422, 28881, 1648877, 4542)),
-        subdirs=("mnist", "MNIST/raw", ""), homepage="http://yann.lecun.com/exdb/mnist/"),
-    "fashion-mnist": DatasetInfo(
-        name="fashion-mnist", title="Fashion-MNIST", channels=1, image_size=(28, 28),
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                 "Sneaker", "Bag", "Ankle boot"),
-        mean=(0.2860,), std=(0.3530,), train_size=60000, test_size=10000,
-        files=dict(zip(_MNIST_FILES, ("f4a8712d7a061bf5bd6d2ca38dc4d50a",
-                                      "9018921c3c673c538a1fc5bad174d6f9",
-                                      "8181f5470baa50b63fa0f6fddb340f0a",
-                                      "15d484375f8d13e6eb1aabb0c3f46965"))),
-        downloads=_idx_downloads(
-            ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/"
-             "fashion/"),
-            ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
-             "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
-            (26421880, 29515, 4422102, 5148)),
-        subdirs=("fashion-mnist", "FashionMNIST/raw", ""),
-        homepage="https://github.com/zalandoresearch/fashion-mnist",
-        system_dirs=("/usr/share/datasets/fashion-mnist",), apt_package="dataset-fashion-mnist",
-        aliases=("fashionmnist", "fashion_mnist")),
-    "cifar10": DatasetInfo(
-        name="cifar10", title="CIFAR-10", channels=3, image_size=(32, 32),
-        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                 "truck"),
-        mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616),
-        train_size=50000, test_size=10000,
-        files={"data_batch_1": "c99cafc152244af753f735de768cd75f",
-               "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-               "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-               "data_batch_4": "634d18415352ddfa80567beed471001a",
-               "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-               "test_batch": "40351d587109b95175f43aff81a1287e",
-               "batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
-        downloads=(Download("cifar-10-python.tar.gz",
-                            ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-                            "c58f30108f718f92721af3b95e74349a", 170498071),),
-        subdirs=("cifar10/cifar-10-batches-py", "cifar-10-batches-py",
-                 "cifar10/cifar-10-batches-bin", "cifar-10-batches-bin", "cifar10", ""),
-        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
-        archive_folder="cifar-10-batches-py", aliases=("cifar-10", "cifar_10")),
-})
-
-
-def canonical_name(name):
-    """"mnist", "fashion-mnist" or "cifar10" for a name or alias (case-insensitive;
-    "fashion_mnist", "FashionMNIST", "CIFAR-10", ...). Raises ValueError for an unknown name."""
-    if not isinstance(name, str):
-        raise TypeError(f"data set name must be a string, got {type(name).__name__}")
-    key = name.strip().lower()
-    for info in dict.values(DATASETS):
-        if key == info.name or key in info.aliases:
-            return info.name
-    known = ", ".join(dict.keys(DATASETS))
-    raise ValueError(f"unknown data set {name!r}; expected one of: {known}")
-
-
-# ---------------------------------------------------------------- locating files
-
-
-def cache_dir():
-    """minicnn's cache folder: ``$XDG_CACHE_HOME/minicnn``, by default ``~/.cache/minicnn``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "minicnn")
-
-
-def _bases(root):
-    bases = []
-    if root is not None:
-        bases.append((os.path.expanduser(os.fspath(root)), "root"))
-    if os.environ.get("MINICNN_DATA"):
-        bases.append((os.path.expanduser(os.environ["MINICNN_DATA"]), "$MINICNN_DATA"))
-    bases.append((cache_dir(), "cache"))
-    return bases
-
-
-def download_dir(name, root=None):
-    """The folder where ``download=True`` and ``minicnn data fetch NAME`` put NAME's files:
-    ``<base>/<name>`` for the first of ``root``, ``$MINICNN_DATA`` and the cache folder."""
-    return os.path.join(_bases(root)[0][0], DATASETS[name].name)
-
-
-def search_dirs(name, root=None):
-    """The folders searched for data set ``name``, in order: a list of (folder, origin), origin
-    being "root", "$MINICNN_DATA", "cache" or "system"."""
-    info = DATASETS[name]
-    found, seen = [], set()
-    places = [(os.path.normpath(os.path.join(base, sub)), origin)
-              for base, origin in _bases(root) for sub in info.subdirs]
-    places += [(d, "system") for d in info.system_dirs]
-    for folder, origin in places:
-        if folder not in seen:
-            seen.add(folder)
-            found.append((folder, origin))
-    return found
-
-
-def _size_text(nbytes):
-    return f"{nbytes / 1e6:.1f} MB" if nbytes >= 1e5 else f"{nbytes / 1e3:.1f} kB"
+# ---------------------------------------------------------------- messages
 
 
 def _not_found(info, split, wanted, searched, root):
@@ -297,188 +71,6 @@ def _fix_hint(info, path):
             return f"Reinstall it: sudo apt-get install --reinstall {info.apt_package}."
     return (f"Delete {path} and download it again: `minicnn data fetch {info.name}` "
             "(or download=True).")
-
-
-# ---------------------------------------------------------------- IDX files
-
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _read_maybe_gzip(path, hint=""):
-    """The file's bytes, gunzipped when they start with the gzip magic number."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise CorruptedFileError(f"{path}: the gzip data is damaged or cut short ({e}). "
-                                     f"{hint}".rstrip()) from None
-    return raw
-
-
-def read_idx(path, hint=""):
-    """An IDX file (``.gz`` or not, told by content) as an ndarray of native byte order.
-
-    Checks the magic number (``00 00 <type code> <ndim>``), the type code (0x08 uint8, 0x09
-    int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64) and that the file holds exactly
-    the bytes its dimensions imply; raises :class:`CorruptedFileError` (with ``hint`` appended)
-    otherwise.
-    """
-    data = _read_maybe_gzip(path, hint)
-
-    def bad(problem):
-        return CorruptedFileError(f"{path}: {problem}. {hint}".rstrip())
-
-    if len(data) < 4:
-        raise bad(f"only {len(data)} bytes, too short for an IDX header (4-byte magic number)")
-    code, ndim = data[2], data[3]
-    if data[0] or data[1] or code not in _IDX_TYPES or ndim == 0:
-        raise bad(f"not an IDX file: magic number 0x{data[:4].hex()}, expected 0x0000TTDD "
-                  f"(TT a type code such as 08 for uint8, DD the number of dimensions)")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise bad(f"cut short: {len(data)} bytes, but the header of a {ndim}-D IDX file "
-                  f"takes {header}")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(_IDX_TYPES[code])
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    if len(data) != expected:
-        what = "cut short" if len(data) < expected else "longer than its header says"
-        raise bad(f"{what}: {len(data)} bytes, but its header ({dtype.name} array of shape "
-                  f"{dims}) implies {expected} bytes")
-    array = np.frombuffer(data, dtype, offset=header).reshape(dims)
-    return array.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
-
-
-# ---------------------------------------------------------------- CIFAR-10 batches
-
-
-class _Refused(pickle.UnpicklingError):
-    pass
-
-
-def _latin1_encode(text, encoding):
-    # Python 3's protocol-2 pickles store bytes as _codecs.encode(text, "latin1")
-    if encoding != "latin1":
-        raise _Refused(f"_codecs.encode with encoding {encoding!r}")
-    return codecs.encode(text, "latin1")
-
-
-# The only globals a CIFAR-10 batch needs: NumPy's array reconstruction, under its NumPy 1 and 2
-# module names. Anything else (os.system, builtins.eval, ...) is refused before it is called.
-_PICKLE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy.core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): _latin1_encode,
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        try:
-            return _PICKLE_GLOBALS[(module, name)]
-        except KeyError:
-            raise _Refused(f"{module}.{name}") from None
-
-
-def _load_pickle(path, hint):
-    """A dict from a CIFAR pickle, str keys, without executing anything but array rebuilds."""
-    try:
-        with open(path, "rb") as f:
-            # encoding="bytes": the official batches are Python 2 pickles
-            obj = _RestrictedUnpickler(f, encoding="bytes").load()
-    except _Refused as e:
-        raise UnsafePickleError(
-            f"{path}: refused to load: the pickle calls {e}, which a CIFAR-10 batch never does "
-            f"(only NumPy array reconstruction is allowed); nothing in it was executed. The file "
-            f"is not a genuine CIFAR-10 batch. {hint}") from None
-    except OSError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a damaged pickle fails in many ways; report all
-        raise CorruptedFileError(f"{path}: not a readable CIFAR-10 pickle "
-                                 f"({type(e).__name__}: {e}). {hint}") from None
-    if not isinstance(obj, dict):
-        raise CorruptedFileError(f"{path}: expected a pickled dict, got {type(obj).__name__}. "
-                                 f"{hint}")
-    return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in obj.items()}
-
-
-def _check_cifar_batch(path, images, labels, num_classes, hint):
-    if images.ndim != 2 or images.shape[1] != 3072 or images.dtype != np.uint8:
-        raise CorruptedFileError(f"{path}: 'data' must be uint8 of shape (N, 3072), got "
-                                 f"{images.dtype} {tuple(images.shape)}. {hint}")
-    if labels.shape != (images.shape[0],):
-        raise CorruptedFileError(f"{path}: {images.shape[0]} images but {labels.size} labels. "
-                                 f"{hint}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise CorruptedFileError(f"{path}: labels must lie in [0, {num_classes}), found "
-                                 f"{labels.min()}..{labels.max()}. {hint}")
-
-
-def _read_cifar_pickle(path, num_classes, hint):
-    batch = _load_pickle(path, hint)
-    if "data" not in batch or "labels" not in batch:
-        raise CorruptedFileError(f"{path}: a CIFAR-10 batch has keys 'data' and 'labels', found "
-                                 f"{sorted(map(str, batch))}. {hint}")
-    images = batch["data"]
-    if not isinstance(images, np.ndarray):
-        raise CorruptedFileError(f"{path}: 'data' must be a NumPy array, got "
-                                 f"{type(images).__name__}. {hint}")
-    try:
-        labels = np.asarray(batch["labels"], dtype=np.int64).reshape(-1)
-    except (TypeError, ValueError):
-        raise CorruptedFileError(f"{path}: 'labels' must be a list of integers. {hint}") from None
-    _check_cifar_batch(path, images, labels, num_classes, hint)
-    return images, labels
-
-
-def _read_cifar_bin(path, num_classes, hint):
-    with open(path, "rb") as f:
-        raw = f.read()
-    if not raw or len(raw) % 3073:
-        raise CorruptedFileError(f"{path}: {len(raw)} bytes is not a whole number of 3073-byte "
-                                 f"records (1 label byte + 3072 pixel bytes); the file is cut "
-                                 f"short or not a CIFAR-10 binary batch. {hint}")
-    records = np.frombuffer(raw, np.uint8).reshape(-1, 3073)
-    images, labels = records[:, 1:], records[:, 0].astype(np.int64)
-    _check_cifar_batch(path, images, labels, num_classes, hint)
-    return images, labels
-
-
-# ---------------------------------------------------------------- images (Pillow)
-
-IMG_EXTENSIONS = (".png", ".jpg", ".jpeg")
-_GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-
-
-def _pil():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ImportError("reading PNG/JPEG files needs Pillow: pip install pillow "
-                          "(or pip install 'minicnn[train]')") from None
-    return Image
-
-
-def load_image(path, mode=None):
-    """A PNG/JPEG file as a uint8 array: ``(H, W)`` for mode "L", ``(H, W, 3)`` for "RGB"; with
-    ``mode=None``, "L" for a grey image and "RGB" otherwise. Needs Pillow (ImportError naming it
-    otherwise); raises CorruptedFileError for an unreadable image."""
-    Image = _pil()
-    try:
-        with Image.open(path) as im:
-            if mode is None:
-                mode = "L" if im.mode in _GREY_MODES else "RGB"
-            return np.array(im.convert(mode))
-    except FileNotFoundError:
-        raise
-    except (OSError, SyntaxError, ValueError) as e:  # what Pillow raises for damaged files
-        raise CorruptedFileError(f"{path}: not a readable image ({e})") from None
 
 
 # ---------------------------------------------------------------- data sets
@@ -591,8 +183,6 @@ class _KnownDataset(VisionDataset):
         except DatasetNotFoundError:
             if not download:
                 raise
-            from .download import fetch
-
             fetch(self.name, root)
             self.folder, paths = self._search(root)
         self._read(paths)

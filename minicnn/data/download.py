@@ -22,8 +22,9 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
-from .datasets import (DATASETS, ChecksumError, CorruptedFileError, DownloadError, _read_maybe_gzip,
-                       _size_text, download_dir, search_dirs)
+from .formats import _read_maybe_gzip
+from .registry import (DATASETS, ChecksumError, CorruptedFileError, DownloadError, _size_text,
+                       download_dir, search_dirs)
 
 __all__ = ["fetch", "info", "md5sum", "verify"]
 

@@ -284,8 +284,8 @@ def plot_heatmap(image, heatmap, path, title=None):
 
 def read_metrics(path):
     """The epoch rows of a run: ``path`` is a run directory, its ``metrics.jsonl`` or its
-    ``metrics.csv`` (see :mod:`minicnn.training`). Returns a list of dicts (numbers as floats,
-    ``epoch`` as int, empty cells as None). Raises FileNotFoundError."""
+    ``metrics.csv`` (docs/05-training-recipes.md, "The run directory"). Returns a list of dicts
+    (numbers as floats, ``epoch`` as int, empty cells as None). Raises FileNotFoundError."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, "metrics.jsonl")

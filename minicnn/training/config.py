@@ -1,0 +1,156 @@
+"""The options of ``minicnn train`` and their checks.
+
+:class:`TrainConfig` lists every option with its default; :meth:`TrainConfig.validate` checks
+them and raises :class:`ConfigError` naming the option. Also the choices (:data:`OPTIMIZERS`,
+:data:`SCHEDULERS`, :data:`DEVICES`), the default learning rates (:data:`DEFAULT_LR`), the
+options a resumed run may change (:data:`RUNTIME_OPTIONS`), the look-ups of a model or data set
+name (:func:`check_model`, :func:`dataset_info`), and :class:`InputFileError`, the other error a
+user's mistake raises: a file given to eval, predict or resume that is not what was expected.
+What the optimizer and schedule options do: :mod:`minicnn.training.trainer`.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import cuda, models
+
+__all__ = ["DEFAULT_LR", "DEVICES", "OPTIMIZERS", "RUNTIME_OPTIONS", "SCHEDULERS", "ConfigError",
+           "InputFileError", "TrainConfig", "check_model", "dataset_info", "require_matplotlib"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("onecycle", "cosine", "step", "none")
+DEVICES = ("cpu", "cuda")
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
+# options that may differ when resuming: they change how fast a run goes, not what it computes
+RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed")
+
+
+class ConfigError(ValueError):
+    """An option has a bad value; the message names the option and the valid values."""
+
+
+class InputFileError(ValueError):
+    """A file given to eval/predict/resume is not what was expected (not an image Pillow can
+    read, not a checkpoint of ``minicnn train``); the message names it."""
+
+
+@dataclass
+class TrainConfig:
+    """Every option of ``minicnn train``, with its default.
+
+    model: a name from :func:`minicnn.models.list_models`. dataset: ``mnist``,
+    ``fashion-mnist`` or ``cifar10``. lr: None picks :data:`DEFAULT_LR` for the optimizer.
+    warmup_epochs: epochs of linear warmup (see :mod:`minicnn.training.trainer`). val_split:
+    fraction of the training set held out for validation (a split drawn from ``seed``).
+    threads: None leaves minicnn's thread count as it is. out: the run directory (None:
+    ``runs/<model>-<dataset>``, with ``-2``, ``-3`` ... when taken). data_root: where the data
+    set files are (None: the data package's search path). workers: background loader threads.
+    distributed: data-parallel over the ranks of an MPI job (see
+    :mod:`minicnn.training.trainer`; the checkpoint fixes the rank count). plot: draw
+    ``curves.png`` at the end of the run (skipped, with a note, without matplotlib).
+    """
+
+    model: str = "lenet5"
+    dataset: str = "fashion-mnist"
+    epochs: int = 5
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = None
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scheduler: str = "onecycle"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    augment: bool = False
+    val_split: float = 0.0
+    threads: int = None
+    seed: int = 0
+    out: str = None
+    device: str = "cpu"
+    plot: bool = True
+    data_root: str = None
+    workers: int = 0
+    distributed: bool = False
+
+    def validate(self):
+        """Check every value; fill in ``lr``. Raises :class:`ConfigError` naming the option."""
+        check_model(self.model)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("scheduler", self.scheduler, SCHEDULERS)
+        _check_choice("device", self.device, DEVICES)
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("warmup_epochs", self.warmup_epochs, 0)
+        _check_int("seed", self.seed, 0)
+        _check_int("workers", self.workers, 0)
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
+        _check_number("lr", self.lr, 0.0, None, low_open=True)
+        _check_number("momentum", self.momentum, 0.0, 1.0, high_open=True)
+        _check_number("weight_decay", self.weight_decay, 0.0, None)
+        _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0)
+        _check_number("val_split", self.val_split, 0.0, 1.0, high_open=True)
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
+                              f"({self.epochs}), got {self.warmup_epochs}")
+        if self.distributed and self.device != "cpu":
+            raise ConfigError("--distributed trains on the CPU only; drop --device cuda")
+        if self.device == "cuda" and cuda.unavailable_reason() is not None:
+            raise ConfigError(f"--device cuda: CUDA is not available "
+                              f"({cuda.unavailable_reason()}); use --device cpu")
+        return self
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ConfigError(f"--{name.replace('_', '-')}: invalid choice {value!r}; choose from "
+                          f"{', '.join(choices)}")
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ConfigError(f"--{name.replace('_', '-')} must be an integer >= {low}, "
+                          f"got {value!r}")
+
+
+def _check_number(name, value, low, high, low_open=False, high_open=False):
+    ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool) \
+        and math.isfinite(value) and (value > low if low_open else value >= low) \
+        and (high is None or (value < high if high_open else value <= high))
+    if not ok:
+        bounds = ("> " if low_open else ">= ") + str(low)
+        if high is not None:
+            bounds += (" and < " if high_open else " and <= ") + str(high)
+        raise ConfigError(f"--{name.replace('_', '-')} must be a number {bounds}, got {value!r}")
+
+
+def check_model(name: str) -> None:
+    """Raise :class:`ConfigError` listing the zoo's models unless ``name`` is one of them."""
+    if name not in models.list_models():
+        raise ConfigError(f"unknown model {name!r}; choose from "
+                          f"{', '.join(models.list_models())}")
+
+
+def dataset_info(name):
+    """``(canonical name, DatasetInfo)`` for a data set name or alias, from
+    ``minicnn.data.DATASETS``. Raises :class:`ConfigError` listing the known names."""
+    from .. import data
+
+    try:
+        key = data.canonical_name(name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return key, data.DATASETS[key]
+
+
+def require_matplotlib() -> None:
+    """Raise ImportError naming the extra when matplotlib (which draws curves.png) is missing;
+    ``minicnn train --plot`` calls it before training."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install matplotlib (or pip install "
+                          "minicnn[train]); --no-plot skips curves.png") from None
