@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from ..geometry import conv_output_size
 from . import harness
 from .compare import BenchmarkMismatch, compare
 from .report import Report, say
@@ -61,7 +62,7 @@ class OpCase:
 
 
 def _conv(name, C, K, H, k, s, p, groups, batch=128):
-    Ho = (H + 2 * p - k) // s + 1
+    Ho = conv_output_size(H, k, s, p)
     flops = 2 * batch * K * (C // groups) * k * k * Ho * Ho
 
     def inputs():
@@ -85,7 +86,8 @@ def _random_input():
 def _pool(op, name, fn, k, s, p, standard=True, out_hw=None):
     N, C, H, W = SHAPE
     n = 4 * N * C * H * W
-    Ho, Wo = (out_hw, out_hw) if out_hw else ((H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1)
+    Ho, Wo = (out_hw, out_hw) if out_hw else (conv_output_size(H, k, s, p),
+                                              conv_output_size(W, k, s, p))
     m = 4 * N * C * Ho * Wo
     if op == "max_pool2d":  # training forward also writes int64 indices (2 floats' worth each)
         work = {"fwd": n + m, "bwd": 3 * m + n, "f+b": 2 * n + 6 * m}
