@@ -198,8 +198,8 @@ class BuildExt(build_ext):
         else:
             omp_compile, omp_link = [], []
             msg = ("minicnn: the C compiler does not support OpenMP (-fopenmp); "
-                   "building serial kernels. Install a compiler with OpenMP (gcc, or clang with libomp) "
-                   "for multi-threaded kernels.")
+                   "building serial kernels. Install a compiler with OpenMP "
+                   "(gcc, or clang with libomp) for multi-threaded kernels.")
             warnings.warn(msg)
             print("WARNING: " + msg, file=sys.stderr)
         for ext in self.extensions:

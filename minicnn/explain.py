@@ -22,11 +22,11 @@ def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, file
     image.
 
     ``x``: (C, H, W) or (1, C, H, W); ``weight``: (K, C, kh, kw); ``bias``: (K,) or None;
-    float arrays (integers become float64). Defaults: a 2-channel 4x4 image of small integers, two 2x2 filters and bias
-    (0.5, -1). ``stride``, ``padding``, ``dilation``: ints (the same for both axes). Prints to
-    ``file`` (default stdout). Returns a dict with ``x`` (C, H, W), ``weight``, ``bias``,
-    ``cols`` (C*kh*kw, Ho*Wo), ``weight_matrix`` (K, C*kh*kw), ``output`` (K, Ho, Wo) and
-    ``minicnn_output`` (the same from :func:`minicnn.nn.functional.conv2d`).
+    float arrays (integers become float64). Defaults: a 2-channel 4x4 image of small integers,
+    two 2x2 filters and bias (0.5, -1). ``stride``, ``padding``, ``dilation``: ints (the same
+    for both axes). Prints to ``file`` (default stdout). Returns a dict with ``x`` (C, H, W),
+    ``weight``, ``bias``, ``cols`` (C*kh*kw, Ho*Wo), ``weight_matrix`` (K, C*kh*kw), ``output``
+    (K, Ho, Wo) and ``minicnn_output`` (the same from :func:`minicnn.nn.functional.conv2d`).
 
     Raises ValueError for shapes that do not fit together, naming the argument; the errors of
     :mod:`minicnn.geometry` for a bad stride, padding or dilation.
@@ -167,6 +167,7 @@ def max_pool2d(x=None, kernel_size=2, stride=None, padding=0, grad_output=None, 
         out(_matrix(f"grad_input[{c}]", gx[c]))
 
     import minicnn
+
     from .nn import functional as F
 
     t = minicnn.tensor(x[None], requires_grad=True)
@@ -251,6 +252,7 @@ def batch_norm(x=None, weight=None, bias=None, grad_output=None, eps=1e-5, momen
         out(_matrix(f"grad_input[:, {c}]", gx[:, c].reshape(1, -1)))
 
     import minicnn
+
     from .nn import functional as F
 
     t = minicnn.tensor(x, requires_grad=True)
@@ -323,6 +325,7 @@ def _matrix(title, a, rows=None, cols=None):
 
 def _minicnn_conv2d(x, weight, bias, s, p, d):
     import minicnn
+
     from .nn import functional as F
 
     y = F.conv2d(minicnn.tensor(x[None]), minicnn.tensor(weight), minicnn.tensor(bias),

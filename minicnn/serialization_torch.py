@@ -437,8 +437,8 @@ def load(zf, prefix, name, map_location, archive_size):
 
     ``name`` names the file in RuntimeError's message; ``map_location``: None (each tensor on
     the device it was saved from) or a minicnn device; ``archive_size``: the file's size in
-    bytes, the bound for every record. Raises TorchFormatError for anything unreadable or refused, RuntimeError
-    for a tensor saved on a device that is not usable here.
+    bytes, the bound for every record. Raises TorchFormatError for anything unreadable or
+    refused, RuntimeError for a tensor saved on a device that is not usable here.
     """
     return _Reader(zf, prefix, name, map_location, archive_size).load()
 

@@ -27,7 +27,8 @@ def both_thread_counts(fn):
         two = fn()
     finally:
         _cpu.set_num_threads(before)
-    for a, b in zip(one if isinstance(one, tuple) else (one,), two if isinstance(two, tuple) else (two,)):
+    for a, b in zip(one if isinstance(one, tuple) else (one,),
+                    two if isinstance(two, tuple) else (two,)):
         np.testing.assert_array_equal(a, b)
     return one
 

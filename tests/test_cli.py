@@ -12,6 +12,7 @@ import pytest
 
 import minicnn
 from minicnn import cli, training
+
 from helpers import N_TEST, interrupt_after, write_fashion_mnist
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

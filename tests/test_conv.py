@@ -113,8 +113,10 @@ class Cfg:
             return "depthwise"
         channels = min(self.C, self.K)  # the rule of _ConvGeometry.winograd in _cpu_conv.pxi
         tiles = self.N * ((self.Ho + 1) // 2) * ((self.Wo + 1) // 2)
-        if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups) == (3, 3, 1, 1, 1, 1, 1)
-                and tiles >= 128 and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
+        if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups)
+                == (3, 3, 1, 1, 1, 1, 1)
+                and tiles >= 128
+                and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
             return "winograd"
         if (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
@@ -138,8 +140,9 @@ def configs(draw, kinds=KINDS, dtypes=DTYPES):
     """A valid convolution (kernel no larger than the padded input) of one of ``kinds``:
     dense (groups 1), groups2, depthwise (groups = C_in = C_out), depthwise_x2 (channel
     multiplier 2: C_out = 2 C_in), pointwise (1x1, stride 1, no padding), winograd (3x3,
-    stride 1, >= 32 channels in and out on small images: the Winograd F(2x2, 3x3) path), wide (dense with 9 to 70
-    output channels: several micro-kernel blocks of the GEMM path, and their edges)."""
+    stride 1, >= 32 channels in and out on small images: the Winograd F(2x2, 3x3) path), wide
+    (dense with 9 to 70 output channels: several micro-kernel blocks of the GEMM path, and
+    their edges)."""
     kind = draw(st.sampled_from(kinds))
     N = draw(st.integers(1, 8))
     H = draw(st.integers(3, 12))

@@ -258,7 +258,7 @@ def test_nan_and_inf_agree_with_reference(kernel):
                                rtol=1e-12, equal_nan=True)
 
 
-# ---------------------------------------------------------------- C == PyTorch (forward and backward)
+# ---------------------------------------------------------------- C == PyTorch (forward, backward)
 
 TORCH_ACTIVATIONS = [  # (name, kwargs, torch function name, backward takes the output)
     ("relu", {}, "relu", True),
@@ -293,7 +293,8 @@ def test_bias_kernels_match_torch(torch):
     x, b = rng.standard_normal((3, 5, 4, 7)), rng.standard_normal(5)
     gy = rng.standard_normal(x.shape)
     np.testing.assert_allclose(_cpu.bias_add(x, b),
-                               (torch.tensor(x) + torch.tensor(b)[:, None, None]).numpy(), rtol=1e-14)
+                               (torch.tensor(x) + torch.tensor(b)[:, None, None]).numpy(),
+                               rtol=1e-14)
     np.testing.assert_allclose(_cpu.bias_add_backward(gy), torch.tensor(gy).sum((0, 2, 3)).numpy(),
                                rtol=1e-12)
 

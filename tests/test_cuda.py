@@ -14,11 +14,12 @@ import subprocess
 
 import numpy as np
 import pytest
-from cuda_emulator import Emulator, installed
 
 import minicnn
 from minicnn.backends import BACKENDS, info, reference
 from minicnn.backends.cuda import _lib
+
+from cuda_emulator import Emulator, installed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPU = minicnn.cuda.is_available()
@@ -202,7 +203,8 @@ def test_kernel_table_has_the_reference_api():
     from minicnn.backends import cuda
     for name in reference.__all__:
         assert callable(getattr(table, name))
-    assert set(cuda.cuda_kernels()) >= {"conv2d", "max_pool2d", "batch_norm_backward", "cross_entropy"}
+    assert set(cuda.cuda_kernels()) >= {"conv2d", "max_pool2d", "batch_norm_backward",
+                                        "cross_entropy"}
     with pytest.raises(NotImplementedError, match="layer_norm_forward has no CUDA kernel"):
         table.layer_norm_forward(None, None, None, 1e-5)
 

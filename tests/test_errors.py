@@ -1,4 +1,5 @@
-"""Bad input gives a clear error of the right type, naming the shapes, dtypes or devices involved."""
+"""Bad input gives a clear error of the right type, naming the shapes, dtypes or devices
+involved."""
 import re
 
 import numpy as np

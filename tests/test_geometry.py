@@ -91,8 +91,9 @@ def test_same_padding_keeps_the_size_in_torch(torch):
     x = torch.randn(1, 2, 7, 9, dtype=torch.float64)
     for k, d in [((4, 2), (1, 3)), ((3, 5), (2, 1)), ((2, 2), (1, 1))]:
         w = torch.randn(3, 2, *k, dtype=torch.float64)
-        (t, b), (l, r) = geometry.resolve_padding("same", k, d)
-        mine = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (l, r, t, b)), w, dilation=d)
+        (top, bottom), (left, right) = geometry.resolve_padding("same", k, d)
+        padded = torch.nn.functional.pad(x, (left, right, top, bottom))
+        mine = torch.nn.functional.conv2d(padded, w, dilation=d)
         want = torch.nn.functional.conv2d(x, w, padding="same", dilation=d)
         torch.testing.assert_close(mine, want)
 

@@ -22,6 +22,7 @@ import minicnn
 from minicnn import backends
 from minicnn.backends import reference
 from minicnn.utils import gradcheck
+
 from helpers import both_thread_counts
 
 F = minicnn.nn.functional
@@ -209,7 +210,10 @@ def test_cross_entropy_baseline_build_matches_reference(baseline_loss_lib, dtype
     N, C = x.shape[:2]
     S = int(np.prod(x.shape[2:]))
     sfx, ct = ("f32", ctypes.c_float) if dtype == np.float32 else ("f64", ctypes.c_double)
-    ptr = (lambda a: None if a is None else a.ctypes.data_as(ctypes.c_void_p))
+
+    def ptr(a):
+        return None if a is None else a.ctypes.data_as(ctypes.c_void_p)
+
     loss, stats = np.empty(t.shape, dtype), np.empty((2,) + t.shape, dtype)
     sums = np.zeros(2)
     fwd = getattr(lib, f"mc_cross_entropy_{sfx}")
@@ -238,7 +242,8 @@ def test_cross_entropy_kernel_gradient_rows_sum_to_zero(dtype):
     t = rng.integers(0, 700, 50)
     _, stats, _, _ = _cpu.cross_entropy(x, t, None, -100, 0.2)
     gx = _cpu.cross_entropy_backward(np.ones(50, dtype), x, t, None, stats, -100, 0.2, 1.0)
-    np.testing.assert_allclose(gx.astype(np.float64).sum(axis=1), 0, atol=1e-5 if dtype == np.float32 else 1e-13)
+    np.testing.assert_allclose(gx.astype(np.float64).sum(axis=1), 0,
+                               atol=1e-5 if dtype == np.float32 else 1e-13)
 
 
 @pytest.mark.parametrize("module", [_cpu, reference], ids=["c", "numpy"])
@@ -505,7 +510,8 @@ def test_gradcheck_cross_entropy_and_nll(device, config, reduction, seed):
 def test_gradcheck_cross_entropy_probability_targets(eps):
     rng = np.random.default_rng(12)
     x = minicnn.tensor(rng.standard_normal((3, 4, 2)), requires_grad=True)
-    p = minicnn.tensor(rng.dirichlet(np.ones(4), (3, 2)).transpose(0, 2, 1).copy(), requires_grad=True)
+    p = minicnn.tensor(rng.dirichlet(np.ones(4), (3, 2)).transpose(0, 2, 1).copy(),
+                       requires_grad=True)
     w = minicnn.tensor(rng.uniform(0.5, 2, 4))
     assert gradcheck(lambda a, b: F.cross_entropy(a, b, weight=w, label_smoothing=eps), [x, p])
 
@@ -592,7 +598,8 @@ def test_dropout2d_drops_whole_channels(device):
     zero = np.all(y == 0, axis=1)
     assert np.all(zero | np.all(y != 0, axis=1)), "a channel was partly dropped"
     assert abs(zero.mean() - 0.25) < 5 * math.sqrt(0.25 * 0.75 / zero.size)
-    np.testing.assert_allclose(y[~zero], x.detach().numpy().reshape(-1, 15)[~zero] / 0.75, rtol=1e-15)
+    np.testing.assert_allclose(y[~zero], x.detach().numpy().reshape(-1, 15)[~zero] / 0.75,
+                               rtol=1e-15)
 
 
 def test_dropout2d_warns_like_torch_for_other_ranks():

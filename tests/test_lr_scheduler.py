@@ -16,8 +16,12 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-from helpers import (assert_schedule_round_trip, assert_traces_equal, trace_schedule,
-                     two_group_optimizers)
+from helpers import (
+    assert_schedule_round_trip,
+    assert_traces_equal,
+    trace_schedule,
+    two_group_optimizers,
+)
 
 
 def _factory(module, spec):

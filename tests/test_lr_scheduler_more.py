@@ -18,8 +18,13 @@ import minicnn
 from minicnn import nn, optim
 from minicnn.optim import lr_scheduler as sched
 
-from helpers import (assert_schedule_round_trip, assert_traces_equal, round_trip, trace_schedule,
-                     two_group_optimizers)
+from helpers import (
+    assert_schedule_round_trip,
+    assert_traces_equal,
+    round_trip,
+    trace_schedule,
+    two_group_optimizers,
+)
 
 
 class Halving:

@@ -39,7 +39,8 @@ def positive(rng, shape):
 
 
 def away(*kinks, gap=0.05):
-    """Normal values, each pushed at least ``gap`` away from every kink (relu at 0, clamp bounds)."""
+    """Normal values, each pushed at least ``gap`` away from every kink (relu at 0, clamp
+    bounds)."""
     def draw(rng, shape):
         x = np.asarray(rng.standard_normal(shape) * 2)
         for k in kinks:
@@ -961,8 +962,8 @@ def test_softmax_family(torch, name, fn, scale, dtype, device, sd, seed):
         dim = dim[0]
     rng = np.random.default_rng(seed)
     domain = huge if scale == "huge" else real
-    out, _ = check_parity(torch, lambda L, x: fn(L, x, dim), arrays_for(domain, [shape], dtype, rng),
-                          rng, LOOSE[dtype], device)
+    out, _ = check_parity(torch, lambda L, x: fn(L, x, dim),
+                          arrays_for(domain, [shape], dtype, rng), rng, LOOSE[dtype], device)
     assert np.isfinite(out.detach().numpy()).all()
 
 

@@ -22,9 +22,18 @@ from hypothesis import strategies as st
 import minicnn
 from minicnn import nn, optim
 from minicnn.nn.utils import clip_grad_norm_, clip_grad_value_
-from helpers import (OPTIM_TOL, assert_optim_round_trip, assert_optim_state_matches_torch,
-                     assert_step_skips_missing_grads_and_runs_closure, make_minicnn_optim,
-                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
+
+from helpers import (
+    OPTIM_TOL,
+    assert_optim_round_trip,
+    assert_optim_state_matches_torch,
+    assert_step_skips_missing_grads_and_runs_closure,
+    make_minicnn_optim,
+    make_torch_optim,
+    optim_init_arrays,
+    run_minicnn_optim,
+    run_torch_optim,
+)
 
 HSET = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NAMES = ["SGD", "Adam", "AdamW", "RMSprop"]

@@ -17,10 +17,18 @@ import pytest
 
 import minicnn
 from minicnn import nn, optim
-from helpers import (OPTIM_TOL, assert_optim_round_trip, assert_optim_state_matches_torch,
-                     assert_step_skips_missing_grads_and_runs_closure, make_minicnn_optim,
-                     make_torch_optim, optim_init_arrays, run_minicnn_optim, run_torch_optim)
 
+from helpers import (
+    OPTIM_TOL,
+    assert_optim_round_trip,
+    assert_optim_state_matches_torch,
+    assert_step_skips_missing_grads_and_runs_closure,
+    make_minicnn_optim,
+    make_torch_optim,
+    optim_init_arrays,
+    run_minicnn_optim,
+    run_torch_optim,
+)
 
 CONFIGS = {
     "Adadelta": [{}, dict(lr=0.5, rho=0.5, eps=1e-3, weight_decay=0.1, maximize=True),

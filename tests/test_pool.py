@@ -21,6 +21,7 @@ import minicnn
 from minicnn import backends
 from minicnn.backends import reference
 from minicnn.utils import gradcheck
+
 from helpers import both_thread_counts
 
 F = minicnn.nn.functional
@@ -672,7 +673,8 @@ REFERENCE_VALIDATES = ["max-zero-stride", "max-big-pad", "max-too-small", "maxb-
                        "adaptive-max-3d", "max-3d"]
 
 
-@pytest.mark.parametrize("call, exc", [r[1:] for r in BAD_KERNEL_CALLS if r[0] in REFERENCE_VALIDATES],
+@pytest.mark.parametrize("call, exc",
+                         [r[1:] for r in BAD_KERNEL_CALLS if r[0] in REFERENCE_VALIDATES],
                          ids=REFERENCE_VALIDATES)
 def test_reference_kernels_validate_the_window(call, exc):
     with pytest.raises(exc):

@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import nn
-from minicnn import serialization_torch
+from minicnn import nn, serialization_torch
 from minicnn.serialization import STRUCTURE_ENTRY, CheckpointError
 from minicnn.utils import from_torch_state_dict
 

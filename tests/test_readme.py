@@ -11,16 +11,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import N_TEST, N_TRAIN, write_fashion_mnist
-from test_data_datasets import served_cifar, served_mnist  # noqa: F401 (fixtures)
+import tomllib
 
 from minicnn import cli
 from minicnn.data import datasets as D
+
+from helpers import N_TEST, N_TRAIN, write_fashion_mnist
+from test_data_datasets import served_cifar, served_mnist  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -43,7 +44,8 @@ COMMANDS = {
     "minicnn summary resnet20": [["summary", "resnet20"]],
     "python -m minicnn info": [["info"]],
     "minicnn viz filters|features|gradcam|saliency|curves": [
-        ["viz", what, "--checkpoint", "{run}/best.npz", "--image", "{image}", "--out", f"{what}.png"]
+        ["viz", what, "--checkpoint", "{run}/best.npz", "--image", "{image}",
+         "--out", f"{what}.png"]
         for what in ("filters", "features", "gradcam", "saliency", "curves")],
     "minicnn explain conv2d|maxpool|batchnorm": [["explain", op]
                                                  for op in ("conv2d", "maxpool", "batchnorm")],

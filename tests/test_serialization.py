@@ -30,7 +30,6 @@ from minicnn.serialization import STRUCTURE_ENTRY, CheckpointError, NotACheckpoi
 
 from helpers import read_entries, round_trip, write_entries
 
-
 # ---------------------------------------------------------------- helpers
 
 def assert_same(a, b, path="obj"):

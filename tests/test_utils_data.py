@@ -456,9 +456,9 @@ def test_getitems_paths():
 
 
 def test_minicnn_datasets_through_the_loader(tmp_path):
-    from helpers import write_fashion_mnist
-
     from minicnn.data import FashionMNIST
+
+    from helpers import write_fashion_mnist
 
     train = FashionMNIST(write_fashion_mnist(tmp_path), transform=T.Compose(
         [T.ToTensor(), T.RandomCrop(28, padding=2)]))

@@ -11,7 +11,6 @@ from ._util import c_contiguous as _c
 from ._util import normalize_dim
 
 
-
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):

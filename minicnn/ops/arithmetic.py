@@ -353,7 +353,8 @@ def div(input, other):
 
 def pow(input, exponent):
     """input ** exponent; either may be a tensor or a Python number (``torch.pow``)."""
-    if isinstance(input, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+    if (isinstance(input, Tensor) and isinstance(exponent, (int, float))
+            and not isinstance(exponent, bool)):
         return PowScalar.apply(input, exponent)
     return _binary(Pow, "pow", input, exponent)
 
@@ -408,7 +409,8 @@ def bmm(input, mat2):
 
 
 def compare(ufunc, a, b):
-    """Elementwise comparison with a NumPy ufunc (np.equal, np.less, ...): a bool tensor, no grad."""
+    """Elementwise comparison with a NumPy ufunc (np.equal, np.less, ...): a bool tensor, no
+    grad."""
     a, b = operands(a, b)
     if a.device != b.device:
         raise RuntimeError(f"comparison: expected tensors on one device, got {a.device} "

@@ -8,11 +8,19 @@ of forward and input-gradient swapped.
 import numpy as np
 
 from ..autograd import Function
-from ..geometry import (GeometryError, check_output_padding, conv_output_size, conv_padding,
-                        conv_transpose_output_size, output_size, pair, resolve_padding)
+from ..geometry import (
+    GeometryError,
+    check_output_padding,
+    conv_output_size,
+    conv_padding,
+    conv_transpose_output_size,
+    output_size,
+    pair,
+    resolve_padding,
+)
 from ..tensor import Tensor
-from .shape import pad as _pad
 from ._util import c_contiguous as _c
+from .shape import pad as _pad
 
 __all__ = ["conv2d", "conv_transpose2d"]
 

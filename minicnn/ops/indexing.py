@@ -11,8 +11,7 @@ import numpy as np
 
 from ..autograd import Function, type_name
 from ..tensor import Tensor
-from ._util import (as_operand, check_broadcast, host_only, is_number, normalize_dim,
-                    tensor_arg)
+from ._util import as_operand, check_broadcast, host_only, is_number, normalize_dim, tensor_arg
 from .shape import Expand, GetItem, _put, _put_input_grad, reshape
 
 _INDEX_KINDS = (np.dtype(np.int64), np.dtype(np.int32))

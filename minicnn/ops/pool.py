@@ -226,7 +226,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     ``divisor_override`` when given; else the window size counted up to the padded border
     (``count_include_pad=True``: with ceil_mode a window running past the padding is clipped
     there) or only its elements inside the input (``count_include_pad=False``). A window with
-    no input element gives 0. These are PyTorch's rules (aten/src/ATen/native/cpu/AvgPoolKernel.cpp).
+    no input element gives 0. These are PyTorch's rules
+    (aten/src/ATen/native/cpu/AvgPoolKernel.cpp).
 
     Raises TypeError / ValueError as max_pool2d, and ValueError for divisor_override == 0.
     """

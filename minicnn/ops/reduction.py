@@ -297,7 +297,8 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
-    """Standard deviation, the square root of :func:`var` with the same arguments (``torch.std``)."""
+    """Standard deviation, the square root of :func:`var` with the same arguments
+    (``torch.std``)."""
     dim = _dim_or_axis("std", dim, axis)
     correction = _correction("std", unbiased, correction)
     return Std.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
@@ -341,7 +342,8 @@ def max(input, dim=None, keepdim=False, *, axis=None):
 
 
 def min(input, dim=None, keepdim=False, *, axis=None):
-    """``min(input)``: the smallest element. ``min(input, dim)``: (values, indices) (``torch.min``)."""
+    """``min(input)``: the smallest element. ``min(input, dim)``: (values, indices)
+    (``torch.min``)."""
     dim = _dim_or_axis("min", dim, axis)
     if dim is None:
         return amin(input)

@@ -93,8 +93,15 @@ from .config import RUNTIME_OPTIONS, ConfigError, TrainConfig, dataset_info, req
 from .evaluation import evaluate_model, format_evaluation, per_class_accuracy
 from .model import data_entry, model_for
 from .progress import epoch_line, progress_bar, progress_line
-from .rundir import (CHECKPOINT_FORMAT, COLUMNS, append_metrics, load_training_checkpoint,
-                     reset_metrics, write_confusion_csv, write_json)
+from .rundir import (
+    CHECKPOINT_FORMAT,
+    COLUMNS,
+    append_metrics,
+    load_training_checkpoint,
+    reset_metrics,
+    write_confusion_csv,
+    write_json,
+)
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 

@@ -214,8 +214,14 @@ def _trace(t, known, name):
 
 def _window(module, size_in, size_out, name):
     """(kernel, stride, padding, dilation) pairs of a window layer, None for other layers."""
-    from ..nn import (AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, Conv2d, ConvTranspose2d,
-                      MaxPool2d)
+    from ..nn import (
+        AdaptiveAvgPool2d,
+        AdaptiveMaxPool2d,
+        AvgPool2d,
+        Conv2d,
+        ConvTranspose2d,
+        MaxPool2d,
+    )
 
     if isinstance(module, ConvTranspose2d):
         raise ValueError(f"receptive_field: {name!r} is a ConvTranspose2d, which the window "

@@ -6,9 +6,10 @@ over the colour channels) and :func:`grad_cam` (Selvaraju et al. 2017, "Grad-CAM
 ReLU of the layer's channels weighted by their spatially averaged gradients).
 
 The pictures (PNG files, drawn with matplotlib's object API and its Agg renderer: no pyplot,
-no global state, no display needed; matplotlib is the ``train`` extra, imported only to draw): :func:`plot_filters`,
-:func:`plot_feature_maps`, :func:`plot_heatmap` (a saliency map or Grad-CAM over its image) and
-:func:`plot_curves` (the training curves of a run). ``minicnn viz`` draws them from a checkpoint.
+no global state, no display needed; matplotlib is the ``train`` extra, imported only to
+draw): :func:`plot_filters`, :func:`plot_feature_maps`, :func:`plot_heatmap` (a saliency map
+or Grad-CAM over its image) and :func:`plot_curves` (the training curves of a run).
+``minicnn viz`` draws them from a checkpoint.
 """
 import csv
 import json

@@ -63,5 +63,6 @@ with torch.no_grad():
     for data, target in train_loader:
         pred = model(data).argmax(dim=1, keepdim=True)
         correct += pred.eq(target.view_as(pred)).sum().item()
-print(json.dumps({"lrs": lrs, "batches": len(train_loader), "learned": epoch_losses[-1] < epoch_losses[0],
+print(json.dumps({"lrs": lrs, "batches": len(train_loader),
+                  "learned": epoch_losses[-1] < epoch_losses[0],
                   "accuracy_known": 0 <= correct <= 256}))
