@@ -27,6 +27,7 @@ from .ops import (abs, add, addcdiv, addcmul, addmm, all, allclose, amax, amin, 
                   scatter, scatter_add, sigmoid, sign, sin, sinh, softmax, sort, split, sqrt,
                   square, squeeze, stack, std, sub, sum, swapaxes, swapdims, take_along_dim, tan,
                   tanh, topk, transpose, tril, triu, unbind, unique, unsqueeze, var, where)
+from . import tensor_methods  # noqa: F401  (installs Tensor's op methods: x + y, x.sum(), ...)
 from .random import manual_seed
 from .serialization import load, save
 from .tensor import Size, Tensor

@@ -10,18 +10,28 @@ needed, records the call in the graph: the output tensor's ``grad_fn`` is the ca
 thousands of ops deep works), keeping intermediate gradients in a dict dropped after the pass.
 Only leaves (and tensors that called ``retain_grad()``) accumulate ``.grad``. Gradients of
 broadcast inputs are reduced back to the input's shape in one place, :func:`sum_to_shape`.
+
+This module does not import the Tensor class (minicnn.tensor builds on it): minicnn.tensor hands
+it over with :func:`set_tensor_type` when it loads. Devices are reached only through their
+kernel tables (``ctx.backend``).
 """
 import functools
 import threading
 
 import numpy as np
 
-from .backends import BACKENDS
-from .backends.cuda.memory import DeviceArray
-
-_ARRAYS = (np.ndarray, DeviceArray)
+from .backends import ARRAY_TYPES, BACKENDS, array_table
 
 _state = threading.local()  # grad mode is per thread, as in PyTorch
+
+_Tensor = None  # the Tensor class, handed over by minicnn.tensor (see set_tensor_type)
+
+
+def set_tensor_type(cls):
+    """Make ``cls`` the class whose instances Function.apply takes as tensor arguments and
+    returns as results; minicnn.tensor calls it once, with Tensor, when it loads."""
+    global _Tensor
+    _Tensor = cls
 
 
 def is_grad_enabled():
@@ -164,12 +174,12 @@ class Context:
         if tensor is None:  # this op's own output: described by the saved array
             array = self._saved[index]
             shape, dtype, origin = array.shape, array.dtype, self.name()
-            cuda = not isinstance(array, np.ndarray)
+            device = array_table(array).name
         else:
             shape, dtype = tensor._data.shape, tensor.dtype
             origin = tensor.grad_fn.name() if tensor.grad_fn is not None else None
-            cuda = tensor.device.type == "cuda"
-        what = f"[minicnn.{'cuda.' if cuda else ''}{type_name(dtype)}Tensor {list(shape)}]"
+            device = tensor.device.type
+        what = f"[{_type_prefix(device)}{type_name(dtype)}Tensor {list(shape)}]"
         origin = f", which is output 0 of {origin}," if origin else ""
         return RuntimeError(
             "one of the variables needed for gradient computation has been modified by an "
@@ -199,7 +209,8 @@ class Context:
 def shares_memory(a, b):
     """True when array ``a`` is ``b`` or a view into the memory of ``b``. NumPy points a view's
     ``base`` at the array that owns the memory, so identity tests decide the common cases; a
-    view made through another object falls back to a bounds check."""
+    view made through another object falls back to a bounds check. Other array types answer
+    ``np.may_share_memory`` themselves (a device array: whether both use one allocation)."""
     if a is b:
         return True
     if isinstance(a, np.ndarray):
@@ -208,9 +219,7 @@ def shares_memory(a, b):
             return False
         if isinstance(base, np.ndarray):
             return base is b or base is b.base
-        return np.may_share_memory(a, b)
-    block = getattr(a, "_block", None)  # a DeviceArray view holds its allocation's block
-    return block is not None and block is getattr(b, "_block", None)
+    return bool(np.may_share_memory(a, b))
 
 
 _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
@@ -222,11 +231,15 @@ def type_name(dtype):
     return _TYPE_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
+def _type_prefix(device_type):
+    """The prefix of PyTorch's type names: "minicnn." in host memory, "minicnn.cuda." on cuda."""
+    return "minicnn." if BACKENDS[device_type].host_memory else f"minicnn.{device_type}."
+
+
 def tensor_type(tensor):
     """PyTorch's legacy type string of a tensor: "minicnn.FloatTensor",
     "minicnn.cuda.LongTensor"."""
-    prefix = "minicnn.cuda." if tensor.device.type == "cuda" else "minicnn."
-    return f"{prefix}{type_name(tensor.dtype)}Tensor"
+    return f"{_type_prefix(tensor.device.type)}{type_name(tensor.dtype)}Tensor"
 
 
 class Function:
@@ -264,8 +277,7 @@ class Function:
         Raises RuntimeError when tensor arguments live on different devices and TypeError when
         floating-point tensor arguments have different dtypes (minicnn does not promote).
         """
-        from .tensor import Tensor
-
+        Tensor = _Tensor
         raw = []
         needs = []
         first = None
@@ -313,7 +325,7 @@ class Function:
         # in-place change through either is seen by everything saved from the other. Most ops
         # make a fresh array (no base), which is checked first: this runs on every op.
         if out is first._data or (out.base is not None if isinstance(out, np.ndarray)
-                                  else getattr(out, "_view", False)):
+                                  else not out.flags.owndata):
             for t in args:
                 if isinstance(t, Tensor) and shares_memory(out, t._data):
                     result._vc = t._vc
@@ -363,12 +375,10 @@ def _topological_order(root):
 def _accumulate(tensor, grad, owned=False):
     """Add ``grad`` into ``tensor.grad``. The first gradient is stored as is when ``owned`` (a
     fresh array nobody else holds), else copied, so that no two ``.grad`` share memory."""
-    from .tensor import Tensor
-
     if tensor.grad is None:
-        tensor.grad = Tensor._wrap(grad if owned else grad.copy(), tensor.device)
+        tensor.grad = _Tensor._wrap(grad if owned else grad.copy(), tensor.device)
     else:
-        tensor.grad = Tensor._wrap(tensor.grad._data + grad, tensor.device)
+        tensor.grad = _Tensor._wrap(tensor.grad._data + grad, tensor.device)
 
 
 def run_backward(root, grad, retain_graph=False):
@@ -394,7 +404,7 @@ def run_backward(root, grad, retain_graph=False):
             if t is None or gi is None:
                 continue
             try:
-                gi = sum_to_shape(gi if isinstance(gi, _ARRAYS) else np.asarray(gi), t.shape)
+                gi = sum_to_shape(gi if isinstance(gi, ARRAY_TYPES) else np.asarray(gi), t.shape)
             except (ValueError, IndexError):
                 raise RuntimeError(f"{node.name()} returned a gradient of shape {np.shape(gi)} "
                                    f"for an input of shape {t._data.shape}") from None

@@ -463,7 +463,9 @@ def main(argv=None):
     with the exit code. Output into a pipe closed early (``minicnn ... | head``) ends it quietly
     with :data:`EXIT_BROKEN_PIPE`."""
     from . import distributed
+    from .backends import configure_runtime
 
+    configure_runtime()  # first: OpenMP reads its settings when the C extension loads
     try:
         try:
             code = _run(argv)

@@ -1,8 +1,5 @@
 """Devices: where a tensor's data lives, and so which backend's kernels run on it."""
-import numpy as np
-
-from . import cuda
-from .backends.cuda.memory import DeviceArray
+from . import backends, cuda
 
 #: device types minicnn knows; "numpy" is the teaching device (pure-NumPy reference kernels)
 DEVICE_TYPES = ("cpu", "numpy", "cuda")
@@ -95,20 +92,8 @@ def get_default_device():
     return _default
 
 
-#: dtypes a tensor may have on "cuda": the kernels compute in float32; int64 and bool hold
-#: class indices, pooling indices and counters
-CUDA_DTYPES = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_))
-
-
 def move(array, target):
-    """``array`` (an ndarray or a DeviceArray) placed on device ``target``: copied to or from the
-    GPU when it changes sides, returned as is otherwise. Raises TypeError for a dtype that cannot
-    live on "cuda" (float64 and the rest: minicnn's CUDA kernels are float32)."""
-    on_gpu = isinstance(array, DeviceArray)
-    if target.type == "cuda":
-        if array.dtype not in CUDA_DTYPES:
-            raise TypeError(f"a {array.dtype} tensor cannot be placed on cuda: minicnn's CUDA "
-                            "kernels are float32 (int64 and bool for indices); convert with "
-                            ".float() first")
-        return array if on_gpu else DeviceArray.from_host(array)
-    return array.to_host() if on_gpu else array
+    """``array`` (an ndarray or a device array) placed on device ``target``: copied to or from
+    the GPU when it changes sides, returned as is otherwise. Raises TypeError for a dtype that
+    cannot live on "cuda" (float64 and the rest: minicnn's CUDA kernels are float32)."""
+    return backends.move(array, target.type)

@@ -109,6 +109,55 @@ def test_omp_num_threads_is_honored():
     assert proc.stdout.split() == ["3", "3"]
 
 
+
+def test_import_has_no_process_wide_effects_until_configure_runtime():
+    """Importing minicnn sets no environment and does not load the C extension (whose OpenMP
+    reads OMP_WAIT_POLICY when it loads); configure_runtime, which the CLI calls first, sets
+    the policy in time, and a value of the user's wins."""
+    code = ("import os, sys; import minicnn; from minicnn import backends\n"
+            "loaded = lambda: 'minicnn.backends._cpu' in sys.modules\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), loaded())\n"
+            "backends.configure_runtime(); minicnn.randn(2).relu()\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), loaded())\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, want in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        if given is not None:
+            env["OMP_WAIT_POLICY"] = given
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split("\n")[:2] == [f"{given} False", f"{want} True"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_configure_runtime_tunes_glibc_malloc_unless_told_not_to(monkeypatch):
+    calls = []
+
+    class LibC:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+
+    monkeypatch.setattr(backends.ctypes, "CDLL", lambda name: LibC())
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("MINICNN_MALLOC_TUNING", raising=False)
+    backends.configure_runtime()
+    assert calls == [(-3, 1 << 30), (-1, 1 << 31)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("MINICNN_MALLOC_TUNING", "0")
+    backends.configure_runtime()
+    assert len(calls) == 2
+
+
+def test_cli_configures_the_runtime_before_anything_runs(monkeypatch, capsys):
+    from minicnn import cli
+
+    seen = []
+    monkeypatch.setattr(backends, "configure_runtime", lambda: seen.append("configured"))
+    monkeypatch.setattr(backends, "info", lambda: seen.append("info") or {"version": "0"})
+    with pytest.raises(SystemExit):
+        cli.main(["info"])
+    assert seen == ["configured", "info"]
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_set_num_threads_governs_kernels_and_blas(restore_threads, n):
     minicnn.set_num_threads(n)

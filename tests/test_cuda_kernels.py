@@ -376,6 +376,27 @@ def test_add_int64(backend):
     np.testing.assert_array_equal(x.to_host(), [6, 3, 8])
 
 
+def test_array_kernels_full_cast_and_transfers(backend):
+    np.testing.assert_array_equal(cu.full((2, 3), 1.5, np.float32).to_host(),
+                                  reference.full((2, 3), 1.5, np.float32))
+    assert cu.full((), -2.0, np.float32).to_host().shape == ()
+    with pytest.raises(TypeError, match=r"float32.*\.cpu\(\)"):
+        cu.full((), 1, np.int64)
+    host = np.array([-2.5, 0.0, 3.75], np.float32)
+    a = cu.from_host(host)
+    assert isinstance(a, cu.DeviceArray) and a.dtype == np.float32
+    np.testing.assert_array_equal(cu.to_host(a), reference.to_host(host))
+    for dtype in (np.int64, np.bool_, np.float32):
+        got = cu.cast(a, dtype)
+        assert got is not a and got.dtype == dtype
+        np.testing.assert_array_equal(got.to_host(), reference.cast(host, dtype))
+    for bad in (np.float64, np.int32):
+        with pytest.raises(TypeError, match="cannot be placed on cuda"):
+            cu.cast(a, bad)
+        with pytest.raises(TypeError, match="cannot be placed on cuda"):
+            cu.from_host(host.astype(bad))
+
+
 # ---------------------------------------------------------------- GEMM and linear
 
 @pytest.mark.parametrize("use_cublas", [False, None, True])
@@ -542,6 +563,25 @@ def test_batch_norm(backend, shape, affine):
           reference.batch_norm_forward_eval(f64(x), f64(rm), f64(rv), f64(w), f64(b), 1e-5))
 
 
+@pytest.mark.parametrize("groups", [None, 3])
+def test_batch_norm_running_statistics(backend, groups):
+    C = 4
+    stat_shape = (C,) if groups is None else (groups, C)
+    mean, var = randn(*stat_shape), np.abs(randn(*stat_shape)) + 0.1
+    rm, rv = randn(C), np.abs(randn(C)) + 0.5
+    got_m, got_v = dev(rm), dev(rv)
+    cu.batch_norm_update_running(got_m, got_v, dev(mean), dev(var), 0.1, 7)
+    want_m, want_v = f64(rm), f64(rv)
+    reference.batch_norm_update_running(want_m, want_v, f64(mean), f64(var), 0.1, 7)
+    close(got_m, want_m)
+    close(got_v, want_v)
+    only_var, want_v = dev(rv), f64(rv)  # running_mean None: left alone
+    cu.batch_norm_update_running(None, only_var, dev(mean), dev(var), 0.5, 2)
+    reference.batch_norm_update_running(None, want_v, f64(mean), f64(var), 0.5, 2)
+    close(only_var, want_v)
+    close(cu.batch_norm_invstd(dev(rv), 1e-3), reference.batch_norm_invstd(f64(rv), 1e-3))
+
+
 # ---------------------------------------------------------------- losses
 
 @pytest.mark.parametrize("shape", [(6, 5), (3, 4, 2, 3)])
@@ -623,13 +663,14 @@ def test_adam_step(backend, kw):
 #: the wrappers and names of minicnn.backends.cuda the tests above exercise
 TESTED = {
     "CudaError", "DeviceArray", "empty", "zeros", "empty_cache", "memory_allocated",
-    "memory_reserved", "synchronize", "kernel_table", "cublas_available", "sgemm", "matmul",
+    "memory_reserved", "synchronize", "cuda_kernels", "cublas_available", "sgemm", "matmul",
     "add", "sub", "mul", "div", "fill", "sum", "exp", "log", "sqrt", "abs", "neg", "affine",
     "sgd_step", "adam_step", "im2col", "col2im", "conv2d", "conv2d_backward_input",
     "conv2d_backward_weight", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
     "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d", "batch_norm_forward_train", "batch_norm_forward_eval",
-    "batch_norm_backward", "cross_entropy", "cross_entropy_backward", "nll_loss",
+    "batch_norm_backward", "batch_norm_update_running", "batch_norm_invstd", "full", "cast",
+    "to_host", "from_host", "cross_entropy", "cross_entropy_backward", "nll_loss",
     "nll_loss_backward", "linear", "linear_backward_input", "linear_backward_weight",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "bias_add",
     "bias_add_backward", *(n for name, _, _ in UNARY for n in (name, name + "_backward")),

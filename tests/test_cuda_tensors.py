@@ -25,7 +25,7 @@ from cuda_emulator import Emulator, installed
 from helpers import write_fashion_mnist
 from minicnn import cli, nn, optim, training
 from minicnn.backends.cuda import _lib
-from minicnn.backends.cuda.memory import DeviceArray
+from minicnn.backends.cuda import DeviceArray
 
 rng = np.random.default_rng(0)
 

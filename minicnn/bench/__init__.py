@@ -54,8 +54,10 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``, or when
     ``cases`` selects nothing.
     """
+    from minicnn.backends import configure_runtime
     from minicnn.training import ConfigError
 
+    configure_runtime()  # the settings the timings assume (a no-op after minicnn's CLI made them)
     out = sys.stdout if out is None else out
     check_device(device)
     if what not in WHAT:

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..backends.cuda import array_ops
+from ..backends import BACKENDS
 from ..device import CPU
 from ..tensor import Tensor
 
@@ -24,28 +24,26 @@ def as_operand(value, like):
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
     does for scalars, and the default float dtype next to an integer ``like``; an ndarray keeps
     its own dtype, so a float64 array meeting a float32 tensor
-    raises the usual dtype error. On "cuda" an ndarray stays a host tensor (so the op reports the
-    device mismatch, as PyTorch does) and a number becomes a device scalar, filled by a kernel
-    rather than copied from the host.
+    raises the usual dtype error. On a device with memory of its own ("cuda") an ndarray stays a
+    host tensor (so the op reports the device mismatch, as PyTorch does) and a number becomes a
+    device scalar made by the device's ``full`` kernel rather than copied from the host
+    (TypeError there for a dtype its arithmetic lacks: anything but float32 on "cuda").
     """
     if isinstance(value, Tensor):
         return value
+    table = BACKENDS[like.device.type]
     if isinstance(value, np.ndarray):
-        return Tensor._wrap(value, like.device if like.device.type != "cuda" else CPU)
+        return Tensor._wrap(value, like.device if table.host_memory else CPU)
     array = np.asarray(value)
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
     elif array.dtype == np.float64:  # a Python float meeting an integer tensor: the default
         array = array.astype(default_float())  # float dtype, as PyTorch (int64 * 2.5 is float32)
-    if like.device.type == "cuda":
-        if array.ndim:
-            return Tensor._wrap(array, CPU)
-        if array.dtype != np.float32:
-            raise TypeError(f"arithmetic on {like.dtype} CUDA tensors is not implemented (the "
-                            "CUDA kernels are float32); copy the tensor to the host with .cpu() "
-                            "first")
-        return Tensor._wrap(array_ops.full((), float(array)), like.device)
-    return Tensor._wrap(array, like.device)
+    if table.host_memory:
+        return Tensor._wrap(array, like.device)
+    if array.ndim:
+        return Tensor._wrap(array, CPU)
+    return Tensor._wrap(table.full((), array[()], array.dtype), like.device)
 
 
 def operands(a, b):
@@ -103,13 +101,14 @@ def c_contiguous(a):
 
 
 def host_only(name, *tensors):
-    """NotImplementedError for a tensor on "cuda": ``name`` is computed with NumPy on the host
-    only (no kernel), and a silent round trip would hide the cost."""
+    """NotImplementedError for a tensor on a device with memory of its own ("cuda"): ``name`` is
+    computed with NumPy on the host only (no kernel), and a silent round trip would hide the
+    cost."""
     for t in tensors:
-        if isinstance(t, Tensor) and t.device.type == "cuda":
-            raise NotImplementedError(f"{name} is not implemented for cuda tensors (minicnn "
-                                      "computes it with NumPy); copy the tensor to the host with "
-                                      ".cpu() first")
+        if isinstance(t, Tensor) and not BACKENDS[t.device.type].host_memory:
+            raise NotImplementedError(f"{name} is not implemented for {t.device.type} tensors "
+                                      "(minicnn computes it with NumPy); copy the tensor to the "
+                                      "host with .cpu() first")
 
 
 # ---------------------------------------------------------------- argument checks, as PyTorch's

@@ -14,8 +14,7 @@ import numpy as np
 
 from .. import random as _random
 from ..autograd import Function, is_grad_enabled
-from ..backends.cuda import array_ops
-from ..backends.cuda.memory import DeviceArray
+from ..backends import ARRAY_TYPES, array_table
 from ..device import move
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
@@ -38,13 +37,6 @@ def _tensor(fn, name, x):
 def _reduction(fn, reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
-
-
-def _scalar_like(x, value):
-    """A 0-d array holding ``value`` with x's dtype, on x's side of the GPU."""
-    if isinstance(x, DeviceArray):
-        return array_ops.full((), value)
-    return np.array(value, dtype=x.dtype)
 
 
 def _mean(total, count):
@@ -214,7 +206,7 @@ class CrossEntropy(Function):
         ctx.args = (ignore_index, label_smoothing, reduction, wsum, unbatched)
         if reduction == "none":
             return loss.reshape(()) if unbatched else loss
-        return _scalar_like(x, lsum if reduction == "sum" else _mean(lsum, wsum))
+        return ctx.backend.full((), lsum if reduction == "sum" else _mean(lsum, wsum), x.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -243,7 +235,7 @@ class NLLLoss(Function):
         ctx.args = (ignore_index, reduction, wsum, unbatched)
         if reduction == "none":
             return loss.reshape(()) if unbatched else loss
-        return _scalar_like(x, lsum if reduction == "sum" else _mean(lsum, wsum))
+        return ctx.backend.full((), lsum if reduction == "sum" else _mean(lsum, wsum), x.dtype)
 
     @staticmethod
     def backward(ctx, g):
@@ -260,10 +252,10 @@ def _class_targets(fn, input, target, weight):
     """Check input (N, C, *) or (C,), int64/uint8 targets (N, *) or (), weight (C,) or None;
     return the target as a C-contiguous int64 array."""
     t = target._data if isinstance(target, Tensor) else target
-    if not isinstance(t, (np.ndarray, DeviceArray)):
+    if not isinstance(t, ARRAY_TYPES):
         raise TypeError(f"{fn}: target must be a Tensor of class indices, got "
                         f"{type(target).__name__}")
-    if isinstance(t, DeviceArray) != isinstance(input._data, DeviceArray):
+    if array_table(t) is not array_table(input._data):
         where = target.device if isinstance(target, Tensor) else "cpu (a NumPy array)"
         raise RuntimeError(f"{fn}: expected input and target on the same device, got input on "
                            f"{input.device} and target on {where}")

@@ -12,8 +12,9 @@ device's backend kernels (``ctx.backend``; minicnn.backends.reference.norm has t
   ``_backward``.
 
 Running statistics (``running_mean``, ``running_var``) are minicnn Tensors updated in place
-without autograd, as PyTorch's buffers are: ``running = (1 - momentum) * running + momentum *
-batch_statistic``, with the unbiased batch variance (times M / (M - 1), M values per channel).
+without autograd, as PyTorch's buffers are, by the kernel ``batch_norm_update_running``:
+``running = (1 - momentum) * running + momentum * batch_statistic``, with the unbiased batch
+variance (times M / (M - 1), M values per channel).
 """
 import math
 import numbers
@@ -21,35 +22,10 @@ import numbers
 import numpy as np
 
 from ..autograd import Function
-from ..backends.cuda.memory import DeviceArray
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
-
-
-def _update_running(running, value, momentum):
-    """running <- (1 - momentum) * running + momentum * value, in place, computed in float64
-    (in float32 on the GPU, as PyTorch's CUDA kernels do)."""
-    if running is None:
-        return
-    if isinstance(running, DeviceArray):
-        running *= 1.0 - momentum
-        running += value * momentum
-    else:
-        running[...] = (1.0 - momentum) * running.astype(np.float64) + momentum * value
-
-
-def _wide(a):
-    """``a`` in float64 for the running-statistics arithmetic; device arrays stay float32."""
-    return a if isinstance(a, DeviceArray) else a.astype(np.float64)
-
-
-def _invstd(running_var, eps, dtype):
-    """1 / sqrt(running_var + eps), computed in float64 on the host."""
-    if isinstance(running_var, DeviceArray):
-        return (running_var + eps) ** -0.5
-    return (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(dtype)
 
 
 # ---------------------------------------------------------------- Functions
@@ -64,15 +40,15 @@ class BatchNorm(Function):
             y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x, weight, bias, eps)
             M = x.size // x.shape[1] if x.shape[1] else 0
             if M > 0:  # PyTorch leaves the running statistics alone for an empty batch
-                _update_running(running_mean, _wide(mean), momentum)
-                _update_running(running_var, _wide(var) * (M / (M - 1)), momentum)
+                ctx.backend.batch_norm_update_running(running_mean, running_var, mean, var,
+                                                      momentum, M)
         else:
             y = ctx.backend.batch_norm_forward_eval(x, _c(running_mean), _c(running_var), weight,
                                                     bias, eps)
             if any(ctx.needs_input_grad):
                 # copies: the running statistics may change in place before backward runs
                 mean = running_mean.copy()
-                invstd = _invstd(running_var, eps, x.dtype)
+                invstd = ctx.backend.batch_norm_invstd(running_var, eps)
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(x, mean, invstd, weight)
             ctx.training = training
@@ -101,16 +77,15 @@ class InstanceNorm(Function):
         if use_input_stats:
             y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x1, w, b, eps)
             S = x1.size // (N * C) if N * C else 0
-            if N > 0 and S > 0:
-                mean_nc = _wide(mean).reshape(N, C)
-                var_nc = _wide(var).reshape(N, C) * (S / (S - 1))
-                _update_running(running_mean, mean_nc.mean(axis=0), momentum)
-                _update_running(running_var, var_nc.mean(axis=0), momentum)
+            if N > 0 and S > 0:  # the mean over the batch of the N per-instance updates
+                ctx.backend.batch_norm_update_running(running_mean, running_var,
+                                                      mean.reshape(N, C), var.reshape(N, C),
+                                                      momentum, S)
         else:
             rm, rv = np.tile(running_mean, N), np.tile(running_var, N)
             y = ctx.backend.batch_norm_forward_eval(x1, rm, rv, w, b, eps)
             mean = rm
-            invstd = _invstd(rv, eps, x.dtype)
+            invstd = ctx.backend.batch_norm_invstd(rv, eps)
         if any(ctx.needs_input_grad):
             ctx.save_for_backward(x1, mean, invstd, w)
             ctx.use_input_stats = use_input_stats

@@ -7,8 +7,8 @@ backward moves the gradient back into the input's layout.
 import numpy as np
 
 from ..autograd import Function
-from ..backends.cuda.memory import DeviceArray
-from ..device import CUDA_DTYPES, as_device, move
+from ..backends import BACKENDS, to_host
+from ..device import as_device
 from ..tensor import Tensor
 from ._util import as_operand, normalize_dim, shape_arg, tensor_arg, tensor_or_number_arg
 
@@ -59,12 +59,12 @@ class Clone(Function):
 
 def _convert(a, dtype, device):
     """A copy of array ``a`` with ``dtype`` on ``device``. Casts happen on the host side of a
-    transfer, so a float64 tensor reaches the GPU as float32 without a float64 copy there."""
-    if isinstance(a, DeviceArray) and device.type != "cuda":
-        return a.to_host().astype(dtype, copy=False)
-    if not isinstance(a, DeviceArray) and device.type == "cuda":
-        return move(a.astype(dtype, copy=False), device)
-    return a.astype(dtype, copy=True)
+    transfer, so a float64 tensor reaches the GPU as float32 without a float64 copy there.
+    TypeError for a dtype the device cannot hold (its kernels ``cast`` and ``from_host``)."""
+    target = BACKENDS[device.type]
+    if isinstance(a, target.array_type):
+        return target.cast(a, dtype)
+    return target.from_host(to_host(a).astype(dtype, copy=False))
 
 
 class To(Function):
@@ -534,16 +534,15 @@ def contiguous(input):
 
 def to(input, dtype=None, device=None):
     """Convert dtype and/or device (``torch.Tensor.to``); returns ``input`` itself when nothing
-    changes. Raises RuntimeError when a tensor that requires grad would become non-float."""
+    changes. Raises RuntimeError when a tensor that requires grad would become non-float, and
+    TypeError for a dtype the device cannot hold (anything but float32, int64 and bool on
+    "cuda")."""
     dtype = input.dtype if dtype is None else np.dtype(dtype)
     device = input.device if device is None else as_device(device)
     if dtype == input.dtype and device == input.device:
         return input
     if input.requires_grad and dtype.kind != "f":
         raise RuntimeError(f"to: a tensor that requires grad cannot become {dtype}; detach() first")
-    if device.type == "cuda" and dtype not in CUDA_DTYPES:
-        raise TypeError(f"to: a {dtype} tensor cannot be placed on cuda: minicnn's CUDA kernels "
-                        "are float32 (int64 and bool for indices); use .float() or dtype=float32")
     return To.apply(input, dtype, device, input.device)
 
 

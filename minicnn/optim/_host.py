@@ -1,12 +1,15 @@
-"""The guard of the optimizers whose update is written with NumPy for host (CPU) arrays only."""
-from ..backends.cuda.memory import DeviceArray
+"""The guard of the optimizers whose update is written with NumPy for host arrays only (no kernel
+in the devices' tables)."""
+from ..backends import BACKENDS
 
 __all__ = ["check_on_host"]
 
 
-def check_on_host(name: str, array) -> None:
-    """Raise TypeError when ``array`` (a parameter's data) lives on a CUDA device: optimizer
-    ``name`` has no CUDA kernel, and a host round trip on every step would hide the cost."""
-    if isinstance(array, DeviceArray):
-        raise TypeError(f"{name} has no CUDA implementation in minicnn: move the parameters to "
-                        "the CPU with .cpu() to use it, or use SGD, Adam or AdamW on cuda")
+def check_on_host(name: str, p) -> None:
+    """Raise TypeError when parameter ``p`` lives on a device with memory of its own ("cuda"):
+    optimizer ``name`` has no kernel there, and a host round trip on every step would hide the
+    cost."""
+    if not BACKENDS[p.device.type].host_memory:
+        raise TypeError(f"{name} has no {p.device.type.upper()} implementation in minicnn (its "
+                        "update is NumPy code for host memory): move the parameters to the CPU "
+                        "with .cpu() to use it")

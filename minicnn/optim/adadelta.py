@@ -65,7 +65,7 @@ class Adadelta(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("Adadelta", x)
+                check_on_host("Adadelta", p)
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "square_avg", "acc_delta")

@@ -65,7 +65,7 @@ class Adagrad(Optimizer):
                 self._init_state(p)
 
     def _init_state(self, p):
-        check_on_host("Adagrad", p._data)
+        check_on_host("Adagrad", p)
         state = self.state[p]
         state["step"] = 0.0
         state["sum"] = Tensor._wrap(
@@ -82,7 +82,7 @@ class Adagrad(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("Adagrad", x)
+                check_on_host("Adagrad", p)
                 state = self.state[p]
                 if len(state) == 0:  # a group added after construction
                     self._init_state(p)

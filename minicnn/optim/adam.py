@@ -1,8 +1,4 @@
 """Adam, with AMSGrad and (decoupled) weight decay (``torch.optim.Adam``)."""
-import numpy as np
-
-from ..backends import cuda as cuda_backend
-from ..backends.cuda.memory import DeviceArray
 from .optimizer import Optimizer
 
 __all__ = ["Adam"]
@@ -19,25 +15,6 @@ def _check_adam_args(lr, betas, eps, weight_decay):
         raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
     if not 0.0 <= weight_decay:
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-
-
-def _adam_direction(x, g, lr, weight_decay, decoupled, maximize, out):
-    """The gradient Adam's moments follow (Optimizer._direction); with ``decoupled`` weight
-    decay (AdamW's) the weights ``x`` are decayed in place by ``lr * weight_decay`` instead of
-    adding the L2 term."""
-    if weight_decay != 0 and decoupled:
-        x *= 1 - lr * weight_decay
-    return Optimizer._direction(x, g, 0 if decoupled else weight_decay, maximize, out)
-
-
-def _adam_moments_(m, v, g, beta1, beta2, work):
-    """Adam's moment estimates, in place and in PyTorch's order: m <- lerp(m, g, 1 - beta1),
-    v <- beta2 * v + (1 - beta2) * g * g. ``work``: a scratch array like m."""
-    _lerp_(m, g, 1 - beta1, work)
-    v *= beta2
-    np.multiply(g, 1 - beta2, out=work)
-    work *= g
-    v += work
 
 
 class Adam(Optimizer):
@@ -82,55 +59,23 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure=None):
-        """One Adam update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        """One Adam update of every parameter that has a gradient (the device's ``adam_step``
+        kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-            weight_decay, amsgrad, maximize = (group["weight_decay"], group["amsgrad"],
-                                               group["maximize"])
-            decoupled = group["decoupled_weight_decay"]
+            amsgrad = group["amsgrad"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                x, g = p._data, p.grad._data
+                kernels = self._kernels(p, "adam_step")
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "exp_avg", "exp_avg_sq",
                                       *(("max_exp_avg_sq",) if amsgrad else ()))
                 step = state["step"] = state["step"] + 1
-                m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-                if isinstance(x, DeviceArray):  # one fused kernel on the GPU
-                    vmax = state["max_exp_avg_sq"]._data if amsgrad else None
-                    cuda_backend.adam_step(x, g, m, v, int(step), lr, (beta1, beta2), eps,
-                                           weight_decay, vmax, decoupled, maximize)
-                    continue
-                s, t = self._scratch(x, 2)
-
-                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
-                _adam_moments_(m, v, g, beta1, beta2, t)
-
-                bias_correction1 = 1 - beta1 ** step
-                bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
-                if amsgrad:
-                    v = np.maximum(state["max_exp_avg_sq"]._data, v,
-                                   out=state["max_exp_avg_sq"]._data)
-                denom = np.sqrt(v, out=s)
-                denom /= bias_correction2_sqrt
-                denom += eps
-                np.multiply(m, -(lr / bias_correction1), out=t)
-                t /= denom
-                x += t
+                vmax = state["max_exp_avg_sq"]._data if amsgrad else None
+                kernels.adam_step(p._data, p.grad._data, state["exp_avg"]._data,
+                                  state["exp_avg_sq"]._data, int(step), group["lr"],
+                                  group["betas"], group["eps"], group["weight_decay"], vmax,
+                                  group["decoupled_weight_decay"], group["maximize"])
         return loss
-
-
-def _lerp_(start, end, weight, work):
-    """start <- start + weight * (end - start), in place, as ``torch.lerp_`` computes it (from
-    the nearer end, for accuracy when weight >= 0.5). ``work``: a scratch array like start."""
-    np.subtract(end, start, out=work)
-    if abs(weight) < 0.5:
-        work *= weight
-        start += work
-    else:
-        one = start.dtype.type(1)
-        work *= one - start.dtype.type(weight)  # 1 - weight in the tensor's precision, as torch
-        np.subtract(end, work, out=start)

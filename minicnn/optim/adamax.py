@@ -3,8 +3,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..backends.reference.optim import lerp_
 from ._host import check_on_host
-from .adam import _check_adam_args, _lerp_
+from .adam import _check_adam_args
 from .optimizer import Optimizer
 
 __all__ = ["Adamax"]
@@ -59,7 +60,7 @@ class Adamax(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("Adamax", x)
+                check_on_host("Adamax", p)
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "exp_avg", "exp_inf")
@@ -69,7 +70,7 @@ class Adamax(Optimizer):
 
                 g = self._direction(x, g, weight_decay, maximize, s)
 
-                _lerp_(m, g, 1 - beta1, t)
+                lerp_(m, g, 1 - beta1, t)
                 u *= beta2
                 np.abs(g, out=t)
                 t += eps

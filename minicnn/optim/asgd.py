@@ -83,7 +83,7 @@ class ASGD(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("ASGD", x)
+                check_on_host("ASGD", p)
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "ax", eta=_float32(lr), mu=1.0)

@@ -3,8 +3,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..backends.reference.optim import adam_direction, adam_moments_
 from ._host import check_on_host
-from .adam import _adam_direction, _adam_moments_, _check_adam_args
+from .adam import _check_adam_args
 from .optimizer import Optimizer
 
 __all__ = ["NAdam"]
@@ -84,7 +85,7 @@ class NAdam(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("NAdam", x)
+                check_on_host("NAdam", p)
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "exp_avg", "exp_avg_sq", mu_product=1.0)
@@ -92,14 +93,14 @@ class NAdam(Optimizer):
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 s, t, denom = self._scratch(x, 3)
 
-                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
+                g = adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
 
                 mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
                 mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
                 mu_product = float(np.float32(state["mu_product"]) * np.float32(mu))
                 state["mu_product"] = mu_product
 
-                _adam_moments_(m, v, g, beta1, beta2, t)
+                adam_moments_(m, v, g, beta1, beta2, t)
 
                 np.divide(v, 1 - beta2 ** step, out=denom)
                 np.sqrt(denom, out=denom)

@@ -3,7 +3,9 @@
 An optimizer holds ``param_groups`` (a list of dicts: ``"params"``, a list of tensors, plus that
 group's hyperparameters, defaulting to ``defaults``) and ``state`` (a dict from parameter to its
 own dict of running statistics). Subclasses implement ``step``; an update runs on the
-parameter's ndarray in place (``p._data``), outside autograd, so no graph is ever recorded.
+parameter's array in place (``p._data``), outside autograd, so no graph is ever recorded: a
+kernel of the parameter's device (``sgd_step``, ``adam_step``, ``rmsprop_step``, see
+:meth:`Optimizer._kernels`), or NumPy code for host memory in the optimizers without one.
 
 State arrays (``momentum_buffer``, ``exp_avg``, ...) are :class:`minicnn.Tensor` s on the
 parameter's device and of its dtype, as in PyTorch, and ``state["step"]`` is a Python float, so
@@ -17,6 +19,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..autograd import enable_grad
+from ..backends import BACKENDS
+from ..backends.reference.optim import direction
 from ..tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -196,15 +200,19 @@ class Optimizer:
         for name in buffers:
             state[name] = Tensor._wrap(np.zeros_like(p._data), p._device)
 
-    @staticmethod
-    def _direction(x, g, weight_decay, maximize, out):
-        """The gradient the update follows: -g when maximizing, plus the L2 term
-        ``weight_decay * x`` (PyTorch's order: negate first, then add the decay). Written into
-        ``out`` when it differs from ``g``."""
-        if weight_decay != 0:
-            np.multiply(x, weight_decay, out=out)
-            return (np.subtract if maximize else np.add)(out, g, out=out)
-        return np.negative(g, out=out) if maximize else g
+    #: the gradient the update follows (minicnn.backends.reference.optim.direction)
+    _direction = staticmethod(direction)
+
+    def _kernels(self, p, kernel):
+        """The kernel table of parameter ``p``'s device, for this optimizer's update ``kernel``
+        (a name of minicnn.backends.KERNELS, such as "sgd_step"). TypeError when that device
+        has no such kernel: this optimizer cannot update ``p`` there."""
+        table = BACKENDS[p.device.type]
+        if kernel in table.unavailable:
+            raise TypeError(f"{type(self).__name__} has no {p.device.type.upper()} implementation "
+                            f"in minicnn (no {kernel} kernel for {p.device.type}): move the "
+                            "parameters to the CPU with .cpu() to use it")
+        return table
 
     # ------------------------------------------------------------ checkpoints
 

@@ -3,8 +3,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ..backends.reference.optim import adam_direction, adam_moments_
 from ._host import check_on_host
-from .adam import _adam_direction, _adam_moments_, _check_adam_args
+from .adam import _check_adam_args
 from .optimizer import Optimizer
 
 __all__ = ["RAdam"]
@@ -71,7 +72,7 @@ class RAdam(Optimizer):
                 if p.grad is None:
                     continue
                 x, g = p._data, p.grad._data
-                check_on_host("RAdam", x)
+                check_on_host("RAdam", p)
                 state = self.state[p]
                 if len(state) == 0:
                     self._start_state(state, p, "exp_avg", "exp_avg_sq")
@@ -79,9 +80,9 @@ class RAdam(Optimizer):
                 m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
                 s, t = self._scratch(x, 2)
 
-                g = _adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
+                g = adam_direction(x, g, lr, weight_decay, decoupled, maximize, s)
 
-                _adam_moments_(m, v, g, beta1, beta2, t)
+                adam_moments_(m, v, g, beta1, beta2, t)
 
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step

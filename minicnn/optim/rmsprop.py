@@ -1,9 +1,4 @@
 """RMSprop, plain or centered, with momentum and weight decay (``torch.optim.RMSprop``)."""
-import numpy as np
-
-from ..backends.cuda.memory import DeviceArray
-from ..tensor import Tensor
-from .adam import _lerp_
 from .optimizer import Optimizer
 
 __all__ = ["RMSprop"]
@@ -58,56 +53,24 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure=None):
-        """One RMSprop update of every parameter that has a gradient; returns ``closure()``'s
-        loss."""
+        """One RMSprop update of every parameter that has a gradient (the device's
+        ``rmsprop_step`` kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            weight_decay, centered, maximize = (group["weight_decay"], group["centered"],
-                                                group["maximize"])
+            momentum, centered = group["momentum"], group["centered"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                x, g = p._data, p.grad._data
-                if isinstance(x, DeviceArray):
-                    raise TypeError("RMSprop has no CUDA kernel in minicnn; on cuda use SGD, Adam "
-                                    "or AdamW")
+                kernels = self._kernels(p, "rmsprop_step")
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = 0.0
-                    state["square_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    if momentum > 0:
-                        state["momentum_buffer"] = Tensor._wrap(np.zeros_like(x), p._device)
-                    if centered:
-                        state["grad_avg"] = Tensor._wrap(np.zeros_like(x), p._device)
+                    self._start_state(state, p, "square_avg",
+                                      *(("momentum_buffer",) if momentum > 0 else ()),
+                                      *(("grad_avg",) if centered else ()))
                 state["step"] += 1
-                v = state["square_avg"]._data
-                s, t = self._scratch(x, 2)
-
-                g = self._direction(x, g, weight_decay, maximize, s)
-
-                v *= alpha
-                np.multiply(g, 1 - alpha, out=t)
-                t *= g
-                v += t
-                if centered:
-                    a = state["grad_avg"]._data
-                    _lerp_(a, g, 1 - alpha, t)
-                    avg = np.negative(a, out=t)
-                    avg *= a
-                    avg += v
-                    np.sqrt(avg, out=avg)
-                else:
-                    avg = np.sqrt(v, out=t)
-                avg += eps
-
-                if momentum > 0:
-                    b = state["momentum_buffer"]._data
-                    b *= momentum
-                    b += np.divide(g, avg, out=avg)
-                    x += np.multiply(b, -lr, out=t)
-                else:
-                    step = np.multiply(g, -lr, out=s)
-                    step /= avg
-                    x += step
+                buf = state["momentum_buffer"]._data if momentum > 0 else None
+                avg = state["grad_avg"]._data if centered else None
+                kernels.rmsprop_step(p._data, p.grad._data, state["square_avg"]._data, buf, avg,
+                                     group["lr"], group["alpha"], group["eps"],
+                                     group["weight_decay"], momentum, group["maximize"])
         return loss

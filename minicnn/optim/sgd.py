@@ -2,8 +2,6 @@
 (``torch.optim.SGD``)."""
 import numpy as np
 
-from ..backends import cuda as cuda_backend
-from ..backends.cuda.memory import DeviceArray
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -56,48 +54,22 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure=None):
-        """One SGD update of every parameter that has a gradient; returns ``closure()``'s loss."""
+        """One SGD update of every parameter that has a gradient (the device's ``sgd_step``
+        kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)
         for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            weight_decay, nesterov, maximize = (group["weight_decay"], group["nesterov"],
-                                                group["maximize"])
+            momentum = group["momentum"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                x, g = p._data, p.grad._data
-                if isinstance(x, DeviceArray):  # one fused kernel on the GPU
-                    self._cuda_step(p, x, g, group)
-                    continue
-                s, t = self._scratch(x, 2)
-                g = self._direction(x, g, weight_decay, maximize, s)
+                x, buf, first = p._data, None, False
                 if momentum != 0:
                     state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = Tensor._wrap(g.copy(), p._device)
-                        b = buf._data
-                    else:
-                        b = buf._data
-                        b *= momentum
-                        if dampening != 0:
-                            b += np.multiply(g, 1 - dampening, out=t)
-                        else:
-                            b += g
-                    if nesterov:
-                        np.multiply(b, momentum, out=t)
-                        g = np.add(g, t, out=s)
-                    else:
-                        g = b
-                x += np.multiply(g, -lr, out=t)
+                    first = "momentum_buffer" not in state
+                    if first:  # the kernel sets it to the first step's gradient
+                        state["momentum_buffer"] = Tensor._wrap(np.empty_like(x), p._device)
+                    buf = state["momentum_buffer"]._data
+                self._kernels(p, "sgd_step").sgd_step(
+                    x, p.grad._data, buf, group["lr"], momentum, group["dampening"],
+                    group["weight_decay"], group["nesterov"], first, group["maximize"])
         return loss
-
-    def _cuda_step(self, p, x, g, group):
-        momentum = group["momentum"]
-        state = self.state[p]
-        first = momentum != 0 and "momentum_buffer" not in state
-        if first:
-            state["momentum_buffer"] = Tensor._wrap(cuda_backend.empty(x.shape), p._device)
-        buf = state["momentum_buffer"]._data if momentum != 0 else None
-        cuda_backend.sgd_step(x, g, buf, group["lr"], momentum, group["dampening"],
-                              group["weight_decay"], group["nesterov"], first, group["maximize"])

@@ -10,15 +10,12 @@ losses are returned as Python floats, which is a device-to-host copy.
 
 Beyond the reference API: :func:`matmul` (cuBLAS when found at run time, else the tiled
 shared-memory kernel; :func:`sgemm` picks explicitly), elementwise arithmetic (:func:`add`,
-:func:`mul`, ...), :func:`sum` along a dimension, and the optimizer updates :func:`sgd_step`
-and :func:`adam_step`. :func:`kernel_table` is the device's entry in
-``minicnn.backends.BACKENDS``: reference kernels without a CUDA version raise
+:func:`mul`, ...) and :func:`sum` along a dimension. ``minicnn.backends.BACKENDS["cuda"]`` is
+the device's kernel table, built from this module: the kernels of :data:`UNAVAILABLE` raise
 NotImplementedError there instead of silently running NumPy on device memory.
 
-Missing so far: layer_norm_*, group_norm_* and float64.
+Missing so far: :data:`UNAVAILABLE` and float64.
 """
-import types
-
 import numpy as np
 
 from .. import reference
@@ -28,11 +25,12 @@ from . import array_ops
 from ._lib import CudaError, check, lib
 from .array_ops import (ABS, ADD, AFFINE, DIV, EXP, GELU, GELU_TANH, HARDSWISH, LEAKY_RELU, LOG,
                         MUL, NEG, RELU, SIGMOID, SILU, SQRT, SUB, TANH)
-from .memory import DeviceArray, empty, empty_cache, memory_allocated, memory_reserved, zeros
+from .array_ops import DeviceArray, cublas_available, empty, sgemm, zeros
+from .memory import empty_cache, memory_allocated, memory_reserved
 
 __all__ = [
     "CudaError", "DeviceArray", "empty", "zeros", "empty_cache", "memory_allocated",
-    "memory_reserved", "synchronize", "kernel_table", "cublas_available", "sgemm", "matmul",
+    "memory_reserved", "synchronize", "cuda_kernels", "cublas_available", "sgemm", "matmul",
     "add", "sub", "mul", "div", "fill", "sum", "exp", "log", "sqrt", "abs", "neg", "affine",
     "sgd_step", "adam_step",
 ]
@@ -167,6 +165,44 @@ def div(a, b):
 
 fill = array_ops.fill
 
+#: dtypes a device array may have: the kernels compute in float32; int64 and bool hold class
+#: indices, pooling indices and counters
+DTYPES = (np.dtype(np.float32), np.dtype(np.int64), np.dtype(np.bool_))
+
+
+def _placeable(dtype):
+    if np.dtype(dtype) not in DTYPES:
+        raise TypeError(f"a {np.dtype(dtype)} tensor cannot be placed on cuda: minicnn's CUDA "
+                        "kernels are float32 (int64 and bool for indices); convert with .float() "
+                        "first")
+
+
+def full(shape, value, dtype):
+    """A float32 array of ``shape`` filled with ``value`` by a kernel (no host copy). TypeError
+    for another dtype: arithmetic on the device is float32 only."""
+    if np.dtype(dtype) != np.float32:
+        raise TypeError(f"full: dtype {np.dtype(dtype)} on cuda is not implemented (the CUDA "
+                        "kernels are float32); copy the tensor to the host with .cpu() first")
+    return array_ops.full(shape, value)
+
+
+def cast(x, dtype):
+    """A converted copy of ``x`` (between float32, int64 and bool; TypeError for the rest)."""
+    _placeable(dtype)
+    return array_ops.astype(x, dtype, copy=True)
+
+
+def to_host(x):
+    """A new ndarray holding ``x``'s values (waits for the kernels writing x)."""
+    return x.to_host()
+
+
+def from_host(array):
+    """A new device array holding a copy of the ndarray ``array``; TypeError for a dtype outside
+    :data:`DTYPES`."""
+    _placeable(array.dtype)
+    return DeviceArray.from_host(array)
+
 
 def _split(shape, dim):
     """(outer, n, inner) of ``shape`` around axis ``dim``."""
@@ -238,31 +274,6 @@ def bias_add_backward(grad_output):
 
 
 # ---------------------------------------------------------------- GEMM and linear
-
-def cublas_available():
-    """True when libcublas was found at run time (then :func:`matmul` uses it)."""
-    return bool(lib().mc_cuda_cublas_available())
-
-
-def sgemm(a, b, trans_a=False, trans_b=False, use_cublas=None):
-    """op(a) @ op(b) for 2-D float32 arrays; ``use_cublas``: None (cuBLAS when present), False
-    (the hand-written tiled kernel of csrc/cuda/gemm.cu) or True (RuntimeError without cuBLAS)."""
-    _f32("sgemm", "a", a)
-    _f32("sgemm", "b", b)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"sgemm: a and b must be 2-D, got {a.shape} and {b.shape}")
-    M, K = a.shape[::-1] if trans_a else a.shape
-    K2, N = b.shape[::-1] if trans_b else b.shape
-    if K != K2:
-        raise ValueError(f"sgemm: inner dimensions differ: op(a) is ({M}, {K}), op(b) ({K2}, {N})")
-    if use_cublas and not cublas_available():
-        raise RuntimeError("sgemm: use_cublas=True but libcublas was not found")
-    c = empty((M, N))
-    fn = lib().mc_cuda_sgemm_tiled if use_cublas is False else lib().mc_cuda_sgemm
-    check(fn(int(trans_a), int(trans_b), M, N, K, 1.0, a.ptr, a.shape[1], b.ptr, b.shape[1], 0.0,
-             c.ptr, N))
-    return c
-
 
 def matmul(a, b):
     """a (M, K) @ b (K, N) -> (M, N)."""
@@ -493,6 +504,27 @@ def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask
     return gx, gw, gb
 
 
+def batch_norm_update_running(running_mean, running_var, mean, var, momentum, count):
+    """The reference's running-statistics update, in float32 on the device (as PyTorch's CUDA
+    kernels compute it): a few elementwise launches."""
+    for running, stat, scale in ((running_mean, mean, None),
+                                 (running_var, var, count / (count - 1))):
+        if running is None:
+            continue
+        _f32("batch_norm_update_running", "running statistics", running)
+        value = stat if scale is None else stat * scale
+        if value.ndim > 1:
+            value = value.mean(axis=0)
+        running *= 1.0 - momentum
+        running += value * momentum
+
+
+def batch_norm_invstd(var, eps):
+    """1 / sqrt(var + eps), in float32."""
+    _f32("batch_norm_invstd", "var", var)
+    return (var + eps) ** -0.5
+
+
 # ---------------------------------------------------------------- losses
 
 def _loss_check(fn, input, target, weight):
@@ -605,24 +637,12 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999
 
 # ---------------------------------------------------------------- the device's kernel table
 
-def _missing(name):
-    def kernel(*args, **kwargs):
-        raise NotImplementedError(f"{name} has no CUDA kernel yet (minicnn.backends.cuda)")
-    kernel.__name__ = name
-    return kernel
-
-
-def kernel_table():
-    """The "cuda" entry of minicnn.backends.BACKENDS: every name of the reference API, mapped to
-    the CUDA kernel, or to a function raising NotImplementedError where there is none."""
-    here = globals()
-    table = {k: here[k] if k in here and callable(here[k]) else _missing(k)
-             for k in reference.__all__}
-    return types.SimpleNamespace(name="cuda", **table)
+#: the kernels of the reference API with no CUDA version yet: in ``BACKENDS["cuda"]`` they raise
+#: NotImplementedError instead of silently running NumPy on device memory
+UNAVAILABLE = ("layer_norm_forward", "layer_norm_backward", "group_norm_forward",
+               "group_norm_backward", "rmsprop_step")
 
 
 def cuda_kernels():
     """Names of the reference API that have a CUDA kernel."""
-    return [k for k in reference.__all__ if k in globals()]
-
-
+    return [k for k in reference.__all__ if k not in UNAVAILABLE]

@@ -1,6 +1,7 @@
-"""The NumPy-like side of :class:`~minicnn.backends.cuda.memory.DeviceArray`, on CUDA kernels.
+""":class:`DeviceArray`, the array type of the CUDA backend, and its NumPy-like side on kernels.
 
-minicnn's ops are written against NumPy arrays (``a + b``, ``np.exp(x)``, ``g.sum(axis=0)``,
+A DeviceArray owns its memory through the caching allocator of :mod:`.memory`. minicnn's ops
+are written against NumPy arrays (``a + b``, ``np.exp(x)``, ``g.sum(axis=0)``,
 ``x.reshape(...)``). A DeviceArray answers the same operators, methods and functions (through
 NumPy's ``__array_ufunc__`` and ``__array_function__`` protocols, as CuPy does), each with one or
 two kernel launches, so most ops run on the GPU unchanged and their results stay there.
@@ -9,7 +10,8 @@ What is covered: float32 arithmetic with NumPy broadcasting (``+ - * / **``, in 
 ``exp log sqrt abs sign negative``, 2-D ``matmul``; ``sum``/``mean`` over any axes; basic indexing
 (ints, slices, None, Ellipsis) for reading and writing; ``transpose``, ``swapaxes``,
 ``broadcast_to``, ``expand_dims``, ``squeeze``, ``reshape``, 1-D ``tile``; ``astype`` between float32,
-float64, int64 and bool; ``zeros_like``/``ones_like``/``empty_like``/``full_like``. Unlike NumPy,
+float64, int64 and bool; ``zeros_like``/``ones_like``/``empty_like``/``full_like``;
+``may_share_memory`` (whether two device arrays use one allocation). Unlike NumPy,
 ``transpose``, slicing and ``broadcast_to`` return copies (device arrays are always contiguous).
 Anything else raises TypeError naming the operation and suggesting ``.cpu()``; a DeviceArray is
 never silently turned into a host array (``np.asarray`` on one raises).
@@ -22,7 +24,7 @@ import numbers
 import numpy as np
 
 from ._lib import check, lib
-from .memory import DeviceArray, empty
+from .memory import _Block
 
 # enum mc_unary_op, mc_binary_op and mc_dtype of csrc/cuda/minicnn_cuda.h
 (RELU, LEAKY_RELU, SIGMOID, TANH, SILU, HARDSWISH, GELU, GELU_TANH, EXP, LOG, SQRT, ABS, NEG,
@@ -31,6 +33,269 @@ ADD, SUB, MUL, DIV = range(4)
 DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
                np.dtype(np.bool_): 3}
 MAX_DIMS = 8  # MC_MAX_DIMS
+
+
+class _Flags:
+    """The part of ``ndarray.flags`` that minicnn reads: device arrays are always C-contiguous
+    and writeable; ``owndata`` is False for views (reshape, view_rows)."""
+
+    __slots__ = ("owndata", "c_contiguous", "writeable")
+
+    def __init__(self, owndata):
+        self.owndata, self.c_contiguous, self.writeable = owndata, True, True
+
+
+class DeviceArray:
+    """A dense, C-contiguous array in GPU memory, owned through the caching allocator.
+
+    ``DeviceArray(shape, dtype=float32)`` allocates (uninitialized); :meth:`from_host` copies an
+    ndarray in, :meth:`to_host` copies out. Attributes: ``shape`` (tuple), ``dtype`` (a numpy
+    dtype), ``ndim``, ``size``, ``nbytes``, ``ptr`` (the device address as an int; None when
+    empty). The kernels take float32 arrays (int64 for class and pooling indices). Raises
+    RuntimeError naming the reason when CUDA is not available.
+
+    It also behaves like a (small) ndarray, on kernels: arithmetic with broadcasting, ufuncs such
+    as ``np.exp``, ``sum``/``mean``, basic indexing, ``astype`` (the list, and the differences
+    from NumPy, are in this module's docstring). ``np.asarray`` on it raises
+    TypeError: data reaches the host only through :meth:`to_host`.
+    """
+
+    __slots__ = ("shape", "dtype", "_block", "ptr", "_view")
+    __array_priority__ = 2000  # ndarray (op) DeviceArray defers to DeviceArray's operator
+
+    def __init__(self, shape, dtype=np.float32, *, _block=None, _offset=0):
+        self.shape = tuple(int(s) for s in shape)
+        self.dtype = np.dtype(dtype)
+        if any(s < 0 for s in self.shape):
+            raise ValueError(f"DeviceArray: shape must not be negative, got {self.shape}")
+        self._view = _block is not None
+        self._block = _Block(self.nbytes) if _block is None else _block
+        self.ptr = None if self._block.ptr is None else self._block.ptr + _offset
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    def __repr__(self):
+        return f"DeviceArray(shape={self.shape}, dtype={self.dtype})"
+
+    @classmethod
+    def from_host(cls, array):
+        """A new device array holding a copy of ``array`` (anything np.asarray takes)."""
+        array = np.asarray(array, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
+        out = cls(array.shape, array.dtype)
+        if out.nbytes:
+            check(lib().mc_cuda_memcpy_htod(out.ptr, array.ctypes.data, out.nbytes))
+        return out
+
+    def to_host(self):
+        """A new ndarray with a copy of the data (waits for the kernels writing it)."""
+        out = np.empty(self.shape, self.dtype)
+        if self.nbytes:
+            check(lib().mc_cuda_memcpy_dtoh(out.ctypes.data, self.ptr, self.nbytes))
+        return out
+
+    def reshape(self, *shape):
+        """A view with another shape (same memory); one dimension may be -1."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        shape = _infer(shape, self.size)
+        return DeviceArray(shape, self.dtype, _block=self._block,
+                           _offset=0 if self.ptr is None else self.ptr - self._block.ptr)
+
+    def view_rows(self, start, stop):
+        """Rows [start, stop) along the first dimension, as a view."""
+        if not 0 <= start <= stop <= self.shape[0]:
+            raise IndexError(f"view_rows: rows [{start}, {stop}) are outside the array's "
+                             f"{self.shape[0]} rows")
+        row = self.nbytes // self.shape[0] if self.shape[0] else 0
+        if self.ptr is None:  # no elements: nothing to point into
+            return DeviceArray((stop - start,) + self.shape[1:], self.dtype)
+        return DeviceArray((stop - start,) + self.shape[1:], self.dtype, _block=self._block,
+                           _offset=(self.ptr - self._block.ptr) + start * row)
+
+    def copy(self):
+        out = DeviceArray(self.shape, self.dtype)
+        if self.nbytes:
+            check(lib().mc_cuda_memcpy_dtod(out.ptr, self.ptr, self.nbytes))
+        return out
+
+    def zero_(self):
+        if self.nbytes:
+            check(lib().mc_cuda_memset(self.ptr, 0, self.nbytes))
+        return self
+
+    # ------------------------------------------------------------ ndarray-like
+    # The module's functions below do the work; a method body sees them, not the class's own
+    # attributes of the same name (fill, sum, transpose, ...).
+
+    @property
+    def flags(self):
+        return _Flags(not self._view)
+
+    @property
+    def itemsize(self):
+        return self.dtype.itemsize
+
+    @property
+    def T(self):
+        return transpose(self)
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d array")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a CUDA array cannot be used as a NumPy array; copy it to the host with "
+                        "tensor.cpu() (DeviceArray.to_host()) first")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return array_function(func, args, kwargs)
+
+    def item(self):
+        """The value of a one-element array as a Python number (a device-to-host copy)."""
+        if self.size != 1:
+            raise ValueError(f"item(): the array has {self.size} elements, not 1")
+        return self.to_host().item()
+
+    def fill(self, value):
+        fill(self, value)
+
+    def astype(self, dtype, copy=True):
+        return astype(self, dtype, copy)
+
+    def ravel(self):
+        return self.reshape(-1)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return transpose(self, axes or None)
+
+    def swapaxes(self, a, b):
+        return swapaxes(self, a, b)
+
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return sum(self, axis, keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return mean(self, axis, keepdims)
+
+    def _no_kernel(self, *args, **kwargs):
+        raise unsupported("this reduction (max, min, argmax, argmin, var, std)")
+
+    max = min = argmax = argmin = var = std = _no_kernel
+
+    def __getitem__(self, index):
+        return getitem(self, index)
+
+    def __setitem__(self, index, value):
+        setitem(self, index, value)
+
+    def _binary(self, op, other, reflected=False, out=None):
+        if isinstance(other, np.ndarray) and other.ndim > 0:
+            raise TypeError("expected all arrays on the same device, got a CUDA array and a host "
+                            "(NumPy) array")
+        a, b = (other, self) if reflected else (self, other)
+        return binary("DeviceArray operator", op, a, b, out)
+
+    def __add__(self, other):
+        return self._binary(0, other)
+
+    def __radd__(self, other):
+        return self._binary(0, other, True)
+
+    def __sub__(self, other):
+        return self._binary(1, other)
+
+    def __rsub__(self, other):
+        return self._binary(1, other, True)
+
+    def __mul__(self, other):
+        return self._binary(2, other)
+
+    def __rmul__(self, other):
+        return self._binary(2, other, True)
+
+    def __truediv__(self, other):
+        return self._binary(3, other)
+
+    def __rtruediv__(self, other):
+        return self._binary(3, other, True)
+
+    def _inplace(self, op, other):
+        if self.dtype == np.int64 and op == 0 and isinstance(other, int):
+            add_int64(self, other)
+            return self
+        return self._binary(op, other, out=self)
+
+    def __iadd__(self, other):
+        return self._inplace(0, other)
+
+    def __isub__(self, other):
+        return self._inplace(1, other)
+
+    def __imul__(self, other):
+        return self._inplace(2, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(3, other)
+
+    def __neg__(self):
+        return unary("negative", NEG, self)
+
+    def __pow__(self, exponent):
+        if _scalar(exponent) is None:
+            raise unsupported("an array exponent")
+        return unary("power", POW, self, _scalar(exponent))
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def _no_compare(self, other):
+        raise unsupported("comparing CUDA arrays")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _no_compare
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TypeError("the truth value of a CUDA array is not defined (it would need a copy "
+                        "to the host: use .item())")
+
+
+def _infer(shape, size):
+    shape = [int(s) for s in shape]
+    if shape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1, got {tuple(shape)}")
+    if -1 in shape:
+        known = math.prod(s for s in shape if s != -1)
+        if known == 0 or size % known:
+            raise ValueError(f"reshape: cannot reshape an array of {size} elements into {tuple(shape)}")
+        shape[shape.index(-1)] = size // known
+    if math.prod(shape) != size:
+        raise ValueError(f"reshape: cannot reshape an array of {size} elements into {tuple(shape)}")
+    return tuple(shape)
+
+
+def empty(shape, dtype=np.float32):
+    return DeviceArray(shape, dtype)
+
+
+def zeros(shape, dtype=np.float32):
+    return DeviceArray(shape, dtype).zero_()
+
 
 
 def unsupported(what):
@@ -337,10 +602,33 @@ def mean(x, axis=None, keepdims=False):
     return unary("mean", AFFINE, y, 1.0 / count if count else float("nan"), 0.0, y)
 
 
+def cublas_available():
+    """True when libcublas was found at run time (then :func:`matmul` uses it)."""
+    return bool(lib().mc_cuda_cublas_available())
+
+
+def sgemm(a, b, trans_a=False, trans_b=False, use_cublas=None):
+    """op(a) @ op(b) for 2-D float32 arrays; ``use_cublas``: None (cuBLAS when present), False
+    (the hand-written tiled kernel of csrc/cuda/gemm.cu) or True (RuntimeError without cuBLAS)."""
+    f32("sgemm", "a", a)
+    f32("sgemm", "b", b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"sgemm: a and b must be 2-D, got {a.shape} and {b.shape}")
+    M, K = a.shape[::-1] if trans_a else a.shape
+    K2, N = b.shape[::-1] if trans_b else b.shape
+    if K != K2:
+        raise ValueError(f"sgemm: inner dimensions differ: op(a) is ({M}, {K}), op(b) ({K2}, {N})")
+    if use_cublas and not cublas_available():
+        raise RuntimeError("sgemm: use_cublas=True but libcublas was not found")
+    c = empty((M, N))
+    fn = lib().mc_cuda_sgemm_tiled if use_cublas is False else lib().mc_cuda_sgemm
+    check(fn(int(trans_a), int(trans_b), M, N, K, 1.0, a.ptr, a.shape[1], b.ptr, b.shape[1], 0.0,
+             c.ptr, N))
+    return c
+
+
 def matmul(a, b, out=None):
     """2-D a (M, K) @ b (K, N) on the GEMM kernel (cuBLAS when present)."""
-    from . import sgemm
-
     if not (isinstance(a, DeviceArray) and isinstance(b, DeviceArray)) or a.ndim != 2 or b.ndim != 2:
         raise unsupported("matmul other than of two 2-D CUDA arrays")
     y = sgemm(a, b)
@@ -435,6 +723,8 @@ _FUNCTIONS = {
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
     np.matmul: matmul,
     np.tile: _tile,
+    np.may_share_memory: lambda a, b, max_work=None: (
+        isinstance(a, DeviceArray) and isinstance(b, DeviceArray) and a._block is b._block),
 }
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward",
+    "batch_norm_update_running", "batch_norm_invstd",
     "layer_norm_forward", "layer_norm_backward",
     "group_norm_forward", "group_norm_backward",
 ]
@@ -118,6 +119,35 @@ def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask
     if want_b:
         gb = sum_g.astype(dt)
     return gx, gw, gb
+
+
+def batch_norm_update_running(running_mean, running_var, mean, var, momentum, count):
+    """Fold a batch's statistics into the running ones, in place, as PyTorch's buffers:
+    ``running = (1 - momentum) * running + momentum * statistic``.
+
+    running_mean, running_var: (C,), or None to leave that one alone. mean, var: the batch's
+    per-channel mean and biased variance as :func:`batch_norm_forward_train` returns them, (C,);
+    or (G, C) for G groups of C channels whose statistics are averaged first (instance norm: the
+    N instances). count: values per channel (and group), >= 2; the variance is made unbiased
+    (times count / (count - 1)) before it is folded in. Computed in float64, stored in the
+    running arrays' dtype.
+    """
+    if running_mean is not None:
+        _fold(running_mean, mean.astype(np.float64), momentum)
+    if running_var is not None:
+        _fold(running_var, var.astype(np.float64) * (count / (count - 1)), momentum)
+
+
+def _fold(running, value, momentum):
+    if value.ndim > 1:
+        value = value.mean(axis=0)
+    running[...] = (1.0 - momentum) * running.astype(np.float64) + momentum * value
+
+
+def batch_norm_invstd(var, eps):
+    """1 / sqrt(var + eps) in var's dtype, computed in float64: the ``invstd`` that
+    :func:`batch_norm_backward` takes in eval mode, from the running variance (C,)."""
+    return (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(var.dtype)
 
 
 # ---------------------------------------------------------------- group norm and layer norm
