@@ -4,11 +4,10 @@ A small autograd engine in Python (:mod:`minicnn.autograd`) drives kernels writt
 OpenMP (:mod:`minicnn.backends`), each with a plain NumPy twin. The API follows PyTorch's names
 and semantics: ``import minicnn as torch`` should feel familiar.
 """
-__version__ = "0.1.0"
-
 import numpy as _np
 
 from . import accelerator, backends, cuda, random
+from .version import __version__
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backends import get_num_threads, set_num_threads
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,

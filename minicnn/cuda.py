@@ -33,9 +33,7 @@ def device_count():
 
 def get_device_name(device=0):
     """The device's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)"."""
-    buf = ctypes.create_string_buffer(256)
-    _lib.check(_lib.lib().mc_cuda_device_name(device, buf, len(buf)))
-    return buf.value.decode()
+    return _lib.device_name(device)
 
 
 def get_device_capability(device: int = 0) -> tuple[int, int]:

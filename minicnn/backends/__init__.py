@@ -278,7 +278,8 @@ def _blas_info():
     cfg = getattr(np, "__config__", None)
     blas = getattr(cfg, "CONFIG", {}).get("Build Dependencies", {}).get("blas", {})
     if blas:
-        return f"{blas.get('name')} {blas.get('version')} (thread count unknown without threadpoolctl)"
+        return (f"{blas.get('name')} {blas.get('version')} (thread count unknown without "
+                "threadpoolctl)")
     return "unknown"
 
 
@@ -288,7 +289,7 @@ def info():
     Keys: version, backends, c_kernels, openmp, threads, blas, cuda. Printed by
     ``python -m minicnn info``.
     """
-    from .. import __version__
+    from ..version import __version__
 
     c_module, error = _load_cpu(), _cpu_state[1]
     if c_module is None:
@@ -309,10 +310,8 @@ def info():
 
 
 def _cuda_info():
-    from .. import cuda as public
-
-    if not public.is_available():
-        return "not available: " + public.unavailable_reason()
+    _, reason, count = cuda._lib.status()
+    if reason is not None:
+        return "not available: " + reason
     gemm = "cuBLAS" if cuda.cublas_available() else "the tiled kernel (no libcublas found)"
-    return (f"available: {public.get_device_name()}, {public.device_count()} device(s); GEMM by "
-            f"{gemm}")
+    return f"available: {cuda._lib.device_name(0)}, {count} device(s); GEMM by {gemm}"

@@ -130,7 +130,7 @@ def predict_files(path, images, topk=5, *, model=None, dataset=None):
     file Pillow cannot read, ConfigError for a ``topk`` < 1, both or neither of ``path`` and
     ``model``, or ``dataset`` with a checkpoint.
     """
-    from .. import tensor
+    from ..creation import tensor
 
     if int(topk) < 1:
         raise ConfigError(f"--topk must be >= 1, got {topk}")

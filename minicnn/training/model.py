@@ -29,7 +29,7 @@ def build_model(name, num_classes, in_channels, image_size):
 def _check_input(model, name, shape, dataset):
     """Run one image through the model (eval mode: no random numbers, no BN update) so that a
     model/data mismatch fails now, with a clear message, not after loading a whole epoch."""
-    from .. import zeros
+    from ..creation import zeros
 
     model.eval()
     try:

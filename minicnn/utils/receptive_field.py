@@ -114,8 +114,8 @@ def receptive_field(model, input_shape):
     changed outside any module (a functional call such as ``F.max_pool2d`` in ``forward``, which
     hooks cannot see); the model's own error for an input it does not accept.
     """
-    from .. import zeros
     from ..autograd import enable_grad
+    from ..creation import zeros
     from ..nn import Module
 
     if not isinstance(model, Module):

@@ -109,7 +109,8 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32):
     not a sequence of positive ints or a ``batch_size`` < 1, and re-raises the model's own error
     (which names the failing layer) when it does not accept that input shape.
     """
-    from .. import no_grad, zeros
+    from ..autograd import no_grad
+    from ..creation import zeros
     from ..nn import Module
 
     if not isinstance(model, Module):

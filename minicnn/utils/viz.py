@@ -33,7 +33,7 @@ def feature_maps(model, x, layer=None):
     (restored afterwards) without autograd. Returns an ndarray, usually (N, C', H', W').
     Raises ValueError for an unknown ``layer`` or one the forward pass does not call.
     """
-    from .. import no_grad
+    from ..autograd import no_grad
 
     module = _layer(model, layer, first=True)
     with _Capture(module) as capture, _eval(model), no_grad():
@@ -79,7 +79,8 @@ def grad_cam(model, x, layer=None, target=None):
 
 
 def _as_input(model, x):
-    from .. import Tensor, as_tensor
+    from ..creation import as_tensor
+    from ..tensor import Tensor
 
     params = list(model.parameters())
     if not isinstance(x, Tensor):

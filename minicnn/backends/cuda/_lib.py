@@ -245,7 +245,15 @@ def lib():
     return handle
 
 
+def device_name(device):
+    """The device's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)"."""
+    buf = ctypes.create_string_buffer(256)
+    check(lib().mc_cuda_device_name(device, buf, len(buf)))
+    return buf.value.decode()
+
+
 def check(code):
-    """Raise CudaError with the library's message when ``code`` (an entry point's return) is not 0."""
+    """Raise CudaError with the library's message when ``code`` (an entry point's return) is
+    not 0."""
     if code != 0:
         raise CudaError(library().mc_cuda_last_error().decode())
