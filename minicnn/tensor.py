@@ -12,6 +12,7 @@ int64 and bool for indices, labels and comparison results. minicnn does not prom
 floating dtypes: combining a float32 and a float64 tensor raises TypeError.
 """
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,11 @@ from . import autograd
 from .backends import ARRAY_TYPES, array_table
 from .backends import to_host as _host
 from .device import CPU, as_device, move
+
+if TYPE_CHECKING:  # the op methods (x.sum(), x + y ...), installed by tensor_methods at import
+    from .tensor_methods import TensorMethods as _OpMethods
+else:
+    _OpMethods = object
 
 _ARRAYS = ARRAY_TYPES  # what a tensor's data may be: a NumPy array, or a device's own array
 _TYPE_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16, np.int64,
@@ -48,7 +54,7 @@ class Size(tuple):
         return math.prod(self)
 
 
-class Tensor:
+class Tensor(_OpMethods):
     """A multi-dimensional array with autograd, as ``torch.Tensor``. Create with :func:`minicnn.tensor`.
 
     Attributes: ``shape`` (a :class:`Size`), ``dtype`` (a numpy dtype: minicnn.float32 ...), ``ndim``,
