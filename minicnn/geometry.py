@@ -17,12 +17,16 @@ The formulas are those of the "Shape" sections of PyTorch's documentation of
 ``pooling_output_shape`` (aten/src/ATen/native/Pool.h) for ``ceil_mode``.
 """
 import numbers
+from typing import Any, Literal, Union, overload
 
 __all__ = ["GeometryError", "check_output_padding", "conv_output_size", "conv_padding",
            "conv_transpose_output_size", "integer", "is_int", "output_size", "pair",
            "pool_window", "resolve_padding"]
 
 Pair = tuple[int, int]
+#: an int-or-pair window argument (kernel_size, stride, ...) as the layers' signatures state it;
+#: :func:`pair` also takes a list or a tuple of one int
+IntOrPair = Union[int, tuple[int, int]]
 
 
 class GeometryError(ValueError, RuntimeError):
@@ -35,12 +39,12 @@ class GeometryError(ValueError, RuntimeError):
     """
 
 
-def is_int(value) -> bool:
+def is_int(value: object) -> bool:
     """True for Python and NumPy integers; False for bool, which PyTorch refuses as a size."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def integer(value, name: str, fn: str, minimum: int | None = None) -> int:
+def integer(value: Any, name: str, fn: str, minimum: int | None = None) -> int:
     """``value`` as a Python int.
 
     Raises TypeError ("{fn}: {name} must be an int, got ...") for a non-int (bool included) and
@@ -53,8 +57,18 @@ def integer(value, name: str, fn: str, minimum: int | None = None) -> int:
     return int(value)
 
 
-def pair(value, name: str, fn: str, minimum: int | None = None, *,
-         optional: bool = False) -> tuple:
+@overload
+def pair(value: Any, name: str, fn: str, minimum: int | None = None, *,
+         optional: Literal[False] = False) -> Pair: ...
+
+
+@overload
+def pair(value: Any, name: str, fn: str, minimum: int | None = None, *,
+         optional: bool) -> tuple[int | None, int | None]: ...
+
+
+def pair(value: Any, name: str, fn: str, minimum: int | None = None, *,
+         optional: bool = False) -> tuple[int | None, int | None]:
     """An int-or-pair argument (kernel_size, stride, padding, dilation, output_padding, an
     adaptive output_size) as a pair (h, w) of Python ints: PyTorch's ``_pair``, with checks.
 
@@ -69,6 +83,8 @@ def pair(value, name: str, fn: str, minimum: int | None = None, *,
     """
     ok = (lambda v: v is None or is_int(v)) if optional else is_int
     what = "an int or a pair of ints" + (" or None" if optional else "")
+    h: int | None
+    w: int | None
     if is_int(value):
         h = w = int(value)
     elif not isinstance(value, (tuple, list)) or not all(ok(v) for v in value):
@@ -82,7 +98,7 @@ def pair(value, name: str, fn: str, minimum: int | None = None, *,
     return h, w
 
 
-def conv_padding(padding, stride: Pair, fn: str) -> str | Pair:
+def conv_padding(padding: Any, stride: Pair, fn: str) -> str | Pair:
     """A convolution's ``padding`` argument checked: "valid", "same" (returned as is) or an int
     or pair >= 0 (returned as a pair). ``stride`` is the already parsed stride.
 
@@ -108,16 +124,17 @@ def resolve_padding(padding: str | Pair, kernel: Pair, dilation: Pair) -> tuple[
     right; "same" adds d (k - 1) in total per axis, so that a stride-1 output has the input's
     size, the smaller half (total // 2) before and the rest after, as PyTorch does.
     """
-    if padding == "valid":
-        return (0, 0), (0, 0)
-    if padding == "same":
-        totals = (d * (k - 1) for k, d in zip(kernel, dilation))
-        return tuple((t // 2, t - t // 2) for t in totals)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        th, tw = (d * (k - 1) for k, d in zip(kernel, dilation))  # "same"
+        return (th // 2, th - th // 2), (tw // 2, tw - tw // 2)
     ph, pw = padding
     return (ph, ph), (pw, pw)
 
 
-def pool_window(kernel_size, stride, padding, dilation, fn: str) -> tuple[Pair, Pair, Pair, Pair]:
+def pool_window(kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+                fn: str) -> tuple[Pair, Pair, Pair, Pair]:
     """The window arguments of max_pool2d / avg_pool2d (and their layers) checked, as pairs
     (kernel, stride, padding, dilation). ``stride`` None or () means ``kernel_size`` (PyTorch's
     default).
@@ -168,13 +185,14 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def _show(values: tuple):
+def _show(values: tuple[int, ...]) -> object:
     """A per-axis tuple for a message; one axis prints as a plain number."""
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def output_size(fn: str, size: tuple, kernel: tuple, stride: tuple, padding: tuple,
-                dilation: tuple, ceil_mode: bool = False) -> tuple[int, ...]:
+def output_size(fn: str, size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+                padding: tuple[int, ...], dilation: tuple[int, ...],
+                ceil_mode: bool = False) -> tuple[int, ...]:
     """:func:`conv_output_size` along each axis (tuples of one int per axis, already checked).
 
     Raises GeometryError, naming the sizes, when an output length is < 1: the dilated kernel

@@ -1,12 +1,13 @@
 """nn.Module, Parameter and the containers: registration, traversal, state_dict, modes, hooks,
 repr and error notes, compared with torch.nn where torch has the same concept."""
+import types
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 import minicnn as mc
-from minicnn import nn
+from minicnn import _compat, nn
 
 
 class Leaf(nn.Module):
@@ -242,7 +243,11 @@ def test_hooks():
     assert m(mc.ones(2)).detach().numpy().tolist() == [1, 1]
 
 
-def test_error_note_names_layer():
+@pytest.mark.parametrize("python", ["this", "3.10"])
+def test_error_note_names_layer(python, monkeypatch):
+    if python == "3.10":  # no BaseException.add_note: minicnn._compat keeps the notes itself
+        monkeypatch.setattr(_compat, "sys", types.SimpleNamespace(version_info=(3, 10, 13)))
+
     class Bad(nn.Module):
         def forward(self, x):
             raise ValueError("expected 3 channels")
@@ -253,6 +258,9 @@ def test_error_note_names_layer():
     with pytest.raises(ValueError) as info:
         root(mc.ones(2))
     assert info.value.__notes__ == ["(raised in layer 'body.1' (Bad))"]
+    with pytest.raises(ValueError) as info:
+        Bad()(mc.ones(2))
+    assert info.value.__notes__ == ["(raised in layer Bad)"]
 
 
 def test_missing_forward():

@@ -2,6 +2,9 @@
 (``torch.nn.functional``): activations, convolution, pooling, normalization, linear, dropout and
 losses, one_hot. Input layout NCHW; see each function's docstring for shapes, dtypes and
 errors."""
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .. import ops
@@ -9,18 +12,24 @@ from ..ops import gelu, log_softmax, pad, sigmoid, softmax, tanh  # noqa: F401
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.loss import cross_entropy, dropout, dropout2d, linear, mse_loss, nll_loss  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
-from ..ops.pool import (adaptive_avg_pool2d, adaptive_max_pool2d,  # noqa: F401
-                        adaptive_max_pool2d_with_indices, avg_pool2d, lp_pool2d, max_pool2d,
-                        max_pool2d_with_indices)
+from ..ops.pool import (  # noqa: F401
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_with_indices,
+    avg_pool2d,
+    lp_pool2d,
+    max_pool2d,
+    max_pool2d_with_indices,
+)
 from ..tensor import Tensor
-
 
 # The activations take PyTorch's ``inplace`` flag: with inplace=True the result is written into
 # ``input`` (an in-place op: it bumps the version counter, and is recorded when ``input`` is part
 # of a graph) and ``input`` itself is returned. The modules (nn.ReLU(inplace=True), ...) compute
 # out of place, which gives the same result without the copy.
 
-def _maybe_inplace(name, fn, input, inplace, *args):
+def _maybe_inplace(name: str, fn: Callable[..., Tensor], input: Tensor, inplace: bool,
+                   *args: Any) -> Tensor:
     if not inplace:
         return fn(input, *args)
     if not isinstance(input, Tensor):
@@ -60,7 +69,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     return _maybe_inplace("hardswish", ops.hardswish, input, inplace)
 
 
-def one_hot(tensor, num_classes=-1):
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """Class indices as one-hot rows (``torch.nn.functional.one_hot``): an int64 tensor of shape
     (*tensor.shape, num_classes) with a 1 at each index. ``num_classes=-1`` means one more than
     the largest index.

@@ -30,7 +30,7 @@ _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_tra
            "conv_transpose3d")
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended gain for a nonlinearity (``torch.nn.init.calculate_gain``).
 
     linear / conv* / conv_transpose* / sigmoid: 1; tanh: 5/3; relu: sqrt(2);
@@ -56,14 +56,14 @@ def calculate_gain(nonlinearity, param=None):
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def _check_tensor(fn, tensor, floating=True):
+def _check_tensor(fn: str, tensor: object, floating: bool = True) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{fn}: expected a minicnn.Tensor, got {type(tensor).__name__}")
     if floating and tensor.dtype.kind != "f":
         raise TypeError(f"{fn}: expected a float32 or float64 tensor, got dtype {tensor.dtype}")
 
 
-def _calculate_fan_in_and_fan_out(tensor):
+def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     """(fan_in, fan_out) = (shape[1], shape[0]) times the receptive field prod(shape[2:]).
     Raises ValueError for a tensor with fewer than 2 dimensions."""
     if tensor.ndim < 2:
@@ -73,7 +73,7 @@ def _calculate_fan_in_and_fan_out(tensor):
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
-def _calculate_correct_fan(tensor, mode):
+def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
     mode = mode.lower() if isinstance(mode, str) else mode
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of ['fan_in', 'fan_out']")
@@ -81,11 +81,12 @@ def _calculate_correct_fan(tensor, mode):
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _generator(generator):
+def _generator(generator: np.random.Generator | None) -> np.random.Generator:
     return _random.default_generator() if generator is None else generator
 
 
-def _fill_uniform(tensor, a, b, generator):
+def _fill_uniform(tensor: Tensor, a: float, b: float,
+                  generator: np.random.Generator | None) -> Tensor:
     """tensor <- U(a, b), drawn in the tensor's dtype, written into its array; clipped so
     that float32 rounding of a + u (b - a) cannot step past the bounds."""
     data = tensor._data
@@ -97,7 +98,8 @@ def _fill_uniform(tensor, a, b, generator):
     return tensor
 
 
-def uniform_(tensor, a=0.0, b=1.0, generator=None):
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0,
+             generator: np.random.Generator | None = None) -> Tensor:
     """Fill ``tensor`` with values drawn from U(a, b) (``torch.nn.init.uniform_``).
     Raises TypeError for a non-float tensor and ValueError when a > b."""
     _check_tensor("uniform_", tensor)
@@ -106,11 +108,13 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     return _fill_uniform(tensor, a, b, generator)
 
 
-def _standard_normal(shape, dtype, generator):
+def _standard_normal(shape: tuple[int, ...], dtype: np.dtype,
+                     generator: np.random.Generator | None) -> np.ndarray:
     return _generator(generator).standard_normal(shape, dtype=dtype)
 
 
-def normal_(tensor, mean=0.0, std=1.0, generator=None):
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0,
+            generator: np.random.Generator | None = None) -> Tensor:
     """Fill ``tensor`` with values drawn from N(mean, std**2) (``torch.nn.init.normal_``).
     Raises TypeError for a non-float tensor and ValueError for std < 0."""
     _check_tensor("normal_", tensor)
@@ -125,7 +129,8 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     return tensor
 
 
-def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: np.random.Generator | None = None) -> Tensor:
     """Fill ``tensor`` with N(mean, std**2) values conditioned on [a, b]
     (``torch.nn.init.trunc_normal_``); a and b are absolute bounds, not multiples of std.
 
@@ -148,7 +153,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     dtype, n = data.dtype, data.size
     lo, hi = dtype.type(a), dtype.type(b)  # the bounds as the tensor can hold them
 
-    def cdf(x):
+    def cdf(x: float) -> float:
         return 0.5 * math.erfc(-(x - mean) / (std * math.sqrt(2.0)))
 
     out = np.empty(n, dtype)
@@ -176,7 +181,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     return tensor
 
 
-def constant_(tensor, val):
+def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill ``tensor`` with ``val`` (``torch.nn.init.constant_``); any dtype."""
     _check_tensor("constant_", tensor, floating=False)
     tensor._data[...] = val
@@ -184,17 +189,17 @@ def constant_(tensor, val):
     return tensor
 
 
-def ones_(tensor):
+def ones_(tensor: Tensor) -> Tensor:
     """Fill ``tensor`` with 1 (``torch.nn.init.ones_``)."""
     return constant_(tensor, 1)
 
 
-def zeros_(tensor):
+def zeros_(tensor: Tensor) -> Tensor:
     """Fill ``tensor`` with 0 (``torch.nn.init.zeros_``)."""
     return constant_(tensor, 0)
 
 
-def eye_(tensor):
+def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D ``tensor`` with the identity matrix (ones on the diagonal of a rectangle, as
     ``torch.nn.init.eye_``). Raises ValueError for another number of dimensions."""
     _check_tensor("eye_", tensor, floating=False)
@@ -206,7 +211,7 @@ def eye_(tensor):
     return tensor
 
 
-def dirac_(tensor, groups=1):
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
     """Fill a 3-, 4- or 5-D convolution weight (out, in, *kernel) with the Dirac delta, so the
     convolution is the identity on the first min(out / groups, in) channels of each group
     (``torch.nn.init.dirac_``). Raises ValueError for another number of dimensions or when
@@ -228,7 +233,8 @@ def dirac_(tensor, groups=1):
     return tensor
 
 
-def xavier_uniform_(tensor, gain=1.0, generator=None):
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0,
+                    generator: np.random.Generator | None = None) -> Tensor:
     """Glorot uniform: U(-bound, bound), bound = gain * sqrt(6 / (fan_in + fan_out))
     (``torch.nn.init.xavier_uniform_``). Raises ValueError for fewer than 2 dimensions."""
     _check_tensor("xavier_uniform_", tensor)
@@ -238,7 +244,8 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     return _fill_uniform(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor, gain=1.0, generator=None):
+def xavier_normal_(tensor: Tensor, gain: float = 1.0,
+                   generator: np.random.Generator | None = None) -> Tensor:
     """Glorot normal: N(0, std**2), std = gain * sqrt(2 / (fan_in + fan_out))
     (``torch.nn.init.xavier_normal_``). Raises ValueError for fewer than 2 dimensions."""
     _check_tensor("xavier_normal_", tensor)
@@ -246,7 +253,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
 
-def _kaiming_std(fn, tensor, a, mode, nonlinearity):
+def _kaiming_std(fn: str, tensor: Tensor, a: float, mode: str, nonlinearity: str) -> float | None:
     """gain / sqrt(fan), or None for a tensor with no elements (PyTorch warns, does nothing)."""
     _check_tensor(fn, tensor)
     if 0 in tensor.shape:
@@ -256,7 +263,9 @@ def _kaiming_std(fn, tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu",
+                     generator: np.random.Generator | None = None) -> Tensor:
     """He uniform: U(-bound, bound), bound = sqrt(3) * gain / sqrt(fan)
     (``torch.nn.init.kaiming_uniform_``), gain = calculate_gain(nonlinearity, a), fan the
     fan_in or fan_out by ``mode``. Conv2d and Linear use a=sqrt(5), which gives
@@ -269,7 +278,9 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     return _fill_uniform(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", generator=None):
+def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu",
+                    generator: np.random.Generator | None = None) -> Tensor:
     """He normal: N(0, std**2), std = gain / sqrt(fan) (``torch.nn.init.kaiming_normal_``);
     arguments and errors as :func:`kaiming_uniform_`."""
     std = _kaiming_std("kaiming_normal_", tensor, a, mode, nonlinearity)

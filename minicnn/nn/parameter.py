@@ -1,9 +1,18 @@
 """Parameter: a tensor that a :class:`~minicnn.nn.Module` registers as one of its weights; and
 UninitializedParameter / UninitializedBuffer, the shapeless placeholders of lazy modules."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard
+
 import numpy as np
+import numpy.typing as npt
 
 from ..creation import empty
 from ..tensor import Tensor
+
+if TYPE_CHECKING:
+    from ..device import device as Device
 
 
 class Parameter(Tensor):
@@ -17,7 +26,8 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __init__(self, data=None, requires_grad=True):
+    def __init__(self, data: Tensor | npt.ArrayLike | None = None,
+                 requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, np.float32)
         if isinstance(data, Tensor):
@@ -25,7 +35,7 @@ class Parameter(Tensor):
         else:
             super().__init__(np.asarray(data), requires_grad=requires_grad)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
 
@@ -49,7 +59,7 @@ _BLOCKED_DUNDERS = (
     "__ge__")
 
 
-def _uninitialized_error(cls, name):
+def _uninitialized_error(cls: type, name: str) -> ValueError:
     return ValueError(
         f"Attempted to use an uninitialized parameter in Tensor.{name}. This error happens when "
         f"you are using a `LazyModule` or explicitly manipulating "
@@ -57,7 +67,14 @@ def _uninitialized_error(cls, name):
         f"with a dummy batch to initialize the parameters before calling minicnn functions")
 
 
-class UninitializedTensorMixin:
+if TYPE_CHECKING:
+    # the mixin always precedes a Tensor class in the bases: it works on that class's slots
+    _TensorBase = Tensor
+else:
+    _TensorBase = object
+
+
+class UninitializedTensorMixin(_TensorBase):
     """What UninitializedParameter and UninitializedBuffer share (PyTorch's mixin of that name):
     a tensor with a dtype and a device but no shape yet, which :meth:`materialize` turns, in
     place, into a ``cls_to_become`` of a given shape.
@@ -73,7 +90,7 @@ class UninitializedTensorMixin:
     __slots__ = ()  # the layout of the tensor class it becomes, so __class__ can change
     cls_to_become: type = Tensor
 
-    def __getattribute__(self, name):
+    def __getattribute__(self, name: str) -> Any:
         if name.startswith("_") or name in _ALLOWED:
             return object.__getattribute__(self, name)
         if name == "shape":
@@ -83,7 +100,8 @@ class UninitializedTensorMixin:
             raise _uninitialized_error(cls, name)
         return object.__getattribute__(self, name)
 
-    def materialize(self, shape, device=None, dtype=None) -> None:
+    def materialize(self, shape: int | Sequence[int], device: str | Device | None = None,
+                    dtype: npt.DTypeLike | None = None) -> None:
         """Give the tensor new (uninitialized, ``empty``) memory of ``shape`` (an int or a
         sequence of ints), on ``device`` and of ``dtype`` (by default its own), and turn it into a
         ``cls_to_become`` in place, so every reference to it (a module's, an optimizer's) sees
@@ -96,12 +114,12 @@ class UninitializedTensorMixin:
         self._data, self._device = new._data, new._device
         self.__class__ = self.cls_to_become
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
 
-def _raise_uninitialized(name):
-    def method(self, *args, **kwargs):
+def _raise_uninitialized(name: str) -> Callable[..., NoReturn]:
+    def method(self: object, *args: object, **kwargs: object) -> NoReturn:
         raise _uninitialized_error(type(self), name)
 
     method.__name__ = name
@@ -125,7 +143,8 @@ class UninitializedParameter(UninitializedTensorMixin, Parameter):
     __slots__ = ()
     cls_to_become = Parameter
 
-    def __init__(self, requires_grad=True, device=None, dtype=None):
+    def __init__(self, requires_grad: bool = True, device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None) -> None:
         Tensor.__init__(self, empty(0, dtype=dtype, device=device)._data,
                         requires_grad=requires_grad, device=device)
 
@@ -140,12 +159,13 @@ class UninitializedBuffer(UninitializedTensorMixin, Tensor):
     __slots__ = ()
     cls_to_become = Tensor
 
-    def __init__(self, requires_grad=False, device=None, dtype=None):
+    def __init__(self, requires_grad: bool = False, device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None) -> None:
         Tensor.__init__(self, empty(0, dtype=dtype, device=device)._data,
                         requires_grad=requires_grad, device=device)
 
 
-def is_lazy(param) -> bool:
+def is_lazy(param: object) -> TypeGuard[UninitializedTensorMixin]:
     """Whether ``param`` is an uninitialized parameter or buffer
     (``torch.nn.parameter.is_lazy``)."""
     return isinstance(param, UninitializedTensorMixin)

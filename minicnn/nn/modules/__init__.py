@@ -1,4 +1,5 @@
-"""Layers as modules (``torch.nn``): each holds its parameters and calls :mod:`minicnn.nn.functional`."""
+"""Layers as modules (``torch.nn``): each holds its parameters and calls
+:mod:`minicnn.nn.functional`."""
 from .activation import *  # noqa: F401,F403
 from .container import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403

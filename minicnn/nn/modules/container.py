@@ -1,21 +1,31 @@
 """Containers: Sequential, ModuleList, ModuleDict (as in ``torch.nn``); children are named
 "0", "1", ... (or by their keys), so state_dict keys match PyTorch's."""
+from __future__ import annotations
+
 import operator
 from collections import OrderedDict
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from typing import Any, SupportsIndex, cast, overload
 
 from .module import Module
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
 
-def _index(idx, length, cls):
+def _index(idx: SupportsIndex, length: int, cls: str) -> int:
     idx = operator.index(idx)
     if not -length <= idx < length:
         raise IndexError(f"index {idx} is out of range for {cls} of length {length}")
     return idx + length if idx < 0 else idx
 
 
-def _renumber(container, items):
+def _children(container: Module) -> OrderedDict[str, Module]:
+    """A container's children, which are modules: its methods take nothing else (only
+    ``add_module(name, None)``, called on it directly, could store a None)."""
+    return cast("OrderedDict[str, Module]", container._modules)
+
+
+def _renumber(container: Module, items: Iterable[Module]) -> None:
     """Re-register ``items`` as the children "0", "1", ... (after a delete or an insert)."""
     container._modules.clear()
     for i, m in enumerate(items):
@@ -27,7 +37,13 @@ class Sequential(Module):
     ``Sequential(OrderedDict(name=m, ...))``. ``forward(x)`` returns ``...m2(m1(x))``.
     Indexing with an int gives a layer, with a slice a new Sequential of the same layers."""
 
-    def __init__(self, *args):
+    @overload
+    def __init__(self, *args: Module) -> None: ...
+
+    @overload
+    def __init__(self, arg: OrderedDict[str, Module], /) -> None: ...
+
+    def __init__(self, *args: Any) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for name, module in args[0].items():
@@ -36,44 +52,53 @@ class Sequential(Module):
             for i, module in enumerate(args):
                 self.add_module(str(i), module)
 
-    def forward(self, input):
-        for module in self._modules.values():
+    def forward(self, input: Any) -> Any:
+        for module in _children(self).values():
             input = module(input)
         return input
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
+    def __iter__(self) -> Iterator[Module]:
+        return iter(_children(self).values())
 
-    def __getitem__(self, idx):
+    @overload
+    def __getitem__(self, idx: slice) -> Sequential: ...
+
+    @overload
+    def __getitem__(self, idx: SupportsIndex) -> Module: ...
+
+    def __getitem__(self, idx: slice | SupportsIndex) -> Sequential | Module:
         if isinstance(idx, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        return list(self._modules.values())[_index(idx, len(self), "Sequential")]
+            return Sequential(OrderedDict(list(_children(self).items())[idx]))
+        return list(_children(self).values())[_index(idx, len(self), "Sequential")]
 
-    def __setitem__(self, idx, module):
+    def __setitem__(self, idx: SupportsIndex, module: Module) -> None:
         key = list(self._modules)[_index(idx, len(self), "Sequential")]
         self.add_module(key, module)
 
-    def __delitem__(self, idx):
+    def __delitem__(self, idx: slice | SupportsIndex) -> None:
         keys = list(self._modules)
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(self),
                                                                           "Sequential")]]):
             del self._modules[key]
-        _renumber(self, list(self._modules.values()))  # keys stay "0", "1", ... as PyTorch's
+        _renumber(self, list(_children(self).values()))  # keys stay "0", "1", ... as PyTorch's
 
-    def append(self, module):
+    def append(self, module: Module) -> Sequential:
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules):
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        """Append each of ``modules``; returns self."""
         for m in modules:
             self.append(m)
         return self
 
-    def insert(self, index, module):
-        items = list(self._modules.values())
+    def insert(self, index: SupportsIndex, module: Module) -> Sequential:
+        """Insert ``module`` before position ``index`` (list.insert's rule); returns self."""
+        items = list(_children(self).values())
         items.insert(index, module)
         _renumber(self, items)
         return self
@@ -83,47 +108,56 @@ class ModuleList(Module):
     """A list of modules, registered so their parameters are found (``torch.nn.ModuleList``).
     It has no forward: index or iterate it in your own."""
 
-    def __init__(self, modules=None):
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
         super().__init__()
         if modules is not None:
             self.extend(modules)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
+    def __iter__(self) -> Iterator[Module]:
+        return iter(_children(self).values())
 
-    def __getitem__(self, idx):
+    @overload
+    def __getitem__(self, idx: slice) -> ModuleList: ...
+
+    @overload
+    def __getitem__(self, idx: SupportsIndex) -> Module: ...
+
+    def __getitem__(self, idx: slice | SupportsIndex) -> ModuleList | Module:
         if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        return self._modules[str(_index(idx, len(self), "ModuleList"))]
+            return ModuleList(list(_children(self).values())[idx])
+        return _children(self)[str(_index(idx, len(self), "ModuleList"))]
 
-    def __setitem__(self, idx, module):
+    def __setitem__(self, idx: SupportsIndex, module: Module) -> None:
         self.add_module(str(_index(idx, len(self), "ModuleList")), module)
 
-    def __delitem__(self, idx):
-        items = list(self._modules.values())
+    def __delitem__(self, idx: slice | SupportsIndex) -> None:
+        items = list(_children(self).values())
         if isinstance(idx, slice):
             del items[idx]
         else:
             del items[_index(idx, len(items), "ModuleList")]
         _renumber(self, items)
 
-    def __iadd__(self, modules):
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
 
-    def append(self, module):
+    def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end; returns self."""
         self.add_module(str(len(self)), module)
         return self
 
-    def extend(self, modules):
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        """Append each of ``modules``; returns self."""
         for m in modules:
             self.append(m)
         return self
 
-    def insert(self, index, module):
-        items = list(self._modules.values())
+    def insert(self, index: SupportsIndex, module: Module) -> None:
+        """Insert ``module`` before position ``index`` (list.insert's rule)."""
+        items = list(_children(self).values())
         items.insert(index, module)
         _renumber(self, items)
 
@@ -131,45 +165,49 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """An ordered dict of named modules (``torch.nn.ModuleDict``); keys become the dotted names."""
 
-    def __init__(self, modules=None):
+    def __init__(
+            self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+    ) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def __getitem__(self, key):
-        return self._modules[key]
+    def __getitem__(self, key: str) -> Module:
+        return _children(self)[key]
 
-    def __setitem__(self, key, module):
+    def __setitem__(self, key: str, module: Module) -> None:
         self.add_module(key, module)
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: str) -> None:
         del self._modules[key]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._modules)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self._modules
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self._modules.keys()
 
-    def items(self):
-        return self._modules.items()
+    def items(self) -> ItemsView[str, Module]:
+        return _children(self).items()
 
-    def values(self):
-        return self._modules.values()
+    def values(self) -> ValuesView[Module]:
+        return _children(self).values()
 
-    def pop(self, key):
-        return self._modules.pop(key)
+    def pop(self, key: str) -> Module:
+        """Remove the module ``key`` and return it (KeyError when there is none)."""
+        return _children(self).pop(key)
 
-    def clear(self):
+    def clear(self) -> None:
         self._modules.clear()
 
-    def update(self, modules):
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        """Add or replace modules from a mapping or from (name, module) pairs."""
         pairs = modules.items() if hasattr(modules, "items") else modules
         for key, module in pairs:
             self[key] = module

@@ -4,15 +4,31 @@
 Each holds ``weight`` and ``bias`` and calls :func:`minicnn.nn.functional.conv2d` /
 ``conv_transpose2d``; names, defaults, attributes, initialization and repr are PyTorch's.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
+
+import numpy.typing as npt
 
 from ...creation import empty
-from ...geometry import conv_padding, conv_transpose_output_size, is_int, pair, resolve_padding
+from ...geometry import (
+    IntOrPair,
+    conv_padding,
+    conv_transpose_output_size,
+    is_int,
+    pair,
+    resolve_padding,
+)
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
 from .module import Module
+
+if TYPE_CHECKING:
+    from ...device import device as Device
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -22,8 +38,11 @@ _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 class _ConvNd(Module):
     """What Conv2d and ConvTranspose2d share: argument checks, parameters, init, repr."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 transposed, output_padding, groups, bias, padding_mode, device, dtype):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair, padding: str | IntOrPair, dilation: IntOrPair,
+                 transposed: bool, output_padding: IntOrPair, groups: int, bias: bool,
+                 padding_mode: str, device: str | Device | None,
+                 dtype: npt.DTypeLike | None) -> None:
         super().__init__()
         cls = type(self).__name__
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -67,7 +86,7 @@ class _ConvNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """PyTorch's default: weight ~ kaiming_uniform_(a=sqrt(5)), i.e. U(-1/sqrt(fan_in),
         1/sqrt(fan_in)), and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in from the
         weight (shape[1] * kh * kw)."""
@@ -77,7 +96,7 @@ class _ConvNd(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
             f"stride={self.stride}"
         if self.padding != (0, 0):  # a string prints bare, as in PyTorch: padding=same
@@ -94,7 +113,7 @@ class _ConvNd(Module):
             s += f", padding_mode={self.padding_mode}"
         return s
 
-    def _bad_input(self, input):
+    def _bad_input(self, input: object) -> NoReturn:
         """Raise the error for an input that is not (N, C_in, H, W) or (C_in, H, W)."""
         if not isinstance(input, Tensor):
             raise TypeError(f"{self!r} expected a minicnn.Tensor input, got "
@@ -131,12 +150,14 @@ class Conv2d(_ConvNd):
     :func:`~minicnn.nn.functional.conv2d` (dtype, kernel larger than the input).
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: str | IntOrPair = 0, dilation: IntOrPair = 1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, False,
                          0, groups, bias, padding_mode, device, dtype)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim not in (3, 4) \
                 or input.shape[-3] != self.in_channels:
             self._bad_input(input)
@@ -172,15 +193,19 @@ class ConvTranspose2d(_ConvNd):
     :func:`~minicnn.nn.functional.conv_transpose2d`.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 device=None, dtype=None):
+    padding: tuple[int, int]  # never a string: the constructor refuses one
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntOrPair,
+                 stride: IntOrPair = 1, padding: IntOrPair = 0, output_padding: IntOrPair = 0,
+                 groups: int = 1, bias: bool = True, dilation: IntOrPair = 1,
+                 padding_mode: str = "zeros", device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None) -> None:
         if padding_mode != "zeros":
             raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, True,
                          output_padding, groups, bias, padding_mode, device, dtype)
 
-    def _output_padding(self, input, output_size):
+    def _output_padding(self, input: Tensor, output_size: Sequence[int]) -> tuple[int, int]:
         """The output_padding that makes the output (H_out, W_out) = output_size."""
         output_size = list(output_size)
         if len(output_size) == input.ndim:  # (N, C, H, W) or (C, H, W): keep the spatial part
@@ -196,7 +221,7 @@ class ConvTranspose2d(_ConvNd):
                              f"from {lo} to {hi} (for an input of {tuple(input.shape[-2:])})")
         return output_size[0] - lo[0], output_size[1] - lo[1]
 
-    def forward(self, input, output_size=None):
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim not in (3, 4) \
                 or input.shape[-3] != self.in_channels:
             self._bad_input(input)

@@ -3,6 +3,7 @@ identity in eval mode."""
 import numbers
 
 from ...autograd import is_grad_enabled
+from ...tensor import Tensor
 from .. import functional as F
 from .module import Module
 
@@ -10,19 +11,19 @@ __all__ = ["Dropout", "Dropout2d"]
 
 
 class _DropoutNd(Module):
-    def __init__(self, p=0.5, inplace=False):
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0 <= p <= 1:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-        self.inplace = inplace
+        self.p: float = p
+        self.inplace: bool = inplace
 
-    def _inplace(self, input):
+    def _inplace(self, input: Tensor) -> bool:
         """In place only where no gradient is recorded for the input (minicnn has no in-place
         autograd); otherwise out of place, with the same values."""
         return self.inplace and not (input.requires_grad and is_grad_enabled())
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
 
 
@@ -36,7 +37,7 @@ class Dropout(_DropoutNd):
     of place otherwise. Raises ValueError in the constructor for p outside [0, 1].
     """
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout(input, self.p, self.training, self._inplace(input))
 
 
@@ -47,5 +48,5 @@ class Dropout2d(_DropoutNd):
     a warning, as in PyTorch. ``inplace`` and errors as :class:`Dropout`.
     """
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self._inplace(input))

@@ -1,5 +1,6 @@
 """Flatten and Unflatten (``torch.nn.Flatten``, ``torch.nn.Unflatten``)."""
 from ...ops._util import normalize_dim
+from ...tensor import Tensor
 from .module import Module
 
 __all__ = ["Flatten", "Unflatten"]
@@ -11,15 +12,15 @@ class Flatten(Module):
     when the input allows one. Raises IndexError for a dimension out of range (as
     :meth:`Tensor.flatten`)."""
 
-    def __init__(self, start_dim=1, end_dim=-1):
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
         self.start_dim = start_dim
         self.end_dim = end_dim
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return input.flatten(self.start_dim, self.end_dim)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
@@ -29,7 +30,7 @@ class Unflatten(Module):
     (inferred). Raises TypeError when unflattened_size is not a tuple/list of ints, and
     ValueError in forward when its product does not match the size of ``dim``."""
 
-    def __init__(self, dim, unflattened_size):
+    def __init__(self, dim: int, unflattened_size: tuple[int, ...] | list[int]) -> None:
         super().__init__()
         if not isinstance(unflattened_size, (tuple, list)):
             raise TypeError(f"unflattened_size must be a tuple of ints, but found type "
@@ -41,7 +42,7 @@ class Unflatten(Module):
         self.dim = dim
         self.unflattened_size = unflattened_size
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         shape = input.shape
         d = normalize_dim(self.dim, input.ndim)
         sizes = tuple(self.unflattened_size)
@@ -54,5 +55,5 @@ class Unflatten(Module):
                              f"of size {shape[d]} (input of shape {tuple(shape)})")
         return input.reshape(shape[:d] + sizes + shape[d + 1:])
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

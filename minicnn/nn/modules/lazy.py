@@ -15,16 +15,39 @@ the same, an optimizer built before or after that first "dry run" updates the re
 >>> model(minicnn.zeros(1, 3, 32, 32))  # dry run: in_channels 3, in_features 7200 # doctest: +SKIP
 >>> optimizer = minicnn.optim.SGD(model.parameters(), lr=0.1)                     # doctest: +SKIP
 """
+from __future__ import annotations
+
 import itertools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
-from ...geometry import is_int
+from ...geometry import IntOrPair, is_int
 from ...tensor import Tensor
 from ..parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 from .conv import Conv2d, ConvTranspose2d
 from .linear import Linear
 from .norm import BatchNorm1d, BatchNorm2d
+
+# For type checkers only, the bases the mixins stand in front of (at run time they derive from
+# object and the layer class follows them in the MRO)
+if TYPE_CHECKING:
+    from ...device import device as Device
+    from .module import Module
+    from .norm import _BatchNorm
+
+    class _Layer(Module):
+        """What a lazy mixin takes from the layer class: its constructor and initialization."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def reset_parameters(self) -> None: ...
+
+    _BatchNormBase = _BatchNorm
+else:
+    _Layer = _BatchNormBase = object
 
 __all__ = ["LazyConv2d", "LazyConvTranspose2d", "LazyLinear",
            "LazyBatchNorm1d", "LazyBatchNorm2d"]
@@ -34,7 +57,7 @@ def _skip_reset() -> None:
     """Stands in for reset_parameters while the ordinary constructor runs (nothing to draw)."""
 
 
-def _infer_parameters(module, args) -> None:
+def _infer_parameters(module: LazyModuleMixin, args: tuple[Any, ...]) -> None:
     """The forward pre-hook of a lazy module: materialize from the input, then become the
     ordinary module (the hook removes itself)."""
     module.initialize_parameters(*args)
@@ -46,7 +69,7 @@ def _infer_parameters(module, args) -> None:
         module.__class__ = module.cls_to_become
 
 
-class LazyModuleMixin:
+class LazyModuleMixin(_Layer):
     """What every lazy module shares (``torch.nn.modules.lazy.LazyModuleMixin``); put it before
     the ordinary module class in the bases.
 
@@ -62,7 +85,7 @@ class LazyModuleMixin:
     cls_to_become: type | None = None
     _size_attr: str = ""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         # the ordinary constructor, given a placeholder size; its reset_parameters would draw
         # initial weights from the generator, which must wait until the real size is known
         object.__setattr__(self, "reset_parameters", _skip_reset)
@@ -83,7 +106,7 @@ class LazyModuleMixin:
         return any(is_lazy(t) for t in itertools.chain(self._parameters.values(),
                                                        self._buffers.values()))
 
-    def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+    def initialize_parameters(self, input: Tensor, *args: object, **kwargs: object) -> None:
         """Infer the input size from ``input`` (the first argument of forward; the rest are
         ignored), materialize the parameters and buffers and initialize them as the ordinary
         module does. Does nothing once initialized; the class changes only in forward.
@@ -115,12 +138,22 @@ class LazyModuleMixin:
         if not self.has_uninitialized_params() and getattr(self, self._size_attr) != 0:
             super().reset_parameters()
 
-    def _lazy_load_hook(self, state_dict, prefix: str) -> None:
+    # what each subclass implements (see the class docstring)
+    def _infer_size(self, input: Tensor) -> int:
+        raise NotImplementedError
+
+    def _shapes(self, size: int) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def _size_from_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
+        raise NotImplementedError
+
+    def _lazy_load_hook(self, state_dict: Mapping[str, Any], prefix: str) -> None:
         """Called by Module.load_state_dict before it checks shapes: initialize at the size
         the checkpoint implies, when it implies one."""
         if not self.has_uninitialized_params():
             return
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for name in itertools.chain(self._parameters, self._buffers):
             key = prefix + name
             if key in state_dict and not is_lazy(state_dict[key]):
@@ -135,6 +168,11 @@ class _LazyConvMixin(LazyModuleMixin):
     channel axis, (N, C, H, W) or unbatched (C, H, W)."""
 
     _size_attr = "in_channels"
+    # set by the convolution's constructor
+    groups: int
+    transposed: bool
+    out_channels: int
+    kernel_size: tuple[int, int]
 
     def _infer_size(self, input: Tensor) -> int:
         if input.ndim not in (3, 4):
@@ -147,14 +185,14 @@ class _LazyConvMixin(LazyModuleMixin):
                              f"{in_channels}, groups={self.groups})")
         return in_channels
 
-    def _shapes(self, size: int) -> dict:
+    def _shapes(self, size: int) -> dict[str, tuple[int, ...]]:
         if self.transposed:
             weight = (size, self.out_channels // self.groups) + self.kernel_size
         else:
             weight = (self.out_channels, size // self.groups) + self.kernel_size
         return {"weight": weight, "bias": (self.out_channels,)}
 
-    def _size_from_checkpoint(self, shapes: dict) -> int | None:
+    def _size_from_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
         weight = shapes.get("weight")
         if weight is None or len(weight) != 4:
             return None
@@ -177,8 +215,10 @@ class LazyConv2d(_LazyConvMixin, Conv2d):
 
     cls_to_become = Conv2d
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, padding_mode="zeros", device=None, dtype=None):
+    def __init__(self, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: str | IntOrPair = 0, dilation: IntOrPair = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros",
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         placeholder = groups if is_int(groups) and groups > 0 else 1
         super().__init__(placeholder, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, device, dtype)
@@ -196,9 +236,10 @@ class LazyConvTranspose2d(_LazyConvMixin, ConvTranspose2d):
 
     cls_to_become = ConvTranspose2d
 
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups=1, bias=True, dilation=1, padding_mode="zeros", device=None,
-                 dtype=None):
+    def __init__(self, out_channels: int, kernel_size: IntOrPair, stride: IntOrPair = 1,
+                 padding: IntOrPair = 0, output_padding: IntOrPair = 0, groups: int = 1,
+                 bias: bool = True, dilation: IntOrPair = 1, padding_mode: str = "zeros",
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         placeholder = groups if is_int(groups) and groups > 0 else 1
         super().__init__(placeholder, out_channels, kernel_size, stride, padding,
                          output_padding, groups, bias, dilation, padding_mode, device, dtype)
@@ -217,7 +258,8 @@ class LazyLinear(LazyModuleMixin, Linear):
     cls_to_become = Linear
     _size_attr = "in_features"
 
-    def __init__(self, out_features, bias=True, device=None, dtype=None):
+    def __init__(self, out_features: int, bias: bool = True, device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None) -> None:
         super().__init__(1, out_features, bias, device, dtype)
 
     def _infer_size(self, input: Tensor) -> int:
@@ -226,15 +268,15 @@ class LazyLinear(LazyModuleMixin, Linear):
                              f"got ()")
         return input.shape[-1]
 
-    def _shapes(self, size: int) -> dict:
+    def _shapes(self, size: int) -> dict[str, tuple[int, ...]]:
         return {"weight": (self.out_features, size), "bias": (self.out_features,)}
 
-    def _size_from_checkpoint(self, shapes: dict) -> int | None:
+    def _size_from_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
         weight = shapes.get("weight")
         return weight[-1] if weight else None
 
 
-class _LazyBatchNormMixin(LazyModuleMixin):
+class _LazyBatchNormMixin(LazyModuleMixin, _BatchNormBase):
     """Size inference for the lazy batch norms: num_features from the input's axis 1."""
 
     _size_attr = "num_features"
@@ -245,10 +287,10 @@ class _LazyBatchNormMixin(LazyModuleMixin):
                              f"{self._layout.format(C='C')}, got {tuple(input.shape)}")
         return input.shape[1]
 
-    def _shapes(self, size: int) -> dict:
+    def _shapes(self, size: int) -> dict[str, tuple[int, ...]]:
         return {name: (size,) for name in ("weight", "bias", "running_mean", "running_var")}
 
-    def _size_from_checkpoint(self, shapes: dict) -> int | None:
+    def _size_from_checkpoint(self, shapes: dict[str, tuple[int, ...]]) -> int | None:
         for shape in shapes.values():
             if len(shape) == 1:
                 return shape[0]
@@ -268,8 +310,9 @@ class LazyBatchNorm1d(_LazyBatchNormMixin, BatchNorm1d):
 
     cls_to_become = BatchNorm1d
 
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None, *, bias=True):
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None, *, bias: bool = True) -> None:
         super().__init__(1, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
 
 
@@ -281,6 +324,7 @@ class LazyBatchNorm2d(_LazyBatchNormMixin, BatchNorm2d):
 
     cls_to_become = BatchNorm2d
 
-    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None, *, bias=True):
+    def __init__(self, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
+                 track_running_stats: bool = True, device: str | Device | None = None,
+                 dtype: npt.DTypeLike | None = None, *, bias: bool = True) -> None:
         super().__init__(1, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)

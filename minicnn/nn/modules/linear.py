@@ -1,6 +1,11 @@
 """Identity and Linear (``torch.nn.Identity``, ``torch.nn.Linear``)."""
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING, Any
+
+import numpy.typing as npt
 
 from ...creation import empty
 from ...tensor import Tensor
@@ -9,6 +14,9 @@ from .. import init
 from ..parameter import Parameter
 from .module import Module
 
+if TYPE_CHECKING:
+    from ...device import device as Device
+
 __all__ = ["Identity", "Linear"]
 
 
@@ -16,10 +24,10 @@ class Identity(Module):
     """Returns its input unchanged (``torch.nn.Identity``); any constructor arguments are
     ignored, so it can stand in for a layer that takes some."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__()
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return input
 
 
@@ -38,7 +46,8 @@ class Linear(Module):
     whose last dimension is not in_features (naming the layer and the shapes).
     """
 
-    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
@@ -52,7 +61,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """weight ~ kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in_features), 1/sqrt(in_features));
         bias ~ the same U (PyTorch's default)."""
         init.kaiming_uniform_(self.weight, a=math.sqrt(5))
@@ -61,7 +70,7 @@ class Linear(Module):
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         if not isinstance(input, Tensor) or not input.ndim \
                 or input.shape[-1] != self.in_features:
             if not isinstance(input, Tensor):
@@ -72,6 +81,6 @@ class Linear(Module):
         params = self._parameters
         return F.linear(input, params["weight"], params["bias"])
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")

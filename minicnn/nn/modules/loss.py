@@ -3,13 +3,14 @@ of the same name in :mod:`minicnn.nn.functional`. Class weights are a buffer nam
 so they follow ``.to()`` and appear in ``state_dict()`` as in PyTorch."""
 import warnings
 
+from ...tensor import Tensor
 from .. import functional as F
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss"]
 
 
-def _legacy_reduction(size_average, reduce):
+def _legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
     """The reduction that PyTorch's deprecated size_average / reduce arguments stand for."""
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
@@ -20,7 +21,8 @@ def _legacy_reduction(size_average, reduce):
 
 
 class _Loss(Module):
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
         if size_average is not None or reduce is not None:
             reduction = _legacy_reduction(size_average, reduce)
@@ -31,7 +33,8 @@ class _Loss(Module):
 
 
 class _WeightedLoss(_Loss):
-    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 reduce: bool | None = None, reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", weight)
 
@@ -52,8 +55,9 @@ class CrossEntropyLoss(_WeightedLoss):
     :func:`~minicnn.nn.functional.cross_entropy`.
     """
 
-    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                 reduction="mean", label_smoothing=0.0):
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
         super().__init__(weight, size_average, reduce, reduction)
         if not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got "
@@ -61,7 +65,7 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(input, target, self._buffers["weight"], self.ignore_index,
                                self.reduction, self.label_smoothing)
 
@@ -72,12 +76,13 @@ class NLLLoss(_WeightedLoss):
     :class:`CrossEntropyLoss` (class-index targets only). Raises ValueError in the constructor
     for a bad reduction; in forward, as :func:`~minicnn.nn.functional.nll_loss`."""
 
-    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
-                 reduction="mean"):
+    def __init__(self, weight: Tensor | None = None, size_average: bool | None = None,
+                 ignore_index: int = -100, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.nll_loss(input, target, self._buffers["weight"], self.ignore_index,
                           self.reduction)
 
@@ -88,8 +93,9 @@ class MSELoss(_Loss):
     shape (a broadcastable target warns, as PyTorch). Raises ValueError in the constructor for a
     bad reduction; in forward, as :func:`~minicnn.nn.functional.mse_loss`."""
 
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__(size_average, reduce, reduction)
 
-    def forward(self, input, target):
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
         return F.mse_loss(input, target, self.reduction)

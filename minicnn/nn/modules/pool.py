@@ -4,11 +4,17 @@ Each stores its arguments as given (so the repr is PyTorch's) after checking the
 the function of the same name in :mod:`minicnn.nn.functional`. Input (N, C, H, W) or (C, H, W),
 float32 or float64.
 """
-from ...geometry import is_int, pair, pool_window
+from __future__ import annotations
+
+from ...geometry import IntOrPair, is_int, pair, pool_window
+from ...tensor import Tensor
 from .. import functional as F
 from .module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
+
+# an adaptive pooling's output size: oh (square) or (oh, ow), None keeping the input's size
+_AdaptiveSize = int | None | tuple[int | None, int | None]
 
 # The window arguments are checked in the constructor (PyTorch checks them in forward only), by
 # the functions the ops use, so a layer and its function raise the same error.
@@ -30,8 +36,9 @@ class MaxPool2d(Module):
     :func:`~minicnn.nn.functional.max_pool2d` (input rank, window too large).
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, dilation: IntOrPair = 1, return_indices: bool = False,
+                 ceil_mode: bool = False) -> None:
         super().__init__()
         stride = stride if stride is not None else kernel_size
         pool_window(kernel_size, stride, padding, dilation, "MaxPool2d")
@@ -42,11 +49,11 @@ class MaxPool2d(Module):
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         return F.max_pool2d(input, self.kernel_size, self.stride, self.padding, self.dilation,
                             self.ceil_mode, self.return_indices)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
@@ -64,8 +71,9 @@ class AvgPool2d(Module):
     forward as :func:`~minicnn.nn.functional.avg_pool2d`.
     """
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
+    def __init__(self, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                 padding: IntOrPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None) -> None:
         super().__init__()
         stride = stride if stride is not None else kernel_size
         pool_window(kernel_size, stride, padding, 1, "AvgPool2d")
@@ -83,11 +91,11 @@ class AvgPool2d(Module):
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.avg_pool2d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
@@ -99,15 +107,15 @@ class AdaptiveAvgPool2d(Module):
     TypeError for a non-int output_size, GeometryError for a negative one or a tuple of another
     length than 2."""
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: _AdaptiveSize) -> None:
         super().__init__()
         pair(output_size, "output_size", "AdaptiveAvgPool2d", 0, optional=True)
         self.output_size = output_size
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         return F.adaptive_avg_pool2d(input, self.output_size)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
 
 
@@ -116,14 +124,14 @@ class AdaptiveMaxPool2d(Module):
     AdaptiveAvgPool2d's, maxima as MaxPool2d's; return_indices=True makes forward return
     (output, int64 indices). Raises as AdaptiveAvgPool2d."""
 
-    def __init__(self, output_size, return_indices=False):
+    def __init__(self, output_size: _AdaptiveSize, return_indices: bool = False) -> None:
         super().__init__()
         pair(output_size, "output_size", "AdaptiveMaxPool2d", 0, optional=True)
         self.output_size = output_size
         self.return_indices = return_indices
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

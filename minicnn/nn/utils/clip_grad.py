@@ -2,22 +2,27 @@
 
 The gradients are scaled or clamped in place on their arrays; nothing is recorded by autograd.
 """
+from __future__ import annotations
+
 import math
 import types
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 
 from ...tensor import Tensor
 
+_Tensors = Tensor | Iterable[Tensor]
+
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
 
 
-def _as_list(tensors):
+def _as_list(tensors: _Tensors) -> list[Tensor]:
     return [tensors] if isinstance(tensors, Tensor) else list(tensors)
 
 
-def _vector_norm(a, p):
+def _vector_norm(a: np.ndarray, p: float) -> np.ndarray | np.generic:
     """The p-norm of all of ``a``'s elements, as a 0-d array of its dtype (``vector_norm``)."""
     if p == 2.0:
         flat = a.reshape(-1)
@@ -33,7 +38,8 @@ def _vector_norm(a, p):
     return (np.abs(a) ** p).sum() ** (1.0 / p)
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def get_total_norm(tensors: _Tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach: bool | None = None) -> Tensor:
     """The ``norm_type``-norm of all the elements of ``tensors`` taken together, as if
     concatenated into one vector (``torch.nn.utils.get_total_norm``).
 
@@ -63,7 +69,8 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
     return Tensor._wrap(total, tensors[0]._device)
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+def clip_grads_with_norm_(parameters: _Tensors, max_norm: float, total_norm: Tensor | float,
+                          foreach: bool | None = None) -> None:
     """Scale the gradients of ``parameters`` in place by ``min(1, max_norm / (total_norm +
     1e-6))``, a precomputed ``total_norm`` (``torch.nn.utils.clip_grads_with_norm_``).
 
@@ -84,7 +91,8 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
             g *= coef.astype(g.dtype)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
+def clip_grad_norm_(parameters: _Tensors, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False, foreach: bool | None = None) -> Tensor:
     """Rescale the gradients so that their total norm is at most ``max_norm``
     (``torch.nn.utils.clip_grad_norm_``), in place.
 
@@ -114,7 +122,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total_norm
 
 
-def clip_grad_value_(parameters, clip_value, foreach=None):
+def clip_grad_value_(parameters: _Tensors, clip_value: float, foreach: bool | None = None) -> None:
     """Clamp every gradient element to ``[-clip_value, clip_value]`` in place
     (``torch.nn.utils.clip_grad_value_``). Parameters whose grad is None are skipped; NaNs stay.
 

@@ -11,6 +11,7 @@ import collections.abc
 import copy
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ def _as_tensor(array: np.ndarray) -> Tensor:
     return Tensor(np.asarray(array), device="cpu")  # shares the array's memory
 
 
-def _check_shapes(shapes: list) -> None:
+def _check_shapes(shapes: list[tuple[int, ...]]) -> None:
     for i, shape in enumerate(shapes):
         if shape != shapes[0]:
             raise _ShapeMismatch(f"stack expects each tensor to be equal size, but got "
@@ -42,12 +43,12 @@ def _check_shapes(shapes: list) -> None:
                                  f"(default_collate: samples of one batch must have one shape)")
 
 
-def _stack_arrays(arrays: list) -> np.ndarray:
+def _stack_arrays(arrays: Sequence[np.ndarray]) -> np.ndarray:
     _check_shapes([np.shape(a) for a in arrays])
     return np.stack(arrays)
 
 
-def _collate_tensors(batch: list) -> Tensor:
+def _collate_tensors(batch: Sequence[Tensor]) -> Tensor:
     _check_shapes([tuple(t.shape) for t in batch])
     on_cpu = all(t.device.type == "cpu" for t in batch)
     if on_cpu and not (is_grad_enabled() and any(t.requires_grad for t in batch)):
@@ -55,25 +56,25 @@ def _collate_tensors(batch: list) -> Tensor:
     return stack(batch)  # keeps the graph and the device
 
 
-def _rebuild(elem, values: dict | list, sequence: bool):
+def _rebuild(elem: Any, values: dict[Any, Any] | list[Any]) -> Any:
     """A container of ``elem``'s type holding ``values`` (PyTorch's rules: copy and update a
     mutable container, else call the type; a plain dict or list when neither works)."""
     try:
-        if sequence and isinstance(elem, collections.abc.MutableSequence):
-            clone = copy.copy(elem)
+        if isinstance(values, list) and isinstance(elem, collections.abc.MutableSequence):
+            items = copy.copy(elem)
             for i, v in enumerate(values):
-                clone[i] = v
-            return clone
-        if not sequence and isinstance(elem, collections.abc.MutableMapping):
-            clone = copy.copy(elem)
-            clone.update(values)
-            return clone
+                items[i] = v
+            return items
+        if isinstance(values, dict) and isinstance(elem, collections.abc.MutableMapping):
+            mapping = copy.copy(elem)
+            mapping.update(values)
+            return mapping
         return type(elem)(values)
     except TypeError:
-        return list(values) if sequence else dict(values)
+        return list(values) if isinstance(values, list) else dict(values)
 
 
-def default_collate(batch: Sequence):
+def default_collate(batch: Sequence[Any]) -> Any:
     """Collate a list of samples into a batch (``torch.utils.data.default_collate``).
 
     By the type of the first sample: a Tensor -> the Tensors stacked along a new first axis; a
@@ -108,8 +109,7 @@ def default_collate(batch: Sequence):
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
-        return _rebuild(elem, {key: default_collate([d[key] for d in batch]) for key in elem},
-                        sequence=False)
+        return _rebuild(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
         return type(elem)(*(default_collate(field) for field in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
@@ -117,11 +117,11 @@ def default_collate(batch: Sequence):
         if any(len(sample) != size for sample in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
         columns = [default_collate(column) for column in zip(*batch)]  # str columns stay tuples
-        return columns if isinstance(elem, tuple) else _rebuild(elem, columns, sequence=True)
+        return columns if isinstance(elem, tuple) else _rebuild(elem, columns)
     raise TypeError(_ERROR.format(type(elem)))
 
 
-def default_convert(data):
+def default_convert(data: Any) -> Any:
     """Turn the NumPy arrays and scalars in ``data`` into Tensors, leaving everything else as it
     is (``torch.utils.data.default_convert``); containers are converted element by element, a
     tuple into a list (a namedtuple stays one). Arrays keep their memory and dtype; string and
@@ -135,11 +135,11 @@ def default_convert(data):
     if isinstance(data, np.generic) and not isinstance(data, (np.str_, np.bytes_)):
         return _as_tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
-        return _rebuild(data, {key: default_convert(data[key]) for key in data}, sequence=False)
+        return _rebuild(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
         return [default_convert(d) for d in data]
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
-        return _rebuild(data, [default_convert(d) for d in data], sequence=True)
+        return _rebuild(data, [default_convert(d) for d in data])
     return data

@@ -18,17 +18,24 @@ import itertools
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Iterator, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, cast
 
 import numpy as np
 
 from ... import random as _random
+from ..._compat import add_note
 from .collate import default_collate, default_convert
 from .dataset import Dataset, IterableDataset
-from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, _check_generator,
-                      _is_int)
+from .sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    _check_generator,
+    _is_int,
+)
 
 __all__ = ["DataLoader", "get_worker_info", "WorkerInfo"]
 
@@ -43,13 +50,17 @@ class WorkerInfo:
     PyTorch."""
 
     __slots__ = ("id", "num_workers", "seed", "dataset")
+    id: int
+    num_workers: int
+    seed: int
+    dataset: Dataset[Any]
 
-    def __init__(self, id: int, num_workers: int, seed: int, dataset: Dataset) -> None:
+    def __init__(self, id: int, num_workers: int, seed: int, dataset: Dataset[Any]) -> None:
         for name, value in (("id", id), ("num_workers", num_workers), ("seed", seed),
                             ("dataset", dataset)):
             object.__setattr__(self, name, value)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise RuntimeError(f"Cannot assign attributes to {type(self).__name__} objects")
 
     def __repr__(self) -> str:
@@ -77,13 +88,13 @@ class _Iterator:
     """What ``iter(loader)`` returns: the batches of one epoch; ``len()`` is the loader's and
     ``close()`` stops the worker threads early."""
 
-    def __init__(self, batches: Iterator, length: Callable[[], int]) -> None:
+    def __init__(self, batches: Generator[Any, None, None], length: Callable[[], int]) -> None:
         self._batches, self._length = batches, length
 
     def __iter__(self) -> _Iterator:
         return self
 
-    def __next__(self):
+    def __next__(self) -> Any:
         return next(self._batches)
 
     def __len__(self) -> int:
@@ -139,13 +150,14 @@ class DataLoader:
     _frozen = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset",
                "persistent_workers")
 
-    def __init__(self, dataset: Dataset, batch_size: int | None = 1, shuffle: bool | None = None,
-                 sampler: Sampler | Iterable | None = None,
-                 batch_sampler: Sampler[list] | Iterable[list] | None = None,
-                 num_workers: int = 0, collate_fn: Callable[[list], Any] | None = None,
+    def __init__(self, dataset: Dataset[Any], batch_size: int | None = 1,
+                 shuffle: bool | None = None, sampler: Sampler[Any] | Iterable[Any] | None = None,
+                 batch_sampler: Sampler[list[Any]] | Iterable[list[Any]] | None = None,
+                 num_workers: int = 0, collate_fn: Callable[[Any], Any] | None = None,
                  pin_memory: bool = False, drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable[[int], None] | None = None,
-                 multiprocessing_context=None, generator=None, *,
+                 worker_init_fn: Callable[[int], object] | None = None,
+                 multiprocessing_context: object = None,
+                 generator: np.random.Generator | None = None, *,
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", in_order: bool = True,
                  seed: int | None = None) -> None:
@@ -196,22 +208,29 @@ class DataLoader:
             raise ValueError("batch_size=None option disables auto-batching and is mutually "
                              "exclusive with drop_last")
 
-        # the loader's own shuffle follows its epoch seed unless a generator was given
-        self._epoch_shuffle = shuffle and sampler is None and generator is None
+        # the loader's own shuffle follows its epoch seed unless a generator was given: the
+        # RandomSampler it makes then gets a generator for each epoch (see __iter__)
+        self._epoch_shuffler: RandomSampler | None = None
         if sampler is None:
             if iterable:
                 sampler = _InfiniteConstantSampler()
             else:
+                sized = cast(Sized, dataset)  # checked here: TypeError from len() when not
                 try:
-                    len(dataset)
+                    len(sized)
                 except TypeError:
                     raise TypeError(f"DataLoader: dataset must have __len__ and __getitem__ (or "
                                     f"be an IterableDataset), got {type(dataset).__name__}") \
                         from None
-                sampler = (RandomSampler(dataset, generator=generator) if shuffle
-                           else SequentialSampler(dataset))
+                if shuffle:
+                    sampler = RandomSampler(sized, generator=generator)
+                    if generator is None:
+                        self._epoch_shuffler = sampler
+                else:
+                    sampler = SequentialSampler(sized)
         if batch_size is not None and batch_sampler is None:
-            batch_sampler = BatchSampler(sampler, batch_size, drop_last)
+            # an IterableDataset's sampler gives None: the batch sampler only makes it batch
+            batch_sampler = BatchSampler(cast(Iterable[int], sampler), batch_size, drop_last)
 
         self.dataset = dataset
         self.batch_size = batch_size
@@ -219,8 +238,8 @@ class DataLoader:
         self.sampler = sampler
         self.batch_sampler = batch_sampler
         self.num_workers = int(num_workers)
-        self.collate_fn = collate_fn or (default_collate if self._auto_collation
-                                         else default_convert)
+        self.collate_fn: Callable[[Any], Any] = collate_fn or (
+            default_collate if self._auto_collation else default_convert)
         self.pin_memory = pin_memory
         self.pin_memory_device = pin_memory_device
         self.timeout = timeout
@@ -234,7 +253,7 @@ class DataLoader:
         self.epoch = 0
         self._initialized = True
 
-    def __setattr__(self, name, value) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         if name in self._frozen and getattr(self, "_initialized", False):
             raise ValueError(f"{name} attribute should not be set after {type(self).__name__} "
                              f"is initialized")
@@ -245,8 +264,8 @@ class DataLoader:
         return self.batch_sampler is not None
 
     @property
-    def _index_sampler(self):
-        return self.batch_sampler if self._auto_collation else self.sampler
+    def _index_sampler(self) -> Sampler[Any] | Iterable[Any]:
+        return self.batch_sampler if self.batch_sampler is not None else self.sampler
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch the next iteration runs (its shuffle order and augmentation)."""
@@ -256,11 +275,11 @@ class DataLoader:
 
     def __len__(self) -> int:
         if isinstance(self.dataset, IterableDataset):
-            n = len(self.dataset)
+            n = len(self.dataset)  # type: ignore[arg-type]  # TypeError when it has none
             if self.batch_size is None:
                 return n
             return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
-        return len(self._index_sampler)
+        return len(self._index_sampler)  # type: ignore[arg-type]  # TypeError when it has none
 
     def __iter__(self) -> _Iterator:
         epoch = self.epoch
@@ -276,42 +295,46 @@ class DataLoader:
         else:
             if hasattr(self.sampler, "set_epoch"):
                 self.sampler.set_epoch(epoch)
-            if self._epoch_shuffle:  # samplers take their generator when iter() is called
-                self.sampler.generator = np.random.default_rng([seed, epoch, 0])
+            shuffler = self._epoch_shuffler
+            if shuffler is not None:  # samplers take their generator when iter() is called
+                shuffler.generator = np.random.default_rng([seed, epoch, 0])
             try:
                 indices = iter(self._index_sampler)
             finally:
-                if self._epoch_shuffle:
-                    self.sampler.generator = None
+                if shuffler is not None:
+                    shuffler.generator = None
             batches = (self._map_batches(seed, epoch, indices) if self.num_workers == 0
                        else self._map_workers(seed, epoch, indices))
         return _Iterator(batches, self.__len__)
 
     # ---------------------------------------------------------------- map-style data sets
 
-    def _fetch(self, index):
+    def _fetch(self, index: Any) -> Any:
         """The batch for ``index`` (a list of indices, or one index without auto-collation)."""
         if not self._auto_collation:
             return self.collate_fn(self.dataset[index])
-        if self.collate_fn is default_collate and callable(getattr(self.dataset, "__getitems__",
-                                                                   None)):
-            data = self.dataset.__getitems__(index)
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if self.collate_fn is default_collate and callable(getitems):
+            data = getitems(index)
             # a list of samples (PyTorch's contract) or a ready batch (minicnn's data sets)
             return default_collate(data) if isinstance(data, list) else default_convert(data)
         return self.collate_fn([self.dataset[i] for i in index])
 
-    def _load(self, seed: int, epoch: int, b: int, index):
+    def _load(self, seed: int, epoch: int, b: int, index: Any) -> Any:
         with _random.use_generator(np.random.default_rng([seed, epoch, 1, b])):
             return self._fetch(index)
 
-    def _map_batches(self, seed: int, epoch: int, indices: Iterator) -> Iterator:
+    def _map_batches(self, seed: int, epoch: int,
+                     indices: Iterator[Any]) -> Generator[Any, None, None]:
         for b, index in enumerate(indices):
             yield self._load(seed, epoch, b, index)
 
-    def _map_workers(self, seed: int, epoch: int, indices: Iterator) -> Iterator:
+    def _map_workers(self, seed: int, epoch: int,
+                     indices: Iterator[Any]) -> Generator[Any, None, None]:
+        assert self.prefetch_factor is not None  # set whenever there are workers
         ids, lock = itertools.count(), threading.Lock()
 
-        def task(b, index):
+        def task(b: int, index: Any) -> Any:
             if get_worker_info() is None:  # this thread's first batch
                 with lock:
                     w = next(ids)
@@ -322,7 +345,8 @@ class DataLoader:
 
         pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix=_THREAD_PREFIX)
         ahead = max(1, self.num_workers * self.prefetch_factor)
-        pending, timed_out = [], False
+        pending: list[tuple[int, Future[Any]]] = []
+        timed_out = False
         try:
             work = enumerate(indices)
             for b, index in itertools.islice(work, ahead):
@@ -338,7 +362,7 @@ class DataLoader:
                     raise RuntimeError(f"DataLoader timed out after {self.timeout} seconds") \
                         from None
                 except Exception as e:
-                    e.add_note(f"(raised in a DataLoader worker thread while loading batch {b})")
+                    add_note(e, f"(raised in a DataLoader worker thread while loading batch {b})")
                     raise
                 yield batch
         finally:  # a stuck worker cannot be stopped: after a timeout it is left to finish alone
@@ -346,7 +370,8 @@ class DataLoader:
 
     # ---------------------------------------------------------------- iterable data sets
 
-    def _iterable_batches(self, seed: int, epoch: int, key: tuple) -> Iterator:
+    def _iterable_batches(self, seed: int, epoch: int,
+                          key: tuple[int, ...]) -> Generator[Any, None, None]:
         """The batches of one pass over an IterableDataset; batch ``b`` is read under the
         augmentation generator ``(seed, epoch, *key, b)``."""
         samples = iter(self.dataset)
@@ -358,19 +383,22 @@ class DataLoader:
                         return
                     batch = self.collate_fn(sample)
                 else:
+                    assert self.batch_size is not None  # auto-collation of an IterableDataset
                     chunk = list(itertools.islice(samples, self.batch_size))
                     if not chunk or (self.drop_last and len(chunk) < self.batch_size):
                         return
                     batch = self.collate_fn(chunk)
             yield batch
 
-    def _iterable_workers(self, seed: int, epoch: int) -> Iterator:
+    def _iterable_workers(self, seed: int, epoch: int) -> Generator[Any, None, None]:
         """Each worker thread iterates the data set; batches are taken from the workers in turn,
         skipping those that are done (PyTorch's order)."""
+        assert self.prefetch_factor is not None  # set whenever there are workers
         n, stop = self.num_workers, threading.Event()
-        queues = [queue.Queue(maxsize=max(1, self.prefetch_factor)) for _ in range(n)]
+        queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=max(1, self.prefetch_factor))
+                                          for _ in range(n)]
 
-        def put(w, item):
+        def put(w: int, item: object) -> bool:
             while not stop.is_set():
                 try:
                     queues[w].put(item, timeout=0.05)
@@ -379,7 +407,7 @@ class DataLoader:
                     pass
             return False
 
-        def work(w):
+        def work(w: int) -> None:
             _local.info = WorkerInfo(w, n, seed + w, self.dataset)
             try:
                 if self.worker_init_fn is not None:
@@ -411,7 +439,7 @@ class DataLoader:
                 else:
                     ok, value = item
                     if not ok:
-                        value.add_note(f"(raised in DataLoader worker thread {w})")
+                        add_note(value, f"(raised in DataLoader worker thread {w})")
                         raise value
                     yield value
                     turn += 1

@@ -15,12 +15,15 @@ import math
 import operator
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar
 
 import numpy as np
 
 from ... import random as _random
 from .sampler import _check_generator
+
+if TYPE_CHECKING:
+    from ...tensor import Tensor
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
            "Subset", "random_split"]
@@ -33,10 +36,10 @@ class Dataset(Generic[T_co]):
     ``__getitem__(index)`` and, for the default samplers, ``__len__``; it may define
     ``__getitems__(indices)`` to load a batch at once. ``a + b`` is ``ConcatDataset([a, b])``."""
 
-    def __getitem__(self, index) -> T_co:
+    def __getitem__(self, index: Any) -> T_co:
         raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
 
-    def __add__(self, other: Dataset) -> ConcatDataset:
+    def __add__(self, other: Dataset[T_co]) -> ConcatDataset[T_co]:
         return ConcatDataset([self, other])
 
 
@@ -50,26 +53,27 @@ class IterableDataset(Dataset[T_co], Iterable[T_co]):
     def __iter__(self) -> Iterator[T_co]:
         raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
-    def __add__(self, other: Dataset) -> ChainDataset:
+    # a deliberate exception to Dataset's rule (PyTorch's): iterable data sets chain
+    def __add__(self, other: Dataset[T_co]) -> ChainDataset:  # type: ignore[override]
         return ChainDataset([self, other])
 
 
-class TensorDataset(Dataset[tuple]):
+class TensorDataset(Dataset[tuple["Tensor", ...]]):
     """Sample ``i`` is ``tuple(t[i] for t in tensors)`` (``torch.utils.data.TensorDataset``); the
     tensors share their first dimension, the number of samples. ``__getitems__`` indexes each
     tensor once for a whole batch. Raises AssertionError, as PyTorch does, when the first
     dimensions differ."""
 
-    def __init__(self, *tensors) -> None:
+    def __init__(self, *tensors: Tensor) -> None:
         sizes = [t.shape[0] for t in tensors]
         if len(set(sizes)) > 1:
             raise AssertionError(f"Size mismatch between tensors: first dimensions {sizes}")
         self.tensors = tensors
 
-    def __getitem__(self, index) -> tuple:
+    def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         return tuple(t[index] for t in self.tensors)
 
-    def __getitems__(self, indices: Sequence[int]) -> tuple:
+    def __getitems__(self, indices: Sequence[int]) -> tuple[Tensor, ...]:
         index = np.asarray(indices, dtype=np.intp)
         return tuple(t[index] for t in self.tensors)
 
@@ -84,18 +88,20 @@ class ConcatDataset(Dataset[T_co]):
     PyTorch does, for no data sets or an IterableDataset among them; indexing raises ValueError
     for a negative index beyond the length and IndexError for one past the end."""
 
-    def __init__(self, datasets: Iterable[Dataset]) -> None:
+    def __init__(self, datasets: Iterable[Dataset[T_co]]) -> None:
         self.datasets = list(datasets)
         if not self.datasets:
             raise AssertionError("datasets should not be an empty iterable")
         if any(isinstance(d, IterableDataset) for d in self.datasets):
             raise AssertionError("ConcatDataset does not support IterableDataset")
-        self.cumulative_sizes = np.cumsum([len(d) for d in self.datasets]).tolist()
+        # map-style data sets have __len__, which Dataset does not declare (as PyTorch's)
+        sizes = [len(d) for d in self.datasets]  # type: ignore[arg-type]
+        self.cumulative_sizes: list[int] = np.cumsum(sizes).tolist()
 
     def __len__(self) -> int:
         return self.cumulative_sizes[-1]
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: SupportsIndex) -> T_co:
         idx = operator.index(idx)
         if idx < 0:
             if -idx > len(self):
@@ -107,15 +113,15 @@ class ConcatDataset(Dataset[T_co]):
         return self.datasets[k][idx - (self.cumulative_sizes[k - 1] if k else 0)]
 
 
-class ChainDataset(IterableDataset):
+class ChainDataset(IterableDataset[Any]):
     """The samples of the iterable ``datasets``, one after the other
     (``torch.utils.data.ChainDataset``). ``len()`` sums theirs; AssertionError, as in PyTorch,
     when one is not an IterableDataset."""
 
-    def __init__(self, datasets: Iterable[Dataset]) -> None:
+    def __init__(self, datasets: Iterable[Dataset[Any]]) -> None:
         self.datasets = datasets
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
                 raise AssertionError("ChainDataset only supports IterableDataset")
@@ -126,7 +132,7 @@ class ChainDataset(IterableDataset):
         for d in self.datasets:
             if not isinstance(d, IterableDataset):
                 raise AssertionError("ChainDataset only supports IterableDataset")
-            total += len(d)
+            total += len(d)  # type: ignore[arg-type]  # TypeError when one has no len()
         return total
 
 
@@ -138,34 +144,36 @@ class Subset(Dataset[T_co]):
     it has them. Raises IndexError for indices outside ``[-len(dataset), len(dataset))``, which
     PyTorch would only find when loading."""
 
-    def __init__(self, dataset: Dataset[T_co], indices: Sequence[int]) -> None:
+    def __init__(self, dataset: Dataset[T_co], indices: Sequence[int] | np.ndarray) -> None:
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.intp).reshape(-1)
-        n = len(dataset)
+        n = len(dataset)  # type: ignore[arg-type]  # a map-style data set has __len__
         if self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
             raise IndexError(f"Subset: indices must lie in [-{n}, {n}) for a data set of {n}")
 
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: SupportsIndex | list[int]) -> Any:
         if isinstance(idx, list):
             return self.dataset[self.indices[idx].tolist()]
         return self.dataset[int(self.indices[operator.index(idx)])]
 
-    def __getitems__(self, indices: Sequence[int]):
+    def __getitems__(self, indices: Sequence[int]) -> Any:
         chosen = self.indices[np.asarray(indices, dtype=np.intp)].tolist()
-        if callable(getattr(self.dataset, "__getitems__", None)):
-            return self.dataset.__getitems__(chosen)
+        getitems = getattr(self.dataset, "__getitems__", None)
+        if callable(getitems):
+            return getitems(chosen)
         return [self.dataset[i] for i in chosen]
 
+    # the parent's, when it has them (AttributeError otherwise)
     @property
     def targets(self) -> np.ndarray:
-        return np.asarray(self.dataset.targets)[self.indices]
+        return np.asarray(getattr(self.dataset, "targets"))[self.indices]
 
     @property
-    def classes(self):
-        return self.dataset.classes
+    def classes(self) -> Any:
+        return getattr(self.dataset, "classes")
 
 
 def _split_lengths(lengths: Sequence[int | float], n: int) -> list[int]:
@@ -186,7 +194,7 @@ def _split_lengths(lengths: Sequence[int | float], n: int) -> list[int]:
 
 
 def random_split(dataset: Dataset[T_co], lengths: Sequence[int | float],
-                 generator=None) -> list[Subset[T_co]]:
+                 generator: np.random.Generator | None = None) -> list[Subset[T_co]]:
     """Split ``dataset`` into non-overlapping random :class:`Subset` s
     (``torch.utils.data.random_split``).
 
@@ -200,7 +208,7 @@ def random_split(dataset: Dataset[T_co], lengths: Sequence[int | float],
     Generator. Warns (UserWarning) when a fraction gives an empty split.
     """
     _check_generator(generator, "random_split")
-    n = len(dataset)
+    n = len(dataset)  # type: ignore[arg-type]  # a map-style data set has __len__
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         lengths = _split_lengths(lengths, n)

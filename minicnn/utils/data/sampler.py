@@ -27,7 +27,8 @@ T_co = TypeVar("T_co", covariant=True)
 _CHUNK = 1024  # draws with replacement are made this many at a time
 
 
-def _check_generator(generator, owner: str):
+def _check_generator(generator: np.random.Generator | None,
+                     owner: str) -> np.random.Generator | None:
     """``generator`` itself when it is a numpy Generator or None; TypeError otherwise."""
     if generator is not None and not isinstance(generator, np.random.Generator):
         raise TypeError(f"{owner}: generator must be a numpy.random.Generator or None (minicnn "
@@ -35,7 +36,7 @@ def _check_generator(generator, owner: str):
     return generator
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -76,7 +77,8 @@ class RandomSampler(Sampler[int]):
     """
 
     def __init__(self, data_source: Sized, replacement: bool = False,
-                 num_samples: int | None = None, generator=None) -> None:
+                 num_samples: int | None = None,
+                 generator: np.random.Generator | None = None) -> None:
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
@@ -117,7 +119,8 @@ class SubsetRandomSampler(Sampler[int]):
     (``torch.utils.data.SubsetRandomSampler``). ``generator``: a numpy Generator, default
     minicnn's default generator."""
 
-    def __init__(self, indices: Sequence[int], generator=None) -> None:
+    def __init__(self, indices: Sequence[int],
+                 generator: np.random.Generator | None = None) -> None:
         self.indices = indices
         self.generator = _check_generator(generator, "SubsetRandomSampler")
 
@@ -142,19 +145,19 @@ class WeightedRandomSampler(Sampler[int]):
     ``torch.multinomial`` does.
     """
 
-    def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
-                 generator=None) -> None:
+    def __init__(self, weights: Sequence[float] | np.ndarray, num_samples: int,
+                 replacement: bool = True, generator: np.random.Generator | None = None) -> None:
         if not _is_int(num_samples) or num_samples <= 0:
             raise ValueError(f"num_samples should be a positive integer value, but got "
                              f"num_samples={num_samples}")
         if not isinstance(replacement, bool):
             raise ValueError(f"replacement should be a boolean value, but got "
                              f"replacement={replacement}")
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim != 1:
+        array = np.asarray(weights, dtype=np.float64)
+        if array.ndim != 1:
             raise ValueError(f"weights should be a 1d sequence but given weights have shape "
-                             f"{tuple(weights.shape)}")
-        self.weights = weights
+                             f"{tuple(array.shape)}")
+        self.weights = array
         self.num_samples = int(num_samples)
         self.replacement = replacement
         self.generator = _check_generator(generator, "WeightedRandomSampler")
@@ -217,5 +220,5 @@ class BatchSampler(Sampler[list[int]]):
             yield batch
 
     def __len__(self) -> int:
-        n = len(self.sampler)
+        n = len(self.sampler)  # type: ignore[arg-type]  # TypeError when the sampler has none
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
