@@ -16,7 +16,7 @@ from minicnn import distributed as dist
 from minicnn import nn
 from minicnn.cli import main
 from minicnn.data import DataLoader
-from minicnn.distributed import DistributedSampler
+from minicnn.utils.data import DistributedSampler
 
 from helpers import write_fashion_mnist
 
@@ -183,7 +183,7 @@ dist.broadcast_parameters(model)
 x, y = combined_batch()
 share = len(y) // world
 train_steps(model, x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share])
-sampler = dist.DistributedSampler(range(11), seed=2)
+sampler = minicnn.utils.data.DistributedSampler(range(11), seed=2)
 sampler.set_epoch(1)
 np.savez({out!r} + f"/rank{{rank}}.npz", indices=sampler.indices(),
          threads=minicnn.get_num_threads(),

@@ -54,7 +54,7 @@ Data-parallel training (``--distributed``)
 ------------------------------------------
 Under ``mpiexec -n N`` (:mod:`minicnn.distributed`, ``pip install minicnn[dist]``) each of the N
 ranks trains a copy of the model on its shard of every epoch
-(:class:`~minicnn.distributed.DistributedSampler`) with ``batch_size`` images per rank (a
+(:class:`~minicnn.utils.data.DistributedSampler`) with ``batch_size`` images per rank (a
 global batch of N x ``batch_size``), and the gradients are averaged over the ranks after every
 backward pass. Evaluation is sharded too, with rank 0's batch-norm running statistics; the
 metrics count the images of all ranks. Only rank 0 prints and writes the run directory; the
@@ -89,6 +89,7 @@ from .. import distributed, nn, optim
 from .. import random as _random
 from ..backends import set_num_threads
 from ..serialization import load, save
+from ..utils.data import DistributedSampler
 from .config import RUNTIME_OPTIONS, ConfigError, TrainConfig, dataset_info, require_matplotlib
 from .evaluation import evaluate_model, format_evaluation, per_class_accuracy
 from .model import data_entry, model_for
@@ -184,7 +185,7 @@ class Trainer:
         if self.world_size == 1:
             self.train_loader = DataLoader(train_set, shuffle=True, seed=config.seed, **loader)
         else:  # this rank's shard; its own augmentation draws (rank 0's are those of 1 rank)
-            sampler = distributed.DistributedSampler(train_set, seed=config.seed)
+            sampler = DistributedSampler(train_set, seed=config.seed)
             seed = (config.seed if self.rank == 0 else
                     int(np.random.SeedSequence([config.seed, self.rank]).generate_state(1)[0]))
             self.train_loader = DataLoader(train_set, sampler=sampler, seed=seed, **loader)

@@ -20,28 +20,16 @@ random_split and default_collate from here.
     for x, y in DataLoader(train, batch_size=64, shuffle=True):
         ...
 """
-from typing import TYPE_CHECKING
-
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader, WorkerInfo, get_worker_info
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
                       random_split)
+from .distributed import DistributedSampler
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
-
-if TYPE_CHECKING:
-    from ...distributed import DistributedSampler
 
 __all__ = ["Dataset", "IterableDataset", "TensorDataset", "ConcatDataset", "ChainDataset",
            "Subset", "random_split", "Sampler", "SequentialSampler", "RandomSampler",
            "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo"]
 
-
-def __getattr__(name: str) -> type:
-    # DistributedSampler lives with the MPI code (minicnn.distributed), which imports Sampler
-    # from here: importing it lazily keeps the two modules free of an import cycle
-    if name == "DistributedSampler":
-        from ...distributed import DistributedSampler
-        return DistributedSampler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

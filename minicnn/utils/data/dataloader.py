@@ -112,7 +112,7 @@ class DataLoader:
     ``batch_size``: samples per batch; None turns batching off (each sample is converted with
     :func:`default_convert`, or passed to ``collate_fn``). ``shuffle``: a new order every epoch
     (:class:`RandomSampler`); ``sampler``: the indices' order instead (any iterable of indices;
-    one with ``set_epoch``, such as :class:`minicnn.distributed.DistributedSampler`, is set to
+    one with ``set_epoch``, such as :class:`minicnn.utils.data.DistributedSampler`, is set to
     the loader's epoch before each pass); ``batch_sampler``: yields whole lists of indices,
     replacing ``batch_size``, ``shuffle``, ``sampler`` and ``drop_last``. ``drop_last``: drop a
     last, incomplete batch. ``collate_fn``: turns a list of samples into a batch (default
