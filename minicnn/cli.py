@@ -48,8 +48,14 @@ def _info(args):
 
 
 def _train(args):
-    from .training import (RUNTIME_OPTIONS, ConfigError, TrainConfig, Trainer, dataset_info,
-                           require_matplotlib)
+    from .training import (
+        RUNTIME_OPTIONS,
+        ConfigError,
+        TrainConfig,
+        Trainer,
+        dataset_info,
+        require_matplotlib,
+    )
 
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
@@ -124,7 +130,7 @@ def _warn_untrained(model):
 
 def _summary(args):
     from . import models
-    from .training import ConfigError, check_model, build_model, load_checkpoint_model
+    from .training import ConfigError, build_model, check_model, load_checkpoint_model
     from .utils.summary import summary
 
     name, checkpoint = args.model, args.checkpoint

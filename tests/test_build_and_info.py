@@ -101,7 +101,8 @@ def test_cli_without_command_fails():
 
 
 def test_omp_num_threads_is_honored():
-    code = "import minicnn; print(minicnn.get_num_threads(), minicnn.backends._cpu.get_num_threads())"
+    code = ("import minicnn; "
+            "print(minicnn.get_num_threads(), minicnn.backends._cpu.get_num_threads())")
     env = dict(os.environ, OMP_NUM_THREADS="3")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import minicnn
-from cuda_emulator import Emulator, EmulatorError, installed
 from minicnn.backends import BACKENDS, reference
 from minicnn.backends import cuda as cu
 from minicnn.backends.cuda import _lib, memory
+
+from cuda_emulator import Emulator, EmulatorError, installed
 
 rng = np.random.default_rng(0)
 

@@ -21,11 +21,11 @@ from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import minicnn
 import minicnn.nn.functional as F
+from minicnn import cli, nn, optim, training
+from minicnn.backends.cuda import DeviceArray, _lib
+
 from cuda_emulator import Emulator, installed
 from helpers import write_fashion_mnist
-from minicnn import cli, nn, optim, training
-from minicnn.backends.cuda import _lib
-from minicnn.backends.cuda import DeviceArray
 
 rng = np.random.default_rng(0)
 

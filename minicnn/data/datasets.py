@@ -33,12 +33,33 @@ import numpy as np
 
 from ..utils.data.dataset import Dataset
 from .download import fetch
-from .formats import (_GREY_MODES, IMG_EXTENSIONS, _load_pickle, _pil, _read_cifar_bin,
-                      _read_cifar_pickle, load_image, read_idx)
-from .registry import (_MNIST_FILES, DATASETS, ChecksumError, CorruptedFileError, DatasetError,
-                       DatasetInfo, DatasetNotFoundError, Download, DownloadError,
-                       UnsafePickleError, _size_text, cache_dir, canonical_name, download_dir,
-                       search_dirs)
+from .formats import (
+    _GREY_MODES,
+    IMG_EXTENSIONS,
+    _load_pickle,
+    _pil,
+    _read_cifar_bin,
+    _read_cifar_pickle,
+    load_image,
+    read_idx,
+)
+from .registry import (
+    _MNIST_FILES,
+    DATASETS,
+    ChecksumError,
+    CorruptedFileError,
+    DatasetError,
+    DatasetInfo,
+    DatasetNotFoundError,
+    Download,
+    DownloadError,
+    UnsafePickleError,
+    _size_text,
+    cache_dir,
+    canonical_name,
+    download_dir,
+    search_dirs,
+)
 from .transforms import ToTensor
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "get_dataset", "DATASETS",

@@ -23,8 +23,15 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 from .formats import _read_maybe_gzip
-from .registry import (DATASETS, ChecksumError, CorruptedFileError, DownloadError, _size_text,
-                       download_dir, search_dirs)
+from .registry import (
+    DATASETS,
+    ChecksumError,
+    CorruptedFileError,
+    DownloadError,
+    _size_text,
+    download_dir,
+    search_dirs,
+)
 
 __all__ = ["fetch", "info", "md5sum", "verify"]
 

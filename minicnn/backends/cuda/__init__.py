@@ -315,7 +315,8 @@ def _conv_check(fn, x_shape, w_shape, groups):
     N, C, H, W = x_shape
     K, Cg, kh, kw = w_shape
     if groups < 1 or C % groups or K % groups or Cg != C // groups:
-        raise ValueError(f"{fn}: weight {w_shape} does not fit input {x_shape} with groups={groups}")
+        raise ValueError(f"{fn}: weight {w_shape} does not fit input {x_shape} with "
+                         f"groups={groups}")
     return N, C, H, W, K, kh, kw
 
 
@@ -530,7 +531,8 @@ def batch_norm_invstd(var, eps):
 def _loss_check(fn, input, target, weight):
     _f32(fn, "input", input)
     if input.ndim < 2:
-        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got {input.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got "
+                         f"{input.shape}")
     if not isinstance(target, DeviceArray) or target.dtype != np.int64:
         raise TypeError(f"{fn}: target must be an int64 DeviceArray of class indices")
     expected = (input.shape[0],) + input.shape[2:]
@@ -540,7 +542,8 @@ def _loss_check(fn, input, target, weight):
     if weight is not None:
         _f32(fn, "weight", weight)
         if weight.shape != (input.shape[1],):
-            raise ValueError(f"{fn}: weight must have shape ({input.shape[1]},), got {weight.shape}")
+            raise ValueError(f"{fn}: weight must have shape ({input.shape[1]},), got "
+                             f"{weight.shape}")
     return _ncs(input.shape)
 
 

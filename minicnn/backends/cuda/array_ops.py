@@ -9,8 +9,8 @@ two kernel launches, so most ops run on the GPU unchanged and their results stay
 What is covered: float32 arithmetic with NumPy broadcasting (``+ - * / **``, in place too),
 ``exp log sqrt abs sign negative``, 2-D ``matmul``; ``sum``/``mean`` over any axes; basic indexing
 (ints, slices, None, Ellipsis) for reading and writing; ``transpose``, ``swapaxes``,
-``broadcast_to``, ``expand_dims``, ``squeeze``, ``reshape``, 1-D ``tile``; ``astype`` between float32,
-float64, int64 and bool; ``zeros_like``/``ones_like``/``empty_like``/``full_like``;
+``broadcast_to``, ``expand_dims``, ``squeeze``, ``reshape``, 1-D ``tile``; ``astype`` between
+float32, float64, int64 and bool; ``zeros_like``/``ones_like``/``empty_like``/``full_like``;
 ``may_share_memory`` (whether two device arrays use one allocation). Unlike NumPy,
 ``transpose``, slicing and ``broadcast_to`` return copies (device arrays are always contiguous).
 Anything else raises TypeError naming the operation and suggesting ``.cpu()``; a DeviceArray is
@@ -282,7 +282,8 @@ def _infer(shape, size):
     if -1 in shape:
         known = math.prod(s for s in shape if s != -1)
         if known == 0 or size % known:
-            raise ValueError(f"reshape: cannot reshape an array of {size} elements into {tuple(shape)}")
+            raise ValueError(f"reshape: cannot reshape an array of {size} elements into "
+                             f"{tuple(shape)}")
         shape[shape.index(-1)] = size // known
     if math.prod(shape) != size:
         raise ValueError(f"reshape: cannot reshape an array of {size} elements into {tuple(shape)}")
@@ -473,7 +474,8 @@ def broadcast_to(x, shape):
 
 def transpose(x, axes=None):
     """A contiguous copy with the dimensions permuted (``np.transpose``)."""
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % max(x.ndim, 1) for a in axes)
+    axes = (tuple(reversed(range(x.ndim))) if axes is None
+            else tuple(a % max(x.ndim, 1) for a in axes))
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} dimensions")
     shape = tuple(x.shape[a] for a in axes)
@@ -629,7 +631,8 @@ def sgemm(a, b, trans_a=False, trans_b=False, use_cublas=None):
 
 def matmul(a, b, out=None):
     """2-D a (M, K) @ b (K, N) on the GEMM kernel (cuBLAS when present)."""
-    if not (isinstance(a, DeviceArray) and isinstance(b, DeviceArray)) or a.ndim != 2 or b.ndim != 2:
+    if (not (isinstance(a, DeviceArray) and isinstance(b, DeviceArray))
+            or a.ndim != 2 or b.ndim != 2):
         raise unsupported("matmul other than of two 2-D CUDA arrays")
     y = sgemm(a, b)
     if out is not None:

@@ -90,7 +90,8 @@ def memory_allocated():
 
 
 def memory_reserved():
-    """Bytes obtained from cudaMalloc: live arrays plus the cache (``torch.cuda.memory_reserved``)."""
+    """Bytes obtained from cudaMalloc: live arrays plus the cache
+    (``torch.cuda.memory_reserved``)."""
     return allocator.reserved
 
 

@@ -21,13 +21,13 @@ from . import array, conv, elementwise, linear, loss, norm, optim, pool
 # before the star imports: the function linear then shadows the module linear
 _MODULES = (elementwise, conv, linear, pool, norm, loss, optim, array)
 
-from .array import *  # noqa: F401,F403
-from .conv import *  # noqa: F401,F403
-from .elementwise import *  # noqa: F401,F403
-from .linear import *  # noqa: F401,F403
-from .loss import *  # noqa: F401,F403
-from .norm import *  # noqa: F401,F403
-from .optim import *  # noqa: F401,F403
-from .pool import *  # noqa: F401,F403
+from .array import *  # noqa: E402,F401,F403
+from .conv import *  # noqa: E402,F401,F403
+from .elementwise import *  # noqa: E402,F401,F403
+from .linear import *  # noqa: E402,F401,F403
+from .loss import *  # noqa: E402,F401,F403
+from .norm import *  # noqa: E402,F401,F403
+from .optim import *  # noqa: E402,F401,F403
+from .pool import *  # noqa: E402,F401,F403
 
 __all__ = [k for m in _MODULES for k in m.__all__]

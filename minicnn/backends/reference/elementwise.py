@@ -76,7 +76,8 @@ def hardswish_backward(grad_output, x):
     kinks (0 at x = -3, 1 at x = 3). NaN inputs give NaN."""
     three = np.asarray(3, x.dtype)
     mid = grad_output * (x / three + np.asarray(0.5, x.dtype))
-    return np.where(x <= -three, 0, np.where(x >= three, grad_output, mid)).astype(x.dtype, copy=False)
+    grad = np.where(x <= -three, 0, np.where(x >= three, grad_output, mid))
+    return grad.astype(x.dtype, copy=False)
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)

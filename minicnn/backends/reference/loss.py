@@ -22,7 +22,8 @@ def _check(fn, input, target, weight, ignore_index, label_smoothing=0.0):
     if input.dtype not in (np.float32, np.float64):
         raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
     if input.ndim < 2:
-        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got {input.shape}")
+        raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got "
+                         f"{input.shape}")
     if target.dtype != np.int64:
         raise TypeError(f"{fn}: target must have dtype int64 (class indices), got {target.dtype}")
     expected = (input.shape[0],) + input.shape[2:]
@@ -31,7 +32,8 @@ def _check(fn, input, target, weight, ignore_index, label_smoothing=0.0):
                          f"{input.shape}, got {target.shape}")
     C = input.shape[1]
     if C < 1:
-        raise ValueError(f"{fn}: input must have at least one class (C >= 1), got shape {input.shape}")
+        raise ValueError(f"{fn}: input must have at least one class (C >= 1), got shape "
+                         f"{input.shape}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
     if weight is not None:
@@ -39,7 +41,8 @@ def _check(fn, input, target, weight, ignore_index, label_smoothing=0.0):
             raise TypeError(f"{fn}: weight must be a {input.dtype} numpy.ndarray, got "
                             f"{getattr(weight, 'dtype', type(weight).__name__)}")
         if weight.shape != (C,):
-            raise ValueError(f"{fn}: weight must have shape ({C},) for {C} classes, got {weight.shape}")
+            raise ValueError(f"{fn}: weight must have shape ({C},) for {C} classes, got "
+                             f"{weight.shape}")
     bad = ((target < 0) | (target >= C)) & (target != ignore_index)
     if bad.any():
         raise ValueError(f"{fn}: target {target[bad].flat[0]} is out of bounds for {C} classes "
@@ -151,7 +154,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100):
 
 def nll_loss_backward(grad_output, input, target, weight=None, ignore_index=-100, scale=1.0):
     """Gradient of :func:`nll_loss` with respect to ``input``: -g * w_t at each target class, 0
-    elsewhere; ``grad_output`` per element or 0-d (times ``scale``), as in cross_entropy_backward."""
+    elsewhere; ``grad_output`` per element or 0-d (times ``scale``), as in
+    cross_entropy_backward."""
     _check("nll_loss_backward", input, target, weight, ignore_index)
     valid, t, w_t = _picked(target, ignore_index, weight, input.dtype)
     g = _upstream("nll_loss_backward", grad_output, target, input.dtype)

@@ -1,4 +1,5 @@
-"""Reference kernels, normalization: batch norm (training and eval), layer, group and instance norm, in plain NumPy.
+"""Reference kernels, normalization: batch norm (training and eval), layer, group and instance
+norm, in plain NumPy.
 
 Every normalization computes, over some set of values, xhat = (x - mean) * invstd with
 invstd = 1 / sqrt(var + eps) and var the biased variance (divided by the count), then an
