@@ -1,10 +1,12 @@
 """Adadelta (``torch.optim.Adadelta``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ._host import check_on_host
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["Adadelta"]
 
@@ -41,7 +43,7 @@ class Adadelta(Optimizer):
     ``step()`` for parameters on a CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+    def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
@@ -54,7 +56,7 @@ class Adadelta(Optimizer):
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One Adadelta update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

@@ -1,11 +1,13 @@
 """Adagrad (``torch.optim.Adagrad``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ..tensor import Tensor
 from ._host import check_on_host
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["Adagrad"]
 
@@ -43,7 +45,7 @@ class Adagrad(Optimizer):
     TypeError for parameters on a CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0,
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10, *, maximize: bool = False) -> None:
         if not 0.0 <= lr:
@@ -64,14 +66,14 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self._init_state(p)
 
-    def _init_state(self, p):
+    def _init_state(self, p: Tensor) -> None:
         check_on_host("Adagrad", p)
         state = self.state[p]
         state["step"] = 0.0
         state["sum"] = Tensor._wrap(
             np.full_like(p._data, self.defaults["initial_accumulator_value"]), p._device)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One Adagrad update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

@@ -1,10 +1,15 @@
 """Adam, with AMSGrad and (decoupled) weight decay (``torch.optim.Adam``)."""
-from .optimizer import Optimizer
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["Adam"]
 
 
-def _check_adam_args(lr, betas, eps, weight_decay):
+def _check_adam_args(lr: float, betas: tuple[float, float], eps: float,
+                     weight_decay: float) -> None:
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
     if not 0.0 <= eps:
@@ -50,15 +55,17 @@ class Adam(Optimizer):
     Raises ValueError for lr, eps or weight_decay < 0 and for betas outside [0, 1).
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 amsgrad=False, *, maximize=False, decoupled_weight_decay=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
         _check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One Adam update of every parameter that has a gradient (the device's ``adam_step``
         kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)

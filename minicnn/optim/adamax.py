@@ -1,12 +1,14 @@
 """Adamax: Adam with the infinity norm (``torch.optim.Adamax``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ..backends.reference.optim import lerp_
 from ._host import check_on_host
 from .adam import _check_adam_args
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["Adamax"]
 
@@ -41,7 +43,7 @@ class Adamax(Optimizer):
     ``step()`` for parameters on a CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 2e-3,
+    def __init__(self, params: ParamsT, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, *, maximize: bool = False) -> None:
         _check_adam_args(lr, betas, eps, weight_decay)
@@ -49,7 +51,7 @@ class Adamax(Optimizer):
                         maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One Adamax update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

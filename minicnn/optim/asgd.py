@@ -1,15 +1,18 @@
 """ASGD: averaged stochastic gradient descent (``torch.optim.ASGD``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ._host import check_on_host
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["ASGD"]
 
 
-def _float32(value):
+def _float32(value: float) -> float:
     """``value`` rounded to float32, as PyTorch stores ASGD's eta and mu (see :class:`ASGD`)."""
     return float(np.float32(value))
 
@@ -52,7 +55,7 @@ class ASGD(Optimizer):
     CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-2, lambd: float = 1e-4,
+    def __init__(self, params: ParamsT, lr: float = 1e-2, lambd: float = 1e-4,
                  alpha: float = 0.75, t0: float = 1e6, weight_decay: float = 0, *,
                  maximize: bool = False) -> None:
         if not 0.0 <= lr:
@@ -63,7 +66,7 @@ class ASGD(Optimizer):
                         maximize=maximize)
         super().__init__(params, defaults)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """As :meth:`Optimizer.load_state_dict`, with ``"eta"`` and ``"mu"`` (floats, or saved
         one-element arrays or Tensors) kept as floats."""
         super().load_state_dict(state_dict)
@@ -72,7 +75,7 @@ class ASGD(Optimizer):
                 if key in state:
                     state[key] = float(state[key])
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One ASGD update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

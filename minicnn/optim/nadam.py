@@ -1,12 +1,15 @@
 """NAdam: Adam with Nesterov momentum (``torch.optim.NAdam``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
 from ..backends.reference.optim import adam_direction, adam_moments_
 from ._host import check_on_host
 from .adam import _check_adam_args
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["NAdam"]
 
@@ -53,7 +56,7 @@ class NAdam(Optimizer):
     TypeError at ``step()`` for parameters on a CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 2e-3,
+    def __init__(self, params: ParamsT, lr: float = 2e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False) -> None:
@@ -65,7 +68,7 @@ class NAdam(Optimizer):
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """As :meth:`Optimizer.load_state_dict`, with ``"mu_product"`` (a float, or a saved
         one-element array or Tensor) kept as a float."""
         super().load_state_dict(state_dict)
@@ -73,7 +76,7 @@ class NAdam(Optimizer):
             if "mu_product" in state:
                 state["mu_product"] = float(state["mu_product"])
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One NAdam update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

@@ -11,46 +11,58 @@ State arrays (``momentum_buffer``, ``exp_avg``, ...) are :class:`minicnn.Tensor`
 parameter's device and of its dtype, as in PyTorch, and ``state["step"]`` is a Python float, so
 ``minicnn.save(optimizer.state_dict(), f)`` stores the whole state.
 """
+from __future__ import annotations
+
 import copy
 import functools
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from ..autograd import enable_grad
 from ..backends import BACKENDS
 from ..backends.reference.optim import direction
 from ..tensor import Tensor
 
+if TYPE_CHECKING:
+    from ..backends import KernelTable
+
 __all__ = ["Optimizer", "required"]
+
+#: what an optimizer takes as ``params``: tensors, ``(name, tensor)`` pairs or group dicts
+ParamsT = Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Iterable[dict[str, Any]]
+#: the loss that a ``step(closure)`` closure returns, and ``step`` passes on
+LossT = TypeVar("LossT", bound=Tensor | float)
 
 
 class _RequiredParameter:
     """Marks a hyperparameter with no default: every parameter group must give it."""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<required parameter>"
 
 
 required = _RequiredParameter()
 
 
-def _typename(obj):
+def _typename(obj: object) -> str:
     cls = type(obj)
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _mark_step_called(step):
+def _mark_step_called(step: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a subclass's ``step`` so that LR schedulers can tell whether it ran (they warn when
     ``scheduler.step()`` comes before the first ``optimizer.step()``, as PyTorch does), and so
     that every parameter it updated (those with a gradient) has its version counter bumped: a
     backward through a graph built before the step then raises, as in PyTorch."""
 
     @functools.wraps(step)
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
         self._opt_called = True
         loss = step(self, *args, **kwargs)
         for group in self.param_groups:
@@ -80,21 +92,26 @@ class Optimizer:
             :data:`required` hyperparameter.
     """
 
-    def __init_subclass__(cls, **kwargs):
+    #: set by the first ``step()``: schedulers warn when they step before it
+    _opt_called: bool
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "step" in cls.__dict__:
-            cls.step = _mark_step_called(cls.__dict__["step"])
+            cls.step = _mark_step_called(cls.__dict__["step"])  # type: ignore[method-assign]
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         # per-dtype flat work arrays reused by every update (see _scratch); not part of the state
-        self._work = {}
+        self._work: dict[np.dtype[Any], npt.NDArray[Any]] = {}
         if isinstance(params, Tensor) or not isinstance(params, Iterable):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {_typename(params)}")
-        self.state = defaultdict(dict)
-        self.param_groups = []
-        param_groups = list(params)
+        # keyed by parameter (and, after load_state_dict, by the saved index of an entry that no
+        # parameter matched)
+        self.state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        param_groups: list[Any] = list(params)
         if len(param_groups) == 0:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
@@ -102,7 +119,7 @@ class Optimizer:
         for param_group in param_groups:
             self.add_param_group(param_group)
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Append a parameter group (a dict with ``"params"`` and optional hyperparameters), e.g.
         to train layers that were frozen so far. Missing hyperparameters take the defaults."""
         if not isinstance(param_group, dict):
@@ -149,7 +166,7 @@ class Optimizer:
                 raise ValueError("some parameters appear in more than one parameter group")
         self.param_groups.append(param_group)
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradient of every parameter: to None (the default, as PyTorch 2), or to zeros
         in place (``set_to_none=False``). A parameter whose grad is None stays None."""
         for group in self.param_groups:
@@ -165,7 +182,7 @@ class Optimizer:
                     g.requires_grad = False
                     g._data.fill(0)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """Update the parameters once; returns ``closure()``'s value (the loss) when given.
 
         ``closure``: a callable that re-evaluates the model (zero_grad, forward, backward) and
@@ -174,13 +191,13 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} does not implement step()")
 
     @staticmethod
-    def _run_closure(closure):
+    def _run_closure(closure: Callable[[], LossT] | None) -> LossT | None:
         if closure is None:
             return None
         with enable_grad():
             return closure()
 
-    def _scratch(self, like, count):
+    def _scratch(self, like: npt.NDArray[Any], count: int) -> list[npt.NDArray[Any]]:
         """``count`` work arrays shaped like the ndarray ``like``, views of one flat per-dtype
         buffer reused across parameters and steps (updates need temporaries; this saves
         allocating them on every step). Valid until the next call."""
@@ -191,7 +208,8 @@ class Optimizer:
         return [buf[i * n:(i + 1) * n].reshape(like.shape) for i in range(count)]
 
     @staticmethod
-    def _start_state(state, p, *buffers, **values):
+    def _start_state(state: dict[str, Any], p: Tensor, *buffers: str,
+                     **values: float) -> None:
         """Fill the empty state of parameter ``p`` in PyTorch's key order: ``"step"`` 0.0, then
         ``values`` (scalars), then a zero Tensor like ``p`` (its dtype and device) for each name
         in ``buffers``."""
@@ -203,7 +221,7 @@ class Optimizer:
     #: the gradient the update follows (minicnn.backends.reference.optim.direction)
     _direction = staticmethod(direction)
 
-    def _kernels(self, p, kernel):
+    def _kernels(self, p: Tensor, kernel: str) -> KernelTable:
         """The kernel table of parameter ``p``'s device, for this optimizer's update ``kernel``
         (a name of minicnn.backends.KERNELS, such as "sgd_step"). TypeError when that device
         has no such kernel: this optimizer cannot update ``p`` there."""
@@ -216,7 +234,7 @@ class Optimizer:
 
     # ------------------------------------------------------------ checkpoints
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The optimizer's state as a dict, in PyTorch's layout::
 
             {"state": {0: {"momentum_buffer": Tensor, ...}, 1: {...}},
@@ -226,7 +244,7 @@ class Optimizer:
         the state entries are the live dicts and tensors (not copies): save them (or deep-copy
         them) before stepping again.
         """
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
@@ -237,7 +255,7 @@ class Optimizer:
         state = {(index[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a :meth:`state_dict` (deep-copied). The parameters themselves are not part of it:
         the i-th index maps to this optimizer's i-th parameter. State arrays (Tensors or
         ndarrays) become Tensors of the parameter's dtype on its device; ``"step"`` a float.
@@ -255,7 +273,7 @@ class Optimizer:
         id_map = {saved: p for g, s in zip(groups, saved_groups)
                   for saved, p in zip(s["params"], g["params"])}
 
-        state = defaultdict(dict)
+        state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)
         for k, v in state_dict["state"].items():
             if k in id_map:
                 param = id_map[k]
@@ -272,7 +290,7 @@ class Optimizer:
         self.state = state
         self.param_groups = new_groups
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         text = self.__class__.__name__ + " ("
         for i, group in enumerate(self.param_groups):
             text += f"\nParameter Group {i}\n"
@@ -281,7 +299,7 @@ class Optimizer:
         return text + ")"
 
 
-def _cast_state(param, key, value):
+def _cast_state(param: Tensor, key: str | None, value: Any) -> Any:
     """A deep copy of one state entry for ``param``: arrays as Tensors of its dtype and device."""
     if key == "step":
         return float(value._data if isinstance(value, Tensor) else value)

@@ -1,12 +1,14 @@
 """RAdam: Adam with a rectified adaptive learning rate (``torch.optim.RAdam``)."""
-from collections.abc import Iterable
+from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ..backends.reference.optim import adam_direction, adam_moments_
 from ._host import check_on_host
 from .adam import _check_adam_args
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["RAdam"]
 
@@ -51,7 +53,7 @@ class RAdam(Optimizer):
     ``step()`` for parameters on a CUDA device (NumPy update only: use ``.cpu()``).
     """
 
-    def __init__(self, params: Iterable, lr: float = 1e-3,
+    def __init__(self, params: ParamsT, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False) -> None:
@@ -60,7 +62,7 @@ class RAdam(Optimizer):
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One RAdam update of every parameter that has a gradient; returns ``closure()``'s
         loss."""
         loss = self._run_closure(closure)

@@ -1,5 +1,9 @@
 """RMSprop, plain or centered, with momentum and weight decay (``torch.optim.RMSprop``)."""
-from .optimizer import Optimizer
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["RMSprop"]
 
@@ -36,8 +40,9 @@ class RMSprop(Optimizer):
     Raises ValueError for lr, eps, momentum, weight_decay or alpha < 0.
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, *, maximize: bool = False) -> None:
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 <= eps:
@@ -52,7 +57,7 @@ class RMSprop(Optimizer):
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One RMSprop update of every parameter that has a gradient (the device's
         ``rmsprop_step`` kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)

@@ -1,9 +1,13 @@
 """Stochastic gradient descent with momentum, Nesterov momentum and weight decay
 (``torch.optim.SGD``)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import numpy as np
 
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from .optimizer import LossT, Optimizer, ParamsT
 
 __all__ = ["SGD"]
 
@@ -39,8 +43,9 @@ class SGD(Optimizer):
     with dampening.
     """
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False):
+    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False) -> None:
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -53,7 +58,7 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], LossT] | None = None) -> LossT | None:
         """One SGD update of every parameter that has a gradient (the device's ``sgd_step``
         kernel); returns ``closure()``'s loss."""
         loss = self._run_closure(closure)

@@ -4,9 +4,14 @@ Each holds its affine parameters (and, for batch norm, the running statistics as
 calls :mod:`minicnn.nn.functional`; :func:`~minicnn.nn.functional.batch_norm` updates the
 running statistics itself, in place.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from ...creation import empty, ones, tensor, zeros
 from ...tensor import Tensor
@@ -15,16 +20,20 @@ from .. import init
 from ..parameter import Parameter
 from .module import Module
 
+if TYPE_CHECKING:
+    from ...device import device as Device
+
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
-def _positive_int(cls, name, value):
+def _positive_int(cls: str, name: str, value: object) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}")
     return int(value)
 
 
-def _affine(module, shape, affine, bias, device, dtype):
+def _affine(module: Module, shape: int | tuple[int, ...], affine: bool, bias: bool,
+            device: str | Device | None, dtype: npt.DTypeLike | None) -> None:
     """Register ``weight`` and ``bias`` Parameters of ``shape`` (or None when not affine)."""
     if affine:
         module.weight = Parameter(empty(shape, dtype=dtype, device=device))
@@ -41,10 +50,13 @@ class _BatchNorm(Module):
     """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015), as torch.nn's
     _BatchNorm: see BatchNorm2d for the arguments and semantics."""
 
+    _ndims: tuple[int, ...]  # the accepted input ranks, set by each subclass
     _layout = ""  # the expected input layout, for error messages
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
-                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         self.num_features = _positive_int(type(self).__name__, "num_features", num_features)
         self.eps = eps
@@ -64,14 +76,14 @@ class _BatchNorm(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
-    def reset_running_stats(self):
+    def reset_running_stats(self) -> None:
         """running_mean <- 0, running_var <- 1, num_batches_tracked <- 0."""
         if self.track_running_stats:
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             init.zeros_(self.num_batches_tracked)
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """Reset the running statistics; weight <- 1, bias <- 0 (PyTorch's default)."""
         self.reset_running_stats()
         if self.affine:
@@ -79,7 +91,7 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim not in self._ndims \
                 or input.shape[1] != self.num_features:
             self._bad_input(input)
@@ -103,14 +115,14 @@ class _BatchNorm(Module):
             count._data += 1
         return out
 
-    def _bad_input(self, input):
+    def _bad_input(self, input: object) -> NoReturn:
         if not isinstance(input, Tensor):
             raise TypeError(f"{type(self).__name__}({self.num_features}) expected a "
                             f"minicnn.Tensor input, got {type(input).__name__}")
         raise ValueError(f"{type(self).__name__}({self.num_features}) expected input of shape "
                          f"{self._layout.format(C=self.num_features)}, got {tuple(input.shape)}")
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
                 f"affine={self.affine}, bias={self.bias is not None}, "
                 f"track_running_stats={self.track_running_stats}")
@@ -164,10 +176,12 @@ class LayerNorm(Module):
     are not normalized_shape.
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
-                 device=None, dtype=None):
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True,
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
+        # int spelled out for the type checker, which does not see int as a numbers.Integral
+        if isinstance(normalized_shape, (int, numbers.Integral)):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(_positive_int("LayerNorm", "normalized_shape", d)
                                       for d in normalized_shape)
@@ -178,19 +192,19 @@ class LayerNorm(Module):
         _affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """weight <- 1, bias <- 0."""
         if self.elementwise_affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         params = self._parameters
         return F.layer_norm(input, self.normalized_shape, params["weight"], params["bias"],
                             self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
 
@@ -207,8 +221,9 @@ class GroupNorm(Module):
     does not divide; in forward, for an input that is not (N, C, *) with C = num_channels.
     """
 
-    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None, dtype=None,
-                 *, bias=True):
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None, *,
+                 bias: bool = True) -> None:
         super().__init__()
         num_groups = _positive_int("GroupNorm", "num_groups", num_groups)
         num_channels = _positive_int("GroupNorm", "num_channels", num_channels)
@@ -222,14 +237,14 @@ class GroupNorm(Module):
         _affine(self, num_channels, affine, bias, device, dtype)
         self.reset_parameters()
 
-    def reset_parameters(self):
+    def reset_parameters(self) -> None:
         """weight <- 1, bias <- 0."""
         if self.affine:
             init.ones_(self.weight)
             if self.bias is not None:
                 init.zeros_(self.bias)
 
-    def forward(self, input):
+    def forward(self, input: Tensor) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim < 2 \
                 or input.shape[1] != self.num_channels:
             if not isinstance(input, Tensor):
@@ -240,6 +255,6 @@ class GroupNorm(Module):
         params = self._parameters
         return F.group_norm(input, self.num_groups, params["weight"], params["bias"], self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
