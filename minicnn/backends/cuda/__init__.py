@@ -19,7 +19,7 @@ Missing so far: :data:`UNAVAILABLE` and float64.
 import numpy as np
 
 from .. import reference
-from ..reference.conv import conv_output_size
+from ...geometry import conv_output_size
 from ..reference.pool import check_pool_args
 from . import array_ops
 from ._lib import CudaError, check, lib
