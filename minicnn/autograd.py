@@ -2,9 +2,13 @@
 
 Every differentiable op is a :class:`Function` subclass with ``forward`` and ``backward`` side by
 side (as ``torch.autograd.Function``). ``forward(ctx, *args)`` receives raw arrays (tensors are
-unwrapped) and returns one array; ``backward(ctx, grad_output)`` returns one gradient (array or
-None) per argument of ``forward``. ``Function.apply`` runs forward and, when gradients are
-needed, records the call in the graph: the output tensor's ``grad_fn`` is the call's context.
+unwrapped) and returns one array, or a tuple of arrays (several outputs); ``backward(ctx,
+*grad_outputs)`` receives one gradient per output and returns one gradient (array or None) per
+argument of ``forward``. ``Function.apply`` runs forward and, when gradients are needed, records
+the call in the graph: the output tensors' ``grad_fn`` is the call's context (one node for all
+the outputs of a call; each output knows its index, ``output_nr``). minicnn's own Functions are
+named after their op with an ``Fn`` suffix (``ExpFn``, ``MaxPool2dFn``), so that none shares a
+name with an nn module; their nodes keep the op's name (``ExpBackward``).
 
 :func:`run_backward` walks that graph in reverse topological order, iteratively (a graph
 thousands of ops deep works), keeping intermediate gradients in a dict dropped after the pass.
@@ -20,7 +24,7 @@ import threading
 
 import numpy as np
 
-from .backends import ARRAY_TYPES, BACKENDS, array_table
+from .backends import ARRAY_TYPES, BACKENDS, array_table, move
 
 _state = threading.local()  # grad mode is per thread, as in PyTorch
 
@@ -67,7 +71,7 @@ class _GradMode:
 class _FixedGradMode(_GradMode):
     """A grad mode fixed by the class; usable as ``with m():``, ``@m()`` or bare ``@m``."""
 
-    MODE = None
+    MODE: bool
 
     def __new__(cls, fn=None):
         if fn is not None:  # bare decorator: @no_grad
@@ -108,16 +112,25 @@ class set_grad_enabled(_GradMode):
 
 
 class Context:
-    """The record of one Function call: the graph node that is an output tensor's ``grad_fn``.
+    """The record of one Function call: the graph node that is its output tensors' ``grad_fn``.
 
     ``backend``: the kernel table of the inputs' device. ``needs_input_grad``: per forward
     argument, whether its gradient is wanted (backward may skip the others).
     ``save_for_backward(*arrays)`` / ``saved_tensors``: what backward needs; freed after the pass
     unless ``retain_graph=True``, and reading them afterwards raises RuntimeError.
+    ``mark_non_differentiable(*outputs)`` and ``set_materialize_grads(value)``: as in PyTorch,
+    for a forward that returns several outputs.
     """
 
     __slots__ = ("function", "inputs", "needs_input_grad", "backend", "output_device", "_saved",
                  "_versions", "_freed", "__dict__")
+
+    # Only a call with several outputs sets these (in its __dict__): the others, nearly every
+    # op, pay nothing for them. _output_meta: (shape, dtype, device type) per output, for the
+    # zero gradients of outputs that got none.
+    _output_meta = None
+    _non_differentiable = ()
+    _materialize_grads = True
 
     def __init__(self, function, backend, needs_input_grad):
         self.function = function
@@ -132,6 +145,18 @@ class Context:
     def save_for_backward(self, *arrays):
         self._saved = arrays
 
+    def mark_non_differentiable(self, *outputs):
+        """Called in forward with some of the arrays it returns: those outputs, such as integer
+        indices, never require grad (no ``grad_fn``), as with PyTorch's
+        ``ctx.mark_non_differentiable``. Backward still receives a gradient for each of them
+        (zeros). Outputs of a non-floating dtype are non-differentiable without being marked."""
+        self._non_differentiable = outputs
+
+    def set_materialize_grads(self, value):
+        """Called in forward: whether backward receives zeros (True, the default) or None for the
+        outputs that got no gradient (``FunctionCtx.set_materialize_grads``)."""
+        self._materialize_grads = bool(value)
+
     @property
     def saved_tensors(self):
         """The arrays given to ``save_for_backward``. RuntimeError when they were freed by an
@@ -142,9 +167,9 @@ class Context:
                 f"Trying to backward through the graph a second time (or to read the saved values "
                 f"of {self.name()} after they were freed): the first backward() freed them. "
                 "Call backward(retain_graph=True) the first time to keep them.")
-        for index, counter, version, tensor in self._versions:
+        for index, counter, version, tensor, output_nr in self._versions:
             if counter[0] != version:
-                raise self._version_error(index, counter, version, tensor)
+                raise self._version_error(index, counter, version, tensor, output_nr)
         return self._saved
 
     def release(self):
@@ -152,35 +177,44 @@ class Context:
         self._versions = ()
         self._freed = True
 
-    def record_versions(self, output, tensors):
-        """Remember the version of every tensor whose memory a saved array holds: ``output`` (the
-        op's result) and the tensor arguments ``tensors``. Called by Function.apply on every
-        recorded op, so a record is a plain tuple: (index in saved, counter, version, tensor or
-        None for the output, which is not held: it holds this node)."""
+    def record_versions(self, outputs, tensors):
+        """Remember the version of every tensor whose memory a saved array holds: ``outputs``
+        (the op's results: a saved output is the very array returned) and the tensor arguments
+        ``tensors``. Called by Function.apply on every recorded op, so a record is a plain tuple:
+        (index in saved, counter, version, tensor or None for an output, which is not held: it
+        holds this node, and its index ``output_nr`` in the node that made it, None for a
+        non-differentiable output, which no node made)."""
         records = []
-        out = output._data
+        single = outputs[0]._data if len(outputs) == 1 else None  # the common case, kept cheap
         for i, saved in enumerate(self._saved):
-            if saved is out:
-                records.append((i, output._vc, output._vc[0], None))
+            if single is not None:
+                nr = 0 if saved is single else None
+            else:
+                nr = next((k for k, o in enumerate(outputs) if saved is o._data), None)
+            if nr is not None:
+                out = outputs[nr]
+                records.append((i, out._vc, out._vc[0], None,
+                                nr if out.grad_fn is not None else None))
                 continue
             for t in tensors:
                 if shares_memory(saved, t._data):
-                    records.append((i, t._vc, t._vc[0], t))
+                    records.append((i, t._vc, t._vc[0], t, t._output_nr))
                     break
         self._versions = records
 
-    def _version_error(self, index, counter, version, tensor):
+    def _version_error(self, index, counter, version, tensor, output_nr):
         """PyTorch's error for a saved value whose tensor changed in place."""
-        if tensor is None:  # this op's own output: described by the saved array
+        if tensor is None:  # one of this op's own outputs: described by the saved array
             array = self._saved[index]
-            shape, dtype, origin = array.shape, array.dtype, self.name()
+            shape, dtype = array.shape, array.dtype
+            origin = self.name() if output_nr is not None else None
             device = array_table(array).name
         else:
             shape, dtype = tensor._data.shape, tensor.dtype
             origin = tensor.grad_fn.name() if tensor.grad_fn is not None else None
             device = tensor.device.type
         what = f"[{_type_prefix(device)}{type_name(dtype)}Tensor {list(shape)}]"
-        origin = f", which is output 0 of {origin}," if origin else ""
+        origin = f", which is output {output_nr} of {origin}," if origin else ""
         return RuntimeError(
             "one of the variables needed for gradient computation has been modified by an "
             f"inplace operation: {what}{origin} is at version {counter[0]}; expected version "
@@ -199,8 +233,18 @@ class Context:
             self._saved = tuple(s.copy() if i in changed else s for i, s in enumerate(self._saved))
             self._versions = [r for r in self._versions if r[0] not in changed]
 
+    def output_grads(self, grads):
+        """The gradients to pass to backward for ``grads`` (one per output, None where none
+        arrived): zeros of the output's shape, dtype and device in place of None, unless forward
+        called ``set_materialize_grads(False)``."""
+        if not self._materialize_grads:
+            return grads
+        return [g if g is not None else move(np.zeros(shape, dtype), device)
+                for g, (shape, dtype, device) in zip(grads, self._output_meta)]
+
     def name(self):
-        return self.function.__name__ + "Backward"
+        """PyTorch's name of the node: the op's, then "Backward" ("ExpBackward")."""
+        return self.function._op_name + "Backward"
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -245,9 +289,9 @@ def tensor_type(tensor):
 class Function:
     """Base class of every differentiable op; subclass it and write forward and backward.
 
-    Example::
+    Example (minicnn's own Functions end in ``Fn``; the node is still ``ExpBackward``)::
 
-        class Exp(Function):
+        class ExpFn(Function):
             @staticmethod
             def forward(ctx, x):
                 y = np.exp(x)
@@ -259,23 +303,60 @@ class Function:
                 (y,) = ctx.saved_tensors
                 return grad_output * y
 
-        y = Exp.apply(x)
+        y = ExpFn.apply(x)
+
+    Several outputs: forward returns a tuple of arrays, ``apply`` then a tuple of tensors that
+    share one ``grad_fn`` (each with its ``output_nr``), and backward takes one gradient per
+    output: zeros for an output that got none (None after ``ctx.set_materialize_grads(False)``),
+    as in PyTorch. ``ctx.mark_non_differentiable(*outputs)`` keeps outputs such as integer
+    indices out of the graph (those of a non-floating dtype always are)::
+
+        class SortFn(Function):
+            @staticmethod
+            def forward(ctx, x):
+                order = np.argsort(x, kind="stable")
+                ctx.save_for_backward(order)
+                ctx.mark_non_differentiable(order)
+                return x[order], order
+
+            @staticmethod
+            def backward(ctx, grad_values, grad_order):
+                (order,) = ctx.saved_tensors
+                grad = np.zeros_like(grad_values)
+                grad[order] = grad_values
+                return grad
+
+        values, order = SortFn.apply(x)
     """
+
+    # The op's name in messages and in the node's name: the class name, less the "Fn" suffix
+    # of minicnn's own Functions (set for each subclass by __init_subclass__).
+    _op_name = "Function"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__
+        # only minicnn's: a user's Function is named as written (MyFnBackward), as in PyTorch
+        if name.endswith("Fn") and cls.__module__.startswith("minicnn."):
+            name = name[:-2]
+        cls._op_name = name
 
     @staticmethod
     def forward(ctx, *args):
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx, *grad_outputs):
         raise NotImplementedError
 
     @classmethod
     def apply(cls, *args):
         """Run forward on the arrays behind ``args`` and record the call when grads are needed.
+        Returns a Tensor, or a tuple of Tensors when forward returns a tuple of arrays.
 
-        Raises RuntimeError when tensor arguments live on different devices and TypeError when
-        floating-point tensor arguments have different dtypes (minicnn does not promote).
+        Raises RuntimeError when tensor arguments live on different devices, TypeError when
+        floating-point tensor arguments have different dtypes (minicnn does not promote) and
+        when forward returns a tuple holding something other than arrays.
         """
         Tensor = _Tensor
         raw = []
@@ -289,7 +370,7 @@ class Function:
                     first = a
                 elif a.device != first.device:
                     raise RuntimeError(
-                        f"{cls.__name__}: expected all tensors on the same device, got "
+                        f"{cls._op_name}: expected all tensors on the same device, got "
                         f"{first.device} (shape {tuple(first.shape)}) and {a.device} (shape "
                         f"{tuple(a.shape)})")
                 if a._data.dtype.kind == "f":
@@ -297,7 +378,7 @@ class Function:
                         floating = a
                     elif a._data.dtype != floating._data.dtype:
                         raise TypeError(
-                            f"{cls.__name__}: expected tensors of one dtype, got "
+                            f"{cls._op_name}: expected tensors of one dtype, got "
                             f"{floating.dtype} (shape {tuple(floating.shape)}) and {a.dtype} "
                             f"(shape {tuple(a.shape)}); convert one with .to(dtype), .float() "
                             "or .double()")
@@ -313,27 +394,57 @@ class Function:
         out = cls.forward(ctx, *raw)
         if ctx.output_device is not None:
             device = ctx.output_device
-        if not record:
-            result = Tensor._wrap(out, device)
-        else:
+        if record:
             ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
                                for a in args)
-            result = Tensor._wrap(out, device, grad_fn=ctx)
-        if first is None:
+        if type(out) is not tuple:  # one output, nearly every op: the shortest path
+            result = Tensor._wrap(out, device)
+            data = result._data
+            if record and data.dtype.kind == "f" and not (ctx._non_differentiable
+                                                          and _marked(ctx, out)):
+                result.grad_fn, result.requires_grad = ctx, True
+            if first is None:
+                return result
+            # Most ops make a fresh array (no base), which is checked first: this runs on every
+            # op, and only a view needs the search of _share_version.
+            if data is first._data or (data.base is not None if isinstance(data, np.ndarray)
+                                       else not data.flags.owndata):
+                _share_version(result, args)
+            if record and ctx._saved:
+                ctx.record_versions((result,), [a for a in args if isinstance(a, Tensor)])
             return result
-        # A view (reshape, transpose, indexing, ...) shares its base's version counter, so an
-        # in-place change through either is seen by everything saved from the other. Most ops
-        # make a fresh array (no base), which is checked first: this runs on every op.
-        if out is first._data or (out.base is not None if isinstance(out, np.ndarray)
-                                  else not out.flags.owndata):
-            for t in args:
-                if isinstance(t, Tensor) and shares_memory(out, t._data):
-                    result._vc = t._vc
-                    result._base = t if t._base is None else t._base
-                    break
+        for i, o in enumerate(out):
+            if not isinstance(o, ARRAY_TYPES):
+                raise TypeError(f"{cls._op_name}.forward returned a {type(o).__name__} as output "
+                                f"{i}; a forward returns an array or a tuple of arrays")
+        results = tuple(Tensor._wrap(o, device) for o in out)
+        if record:
+            for nr, (o, result) in enumerate(zip(out, results)):
+                if result._data.dtype.kind == "f" and not _marked(ctx, o):
+                    result.grad_fn, result.requires_grad, result._output_nr = ctx, True, nr
+            ctx._output_meta = tuple((o.shape, o.dtype, device.type) for o in out)
+        for result in results:
+            _share_version(result, args)
         if record and ctx._saved:
-            ctx.record_versions(result, [a for a in args if isinstance(a, Tensor)])
-        return result
+            ctx.record_versions(results, [a for a in args if isinstance(a, Tensor)])
+        return results
+
+
+def _marked(ctx, array):
+    """Whether forward marked its output ``array`` with ``ctx.mark_non_differentiable``."""
+    return any(array is m for m in ctx._non_differentiable)
+
+
+def _share_version(result, args):
+    """Make the output ``result`` share the version counter (and base) of the tensor argument it
+    is a view of, if any: a view (reshape, transpose, indexing, ...) shares its base's counter,
+    so an in-place change through either is seen by everything saved from the other."""
+    data = result._data
+    for t in args:
+        if isinstance(t, _Tensor) and shares_memory(data, t._data):
+            result._vc = t._vc
+            result._base = t if t._base is None else t._base
+            break
 
 
 def sum_to_shape(grad, shape):
@@ -386,12 +497,18 @@ def run_backward(root, grad, retain_graph=False):
     if root.grad_fn is None:  # backward() on a leaf: its gradient is the seed itself
         _accumulate(root, grad)
         return
-    grads = {id(root.grad_fn): grad}
+    grads = {}
+    _add_grad(grads, root.grad_fn, root._output_nr, grad)
     for node in _topological_order(root.grad_fn):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        input_grads = node.function.backward(node, g)
+        single = node._output_meta is None  # nearly every node: one output, ``g`` an array
+        if single:
+            input_grads = node.function.backward(node, g)
+        else:
+            upstream = node.output_grads(g)
+            input_grads = node.function.backward(node, *upstream)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         if len(input_grads) != len(node.inputs):
@@ -415,10 +532,30 @@ def run_backward(root, grad, retain_graph=False):
                 # Adopt a gradient array the backward made for this input alone (a fresh, owning,
                 # writable array that is neither the upstream gradient nor handed out already);
                 # copy anything else. Saves a full copy per parameter per step.
-                owned = (t.grad_fn is None and gi is not g and gi.flags.owndata
-                         and gi.flags.writeable and id(gi) not in adopted)
+                owned = (t.grad_fn is None
+                         and (gi is not g if single else all(gi is not u for u in upstream))
+                         and gi.flags.owndata and gi.flags.writeable and id(gi) not in adopted)
                 adopted.add(id(gi))
                 _accumulate(t, gi, owned)
-            if t.grad_fn is not None:
-                key = id(t.grad_fn)
+            previous = t.grad_fn
+            if previous is None:
+                continue
+            if previous._output_meta is None:  # inline: this runs once per edge of the graph
+                key = id(previous)
                 grads[key] = grads[key] + gi if key in grads else gi
+            else:
+                _add_grad(grads, previous, t._output_nr, gi)
+
+
+def _add_grad(grads, node, output_nr, grad):
+    """Add ``grad`` to the gradient of output ``output_nr`` of ``node`` held in ``grads`` (keyed
+    by node): an array for a node with one output; for several, a list with one entry per
+    output, None until a gradient reaches it. Sums make new arrays: a gradient may be shared."""
+    key = id(node)
+    if node._output_meta is None:
+        grads[key] = grads[key] + grad if key in grads else grad
+        return
+    slots = grads.get(key)
+    if slots is None:
+        slots = grads[key] = [None] * len(node._output_meta)
+    slots[output_nr] = grad if slots[output_nr] is None else slots[output_nr] + grad

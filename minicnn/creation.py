@@ -8,7 +8,6 @@ import numbers
 import numpy as np
 
 from .autograd import Function
-
 from .device import CPU, as_device, move
 from .ops._util import _DEFAULT_FLOAT, default_float, operands
 from .random import default_generator
@@ -231,7 +230,8 @@ def rand(*size, dtype=None, device=None, requires_grad=False):
 def randn(*size, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from minicnn's generator (see manual_seed)."""
     dtype = _dtype(dtype, default_float())
-    return _make(default_generator().standard_normal(_size(size), dtype=dtype), device, requires_grad)
+    samples = default_generator().standard_normal(_size(size), dtype=dtype)
+    return _make(samples, device, requires_grad)
 
 
 def randint(low, high=None, size=(), dtype=None, device=None):
@@ -242,7 +242,7 @@ def randint(low, high=None, size=(), dtype=None, device=None):
     return _make(array.astype(_dtype(dtype, np.int64)), device, False)
 
 
-class _Normal(Function):
+class _NormalFn(Function):
     """A draw mean + std * N(0, 1), ``noise`` drawn beforehand. As in PyTorch, the sample is not
     reparameterized: the gradients to mean and std are zero (for a differentiable draw, write
     mean + std * randn_like(std))."""
@@ -265,7 +265,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     PyTorch's overloads: ``normal(mean: Tensor, std: Tensor)`` (shapes broadcast),
     ``normal(mean: Tensor, std: float = 1.0)``, ``normal(mean: float, std: Tensor)`` -- the
     result has the tensors' dtype and device; and ``normal(mean: float, std: float, size)``, a
-    new tensor of ``size`` (the default float dtype unless ``dtype``). Gradients to mean and std are zero.
+    new tensor of ``size`` (the default float dtype unless ``dtype``). Gradients to mean and std
+    are zero.
 
     Raises TypeError for two numbers without ``size``, a ``size`` given with a tensor, or a
     non-floating tensor; RuntimeError for a negative std; ValueError for tensor shapes that do
@@ -298,7 +299,7 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         raise ValueError(f"normal: shapes {tuple(mean.shape)} and {tuple(std.shape)} of mean "
                          "and std are not broadcastable") from None
     noise = move(rng.standard_normal(shape, dtype=mean.dtype), mean.device)
-    return _Normal.apply(mean, std, noise)
+    return _NormalFn.apply(mean, std, noise)
 
 
 def _like(fn, input, dtype, device, requires_grad):

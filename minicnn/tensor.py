@@ -55,18 +55,20 @@ class Size(tuple):
 
 
 class Tensor(_OpMethods):
-    """A multi-dimensional array with autograd, as ``torch.Tensor``. Create with :func:`minicnn.tensor`.
+    """A multi-dimensional array with autograd, as ``torch.Tensor``. Create with
+    :func:`minicnn.tensor`.
 
-    Attributes: ``shape`` (a :class:`Size`), ``dtype`` (a numpy dtype: minicnn.float32 ...), ``ndim``,
-    ``device``, ``requires_grad``, ``grad`` (a Tensor or None), ``grad_fn`` (the graph node that
-    made it, None for a leaf), ``is_leaf``.
+    Attributes: ``shape`` (a :class:`Size`), ``dtype`` (a numpy dtype: minicnn.float32 ...),
+    ``ndim``, ``device``, ``requires_grad``, ``grad`` (a Tensor or None), ``grad_fn`` (the graph
+    node that made it, None for a leaf), ``output_nr`` (which output of ``grad_fn``), ``is_leaf``.
     """
 
     # _vc: the version counter, a one-element list shared by a tensor and its views; every
     # in-place change bumps it, and backward compares it with the version saved (autograd).
     # _base: the tensor this one is a view of (shares memory with), or None.
+    # _output_nr: which output of its grad_fn this tensor is (a Function may return several).
     __slots__ = ("_data", "_device", "requires_grad", "grad", "grad_fn", "_retains_grad", "_vc",
-                 "_base", "__weakref__")
+                 "_base", "_output_nr", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     def __init__(self, data, requires_grad=False, device=None):
@@ -87,6 +89,7 @@ class Tensor(_OpMethods):
         self._retains_grad = False
         self._vc = [0]
         self._base = None
+        self._output_nr = 0
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -102,6 +105,7 @@ class Tensor(_OpMethods):
         t._retains_grad = False
         t._vc = [0]
         t._base = None
+        t._output_nr = 0
         t.requires_grad = grad_fn is not None
         return t
 
@@ -163,6 +167,12 @@ class Tensor(_OpMethods):
     @property
     def is_leaf(self):
         return self.grad_fn is None
+
+    @property
+    def output_nr(self):
+        """Which output of its ``grad_fn`` this tensor is (0 for a leaf and for an op with one
+        output), as ``torch.Tensor.output_nr``."""
+        return self._output_nr
 
     @property
     def T(self):
@@ -370,11 +380,13 @@ class Tensor(_OpMethods):
             self._check_rebase(name)
             before = Tensor._wrap(self._data, self._device, self.grad_fn)
             before.requires_grad, before._vc = self.requires_grad, self._vc
+            before._output_nr = self._output_nr
             result = fn(before, *args, **kwargs)
             if result.grad_fn is not None:
                 result.grad_fn.unshare_saved(self._data)
             self._write(name, result._data)
             self.grad_fn, self.requires_grad = result.grad_fn, result.requires_grad
+            self._output_nr = result._output_nr
         else:
             with autograd.no_grad():
                 result = fn(self, *args, **kwargs)

@@ -498,6 +498,245 @@ def test_custom_function_wrong_grad_shape_raises():
         y.sum().backward()
 
 
+def test_builtin_functions_are_named_fn_and_their_nodes_after_the_op():
+    """minicnn's Functions carry an Fn suffix (no clash with nn.ReLU, nn.MaxPool2d, ...), their
+    nodes PyTorch's names without it; a user's Function is named as written, as in PyTorch."""
+    from minicnn.ops import activation, pool
+
+    assert activation.ReLUFn is not minicnn.nn.ReLU and pool.MaxPool2dFn is not minicnn.nn.MaxPool2d
+    assert repr(activation.ReLUFn.apply(leaf([1.0])).grad_fn) == "<ReLUBackward>"
+
+    class MyFn(minicnn.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    assert MyFn.apply(leaf([1.0])).grad_fn.name() == "MyFnBackward"
+
+
+# ---------------------------------------------------------------- custom Function, several outputs
+
+def two_outputs(base):
+    """(a * b, a + b ** 2), a Function of two outputs, as a subclass of ``base``: minicnn.Function
+    or torch.autograd.Function (the code runs on NumPy arrays and on torch tensors alike).
+    Backward logs the gradients it receives; ``materialize`` is ctx.set_materialize_grads's."""
+
+    class ProductAndSquares(base):
+        log = []
+
+        @staticmethod
+        def forward(ctx, a, b, materialize):
+            ctx.set_materialize_grads(materialize)
+            y0, y1 = a * b, a + b ** 2
+            ctx.save_for_backward(a, b, y1)  # an output among the saved: version-checked
+            return y0, y1
+
+        @staticmethod
+        def backward(ctx, g0, g1):
+            ProductAndSquares.log.append((g0, g1))
+            a, b, _ = ctx.saved_tensors
+            ga = gb = 0
+            if g0 is not None:
+                ga, gb = ga + g0 * b, gb + g0 * a
+            if g1 is not None:
+                ga, gb = ga + g1, gb + 2 * b * g1
+            return ga, gb, None
+
+    return ProductAndSquares
+
+
+LOSSES = {  # what a graph does with the two outputs
+    "both": lambda y0, y1: (y0 * 3).sum() + (y1 * y1).sum(),
+    "first": lambda y0, y1: (y0 * y0).sum(),
+    "second": lambda y0, y1: (y1 * 2).sum(),
+    "product": lambda y0, y1: (y0 * y1).sum() + y1.sum(),  # output 1 reached by two paths
+}
+
+
+def as_numpy(g):
+    """A gradient that backward received (an array, a torch tensor or None) as an array."""
+    if g is None:
+        return None
+    return g.detach().numpy() if hasattr(g, "detach") else np.asarray(g)
+
+
+def test_two_output_function_gradcheck():
+    fn = two_outputs(minicnn.Function)
+    rng = np.random.default_rng(0)
+    a, b = leaf(rng.standard_normal((2, 3))), leaf(rng.standard_normal((2, 3)))
+    assert minicnn.utils.gradcheck(lambda a, b: fn.apply(a, b, True), (a, b))  # both outputs
+    assert minicnn.utils.gradcheck(lambda a, b: fn.apply(a, b, True)[1], (a, b))  # the second
+
+
+@pytest.mark.parametrize("materialize", [True, False])
+@pytest.mark.parametrize("use", list(LOSSES))
+def test_two_output_function_matches_torch(torch, use, materialize):
+    """Input gradients, and the gradients backward receives (zeros, or None without
+    materialization, for an unused output), as torch.autograd.Function."""
+    av, bv = np.array([1.0, 2.0, -0.5]), np.array([3.0, -4.0, 0.25])
+    ours, theirs = two_outputs(minicnn.Function), two_outputs(torch.autograd.Function)
+    a, b = leaf(av), leaf(bv)
+    ta, tb = (torch.tensor(v, requires_grad=True) for v in (av, bv))
+    LOSSES[use](*ours.apply(a, b, materialize)).backward()
+    LOSSES[use](*theirs.apply(ta, tb, materialize)).backward()
+    np.testing.assert_allclose(grad_of(a), ta.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grad_of(b), tb.grad.numpy(), rtol=1e-12)
+    assert len(ours.log) == len(theirs.log) == 1
+    for g, tg in zip(ours.log[0], theirs.log[0]):
+        assert (g is None) == (tg is None)
+        if g is not None:
+            assert g.dtype == np.float64
+            np.testing.assert_allclose(as_numpy(g), as_numpy(tg), rtol=1e-12)
+
+
+def test_two_output_function_outputs_share_one_node(torch):
+    fn = two_outputs(minicnn.Function)
+    y0, y1 = fn.apply(leaf([1.0, 2.0]), leaf([3.0, 4.0]), True)
+    t0, t1 = two_outputs(torch.autograd.Function).apply(
+        torch.ones(2, requires_grad=True), torch.ones(2, requires_grad=True), True)
+    assert y0.grad_fn is y1.grad_fn and repr(y0.grad_fn) == "<ProductAndSquaresBackward>"
+    assert (y0.output_nr, y1.output_nr) == (t0.output_nr, t1.output_nr) == (0, 1)
+    assert y0.requires_grad and y1.requires_grad and not y0.is_leaf
+    np.testing.assert_allclose(y1.detach().numpy(), [10.0, 18.0])
+    # nothing requires grad: plain tensors, and no graph
+    z0, z1 = fn.apply(minicnn.tensor([1.0]), minicnn.tensor([2.0]), True)
+    assert z0.grad_fn is None and z1.grad_fn is None and not z1.requires_grad
+
+
+def test_two_output_function_retain_graph_accumulates():
+    fn = two_outputs(minicnn.Function)
+    a, b = leaf([1.0, 2.0]), leaf([3.0, -1.0])
+    loss = LOSSES["product"](*fn.apply(a, b, True))
+    loss.backward(retain_graph=True)
+    once = grad_of(a).copy(), grad_of(b).copy()
+    loss.backward()
+    np.testing.assert_allclose(grad_of(a), 2 * once[0])
+    np.testing.assert_allclose(grad_of(b), 2 * once[1])
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_two_output_function_saved_output_changed_in_place_raises():
+    _, y1 = two_outputs(minicnn.Function).apply(leaf([1.0, 2.0]), leaf([3.0, 4.0]), True)
+    y1.mul_(2)
+    with pytest.raises(RuntimeError, match="output 1 of ProductAndSquaresBackward, is at version"):
+        y1.sum().backward()
+
+
+def split(base):
+    """(2 x, 3 x), saving nothing, as a subclass of ``base``."""
+
+    class Split(base):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, g0, g1):
+            return 2 * g0 + 3 * g1
+
+    return Split
+
+
+def test_in_place_op_on_second_output_sends_its_gradient_to_that_output(torch):
+    x, tx = leaf([1.0, -2.0]), torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+    for fn, t in ((split(minicnn.Function), x), (split(torch.autograd.Function), tx)):
+        _, y1 = fn.apply(t)
+        y1.mul_(5)
+        y1.sum().backward()
+    np.testing.assert_allclose(grad_of(x), tx.grad.numpy())
+    np.testing.assert_allclose(grad_of(x), [15.0, 15.0])
+
+
+def sort_with_mask(base):
+    """(sorted x, the argsort order, a float mask of x > 0), as a subclass of ``base``; the mask
+    is marked non-differentiable, and so is the order (int64 anyway) when ``mark``."""
+
+    class SortWithMask(base):
+        log = []
+
+        @staticmethod
+        def forward(ctx, x, mark):
+            order = x.argsort()
+            mask = x * 0 + (x > 0)
+            ctx.save_for_backward(order)
+            ctx.mark_non_differentiable(*((order, mask) if mark else (mask,)))
+            return x[order], order, mask
+
+        @staticmethod
+        def backward(ctx, g_values, g_order, g_mask):
+            SortWithMask.log.append((g_order, g_mask))
+            (order,) = ctx.saved_tensors
+            grad = g_values * 0
+            grad[order] = g_values
+            return grad, None
+
+    return SortWithMask
+
+
+@pytest.mark.parametrize("mark", [True, False])
+def test_mark_non_differentiable(torch, mark):
+    xv = np.array([0.5, -1.0, 2.0, -3.0])
+    ours, theirs = sort_with_mask(minicnn.Function), sort_with_mask(torch.autograd.Function)
+    x, tx = leaf(xv), torch.tensor(xv, requires_grad=True)
+    (values, order, mask), (tv, to, tm) = ours.apply(x, mark), theirs.apply(tx, mark)
+    assert values.requires_grad and values.grad_fn is not None and values.output_nr == 0
+    for t, tt in ((order, to), (mask, tm)):
+        assert not t.requires_grad and t.grad_fn is None and t.is_leaf
+        assert t.requires_grad == tt.requires_grad and t.output_nr == tt.output_nr
+    assert order.dtype == np.int64 and mask.dtype == np.float64
+    g = np.array([1.0, 2.0, 3.0, 4.0])
+    values.backward(minicnn.tensor(g))
+    tv.backward(torch.tensor(g))
+    np.testing.assert_allclose(grad_of(x), tx.grad.numpy())
+    # the non-differentiable outputs still get a gradient in backward: zeros of their dtype
+    (g_order, g_mask), = ours.log
+    (tg_order, tg_mask), = theirs.log
+    for ours_g, theirs_g in ((g_order, tg_order), (g_mask, tg_mask)):
+        np.testing.assert_array_equal(as_numpy(ours_g), as_numpy(theirs_g))
+        assert as_numpy(ours_g).dtype == as_numpy(theirs_g).dtype
+
+
+def single_output(base, kind):
+    """A one-output Function whose output is an integer count ("int") or a float marked
+    non-differentiable ("marked"), as a subclass of ``base``."""
+
+    class Single(base):
+        @staticmethod
+        def forward(ctx, x):
+            if kind == "int":
+                return (x > 0).cumsum(0)
+            y = x * 2
+            ctx.mark_non_differentiable(y)
+            return y
+
+    return Single
+
+
+@pytest.mark.parametrize("kind", ["int", "marked"])
+def test_single_output_that_is_not_differentiable(torch, kind):
+    y = single_output(minicnn.Function, kind).apply(leaf([1.0, -2.0, 3.0]))
+    ty = single_output(torch.autograd.Function, kind).apply(
+        torch.tensor([1.0, -2.0, 3.0], requires_grad=True))
+    assert not y.requires_grad and y.grad_fn is None
+    assert y.requires_grad == ty.requires_grad and (ty.grad_fn is None)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+
+
+def test_forward_returning_a_tuple_of_non_arrays_raises():
+    class Bad(minicnn.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, "not an array"
+
+    with pytest.raises(TypeError, match="Bad.forward returned a str as output 1"):
+        Bad.apply(leaf([1.0]))
+
+
 # ---------------------------------------------------------------- broadcasting
 
 def test_broadcast_gradients_have_input_shapes(torch, rng):

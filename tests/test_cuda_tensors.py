@@ -373,6 +373,34 @@ def test_max_pool_indices_on_cuda():
     assert i.device.type == "cuda" and i.dtype == np.int64
     np.testing.assert_array_equal(i.cpu().numpy(), i0.numpy())
     assert_close(y, y0)
+    # values and indices are two outputs of one node, whose backward runs on the device
+    xg = minicnn.tensor(x, device="cuda", requires_grad=True)
+    x0 = minicnn.tensor(x, requires_grad=True)
+    F.max_pool2d_with_indices(xg, 2)[0].sum().backward()
+    F.max_pool2d(x0, 2).sum().backward()
+    assert_close(xg.grad, x0.grad)
+
+
+def test_two_output_function_gets_zero_gradients_on_the_device():
+    """The gradient of an output the loss does not use: zeros, made on the output's device."""
+    seen = []
+
+    class Pair(minicnn.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2, x * 3
+
+        @staticmethod
+        def backward(ctx, g0, g1):
+            seen.append(g1)
+            return g0 * 2 + g1 * 3
+
+    x = minicnn.tensor(randn(4), device="cuda", requires_grad=True)
+    Pair.apply(x)[0].sum().backward()
+    (g1,) = seen
+    assert isinstance(g1, DeviceArray) and g1.shape == (4,) and g1.dtype == np.float32
+    np.testing.assert_array_equal(g1.to_host(), np.zeros(4, np.float32))
+    assert_close(x.grad, minicnn.full((4,), 2.0))
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 5), (6, 3)], ids=["2d", "1d"])

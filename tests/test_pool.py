@@ -411,6 +411,50 @@ def test_max_pool2d_default_stride_and_no_indices(torch, device, rng):
         np.testing.assert_array_equal(F.max_pool2d(mc_leaf(x, device), 2).numpy(), y.numpy())
 
 
+WITH_INDICES = {
+    "max_pool2d": (lambda F, t: F.max_pool2d(t, 2, return_indices=True), "MaxPool2dBackward"),
+    "adaptive_max_pool2d": (lambda F, t: F.adaptive_max_pool2d(t, 2, return_indices=True),
+                            "AdaptiveMaxPool2dBackward"),
+}
+
+
+@pytest.mark.parametrize("name", list(WITH_INDICES))
+def test_max_pool_indices_are_a_non_differentiable_output(torch, rng, name):
+    """Values and indices come out of one Function call: the indices never require grad (as
+    PyTorch's), and changing them in place before backward is caught, as in PyTorch."""
+    fn, node = WITH_INDICES[name]
+    x = make_x(rng, (1, 2, 4, 4), np.float64)
+    (y, ind), (ty, tind) = fn(F, mc_leaf(x, "cpu")), fn(torch.nn.functional, torch_leaf(torch, x))
+    assert y.grad_fn.name() == node and y.output_nr == ty.output_nr == 0
+    assert not ind.requires_grad and ind.grad_fn is None and ind.output_nr == tind.output_nr
+    assert ind.requires_grad == tind.requires_grad
+    ind.add_(1)
+    tind.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.sum().backward()
+    with pytest.raises(RuntimeError, match=r"LongTensor \[1, 2, 2, 2\]\] is at version 1"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("return_indices", [False, True])
+@pytest.mark.parametrize("grad", [False, True])
+def test_max_pool2d_computes_indices_only_when_needed(monkeypatch, rng, grad, return_indices):
+    """The inference fast path: the kernel is asked for indices only when they are returned or
+    the backward will need them."""
+    table = backends.BACKENDS["cpu"]
+    asked, kernel = [], table.max_pool2d
+
+    def spy(*args):
+        asked.append(args[-1])
+        return kernel(*args)
+
+    monkeypatch.setattr(table, "max_pool2d", spy)
+    x = minicnn.tensor(make_x(rng, (1, 1, 4, 4), np.float32), requires_grad=grad)
+    out = F.max_pool2d(x, 2, return_indices=return_indices)
+    assert asked == [grad or return_indices]
+    assert isinstance(out, tuple) == return_indices
+
+
 @pytest.mark.parametrize("device", DEVICES)
 @HSET
 @given(win=st.one_of(windows(dilation=False), fast_windows()), opts=avg_options,
@@ -537,8 +581,8 @@ def test_gradcheck_catches_a_wrong_pool_gradient(monkeypatch):
         grads = orig(ctx, g)
         return (grads[0] * 0.5,) + grads[1:]
 
-    orig = pool_ops.MaxPool2d.backward
-    monkeypatch.setattr(pool_ops.MaxPool2d, "backward", staticmethod(broken))
+    orig = pool_ops.MaxPool2dFn.backward
+    monkeypatch.setattr(pool_ops.MaxPool2dFn, "backward", staticmethod(broken))
     x = distinct(np.random.default_rng(0), (1, 1, 4, 4))
     with pytest.raises(GradcheckError):
         gradcheck(lambda t: F.max_pool2d(t, 2), [mc_leaf(x, "cpu")])

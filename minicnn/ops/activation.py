@@ -11,7 +11,7 @@ from ._util import c_contiguous as _c
 from ._util import normalize_dim
 
 
-class Exp(Function):
+class ExpFn(Function):
     @staticmethod
     def forward(ctx, x):
         y = np.exp(x)
@@ -24,7 +24,7 @@ class Exp(Function):
         return g * y
 
 
-class Log(Function):
+class LogFn(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -36,7 +36,7 @@ class Log(Function):
         return g / x
 
 
-class Sqrt(Function):
+class SqrtFn(Function):
     @staticmethod
     def forward(ctx, x):
         y = np.sqrt(x)
@@ -49,7 +49,7 @@ class Sqrt(Function):
         return g / (2 * y)
 
 
-class Abs(Function):
+class AbsFn(Function):
     """|x|; gradient sign(x), which is 0 at x == 0 (as PyTorch)."""
 
     @staticmethod
@@ -63,7 +63,7 @@ class Abs(Function):
         return g * np.sign(x)
 
 
-class Clamp(Function):
+class ClampFn(Function):
     """min(max(x, lo), hi); the gradient passes where lo <= x <= hi (inclusive, as PyTorch)."""
 
     @staticmethod
@@ -90,7 +90,7 @@ class Clamp(Function):
 
 # ---------------------------------------------------------------- activations (backend kernels)
 
-class ReLU(Function):
+class ReLUFn(Function):
     @staticmethod
     def forward(ctx, x):
         y = ctx.backend.relu(_c(x))
@@ -103,7 +103,7 @@ class ReLU(Function):
         return ctx.backend.relu_backward(_c(g), y)
 
 
-class LeakyReLU(Function):
+class LeakyReLUFn(Function):
     @staticmethod
     def forward(ctx, x, negative_slope):
         x = _c(x)
@@ -117,7 +117,7 @@ class LeakyReLU(Function):
         return ctx.backend.leaky_relu_backward(_c(g), x, ctx.negative_slope), None
 
 
-class Hardtanh(Function):
+class HardtanhFn(Function):
     """clip(x, lo, hi); the gradient passes only strictly inside (lo, hi), as PyTorch's hardtanh
     (unlike clamp, whose interval is closed)."""
 
@@ -134,7 +134,7 @@ class Hardtanh(Function):
         return np.multiply(g, inside, dtype=g.dtype), None, None
 
 
-class Sigmoid(Function):
+class SigmoidFn(Function):
     @staticmethod
     def forward(ctx, x):
         y = ctx.backend.sigmoid(_c(x))
@@ -147,7 +147,7 @@ class Sigmoid(Function):
         return ctx.backend.sigmoid_backward(_c(g), y)
 
 
-class Tanh(Function):
+class TanhFn(Function):
     @staticmethod
     def forward(ctx, x):
         y = ctx.backend.tanh(_c(x))
@@ -160,7 +160,7 @@ class Tanh(Function):
         return ctx.backend.tanh_backward(_c(g), y)
 
 
-class SiLU(Function):
+class SiLUFn(Function):
     @staticmethod
     def forward(ctx, x):
         x = _c(x)
@@ -173,7 +173,7 @@ class SiLU(Function):
         return ctx.backend.silu_backward(_c(g), x)
 
 
-class HardSwish(Function):
+class HardSwishFn(Function):
     @staticmethod
     def forward(ctx, x):
         x = _c(x)
@@ -186,7 +186,7 @@ class HardSwish(Function):
         return ctx.backend.hardswish_backward(_c(g), x)
 
 
-class GELU(Function):
+class GELUFn(Function):
     @staticmethod
     def forward(ctx, x, approximate):
         x = _c(x)
@@ -200,7 +200,7 @@ class GELU(Function):
         return ctx.backend.gelu_backward(_c(g), x, ctx.approximate), None
 
 
-class Softmax(Function):
+class SoftmaxFn(Function):
     @staticmethod
     def forward(ctx, x, dim):
         y = ctx.backend.softmax(x, dim)
@@ -214,7 +214,7 @@ class Softmax(Function):
         return ctx.backend.softmax_backward(g, y, ctx.dim), None
 
 
-class LogSoftmax(Function):
+class LogSoftmaxFn(Function):
     @staticmethod
     def forward(ctx, x, dim):
         y = ctx.backend.log_softmax(x, dim)
@@ -228,7 +228,7 @@ class LogSoftmax(Function):
         return ctx.backend.log_softmax_backward(g, y, ctx.dim), None
 
 
-class BiasAdd(Function):
+class BiasAddFn(Function):
     """x (N, C, *) + bias (C,) along the channel axis: the bias step of conv2d and linear."""
 
     @staticmethod
@@ -246,27 +246,27 @@ class BiasAdd(Function):
 
 def exp(input):
     """e ** input, elementwise."""
-    return Exp.apply(input)
+    return ExpFn.apply(input)
 
 
 def log(input):
     """Natural logarithm, elementwise (nan below 0, -inf at 0, as NumPy/PyTorch)."""
-    return Log.apply(input)
+    return LogFn.apply(input)
 
 
 def sqrt(input):
-    return Sqrt.apply(input)
+    return SqrtFn.apply(input)
 
 
 def abs(input):
-    return Abs.apply(input)
+    return AbsFn.apply(input)
 
 
 def clamp(input, min=None, max=None):
     """Clamp every element into [min, max] (``torch.clamp``); at least one bound is required."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    return Clamp.apply(input, min, max)
+    return ClampFn.apply(input, min, max)
 
 
 clip = clamp
@@ -274,12 +274,12 @@ clip = clamp
 
 def relu(input):
     """max(input, 0) elementwise (``torch.relu``). Any shape; float32 or float64."""
-    return ReLU.apply(input)
+    return ReLUFn.apply(input)
 
 
 def leaky_relu(input, negative_slope=0.01):
     """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
-    return LeakyReLU.apply(input, float(negative_slope))
+    return LeakyReLUFn.apply(input, float(negative_slope))
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0):
@@ -290,33 +290,33 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     """
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must be <= max_val ({max_val})")
-    return Hardtanh.apply(input, float(min_val), float(max_val))
+    return HardtanhFn.apply(input, float(min_val), float(max_val))
 
 
 def relu6(input):
     """min(max(input, 0), 6) (Howard et al. 2017, MobileNet; ``torch.nn.functional.relu6``)."""
-    return Hardtanh.apply(input, 0.0, 6.0)
+    return HardtanhFn.apply(input, 0.0, 6.0)
 
 
 def sigmoid(input):
     """1 / (1 + exp(-input)), stable for large |input| (``torch.sigmoid``)."""
-    return Sigmoid.apply(input)
+    return SigmoidFn.apply(input)
 
 
 def tanh(input):
-    return Tanh.apply(input)
+    return TanhFn.apply(input)
 
 
 def silu(input):
     """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
-    return SiLU.apply(input)
+    return SiLUFn.apply(input)
 
 
 def hardswish(input):
     """input * relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
     ``torch.nn.functional.hardswish``). Any shape; float32 or float64. The gradient is PyTorch's:
     0 for input <= -3, 1 for input >= 3, input / 3 + 1/2 between."""
-    return HardSwish.apply(input)
+    return HardSwishFn.apply(input)
 
 
 def gelu(input, approximate="none"):
@@ -327,17 +327,17 @@ def gelu(input, approximate="none"):
     """
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return GELU.apply(input, approximate)
+    return GELUFn.apply(input, approximate)
 
 
 def softmax(input, dim):
     """exp(x) / sum(exp(x)) along ``dim``, computed as exp(x - max) so it never overflows."""
-    return Softmax.apply(input, normalize_dim(dim, input.ndim))
+    return SoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
 def log_softmax(input, dim):
     """log(softmax(x)) along ``dim`` as (x - max) - log(sum(exp(x - max))): stable for any x."""
-    return LogSoftmax.apply(input, normalize_dim(dim, input.ndim))
+    return LogSoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
 def bias_add(input, bias):
@@ -348,4 +348,4 @@ def bias_add(input, bias):
     if input.ndim < 2 or bias.shape != (input.shape[1],):
         raise ValueError(f"bias_add: expected input (N, C, *) and bias (C,), got input "
                          f"{tuple(input.shape)} and bias {tuple(bias.shape)}")
-    return BiasAdd.apply(input, bias)
+    return BiasAddFn.apply(input, bias)

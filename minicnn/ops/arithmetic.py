@@ -16,7 +16,7 @@ def _broadcast_error(name, a, b):
                       "broadcastable")
 
 
-class Add(Function):
+class AddFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -26,7 +26,7 @@ class Add(Function):
         return g, g
 
 
-class AddScaled(Function):
+class AddScaledFn(Function):
     """a + alpha * b for a Python number alpha (add with alpha, and sub as alpha -> -alpha)."""
 
     @staticmethod
@@ -39,7 +39,7 @@ class AddScaled(Function):
         return g, (g * ctx.alpha if ctx.needs_input_grad[1] else None), None
 
 
-class Sub(Function):
+class SubFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         return a - b
@@ -49,7 +49,7 @@ class Sub(Function):
         return g, (-g if ctx.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class MulFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -63,7 +63,7 @@ class Mul(Function):
         return ga, gb
 
 
-class Div(Function):
+class DivFn(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -77,7 +77,7 @@ class Div(Function):
         return ga, gb
 
 
-class PowScalar(Function):
+class PowScalarFn(Function):
     """x ** p for a Python number p: d/dx = p x^(p-1)."""
 
     @staticmethod
@@ -93,7 +93,7 @@ class PowScalar(Function):
         return g * (p * x ** (p - 1)) if p != 0 else np.zeros_like(g), None
 
 
-class Pow(Function):
+class PowFn(Function):
     """a ** b for tensors: d/da = b a^(b-1); d/db = a^b log(a), taken as 0 where a == 0 and b >= 0
     (PyTorch's convention, so 0 ** b has a finite gradient)."""
 
@@ -116,7 +116,7 @@ class Pow(Function):
         return ga, gb
 
 
-class Neg(Function):
+class NegFn(Function):
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -126,7 +126,7 @@ class Neg(Function):
         return -g
 
 
-class Addcmul(Function):
+class AddcmulFn(Function):
     """input + value * t1 * t2: d/dinput = 1, d/dt1 = value t2, d/dt2 = value t1."""
 
     @staticmethod
@@ -144,7 +144,7 @@ class Addcmul(Function):
         return g, g1, g2, None
 
 
-class Addcdiv(Function):
+class AddcdivFn(Function):
     """input + value * t1 / t2: d/dinput = 1, d/dt1 = value / t2, d/dt2 = -value t1 / t2^2."""
 
     @staticmethod
@@ -162,7 +162,7 @@ class Addcdiv(Function):
         return g, g1, g2, None
 
 
-class Lerp(Function):
+class LerpFn(Function):
     """input + weight (end - input), with ``weight`` an array or a Python number. Computed as
     PyTorch does, from the nearer end (end - (end - input)(1 - weight) for |weight| >= 0.5), so
     weight 1 gives ``end`` exactly. d/dinput = 1 - weight, d/dend = weight,
@@ -182,7 +182,7 @@ class Lerp(Function):
                 g * (e - a) if need[2] else None)
 
 
-class Matmul(Function):
+class MatmulFn(Function):
     """Matrix product with ``numpy.matmul`` semantics: 1-D operands are promoted (and the added
     dimension removed again), batch dimensions broadcast. For C = A @ B:
     dA = dC @ B^T and dB = A^T @ dC."""
@@ -251,20 +251,20 @@ def add(input, other, *, alpha=1):
     operands, ValueError for shapes that do not broadcast.
     """
     if type(alpha) is int and alpha == 1:
-        return _binary(Add, "add", input, other)
+        return _binary(AddFn, "add", input, other)
     a, b = operands(input, other)
     check_broadcast("add", a, b)
-    return AddScaled.apply(a, b, _alpha("add", alpha, a, b))
+    return AddScaledFn.apply(a, b, _alpha("add", alpha, a, b))
 
 
 def sub(input, other, *, alpha=1):
     """input - alpha * other, broadcasting (``torch.sub``); either operand may be a number.
     Errors as :func:`add`."""
     if type(alpha) is int and alpha == 1:
-        return _binary(Sub, "sub", input, other)
+        return _binary(SubFn, "sub", input, other)
     a, b = operands(input, other)
     check_broadcast("sub", a, b)
-    return AddScaled.apply(a, b, -_alpha("sub", alpha, a, b))
+    return AddScaledFn.apply(a, b, -_alpha("sub", alpha, a, b))
 
 
 def rsub(input, other, *, alpha=1):
@@ -301,7 +301,7 @@ def addcmul(input, tensor1, tensor2, *, value=1):
     that do not broadcast.
     """
     x, t1, t2 = _pointwise3("addcmul", input, tensor1, tensor2, value)
-    return Addcmul.apply(x, t1, t2, _scalar(value))
+    return AddcmulFn.apply(x, t1, t2, _scalar(value))
 
 
 def addcdiv(input, tensor1, tensor2, *, value=1):
@@ -316,7 +316,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
         raise RuntimeError("Integer division with addcdiv is no longer supported; use "
                            "(input + value * torch.trunc(tensor1 / tensor2)).to(input.dtype) "
                            "for the old integer behaviour")
-    return Addcdiv.apply(x, t1, t2, _scalar(value))
+    return AddcdivFn.apply(x, t1, t2, _scalar(value))
 
 
 def lerp(input, end, weight):
@@ -338,30 +338,30 @@ def lerp(input, end, weight):
             raise TypeError(f"lerp: expected dtype {input.dtype} for `{name}` but got dtype "
                             f"{t.dtype}")
     check_broadcast("lerp", input, *(t for _, t in named))
-    return Lerp.apply(input, end, weight if isinstance(weight, Tensor) else float(weight))
+    return LerpFn.apply(input, end, weight if isinstance(weight, Tensor) else float(weight))
 
 
 def mul(input, other):
     """input * other, broadcasting (``torch.mul``)."""
-    return _binary(Mul, "mul", input, other)
+    return _binary(MulFn, "mul", input, other)
 
 
 def div(input, other):
     """input / other (true division), broadcasting (``torch.div``)."""
-    return _binary(Div, "div", input, other)
+    return _binary(DivFn, "div", input, other)
 
 
 def pow(input, exponent):
     """input ** exponent; either may be a tensor or a Python number (``torch.pow``)."""
     if (isinstance(input, Tensor) and isinstance(exponent, (int, float))
             and not isinstance(exponent, bool)):
-        return PowScalar.apply(input, exponent)
-    return _binary(Pow, "pow", input, exponent)
+        return PowScalarFn.apply(input, exponent)
+    return _binary(PowFn, "pow", input, exponent)
 
 
 def neg(input):
     """-input."""
-    return Neg.apply(input)
+    return NegFn.apply(input)
 
 
 def matmul(input, other):
@@ -386,7 +386,7 @@ def matmul(input, other):
         raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)} are not "
                          "broadcastable") from None
-    return Matmul.apply(a, b)
+    return MatmulFn.apply(a, b)
 
 
 def bmm(input, mat2):
@@ -405,7 +405,7 @@ def bmm(input, mat2):
     if list(mat2.shape[:2]) != expected:
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"{expected} but got: {list(mat2.shape[:2])}.")
-    return Matmul.apply(input, mat2)
+    return MatmulFn.apply(input, mat2)
 
 
 def compare(ufunc, a, b):

@@ -25,7 +25,7 @@ from .shape import pad as _pad
 __all__ = ["conv2d", "conv_transpose2d"]
 
 
-class Conv2d(Function):
+class Conv2dFn(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         x, weight = _c(x), _c(weight)
@@ -49,7 +49,7 @@ class Conv2d(Function):
         return gx, gw, gb, None, None, None, None
 
 
-class ConvTranspose2d(Function):
+class ConvTranspose2dFn(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups, out_hw):
         x, weight = _c(x), _c(weight)
@@ -131,7 +131,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         H, W = H + bottom - top, W + right - left
     padding = (top, left)
     output_size("conv2d", (H, W), (kh, kw), stride, padding, dilation)
-    y = Conv2d.apply(input, weight, bias, stride, padding, dilation, int(groups))
+    y = Conv2dFn.apply(input, weight, bias, stride, padding, dilation, int(groups))
     return y.squeeze(0) if unbatched else y
 
 
@@ -179,5 +179,5 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
              for o, (n, k, s, p, _, d) in zip(out_hw, sizes)]
     if any(extra):
         input = _pad(input, (0, extra[1], 0, extra[0]))
-    y = ConvTranspose2d.apply(input, weight, bias, stride, padding, dilation, int(groups), out_hw)
+    y = ConvTranspose2dFn.apply(input, weight, bias, stride, padding, dilation, int(groups), out_hw)
     return y.squeeze(0) if unbatched else y

@@ -12,7 +12,7 @@ import numpy as np
 from ..autograd import Function, type_name
 from ..tensor import Tensor
 from ._util import as_operand, check_broadcast, host_only, is_number, normalize_dim, tensor_arg
-from .shape import Expand, GetItem, _put, _put_input_grad, reshape
+from .shape import ExpandFn, GetItemFn, _put, _put_input_grad, reshape
 
 _INDEX_KINDS = (np.dtype(np.int64), np.dtype(np.int32))
 
@@ -25,7 +25,7 @@ def along(index, dim):
     return tuple(grid)
 
 
-class Gather(Function):
+class GatherFn(Function):
     """out = x[along(index, dim)]; the gradient scatter-adds back (an index may repeat)."""
 
     @staticmethod
@@ -40,7 +40,7 @@ class Gather(Function):
         return gx, None, None
 
 
-class Scatter(Function):
+class ScatterFn(Function):
     """A copy of x with x[along(index, dim)] = src (src cut to index's shape), or with src added
     there when ``add`` (repeated positions add up). Gradients: x's is g, without the overwritten
     positions unless ``add``; src's is g read back at those positions (zero where src was not
@@ -118,7 +118,7 @@ def gather(input, dim, index, *, sparse_grad=False):
                                f"{list(idx.shape)} to be no larger than self {list(x.shape)} "
                                f"apart from dimension {d}")
     _check_bounds(idx._data, x.shape[d], d)
-    out = Gather.apply(x, idx._data, d)
+    out = GatherFn.apply(x, idx._data, d)
     return out if out.shape == out_shape else reshape(out, out_shape)
 
 
@@ -144,7 +144,7 @@ def _scatter(fn, input, dim, index, src, add):
             raise RuntimeError(f"Expected index {list(idx.shape)} to be no larger than self "
                                f"{list(x.shape)} apart from dimension {d}{detail}")
     _check_bounds(idx._data, x.shape[d], d)
-    out = Scatter.apply(x, idx._data, src, d, add)
+    out = ScatterFn.apply(x, idx._data, src, d, add)
     return out if out.shape == input.shape else reshape(out, input.shape)
 
 
@@ -192,7 +192,7 @@ def index_select(input, dim, index):
     d = normalize_dim(dim, x.ndim)
     idx = index._data.reshape(-1)
     _check_bounds(idx, x.shape[d], d)
-    out = GetItem.apply(x, (slice(None),) * d + (idx,))
+    out = GetItemFn.apply(x, (slice(None),) * d + (idx,))
     return reshape(out, ()) if input.ndim == 0 else out
 
 
@@ -209,8 +209,8 @@ def masked_select(input, mask):
     if mask.dtype.kind != "b":
         raise RuntimeError("masked_select: expected BoolTensor for mask")
     shape = check_broadcast("masked_select", input, mask)
-    x = input if input.shape == shape else Expand.apply(input, shape)
-    return GetItem.apply(x, np.broadcast_to(mask._data, shape))
+    x = input if input.shape == shape else ExpandFn.apply(input, shape)
+    return GetItemFn.apply(x, np.broadcast_to(mask._data, shape))
 
 
 def take_along_dim(input, indices, dim=None):
@@ -245,7 +245,7 @@ def take_along_dim(input, indices, dim=None):
     x_shape, i_shape = list(common), list(common)
     x_shape[d], i_shape[d] = x.shape[d], idx.shape[d]
     if list(x.shape) != x_shape:
-        x = Expand.apply(x, tuple(x_shape))
+        x = ExpandFn.apply(x, tuple(x_shape))
     idx = Tensor._wrap(np.broadcast_to(idx._data, i_shape), idx.device)
     out = gather(x, d, idx)
     return reshape(out, ()) if input.ndim == 0 else out

@@ -1,7 +1,7 @@
 """Matrix products beyond matmul: mm, dot, outer, addmm, and einsum.
 
 mm and dot check their operands as PyTorch does (no broadcasting, no 1-D promotion) and then use
-:class:`~minicnn.ops.arithmetic.Matmul`. einsum is NumPy's, differentiated by einsum again: the
+:class:`~minicnn.ops.arithmetic.MatmulFn`. einsum is NumPy's, differentiated by einsum again: the
 gradient of one operand is the einsum of the output gradient with the other operands.
 """
 import numpy as np
@@ -9,11 +9,11 @@ import numpy as np
 from ..autograd import Function, type_name
 from ..tensor import Tensor
 from ._util import host_only, is_number, operands, tensor_arg
-from .arithmetic import Matmul, _scalar, mul
+from .arithmetic import MatmulFn, _scalar, mul
 from .shape import reshape
 
 
-class Addmm(Function):
+class AddmmFn(Function):
     """beta * input + alpha * (a @ b), input broadcast to the product's shape; with beta == 0 the
     input is ignored (nan and inf in it do not propagate), as in PyTorch. Gradients: beta g,
     alpha g b^T, alpha a^T g."""
@@ -38,7 +38,7 @@ class Addmm(Function):
         return gx, ga, gb, None, None
 
 
-class Einsum(Function):
+class EinsumFn(Function):
     """np.einsum over an explicit equation without ellipses ("ij,jk->ik"). The gradient of
     operand i is einsum("<out>,<others>-><operand i>") of g and the other operands; letters of
     operand i that appear nowhere else were summed away, so that gradient is broadcast back along
@@ -104,7 +104,7 @@ def mm(input, mat2):
     if input.dtype != mat2.dtype:
         raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: "
                            f"{type_name(input.dtype).lower()} != {type_name(mat2.dtype).lower()}")
-    return Matmul.apply(input, mat2)
+    return MatmulFn.apply(input, mat2)
 
 
 def dot(input, tensor):
@@ -127,7 +127,7 @@ def dot(input, tensor):
     if input.dtype != tensor.dtype:
         raise RuntimeError(f"dot : expected both vectors to have same dtype, but found "
                            f"{type_name(input.dtype)} and {type_name(tensor.dtype)}")
-    return Matmul.apply(input, tensor)
+    return MatmulFn.apply(input, tensor)
 
 
 def outer(input, vec2):
@@ -172,7 +172,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
         raise ValueError(f"addmm: input of shape {tuple(input.shape)} does not broadcast to the "
                          f"product's shape {out_shape}")
     x, a = operands(input, mat1)
-    return Addmm.apply(x, a, mat2, _scalar(beta), _scalar(alpha))
+    return AddmmFn.apply(x, a, mat2, _scalar(beta), _scalar(alpha))
 
 
 def _parse_einsum(equation, operands):
@@ -246,4 +246,4 @@ def einsum(equation, *operands):
                 raise ValueError(f"einsum(): subscript {c} has size {n} for an operand, which "
                                  f"does not broadcast with size {sizes[c]} before")
             sizes[c] = n if sizes[c] == 1 else sizes[c]
-    return Einsum.apply(subs, out, *operands)
+    return EinsumFn.apply(subs, out, *operands)

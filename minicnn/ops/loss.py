@@ -48,7 +48,7 @@ def _mean(total, count):
 
 # ---------------------------------------------------------------- linear
 
-class Linear(Function):
+class LinearFn(Function):
     """y = x W^T + b over the last axis of x, on the backend's linear kernels."""
 
     @staticmethod
@@ -65,7 +65,8 @@ class Linear(Function):
         x2, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
         g2 = _c(g.reshape(math.prod(g.shape[:-1]), g.shape[-1]) if g.ndim != 2 else g)
-        gx = ctx.backend.linear_backward_input(g2, weight).reshape(ctx.x_shape) if needs[0] else None
+        gx = (ctx.backend.linear_backward_input(g2, weight).reshape(ctx.x_shape) if needs[0]
+              else None)
         gw = ctx.backend.linear_backward_weight(g2, x2) if needs[1] else None
         gb = ctx.backend.bias_add_backward(g2) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
@@ -90,17 +91,17 @@ def linear(input, weight, bias=None):
                          "shape "
                          f"{tuple(weight.shape)}: expected input (*, {weight.shape[1]})")
     if bias is None:
-        return Linear.apply(input, weight)
+        return LinearFn.apply(input, weight)
     _tensor("linear", "bias", bias)
     if bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},) for weight of shape "
                          f"{tuple(weight.shape)}, got {tuple(bias.shape)}")
-    return Linear.apply(input, weight, bias)
+    return LinearFn.apply(input, weight, bias)
 
 
 # ---------------------------------------------------------------- dropout
 
-class Dropout(Function):
+class DropoutFn(Function):
     """y = x * noise with a fixed noise array (0 or 1 / (1 - p), broadcast over x)."""
 
     @staticmethod
@@ -142,7 +143,7 @@ def _apply_dropout(fn, input, noise, inplace):
                                "in-place autograd); use inplace=False")
         np.multiply(input._data, noise, out=input._data)
         return input
-    return Dropout.apply(input, noise)
+    return DropoutFn.apply(input, noise)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -188,7 +189,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
 
 # ---------------------------------------------------------------- cross entropy and nll
 
-class CrossEntropy(Function):
+class CrossEntropyFn(Function):
     """Fused log-softmax + negative log-likelihood over class-index targets (backend kernel
     ``cross_entropy``); forward saves only the per-row max and log-sum-exp."""
 
@@ -222,7 +223,7 @@ class CrossEntropy(Function):
         return (gx[0] if unbatched else gx), None, None, None, None, None
 
 
-class NLLLoss(Function):
+class NLLLossFn(Function):
     """Negative log-likelihood of log-probabilities (backend kernel ``nll_loss``)."""
 
     @staticmethod
@@ -313,7 +314,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
                                     label_smoothing)
     t = _class_targets("cross_entropy", input, target, weight)
-    return CrossEntropy.apply(input, t, weight, int(ignore_index), label_smoothing, reduction)
+    return CrossEntropyFn.apply(input, t, weight, int(ignore_index), label_smoothing, reduction)
 
 
 def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_smoothing):
@@ -359,12 +360,12 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _tensor("nll_loss", "input", input)
     _reduction("nll_loss", reduction)
     t = _class_targets("nll_loss", input, target, weight)
-    return NLLLoss.apply(input, t, weight, int(ignore_index), reduction)
+    return NLLLossFn.apply(input, t, weight, int(ignore_index), reduction)
 
 
 # ---------------------------------------------------------------- mse
 
-class MSELoss(Function):
+class MSELossFn(Function):
     @staticmethod
     def forward(ctx, x, target, reduction):
         d = x - target
@@ -409,4 +410,4 @@ def mse_loss(input, target, reduction="mean"):
                       f"to the input size ({tuple(input.shape)}); it is broadcast, which is likely "
                       "not intended",
                       UserWarning, stacklevel=2)
-    return MSELoss.apply(input, target, reduction)
+    return MSELossFn.apply(input, target, reduction)

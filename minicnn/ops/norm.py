@@ -30,7 +30,7 @@ __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
 
 # ---------------------------------------------------------------- Functions
 
-class BatchNorm(Function):
+class BatchNormFn(Function):
     """Batch norm over axis 1 of x (N, C, *); running stats updated in place in training mode."""
 
     @staticmethod
@@ -63,7 +63,7 @@ class BatchNorm(Function):
         return gx, None, None, gw, gb, None, None, None
 
 
-class InstanceNorm(Function):
+class InstanceNormFn(Function):
     """Instance norm: batch norm of x (N, C, *) viewed as (1, N * C, *), as PyTorch computes it;
     weight, bias and the running statistics are repeated N times, and the running statistics
     get the mean over the batch of the N per-instance updates."""
@@ -106,7 +106,7 @@ class InstanceNorm(Function):
         return gx, None, None, gw, gb, None, None, None
 
 
-class LayerNorm(Function):
+class LayerNormFn(Function):
     """Layer norm over the last ``ndim`` dimensions of x (flattened to (M, D) for the kernels)."""
 
     @staticmethod
@@ -133,7 +133,7 @@ class LayerNorm(Function):
                 None if gb is None else gb.reshape(w_shape), None, None)
 
 
-class GroupNorm(Function):
+class GroupNormFn(Function):
     """Group norm of x (N, C, *): statistics per sample over each group of C / G channels."""
 
     @staticmethod
@@ -245,7 +245,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     elif running_mean is None or running_var is None:
         raise ValueError(f"{fn}: running_mean and running_var must be given in evaluation mode "
                          "(training=False)")
-    return BatchNorm.apply(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum,
+                             eps)
 
 
 def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
@@ -274,7 +275,7 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     elif running_mean is None or running_var is None:
         raise ValueError(f"{fn}: running_mean and running_var must be given when "
                          "use_input_stats=False")
-    return InstanceNorm.apply(input, running_mean, running_var, weight, bias, use_input_stats,
+    return InstanceNormFn.apply(input, running_mean, running_var, weight, bias, use_input_stats,
                               momentum, eps)
 
 
@@ -309,7 +310,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         _check_param(fn, name, t, shape, input, f"normalized_shape {shape}")
     eps = _check_eps(fn, eps)
-    return LayerNorm.apply(input, weight, bias, k, eps)
+    return LayerNormFn.apply(input, weight, bias, k, eps)
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
@@ -343,4 +344,4 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     if size[0] * math.prod(size[2:]) == 1:  # PyTorch's check, on the same reshaped size
         raise ValueError(f"Expected more than 1 value per channel when training, got input "
                          f"size {size}")
-    return GroupNorm.apply(input, weight, bias, num_groups, eps)
+    return GroupNormFn.apply(input, weight, bias, num_groups, eps)

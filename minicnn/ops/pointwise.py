@@ -15,9 +15,16 @@ import numpy as np
 from ..autograd import Function
 from ..backends.reference.elementwise import _erf  # NumPy has no erf ufunc: one copy of it
 from ..tensor import Tensor
-from ._util import (as_operand, check_broadcast, default_float, host_only, operands,
-                    tensor_arg, tensor_or_number_arg)
-from .arithmetic import PowScalar
+from ._util import (
+    as_operand,
+    check_broadcast,
+    default_float,
+    host_only,
+    operands,
+    tensor_arg,
+    tensor_or_number_arg,
+)
+from .arithmetic import PowScalarFn
 
 
 def floating(x: Tensor) -> Tensor:
@@ -28,7 +35,7 @@ def floating(x: Tensor) -> Tensor:
 
 # ---------------------------------------------------------------- trigonometric and hyperbolic
 
-class Sin(Function):
+class SinFn(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -40,7 +47,7 @@ class Sin(Function):
         return g * np.cos(x)
 
 
-class Cos(Function):
+class CosFn(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -52,7 +59,7 @@ class Cos(Function):
         return -g * np.sin(x)
 
 
-class Tan(Function):
+class TanFn(Function):
     """tan x; d/dx = 1 + tan^2 x, from the saved output."""
 
     @staticmethod
@@ -67,7 +74,7 @@ class Tan(Function):
         return g * (1 + y * y)
 
 
-class Sinh(Function):
+class SinhFn(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -79,7 +86,7 @@ class Sinh(Function):
         return g * np.cosh(x)
 
 
-class Cosh(Function):
+class CoshFn(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -91,7 +98,7 @@ class Cosh(Function):
         return g * np.sinh(x)
 
 
-class Atan2(Function):
+class Atan2Fn(Function):
     """atan2(y, x), the angle of the point (x, y) in (-pi, pi]:
     d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)."""
 
@@ -111,7 +118,7 @@ class Atan2(Function):
 
 # ---------------------------------------------------------------- rounding (zero gradient)
 
-class _PiecewiseConstant(Function):
+class _PiecewiseConstantFn(Function):
     """The base of the one-input rounding ops: the gradient is zero everywhere."""
 
     @staticmethod
@@ -119,19 +126,19 @@ class _PiecewiseConstant(Function):
         return np.zeros_like(g)
 
 
-class Floor(_PiecewiseConstant):
+class FloorFn(_PiecewiseConstantFn):
     @staticmethod
     def forward(ctx, x):
         return np.floor(x)
 
 
-class Ceil(_PiecewiseConstant):
+class CeilFn(_PiecewiseConstantFn):
     @staticmethod
     def forward(ctx, x):
         return np.ceil(x)
 
 
-class Round(Function):
+class RoundFn(Function):
     """Round half to even at ``decimals`` digits (negative: to tens, hundreds, ...); NumPy's
     x * 10^d, rint, / 10^d, which gives PyTorch's results bit for bit."""
 
@@ -144,7 +151,7 @@ class Round(Function):
         return np.zeros_like(g), None
 
 
-class Sign(_PiecewiseConstant):
+class SignFn(_PiecewiseConstantFn):
     """-1, 0 or 1; computed as (x > 0) - (x < 0), so sign(nan) is 0 as in PyTorch."""
 
     @staticmethod
@@ -154,7 +161,7 @@ class Sign(_PiecewiseConstant):
 
 # ---------------------------------------------------------------- selection
 
-class Where(Function):
+class WhereFn(Function):
     """condition ? a : b, broadcasting all three; each side gets the gradient where it was
     chosen and zero elsewhere (the engine sums it back to the side's shape)."""
 
@@ -172,7 +179,7 @@ class Where(Function):
         return None, ga, gb
 
 
-class MaskedFill(Function):
+class MaskedFillFn(Function):
     """input with ``value`` (a 0-d array) wherever ``mask`` is True, broadcasting input and mask.
     The input's gradient is zero at the filled positions; the value's is the sum of the
     gradient over them (the engine reduces the masked gradient to 0-d)."""
@@ -193,7 +200,7 @@ class MaskedFill(Function):
 
 # ---------------------------------------------------------------- powers, logarithms, erf
 
-class Rsqrt(Function):
+class RsqrtFn(Function):
     """1 / sqrt(x); d/dx = -x^(-3/2) / 2 = -y^3 / 2."""
 
     @staticmethod
@@ -209,7 +216,7 @@ class Rsqrt(Function):
         return g * (-0.5 * y * y * y)
 
 
-class Reciprocal(Function):
+class ReciprocalFn(Function):
     """1 / x; d/dx = -1 / x^2 = -y^2."""
 
     @staticmethod
@@ -225,7 +232,7 @@ class Reciprocal(Function):
         return -g * y * y
 
 
-class Log1p(Function):
+class Log1pFn(Function):
     """log(1 + x), accurate for small x; d/dx = 1 / (1 + x)."""
 
     @staticmethod
@@ -240,7 +247,7 @@ class Log1p(Function):
         return g / (1 + x)
 
 
-class Expm1(Function):
+class Expm1Fn(Function):
     """exp(x) - 1, accurate for small x; d/dx = exp(x) = y + 1."""
 
     @staticmethod
@@ -255,7 +262,7 @@ class Expm1(Function):
         return g * (y + 1)
 
 
-class LogBase(Function):
+class LogBaseFn(Function):
     """log_b(x) for b = 2 or 10 (NumPy's exact log2/log10); d/dx = 1 / (x ln b)."""
 
     @staticmethod
@@ -271,7 +278,7 @@ class LogBase(Function):
         return g * ctx.scale / x, None
 
 
-class Erf(Function):
+class ErfFn(Function):
     """The error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt; d/dx = 2/sqrt(pi) exp(-x^2).
     NumPy has no erf ufunc: the reference kernels' elementwise erf (math.erf per element, exact
     but slow on large tensors) computes it."""
@@ -287,7 +294,7 @@ class Erf(Function):
         return g * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
 
 
-class Extremum(Function):
+class ExtremumFn(Function):
     """maximum(a, b) / minimum(a, b) elementwise with broadcasting. Each side gets the gradient
     where it won; a tie splits it in halves, as PyTorch does. nan wins (propagates)."""
 
@@ -311,27 +318,27 @@ class Extremum(Function):
 
 def sin(input: Tensor) -> Tensor:
     """Sine, elementwise (``torch.sin``); integer input gives float32."""
-    return Sin.apply(floating(tensor_arg("sin", "input", 1, input)))
+    return SinFn.apply(floating(tensor_arg("sin", "input", 1, input)))
 
 
 def cos(input: Tensor) -> Tensor:
     """Cosine, elementwise (``torch.cos``); integer input gives float32."""
-    return Cos.apply(floating(tensor_arg("cos", "input", 1, input)))
+    return CosFn.apply(floating(tensor_arg("cos", "input", 1, input)))
 
 
 def tan(input: Tensor) -> Tensor:
     """Tangent, elementwise (``torch.tan``); integer input gives float32."""
-    return Tan.apply(floating(tensor_arg("tan", "input", 1, input)))
+    return TanFn.apply(floating(tensor_arg("tan", "input", 1, input)))
 
 
 def sinh(input: Tensor) -> Tensor:
     """Hyperbolic sine, elementwise (``torch.sinh``); integer input gives float32."""
-    return Sinh.apply(floating(tensor_arg("sinh", "input", 1, input)))
+    return SinhFn.apply(floating(tensor_arg("sinh", "input", 1, input)))
 
 
 def cosh(input: Tensor) -> Tensor:
     """Hyperbolic cosine, elementwise (``torch.cosh``); integer input gives float32."""
-    return Cosh.apply(floating(tensor_arg("cosh", "input", 1, input)))
+    return CoshFn.apply(floating(tensor_arg("cosh", "input", 1, input)))
 
 
 def atan2(input: Tensor, other: Tensor) -> Tensor:
@@ -346,20 +353,20 @@ def atan2(input: Tensor, other: Tensor) -> Tensor:
     tensor_arg("atan2", "other", 2, other)
     y, x = operands(floating(input), floating(other))
     check_broadcast("atan2", y, x)
-    return Atan2.apply(y, x)
+    return Atan2Fn.apply(y, x)
 
 
 def floor(input: Tensor) -> Tensor:
     """The largest integer <= each element (``torch.floor``); zero gradient. Integer tensors
     come back unchanged (a copy)."""
     tensor_arg("floor", "input", 1, input)
-    return Floor.apply(input) if input.dtype.kind == "f" else input.clone()
+    return FloorFn.apply(input) if input.dtype.kind == "f" else input.clone()
 
 
 def ceil(input: Tensor) -> Tensor:
     """The smallest integer >= each element (``torch.ceil``); zero gradient."""
     tensor_arg("ceil", "input", 1, input)
-    return Ceil.apply(input) if input.dtype.kind == "f" else input.clone()
+    return CeilFn.apply(input) if input.dtype.kind == "f" else input.clone()
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
@@ -376,14 +383,14 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
             raise NotImplementedError(f"round: decimals={decimals} is not implemented for "
                                       f"{input.dtype} tensors")
         return input.clone()
-    return Round.apply(input, int(decimals))
+    return RoundFn.apply(input, int(decimals))
 
 
 def sign(input: Tensor) -> Tensor:
     """-1, 0 or 1 by the sign of each element, 0 for nan (``torch.sign``); zero gradient.
     A bool tensor comes back unchanged (a copy)."""
     tensor_arg("sign", "input", 1, input)
-    return Sign.apply(input) if input.dtype.kind != "b" else input.clone()
+    return SignFn.apply(input) if input.dtype.kind != "b" else input.clone()
 
 
 def _where_scalars(condition, input, other):
@@ -424,7 +431,7 @@ def where(condition: Tensor, input=None, other=None):
         raise TypeError(f"where: expected input and other of one dtype, got {a.dtype} and "
                         f"{b.dtype}; convert one with .to(dtype), .float() or .double()")
     check_broadcast("where", condition, a, b)
-    return Where.apply(condition, a, b)
+    return WhereFn.apply(condition, a, b)
 
 
 def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
@@ -451,7 +458,7 @@ def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
     else:  # a number in the input's dtype (a device scalar on "cuda")
         value = as_operand(input.dtype.type(value), input)
     check_broadcast("masked_fill", input, mask)
-    return MaskedFill.apply(input, mask, value)
+    return MaskedFillFn.apply(input, mask, value)
 
 
 # ---------------------------------------------------------------- tests: isnan, isinf, isfinite
@@ -495,43 +502,43 @@ def square(input: Tensor) -> Tensor:
     host_only("square", input)
     if input.dtype.kind == "b":
         input = input.to(np.int64)
-    return PowScalar.apply(input, 2)
+    return PowScalarFn.apply(input, 2)
 
 
 def rsqrt(input: Tensor) -> Tensor:
     """1 / sqrt(input) (``torch.rsqrt``): inf at 0, nan below; integer input gives float32."""
-    return _unary_float("rsqrt", Rsqrt, input)
+    return _unary_float("rsqrt", RsqrtFn, input)
 
 
 def reciprocal(input: Tensor) -> Tensor:
     """1 / input (``torch.reciprocal``): inf at 0; integer input gives float32."""
-    return _unary_float("reciprocal", Reciprocal, input)
+    return _unary_float("reciprocal", ReciprocalFn, input)
 
 
 def log1p(input: Tensor) -> Tensor:
     """log(1 + input), accurate near 0 (``torch.log1p``); integer input gives float32."""
-    return _unary_float("log1p", Log1p, input)
+    return _unary_float("log1p", Log1pFn, input)
 
 
 def expm1(input: Tensor) -> Tensor:
     """exp(input) - 1, accurate near 0 (``torch.expm1``); integer input gives float32."""
-    return _unary_float("expm1", Expm1, input)
+    return _unary_float("expm1", Expm1Fn, input)
 
 
 def log2(input: Tensor) -> Tensor:
     """Base-2 logarithm (``torch.log2``); integer input gives float32."""
-    return _unary_float("log2", LogBase, input, 2)
+    return _unary_float("log2", LogBaseFn, input, 2)
 
 
 def log10(input: Tensor) -> Tensor:
     """Base-10 logarithm (``torch.log10``); integer input gives float32."""
-    return _unary_float("log10", LogBase, input, 10)
+    return _unary_float("log10", LogBaseFn, input, 10)
 
 
 def erf(input: Tensor) -> Tensor:
     """The error function (``torch.erf``); integer input gives float32. Computed per element
     with math.erf (exact, slow on large tensors)."""
-    return _unary_float("erf", Erf, input)
+    return _unary_float("erf", ErfFn, input)
 
 
 # ---------------------------------------------------------------- maximum, minimum
@@ -542,7 +549,7 @@ def _extremum(name, input, other, largest):
     host_only(name, input, other)
     a, b = operands(input, other)
     check_broadcast(name, a, b)
-    return Extremum.apply(a, b, largest)
+    return ExtremumFn.apply(a, b, largest)
 
 
 def maximum(input: Tensor, other: Tensor) -> Tensor:

@@ -33,57 +33,63 @@ def _unbatch(a, batched):
 
 # ---------------------------------------------------------------- Functions
 
+def _max_pool_outputs(ctx, x4, y, ind, return_indices):
+    """The outputs of a max pooling forward (plain or adaptive): the values, and with
+    ``return_indices`` also the int64 indices, non-differentiable. The indices saved are the
+    very array returned, so an in-place change of the returned indices is caught in backward."""
+    ctx.size = x4.shape[2:]
+    y = _unbatch(y, ctx.batched)
+    ind = None if ind is None else _unbatch(ind, ctx.batched)
+    ctx.save_for_backward(ind)
+    if not return_indices:
+        return y
+    ctx.mark_non_differentiable(ind)
+    return y, ind
+
+
 def _max_pool_backward(ctx, g):
     """Max pooling's gradient (plain or adaptive): scattered through the saved argmax indices."""
     (ind,) = ctx.saved_tensors
-    g4 = _c(g if ctx.batched else g[None])
-    return _unbatch(ctx.backend.max_pool2d_backward(g4, ind, *ctx.size), ctx.batched)
+    g4, ind4 = (g, ind) if ctx.batched else (g[None], ind[None])
+    return _unbatch(ctx.backend.max_pool2d_backward(_c(g4), ind4, *ctx.size), ctx.batched)
 
 
-class MaxPool2d(Function):
+class MaxPool2dFn(Function):
     """Max pooling; backward scatters the gradient through the saved argmax indices.
 
-    forward(ctx, x, params, indices_out): params = (kh, kw, sh, sw, ph, pw, dh, dw, ceil_mode);
-    a Function returns one array, so the indices are appended to the list ``indices_out`` when
-    the caller wants them (None otherwise).
+    forward(ctx, x, params, return_indices): params = (kh, kw, sh, sw, ph, pw, dh, dw,
+    ceil_mode). Returns the values, or (values, indices) with ``return_indices``.
     """
 
     @staticmethod
-    def forward(ctx, x, params, indices_out):
+    def forward(ctx, x, params, return_indices):
         x4, ctx.batched = _batched(x)
         # indices are written only when someone will read them: inference skips that traffic
-        need = indices_out is not None or (ctx.needs_input_grad[0] and is_grad_enabled())
+        need = return_indices or (ctx.needs_input_grad[0] and is_grad_enabled())
         y, ind = ctx.backend.max_pool2d(x4, *params, need)
-        ctx.save_for_backward(ind)
-        ctx.size = x4.shape[2:]
-        if indices_out is not None:
-            indices_out.append(_unbatch(ind, ctx.batched))
-        return _unbatch(y, ctx.batched)
+        return _max_pool_outputs(ctx, x4, y, ind, return_indices)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, grad_indices=None):
         return _max_pool_backward(ctx, g), None, None
 
 
-class AdaptiveMaxPool2d(Function):
-    """Adaptive max pooling; the backward is max pooling's (scatter through the indices)."""
+class AdaptiveMaxPool2dFn(Function):
+    """Adaptive max pooling; the backward is max pooling's (scatter through the indices).
+    forward(ctx, x, oh, ow, return_indices): returns as MaxPool2dFn's."""
 
     @staticmethod
-    def forward(ctx, x, oh, ow, indices_out):
+    def forward(ctx, x, oh, ow, return_indices):
         x4, ctx.batched = _batched(x)
         y, ind = ctx.backend.adaptive_max_pool2d(x4, oh, ow)
-        ctx.save_for_backward(ind)
-        ctx.size = x4.shape[2:]
-        if indices_out is not None:
-            indices_out.append(_unbatch(ind, ctx.batched))
-        return _unbatch(y, ctx.batched)
+        return _max_pool_outputs(ctx, x4, y, ind, return_indices)
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, grad_indices=None):
         return _max_pool_backward(ctx, g), None, None, None
 
 
-class AvgPool2d(Function):
+class AvgPool2dFn(Function):
     """Average pooling: params = (kh, kw, sh, sw, ph, pw, ceil_mode, count_include_pad,
     divisor_override). Backward spreads grad / divisor over each window."""
 
@@ -100,7 +106,7 @@ class AvgPool2d(Function):
         return _unbatch(gx, ctx.batched), None
 
 
-class AdaptiveAvgPool2d(Function):
+class AdaptiveAvgPool2dFn(Function):
     @staticmethod
     def forward(ctx, x, oh, ow):
         x4, ctx.batched = _batched(x)
@@ -119,7 +125,7 @@ def _sign(a):
     return ((a > 0).astype(a.dtype) - (a < 0).astype(a.dtype))
 
 
-class LpRoot(Function):
+class LpRootFn(Function):
     """The last step of lp_pool2d, PyTorch's expression on the average of x^p over a window o:
     y = (sign(o) * relu(|o|) * area) ** (1 / p). Its gradient is that of the composed PyTorch ops
     (pow, mul, sign * relu(abs)); in particular it is 0 where o == 0 (not 0 * inf = nan)."""
@@ -194,8 +200,9 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     kernel_size, stride (default: kernel_size), padding, dilation: an int or a pair (h, w).
     ``return_indices=True`` also returns int64 indices (shape of the output): the flat position
-    ih * W + iw of each maximum inside its (H, W) plane, exactly as PyTorch's. The gradient flows
-    to those positions (accumulated where windows overlap).
+    ih * W + iw of each maximum inside its (H, W) plane, exactly as PyTorch's, as a second output
+    of the same Function call that never requires grad. The gradient flows to those positions
+    (accumulated where windows overlap).
 
     Raises TypeError for a non-Tensor or non-float input or a non-int argument, ValueError for a
     wrong rank or empty C/H/W; :class:`~minicnn.geometry.GeometryError` (a ValueError and a
@@ -204,11 +211,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """
     _check_input("max_pool2d", input)
     params = _geometry("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    out = [] if return_indices else None
-    y = MaxPool2d.apply(input, params + (bool(ceil_mode),), out)
-    if return_indices:
-        return y, Tensor._wrap(out[0], input.device)
-    return y
+    return MaxPool2dFn.apply(input, params + (bool(ceil_mode),), bool(return_indices))
 
 
 def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
@@ -242,7 +245,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
             raise ValueError(f"{fn}: divisor_override must be non-zero, got 0")
         divisor_override = int(divisor_override)
     params = (kh, kw, sh, sw, ph, pw, bool(ceil_mode), bool(count_include_pad), divisor_override)
-    return AvgPool2d.apply(input, params)
+    return AvgPool2dFn.apply(input, params)
 
 
 def adaptive_avg_pool2d(input, output_size):
@@ -259,7 +262,7 @@ def adaptive_avg_pool2d(input, output_size):
     fn = "adaptive_avg_pool2d"
     _check_input(fn, input, nonempty_channels=False)
     oh, ow = _adaptive_size(fn, input, output_size)
-    return AdaptiveAvgPool2d.apply(input, oh, ow)
+    return AdaptiveAvgPool2dFn.apply(input, oh, ow)
 
 
 def adaptive_max_pool2d(input, output_size, return_indices=False):
@@ -271,11 +274,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     fn = "adaptive_max_pool2d"
     _check_input(fn, input, nonempty_channels=False)
     oh, ow = _adaptive_size(fn, input, output_size)
-    out = [] if return_indices else None
-    y = AdaptiveMaxPool2d.apply(input, oh, ow, out)
-    if return_indices:
-        return y, Tensor._wrap(out[0], input.device)
-    return y
+    return AdaptiveMaxPool2dFn.apply(input, oh, ow, bool(return_indices))
 
 
 def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
@@ -304,4 +303,4 @@ def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
     kh, kw = _geometry(fn, input, kernel_size, stride, 0, 1, ceil_mode)[:2]
     p = norm_type if is_int(norm_type) else float(norm_type)
     out = avg_pool2d(input ** p, kernel_size, stride, 0, ceil_mode)
-    return LpRoot.apply(out, float(norm_type), kh * kw)
+    return LpRootFn.apply(out, float(norm_type), kh * kw)

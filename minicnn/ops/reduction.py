@@ -40,7 +40,7 @@ def _saved_reduced(ctx, g):
     return x, y, _unreduce(g, x.shape, ctx.axes, ctx.keepdim)
 
 
-class Sum(Function):
+class SumFn(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
@@ -51,7 +51,7 @@ class Sum(Function):
         return _unreduce(g, ctx.shape, ctx.axes, ctx.keepdim), None, None
 
 
-class Mean(Function):
+class MeanFn(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
@@ -73,7 +73,7 @@ def _variance(ctx, x, axes, keepdim, correction):
         return d, (d * d).sum(axis=axes, keepdims=keepdim) / ctx.denom
 
 
-class Var(Function):
+class VarFn(Function):
     """var = sum((x - mean)^2) / (n - correction); d var / dx = 2 (x - mean) / (n - correction)."""
 
     @staticmethod
@@ -90,7 +90,7 @@ class Var(Function):
         return _unreduce(g, d.shape, ctx.axes, ctx.keepdim) * d * scale, None, None, None
 
 
-class Std(Function):
+class StdFn(Function):
     """std = sqrt(var); d std / dx = (x - mean) / ((n - correction) std), taken as 0 where
     std == 0 (constant data), as PyTorch does, instead of 0/0."""
 
@@ -110,7 +110,7 @@ class Std(Function):
         return np.where(s == 0, 0, gx).astype(d.dtype, copy=False), None, None, None
 
 
-class Extreme(Function):
+class ExtremeFn(Function):
     """amax/amin over ``axes``; the gradient is split evenly among tied extremes (as PyTorch)."""
 
     @staticmethod
@@ -128,7 +128,7 @@ class Extreme(Function):
         return np.where(mask, g / count.astype(g.dtype), 0).astype(g.dtype), None, None, None
 
 
-class TakeAlongDim(Function):
+class TakeAlongDimFn(Function):
     """x's values at ``index`` (one per line along ``dim``, index having size 1 there): the values
     of max(dim)/min(dim). The gradient goes to the selected positions only."""
 
@@ -149,7 +149,7 @@ class TakeAlongDim(Function):
         return gx, None, None, None
 
 
-class Prod(Function):
+class ProdFn(Function):
     """The product over ``axes``. d prod / dx_i = the product of the other elements: prod / x_i
     on lines without zeros; on a line with one zero, the product of the rest at the zero and 0
     elsewhere; 0 everywhere on lines with two or more zeros."""
@@ -170,7 +170,7 @@ class Prod(Function):
         return (g * others).astype(g.dtype, copy=False), None, None
 
 
-class Cumsum(Function):
+class CumsumFn(Function):
     """Running sum along ``dim``; the gradient is the reversed running sum of g."""
 
     @staticmethod
@@ -184,7 +184,7 @@ class Cumsum(Function):
         return np.flip(np.cumsum(flipped, axis=ctx.dim), axis=ctx.dim), None
 
 
-class LogSumExp(Function):
+class LogSumExpFn(Function):
     """log(sum(exp(x))) over ``axes``, as m + log(sum(exp(x - m))) with m the maximum (0 where it
     is infinite), so that it neither overflows nor gives nan for all -inf lines.
     d/dx = exp(x - y) (the softmax)."""
@@ -204,7 +204,7 @@ class LogSumExp(Function):
             return g * np.exp(x - y), None, None
 
 
-class VectorNorm(Function):
+class VectorNormFn(Function):
     """The p-norm of the elements over ``axes``: (sum |x|^p)^(1/p); p = inf / -inf: the largest /
     smallest |x|; p = 0: the number of non-zeros. Gradients (PyTorch's): x / norm for p = 2,
     sign(x) for p = 1, sign(x) |x|^(p-1) / norm^(p-1) otherwise, all taken as 0 where the norm is
@@ -266,7 +266,7 @@ def _check_nonempty(name, input, axes):
 def sum(input, dim=None, keepdim=False, *, axis=None):
     """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``)."""
     dim = _dim_or_axis("sum", dim, axis)
-    return Sum.apply(input, normalize_dims(dim, input.ndim), keepdim)
+    return SumFn.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
 def mean(input, dim=None, keepdim=False, *, axis=None):
@@ -274,7 +274,7 @@ def mean(input, dim=None, keepdim=False, *, axis=None):
     dim = _dim_or_axis("mean", dim, axis)
     if input.dtype.kind != "f":
         raise TypeError(f"mean: input must be float32 or float64, got {input.dtype}")
-    return Mean.apply(input, normalize_dims(dim, input.ndim), keepdim)
+    return MeanFn.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
 def _correction(name, unbiased, correction):
@@ -293,7 +293,7 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     """
     dim = _dim_or_axis("var", dim, axis)
     correction = _correction("var", unbiased, correction)
-    return Var.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
+    return VarFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
@@ -301,7 +301,7 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     (``torch.std``)."""
     dim = _dim_or_axis("std", dim, axis)
     correction = _correction("std", unbiased, correction)
-    return Std.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
+    return StdFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
 def amax(input, dim=None, keepdim=False, *, axis=None):
@@ -309,7 +309,7 @@ def amax(input, dim=None, keepdim=False, *, axis=None):
     dim = _dim_or_axis("amax", dim, axis)
     axes = normalize_dims(dim, input.ndim)
     _check_nonempty("amax", input, axes)
-    return Extreme.apply(input, axes, keepdim, True)
+    return ExtremeFn.apply(input, axes, keepdim, True)
 
 
 def amin(input, dim=None, keepdim=False, *, axis=None):
@@ -317,7 +317,7 @@ def amin(input, dim=None, keepdim=False, *, axis=None):
     dim = _dim_or_axis("amin", dim, axis)
     axes = normalize_dims(dim, input.ndim)
     _check_nonempty("amin", input, axes)
-    return Extreme.apply(input, axes, keepdim, False)
+    return ExtremeFn.apply(input, axes, keepdim, False)
 
 
 def _extreme_along(name, input, dim, keepdim, arg):
@@ -327,7 +327,7 @@ def _extreme_along(name, input, dim, keepdim, arg):
     d = normalize_dim(dim, input.ndim)
     _check_nonempty(name, input, (d,))
     index = arg(input._data, axis=d, keepdims=True)
-    values = TakeAlongDim.apply(input, index, d, keepdim)
+    values = TakeAlongDimFn.apply(input, index, d, keepdim)
     indices = index if keepdim else np.squeeze(index, axis=d)
     return MinMaxResult(values, Tensor._wrap(indices.astype(np.int64), input.device))
 
@@ -399,14 +399,14 @@ def _accumulating(input, dtype):
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     """The product of all elements (0-d), or over one dimension ``dim`` (``torch.prod``).
     Integer and bool input gives int64; ``dtype`` converts the input first. Differentiable, zeros
-    included (see :class:`Prod`).
+    included (see :class:`ProdFn`).
 
     Raises TypeError for a tuple ``dim`` (PyTorch takes one int), IndexError for a bad ``dim``.
     """
     host_only("prod", input)
     x = _accumulating(input, dtype)
     axes = normalize_dims(None if dim is None else _int_dim("prod", dim), x.ndim)
-    return Prod.apply(x, axes, keepdim if dim is not None else False)
+    return ProdFn.apply(x, axes, keepdim if dim is not None else False)
 
 
 def cumsum(input, dim, *, dtype=None):
@@ -419,8 +419,8 @@ def cumsum(input, dim, *, dtype=None):
     x = _accumulating(input, dtype)
     d = normalize_dim(_int_dim("cumsum", dim), x.ndim)
     if x.ndim == 0:
-        return Cumsum.apply(x.reshape(1), 0).reshape(())
-    return Cumsum.apply(x, d)
+        return CumsumFn.apply(x.reshape(1), 0).reshape(())
+    return CumsumFn.apply(x, d)
 
 
 def logsumexp(input, dim, keepdim=False):
@@ -429,14 +429,14 @@ def logsumexp(input, dim, keepdim=False):
     gradient is the softmax over ``dim``."""
     host_only("logsumexp", input)
     x = input if input.dtype.kind == "f" else input.to(default_float())
-    return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
+    return LogSumExpFn.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """The vector p-norm of ``input`` over ``dim`` (an int, a tuple, or None for every element)
     (``torch.norm``). ``p``: "fro" (the 2-norm of the elements, over at most 2 dimensions),
     a number (1, 2, 3.5, ...), ``inf`` (largest |x|), ``-inf`` (smallest |x|) or 0 (count of
-    non-zeros). ``dtype`` converts the input first. Differentiable (see :class:`VectorNorm`).
+    non-zeros). ``dtype`` converts the input first. Differentiable (see :class:`VectorNormFn`).
 
     Raises RuntimeError for integer input or a ``dim`` of more than 2 dimensions with "fro",
     NotImplementedError for p="nuc" (the nuclear norm needs an SVD), RuntimeError for any other
@@ -456,7 +456,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
             raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got "
                                f"{' '.join(str(d) for d in dim)}")
         p = 2
-    return VectorNorm.apply(x, float(p), normalize_dims(dim, x.ndim), keepdim)
+    return VectorNormFn.apply(x, float(p), normalize_dims(dim, x.ndim), keepdim)
 
 
 # ---------------------------------------------------------------- all, any, count_nonzero

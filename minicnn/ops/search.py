@@ -12,7 +12,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ._util import host_only, normalize_dim, tensor_arg
-from .indexing import Gather
+from .indexing import GatherFn
 
 #: what sort returns, like torch.return_types.sort: (values, indices)
 SortResult = namedtuple("SortResult", ["values", "indices"])
@@ -48,7 +48,7 @@ def _sorted_part(input, dim, descending, k=None):
     if k is not None:
         index = np.take(index, np.arange(k), axis=d)
     index = index.astype(np.int64, copy=False)
-    values = Gather.apply(input, index, d)
+    values = GatherFn.apply(input, index, d)
     return values, Tensor._wrap(index, input.device)
 
 

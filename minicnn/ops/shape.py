@@ -13,7 +13,7 @@ from ..tensor import Tensor
 from ._util import as_operand, normalize_dim, shape_arg, tensor_arg, tensor_or_number_arg
 
 
-class Reshape(Function):
+class ReshapeFn(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -24,7 +24,7 @@ class Reshape(Function):
         return g.reshape(ctx.shape), None
 
 
-class Permute(Function):
+class PermuteFn(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.inverse = tuple(np.argsort(dims))
@@ -35,7 +35,7 @@ class Permute(Function):
         return g.transpose(ctx.inverse), None
 
 
-class Expand(Function):
+class ExpandFn(Function):
     """A broadcast view; the engine sums the gradient back over the expanded dimensions."""
 
     @staticmethod
@@ -47,7 +47,7 @@ class Expand(Function):
         return g, None
 
 
-class Clone(Function):
+class CloneFn(Function):
     @staticmethod
     def forward(ctx, x):
         return x.copy()  # C order, on the array's device
@@ -67,7 +67,7 @@ def _convert(a, dtype, device):
     return target.from_host(to_host(a).astype(dtype, copy=False))
 
 
-class To(Function):
+class ToFn(Function):
     """Copy to another dtype and/or device; the gradient goes back to the input's dtype and
     device."""
 
@@ -82,7 +82,7 @@ class To(Function):
         return _convert(g, ctx.dtype, ctx.source), None, None, None
 
 
-class GetItem(Function):
+class GetItemFn(Function):
     """x[index]. Backward scatters the gradient into zeros: plain assignment for basic indices
     (ints, slices, None, Ellipsis: no position repeats), scatter-add (np.add.at) for integer or
     boolean arrays, where a position may be picked more than once."""
@@ -122,7 +122,7 @@ def _put_input_grad(g, where, add):
     return g
 
 
-class IndexPut(Function):
+class IndexPutFn(Function):
     """A copy of x with x[index] = value (``accumulate``: x[index] += value, repeated positions
     adding up). Backward: the input's gradient everywhere except the overwritten positions
     (everywhere when accumulating); the value's gradient gathered from those positions."""
@@ -146,7 +146,7 @@ class IndexPut(Function):
         return gx, None, gv, None
 
 
-class Repeat(Function):
+class RepeatFn(Function):
     """np.tile semantics: x (shape n, with leading 1s up to len(sizes)) repeated sizes[i] times
     along each dimension i. Forward broadcasts x to (s0, n0, s1, n1, ...) and merges each pair;
     backward splits the gradient the same way and sums over the s axes."""
@@ -164,7 +164,7 @@ class Repeat(Function):
         return g.reshape(ctx.shape), None
 
 
-class Cat(Function):
+class CatFn(Function):
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -176,7 +176,7 @@ class Cat(Function):
         return (None,) + tuple(np.split(g, ctx.splits, axis=ctx.dim))
 
 
-class Stack(Function):
+class StackFn(Function):
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim, ctx.n = dim, len(xs)
@@ -187,7 +187,7 @@ class Stack(Function):
         return (None,) + tuple(np.take(g, i, axis=ctx.dim) for i in range(ctx.n))
 
 
-class PadConstant(Function):
+class PadConstantFn(Function):
     """Constant padding; a negative pad crops. The input block is copied into a filled output,
     and backward reads the gradient of that block back out."""
 
@@ -212,7 +212,7 @@ class PadConstant(Function):
         return gx, None, None
 
 
-class PadIndexed(Function):
+class PadIndexedFn(Function):
     """reflect / replicate / circular padding as a gather: along each padded dimension, output
     position i reads input position index[i]. Backward scatter-adds in reverse order."""
 
@@ -234,7 +234,7 @@ class PadIndexed(Function):
         return g, None
 
 
-class Flip(Function):
+class FlipFn(Function):
     """The order of the elements reversed along ``dims`` (a copy, as in PyTorch)."""
 
     @staticmethod
@@ -247,7 +247,7 @@ class Flip(Function):
         return np.flip(g, axis=ctx.dims), None
 
 
-class Roll(Function):
+class RollFn(Function):
     """Elements shifted cyclically by ``shifts`` along ``dims``; backward shifts back."""
 
     @staticmethod
@@ -260,7 +260,7 @@ class Roll(Function):
         return np.roll(g, tuple(-s for s in ctx.shifts), axis=ctx.dims), None, None
 
 
-class Triangle(Function):
+class TriangleFn(Function):
     """The lower (tril) or upper (triu) triangle of the last two dimensions, the rest zeroed;
     the gradient passes through the kept triangle only."""
 
@@ -306,7 +306,7 @@ def reshape(input, *shape):
     """
     shape = shape_arg(shape)
     try:
-        return Reshape.apply(input, shape)
+        return ReshapeFn.apply(input, shape)
     except ValueError:
         raise ValueError(f"reshape: shape {shape} is invalid for input of shape "
                          f"{tuple(input.shape)} "
@@ -334,7 +334,7 @@ def permute(input, *dims):
     if sorted(dims) != list(range(input.ndim)):
         raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
                          f"dimensions of shape {tuple(input.shape)}")
-    return Permute.apply(input, dims)
+    return PermuteFn.apply(input, dims)
 
 
 def transpose(input, dim0, dim1):
@@ -342,7 +342,7 @@ def transpose(input, dim0, dim1):
     dims = list(range(input.ndim))
     a, b = normalize_dim(dim0, input.ndim), normalize_dim(dim1, input.ndim)
     dims[a], dims[b] = dims[b], dims[a]
-    return Permute.apply(input, tuple(dims))
+    return PermuteFn.apply(input, tuple(dims))
 
 
 def swapaxes(input, axis0, axis1):
@@ -379,7 +379,7 @@ def repeat(input, *sizes):
     if any(s < 0 for s in sizes):
         raise RuntimeError(f"Trying to create tensor with negative dimension "
                            f"{next(v for v in out if v < 0)}: {out}")
-    return Repeat.apply(input, sizes)
+    return RepeatFn.apply(input, sizes)
 
 
 def _repeats_array(repeats, n, dim):
@@ -436,7 +436,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     if output_size is not None and output_size != index.size:
         raise RuntimeError(f"repeat_interleave: output_size {output_size} does not match the "
                            f"total of the repeats, {index.size}")
-    return GetItem.apply(input, (slice(None),) * d + (index,))
+    return GetItemFn.apply(input, (slice(None),) * d + (index,))
 
 
 def meshgrid(*tensors, indexing="ij"):
@@ -479,7 +479,7 @@ def meshgrid(*tensors, indexing="ij"):
     for t, axis in zip(tensors, axes):
         lifted = [1] * len(tensors)
         lifted[axis] = shape[axis]
-        grids.append(Expand.apply(reshape(t, tuple(lifted)), tuple(shape)))
+        grids.append(ExpandFn.apply(reshape(t, tuple(lifted)), tuple(shape)))
     return tuple(grids)
 
 
@@ -489,7 +489,8 @@ def squeeze(input, dim=None):
     if dim is None:
         dims = range(input.ndim)
     else:
-        dims = [normalize_dim(d, input.ndim) for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
+        dims = [normalize_dim(d, input.ndim)
+                for d in (dim if isinstance(dim, (tuple, list)) else (dim,))]
     drop = {d for d in dims if input.ndim and input.shape[d] == 1}
     return reshape(input, tuple(n for i, n in enumerate(input.shape) if i not in drop))
 
@@ -519,17 +520,17 @@ def expand(input, *sizes):
             raise ValueError(f"expand: the expanded size {n} must match the existing size {old} "
                              f"at dimension {i} (input {tuple(input.shape)}, target {sizes})")
         target.append(n)
-    return Expand.apply(input, tuple(target))
+    return ExpandFn.apply(input, tuple(target))
 
 
 def clone(input):
     """A differentiable copy (C-contiguous)."""
-    return Clone.apply(input)
+    return CloneFn.apply(input)
 
 
 def contiguous(input):
     """This tensor if its memory is C-contiguous, else a contiguous differentiable copy."""
-    return input if input._data.flags.c_contiguous else Clone.apply(input)
+    return input if input._data.flags.c_contiguous else CloneFn.apply(input)
 
 
 def to(input, dtype=None, device=None):
@@ -543,7 +544,7 @@ def to(input, dtype=None, device=None):
         return input
     if input.requires_grad and dtype.kind != "f":
         raise RuntimeError(f"to: a tensor that requires grad cannot become {dtype}; detach() first")
-    return To.apply(input, dtype, device, input.device)
+    return ToFn.apply(input, dtype, device, input.device)
 
 
 def getitem(input, index):
@@ -551,7 +552,7 @@ def getitem(input, index):
     masks, with NumPy's semantics; the gradient scatter-adds (repeated indices accumulate)."""
     index = to_index(index)
     try:
-        return GetItem.apply(input, index)
+        return GetItemFn.apply(input, index)
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape "
                          f"{tuple(input.shape)}: {e}") from None
@@ -577,7 +578,7 @@ def index_put(input, indices, values, accumulate=False):
     elif values.dtype != input.dtype and not values.dtype.kind == input.dtype.kind == "f":
         values = values.to(input.dtype)  # e.g. an int tensor into a float one
     try:
-        return IndexPut.apply(input, index, values, bool(accumulate))
+        return IndexPutFn.apply(input, index, values, bool(accumulate))
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape "
                          f"{tuple(input.shape)}: {e}") from None
@@ -608,7 +609,7 @@ def cat(tensors, dim=0):
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
             raise ValueError(f"cat: expected all tensors to have the same shape except in "
                              f"dimension {d}, got {tuple(ref.shape)} and {tuple(t.shape)}")
-    return Cat.apply(d, *tensors)
+    return CatFn.apply(d, *tensors)
 
 
 def stack(tensors, dim=0):
@@ -619,7 +620,7 @@ def stack(tensors, dim=0):
         if t.shape != ref.shape:
             raise ValueError(f"stack: expected all tensors to have the same shape, got "
                              f"{tuple(ref.shape)} and {tuple(t.shape)}")
-    return Stack.apply(normalize_dim(dim, ref.ndim + 1), *tensors)
+    return StackFn.apply(normalize_dim(dim, ref.ndim + 1), *tensors)
 
 
 def _pad_index(n, lo, hi, mode):
@@ -653,7 +654,7 @@ def pad(input, pad, mode="constant", value=0.0):
             if n + lo + hi < 0:
                 raise ValueError(f"pad: {pad} would give a negative size for input "
                                  f"{tuple(input.shape)}")
-        return PadConstant.apply(input, tuple(pairs), value)
+        return PadConstantFn.apply(input, tuple(pairs), value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
                          f"got {mode!r}")
@@ -669,10 +670,10 @@ def pad(input, pad, mode="constant", value=0.0):
                              f"of size {n} (input {tuple(input.shape)}); amounts must be in "
                              f"[0, {limit}]")
         indices.append((dim, _pad_index(n, lo, hi, mode)))
-    return PadIndexed.apply(input, tuple(indices))
+    return PadIndexedFn.apply(input, tuple(indices))
 
 
-# ---------------------------------------------------------------- pieces: chunk, split, unbind, narrow
+# ------------------------------------------------------------- pieces: chunk, split, unbind, narrow
 
 def _int_arg(fn, name, position, value):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
@@ -683,7 +684,7 @@ def _int_arg(fn, name, position, value):
 
 def _slice(input, d, start, stop):
     """input[..., start:stop, ...] along dimension ``d``: a view, differentiable."""
-    return GetItem.apply(input, (slice(None),) * d + (slice(start, stop),))
+    return GetItemFn.apply(input, (slice(None),) * d + (slice(start, stop),))
 
 
 def split(tensor, split_size_or_sections, dim=0):
@@ -745,7 +746,7 @@ def unbind(input, dim=0):
     if input.ndim == 0:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = normalize_dim(dim, input.ndim)
-    return tuple(GetItem.apply(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
+    return tuple(GetItemFn.apply(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
 
 
 def narrow(input, dim, start, length):
@@ -776,7 +777,7 @@ def narrow(input, dim, start, length):
     return _slice(input, d, start, start + length)
 
 
-# ---------------------------------------------------------------- flip, roll, tril, triu, broadcast_to
+# ------------------------------------------------------------- flip, roll, tril, triu, broadcast_to
 
 def _dims_arg(fn, dims, ndim):
     """``dims`` (a tuple or list of ints) as distinct non-negative dimensions."""
@@ -801,7 +802,7 @@ def flip(input, dims):
     dims = _dims_arg("flip", dims, input.ndim)
     if input.ndim == 0 or not dims:
         return clone(input)
-    return Flip.apply(input, dims)
+    return FlipFn.apply(input, dims)
 
 
 def roll(input, shifts, dims=None):
@@ -818,14 +819,14 @@ def roll(input, shifts, dims=None):
     if dims is None:
         if len(shifts) != 1:
             raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
-        return reshape(Roll.apply(reshape(input, -1), shifts, (0,)), input.shape)
+        return reshape(RollFn.apply(reshape(input, -1), shifts, (0,)), input.shape)
     dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
     if len(shifts) != len(dims):
         raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
                            f"dims:{len(dims)}")
     (x,) = (reshape(input, 1),) if input.ndim == 0 else (input,)
     dims = tuple(normalize_dim(d, x.ndim) for d in dims)
-    out = Roll.apply(x, shifts, dims)
+    out = RollFn.apply(x, shifts, dims)
     return reshape(out, ()) if input.ndim == 0 else out
 
 
@@ -834,7 +835,7 @@ def _triangle(fn, input, diagonal, lower):
     diagonal = _int_arg(fn, "diagonal", 2, diagonal)
     if input.ndim < 2:
         raise RuntimeError(f"{fn}: input tensor must have at least 2 dimensions")
-    return Triangle.apply(input, diagonal, lower)
+    return TriangleFn.apply(input, diagonal, lower)
 
 
 def tril(input, diagonal=0):
