@@ -19,26 +19,34 @@ This module does not import the Tensor class (minicnn.tensor builds on it): mini
 it over with :func:`set_tensor_type` when it loads. Devices are reached only through their
 kernel tables (``ctx.backend``).
 """
+from __future__ import annotations
+
 import functools
 import threading
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 
 from .backends import ARRAY_TYPES, BACKENDS, array_table, move
 
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 _state = threading.local()  # grad mode is per thread, as in PyTorch
 
-_Tensor = None  # the Tensor class, handed over by minicnn.tensor (see set_tensor_type)
+_Tensor: Any = None  # the Tensor class, handed over by minicnn.tensor (see set_tensor_type)
 
 
-def set_tensor_type(cls):
+def set_tensor_type(cls: type) -> None:
     """Make ``cls`` the class whose instances Function.apply takes as tensor arguments and
     returns as results; minicnn.tensor calls it once, with Tensor, when it loads."""
     global _Tensor
     _Tensor = cls
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (or after ``set_grad_enabled(False)``) on this thread."""
     return getattr(_state, "enabled", True)
 
@@ -46,26 +54,26 @@ def is_grad_enabled():
 class _GradMode:
     """Sets the grad mode for a ``with`` block, or for every call of a decorated function."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         self.mode = mode
 
-    def __enter__(self):
+    def __enter__(self) -> _GradMode:
         self.prev = is_grad_enabled()
         _state.enabled = self.mode
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         _state.enabled = self.prev
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         mode = self.mode
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             with _GradMode(mode):
                 return fn(*args, **kwargs)
 
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
 
 class _FixedGradMode(_GradMode):
@@ -73,12 +81,12 @@ class _FixedGradMode(_GradMode):
 
     MODE: bool
 
-    def __new__(cls, fn=None):
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
         if fn is not None:  # bare decorator: @no_grad
             return cls()(fn)
         return super().__new__(cls)
 
-    def __init__(self, fn=None):
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
         super().__init__(self.MODE)
 
 
@@ -98,15 +106,15 @@ class set_grad_enabled(_GradMode):
     """``set_grad_enabled(mode)`` switches grad mode at once; as a context manager it restores the
     previous mode on exit; as a decorator it applies to each call (``torch.set_grad_enabled``)."""
 
-    def __init__(self, mode):
+    def __init__(self, mode: bool) -> None:
         super().__init__(bool(mode))
         self.prev = is_grad_enabled()
         _state.enabled = self.mode
 
-    def __enter__(self):
+    def __enter__(self) -> set_grad_enabled:
         return self
 
-    def __call__(self, fn):
+    def __call__(self, fn: _F) -> _F:
         _state.enabled = self.prev  # as a decorator it must not switch the mode for the caller
         return super().__call__(fn)
 
@@ -128,11 +136,21 @@ class Context:
     # Only a call with several outputs sets these (in its __dict__): the others, nearly every
     # op, pay nothing for them. _output_meta: (shape, dtype, device type) per output, for the
     # zero gradients of outputs that got none.
-    _output_meta = None
-    _non_differentiable = ()
+    _output_meta: tuple[tuple[tuple[int, ...], Any, str], ...] | None = None
+    _non_differentiable: tuple[Any, ...] = ()
     _materialize_grads = True
 
-    def __init__(self, function, backend, needs_input_grad):
+    function: type[Function]
+    inputs: tuple[Tensor | None, ...]
+    needs_input_grad: tuple[bool, ...]
+    backend: Any
+    output_device: Any
+    _saved: tuple[Any, ...]
+    _versions: Any  # (index, counter, version, tensor or None, output_nr) records
+    _freed: bool
+
+    def __init__(self, function: type[Function], backend: Any,
+                 needs_input_grad: tuple[bool, ...]) -> None:
         self.function = function
         self.backend = backend
         self.needs_input_grad = needs_input_grad
@@ -142,23 +160,23 @@ class Context:
         self._versions = ()
         self._freed = False
 
-    def save_for_backward(self, *arrays):
+    def save_for_backward(self, *arrays: Any) -> None:
         self._saved = arrays
 
-    def mark_non_differentiable(self, *outputs):
+    def mark_non_differentiable(self, *outputs: Any) -> None:
         """Called in forward with some of the arrays it returns: those outputs, such as integer
         indices, never require grad (no ``grad_fn``), as with PyTorch's
         ``ctx.mark_non_differentiable``. Backward still receives a gradient for each of them
         (zeros). Outputs of a non-floating dtype are non-differentiable without being marked."""
         self._non_differentiable = outputs
 
-    def set_materialize_grads(self, value):
+    def set_materialize_grads(self, value: bool) -> None:
         """Called in forward: whether backward receives zeros (True, the default) or None for the
         outputs that got no gradient (``FunctionCtx.set_materialize_grads``)."""
         self._materialize_grads = bool(value)
 
     @property
-    def saved_tensors(self):
+    def saved_tensors(self) -> tuple[Any, ...]:
         """The arrays given to ``save_for_backward``. RuntimeError when they were freed by an
         earlier backward, or when a tensor whose memory one of them holds was modified in place
         since (its version counter moved on), in PyTorch's words."""
@@ -172,19 +190,19 @@ class Context:
                 raise self._version_error(index, counter, version, tensor, output_nr)
         return self._saved
 
-    def release(self):
+    def release(self) -> None:
         self._saved = ()
         self._versions = ()
         self._freed = True
 
-    def record_versions(self, outputs, tensors):
+    def record_versions(self, outputs: tuple[Tensor, ...], tensors: list[Tensor]) -> None:
         """Remember the version of every tensor whose memory a saved array holds: ``outputs``
         (the op's results: a saved output is the very array returned) and the tensor arguments
         ``tensors``. Called by Function.apply on every recorded op, so a record is a plain tuple:
         (index in saved, counter, version, tensor or None for an output, which is not held: it
         holds this node, and its index ``output_nr`` in the node that made it, None for a
         non-differentiable output, which no node made)."""
-        records = []
+        records: list[tuple[Any, ...]] = []
         single = outputs[0]._data if len(outputs) == 1 else None  # the common case, kept cheap
         for i, saved in enumerate(self._saved):
             if single is not None:
@@ -202,7 +220,8 @@ class Context:
                     break
         self._versions = records
 
-    def _version_error(self, index, counter, version, tensor, output_nr):
+    def _version_error(self, index: int, counter: list[int], version: int, tensor: Tensor | None,
+                       output_nr: int | None) -> RuntimeError:
         """PyTorch's error for a saved value whose tensor changed in place."""
         if tensor is None:  # one of this op's own outputs: described by the saved array
             array = self._saved[index]
@@ -222,7 +241,7 @@ class Context:
             "add_, or an optimizer step) after the op that used it; do the change after "
             "backward(), or use the out-of-place op.")
 
-    def unshare_saved(self, array):
+    def unshare_saved(self, array: Any) -> None:
         """Replace the saved arrays that hold ``array``'s memory by copies, and stop checking
         their versions: an in-place op is about to overwrite ``array`` and this node, which it
         recorded, needs the values from before (PyTorch saves "original self" the same way)."""
@@ -233,24 +252,25 @@ class Context:
             self._saved = tuple(s.copy() if i in changed else s for i, s in enumerate(self._saved))
             self._versions = [r for r in self._versions if r[0] not in changed]
 
-    def output_grads(self, grads):
+    def output_grads(self, grads: list[Any]) -> list[Any]:
         """The gradients to pass to backward for ``grads`` (one per output, None where none
         arrived): zeros of the output's shape, dtype and device in place of None, unless forward
         called ``set_materialize_grads(False)``."""
         if not self._materialize_grads:
             return grads
+        assert self._output_meta is not None  # set by apply for every call with several outputs
         return [g if g is not None else move(np.zeros(shape, dtype), device)
                 for g, (shape, dtype, device) in zip(grads, self._output_meta)]
 
-    def name(self):
+    def name(self) -> str:
         """PyTorch's name of the node: the op's, then "Backward" ("ExpBackward")."""
         return self.function._op_name + "Backward"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{self.name()}>"
 
 
-def shares_memory(a, b):
+def shares_memory(a: Any, b: Any) -> bool:
     """True when array ``a`` is ``b`` or a view into the memory of ``b``. NumPy points a view's
     ``base`` at the array that owns the memory, so identity tests decide the common cases; a
     view made through another object falls back to a bounds check. Other array types answer
@@ -270,17 +290,17 @@ _TYPE_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int6
                "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
-def type_name(dtype):
+def type_name(dtype: Any) -> str:
     """PyTorch's name of a dtype in messages: Float, Double, Long, ..."""
     return _TYPE_NAMES.get(np.dtype(dtype).name, np.dtype(dtype).name)
 
 
-def _type_prefix(device_type):
+def _type_prefix(device_type: str) -> str:
     """The prefix of PyTorch's type names: "minicnn." in host memory, "minicnn.cuda." on cuda."""
     return "minicnn." if BACKENDS[device_type].host_memory else f"minicnn.{device_type}."
 
 
-def tensor_type(tensor):
+def tensor_type(tensor: Tensor) -> str:
     """PyTorch's legacy type string of a tensor: "minicnn.FloatTensor",
     "minicnn.cuda.LongTensor"."""
     return f"{_type_prefix(tensor.device.type)}{type_name(tensor.dtype)}Tensor"
@@ -333,7 +353,7 @@ class Function:
     # of minicnn's own Functions (set for each subclass by __init_subclass__).
     _op_name = "Function"
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__name__
         # only minicnn's: a user's Function is named as written (MyFnBackward), as in PyTorch
@@ -342,15 +362,15 @@ class Function:
         cls._op_name = name
 
     @staticmethod
-    def forward(ctx, *args):
+    def forward(ctx: Context, *args: Any) -> Any:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx, *grad_outputs):
+    def backward(ctx: Context, *grad_outputs: Any) -> Any:
         raise NotImplementedError
 
     @classmethod
-    def apply(cls, *args):
+    def apply(cls, *args: Any) -> Any:
         """Run forward on the arrays behind ``args`` and record the call when grads are needed.
         Returns a Tensor, or a tuple of Tensors when forward returns a tuple of arrays.
 
@@ -388,7 +408,7 @@ class Function:
             else:
                 raw.append(a)
                 needs.append(False)
-        device = first.device if first is not None else None
+        device: Any = first.device if first is not None else None
         record = any_grad and is_grad_enabled()
         ctx = Context(cls, BACKENDS[device.type if device is not None else "cpu"], tuple(needs))
         out = cls.forward(ctx, *raw)
@@ -430,12 +450,12 @@ class Function:
         return results
 
 
-def _marked(ctx, array):
+def _marked(ctx: Context, array: Any) -> bool:
     """Whether forward marked its output ``array`` with ``ctx.mark_non_differentiable``."""
     return any(array is m for m in ctx._non_differentiable)
 
 
-def _share_version(result, args):
+def _share_version(result: Tensor, args: tuple[Any, ...]) -> None:
     """Make the output ``result`` share the version counter (and base) of the tensor argument it
     is a view of, if any: a view (reshape, transpose, indexing, ...) shares its base's counter,
     so an in-place change through either is seen by everything saved from the other."""
@@ -447,7 +467,7 @@ def _share_version(result, args):
             break
 
 
-def sum_to_shape(grad, shape):
+def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     """Undo NumPy broadcasting: sum ``grad`` over the axes that broadcasting created or stretched
     so that it has ``shape``. The single place where broadcast gradients are reduced."""
     if grad.shape == shape:
@@ -460,7 +480,7 @@ def sum_to_shape(grad, shape):
     return grad.reshape(shape)
 
 
-def _topological_order(root):
+def _topological_order(root: Context) -> list[Context]:
     """Graph nodes reachable from ``root``, each after every node that consumes its output."""
     # Iterative depth-first search, appending each node once all its inputs are finished. A node
     # is marked visited when it is expanded, not when pushed: marking at push time would let a
@@ -483,7 +503,7 @@ def _topological_order(root):
     return order
 
 
-def _accumulate(tensor, grad, owned=False):
+def _accumulate(tensor: Tensor, grad: Any, owned: bool = False) -> None:
     """Add ``grad`` into ``tensor.grad``. The first gradient is stored as is when ``owned`` (a
     fresh array nobody else holds), else copied, so that no two ``.grad`` share memory."""
     if tensor.grad is None:
@@ -492,12 +512,12 @@ def _accumulate(tensor, grad, owned=False):
         tensor.grad = _Tensor._wrap(tensor.grad._data + grad, tensor.device)
 
 
-def run_backward(root, grad, retain_graph=False):
+def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array shaped like ``root``) through the graph of ``root``."""
     if root.grad_fn is None:  # backward() on a leaf: its gradient is the seed itself
         _accumulate(root, grad)
         return
-    grads = {}
+    grads: dict[int, Any] = {}
     _add_grad(grads, root.grad_fn, root._output_nr, grad)
     for node in _topological_order(root.grad_fn):
         g = grads.pop(id(node), None)
@@ -547,7 +567,7 @@ def run_backward(root, grad, retain_graph=False):
                 _add_grad(grads, previous, t._output_nr, gi)
 
 
-def _add_grad(grads, node, output_nr, grad):
+def _add_grad(grads: dict[int, Any], node: Context, output_nr: int, grad: Any) -> None:
     """Add ``grad`` to the gradient of output ``output_nr`` of ``node`` held in ``grads`` (keyed
     by node): an array for a node with one output; for several, a list with one entry per
     output, None until a gradient reaches it. Sums make new arrays: a gradient may be shared."""

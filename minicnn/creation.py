@@ -3,7 +3,11 @@ empty, arange, linspace, eye, rand, randn, randint, normal and the *_like varian
 float dtype (get_default_dtype / set_default_dtype, float32 unless changed), and the predicates
 is_tensor, is_floating_point and numel.
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,19 +17,23 @@ from .ops._util import _DEFAULT_FLOAT, default_float, operands
 from .random import default_generator
 from .tensor import Tensor
 
+if TYPE_CHECKING:
+    from .autograd import Context
+    from .types import DeviceLike, DTypeLike, Number, ShapeLike
+
 # what from_numpy accepts (PyTorch's list, less the complex and wide unsigned types minicnn lacks)
 _FROM_NUMPY = tuple(np.dtype(d) for d in (np.float64, np.float32, np.float16, np.int64, np.int32,
                                           np.int16, np.int8, np.uint8, np.bool_))
 
 
-def get_default_dtype():
+def get_default_dtype() -> np.dtype[Any]:
     """The dtype of Python floats in :func:`tensor` and of floating factories (zeros, rand, ...)
     when no dtype is given: float32 unless :func:`set_default_dtype` changed it
     (``torch.get_default_dtype``)."""
     return default_float()
 
 
-def set_default_dtype(d) -> None:
+def set_default_dtype(d: DTypeLike) -> None:
     """Make ``d`` the default floating dtype (``torch.set_default_dtype``): Python floats and the
     factories give it, integer tensors meeting a Python float or a transcendental function are
     promoted to it. Modules built afterwards still create float32 parameters.
@@ -42,29 +50,29 @@ def set_default_dtype(d) -> None:
     _DEFAULT_FLOAT[0] = dtype
 
 
-def is_tensor(obj) -> bool:
+def is_tensor(obj: object) -> bool:
     """True when ``obj`` is a minicnn Tensor (``torch.is_tensor``)."""
     return isinstance(obj, Tensor)
 
 
-def _tensor_arg(fn, value):
+def _tensor_arg(fn: str, value: object) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(f"{fn}(): argument 'input' (position 1) must be Tensor, not "
                         f"{type(value).__name__}")
     return value
 
 
-def is_floating_point(input) -> bool:
+def is_floating_point(input: Tensor) -> bool:
     """True for a float16, float32 or float64 tensor (``torch.is_floating_point``)."""
     return _tensor_arg("is_floating_point", input).dtype.kind == "f"
 
 
-def numel(input) -> int:
+def numel(input: Tensor) -> int:
     """The number of elements of ``input`` (``torch.numel``)."""
     return _tensor_arg("numel", input).numel()
 
 
-def from_numpy(ndarray) -> Tensor:
+def from_numpy(ndarray: np.ndarray[Any, Any]) -> Tensor:
     """A CPU tensor sharing memory with ``ndarray`` and keeping its dtype, float64 included
     (``torch.from_numpy``): writes through either are seen by the other.
 
@@ -83,7 +91,7 @@ def from_numpy(ndarray) -> Tensor:
     return Tensor._wrap(ndarray, CPU)
 
 
-def _dtype(dtype, default=None):
+def _dtype(dtype: DTypeLike | None, default: DTypeLike | None = None) -> Any:
     """A numpy dtype from a dtype, type or name ("float32"); None gives ``default``."""
     if dtype is None:
         return default
@@ -93,23 +101,24 @@ def _dtype(dtype, default=None):
         raise TypeError(f"dtype: expected a dtype such as minicnn.float32, got {dtype!r}") from None
 
 
-def _size(size):
+def _size(size: Sequence[Any]) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (list, tuple)):
         size = size[0]
     return tuple(int(s) for s in size)
 
 
-def _make(array, device, requires_grad):
+def _make(array: Any, device: DeviceLike, requires_grad: bool) -> Tensor:
     """A leaf tensor of host ``array`` on ``device`` (copied to the GPU for "cuda"; TypeError for
     a dtype the GPU does not hold, such as float64)."""
-    device = as_device(device)
-    t = Tensor._wrap(move(array, device), device)
+    dev = as_device(device)
+    t = Tensor._wrap(move(array, dev), dev)
     if requires_grad:
         t.requires_grad_(True)
     return t
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
+def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
+           requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, numbers, ndarray or Tensor).
 
     dtype defaults as in PyTorch: Python floats give the default float dtype (float32), Python
@@ -132,28 +141,33 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
     return _make(array, device, requires_grad)
 
 
-def as_tensor(data, dtype=None, device=None):
+def as_tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
     """Like :func:`tensor`, but shares memory with a matching ndarray or Tensor (no copy)."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
-        return data if device is None or as_device(device) == data.device else data.to(device)
+        return (data if device is None or as_device(device) == data.device
+                else data.to(device=device))
     if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
         return _make(data, device, False)
     return tensor(data, dtype=dtype, device=device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False):
+def zeros(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     return _make(np.zeros(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False):
+def ones(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
+         requires_grad: bool = False) -> Tensor:
     return _make(np.ones(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False):
+def empty(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     return _make(np.empty(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
-def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+def full(size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None,
+         device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value when not
     given: bool for a bool, int64 for an int, the default float dtype for a float
     (``torch.full``)."""
@@ -163,7 +177,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     return _make(np.full(_size((size,)), fill_value, dtype=_dtype(dtype)), device, requires_grad)
 
 
-def _number(name, value):
+def _number(name: str, value: Any) -> float:
     """A real number from a Python/NumPy number or a one-element tensor (``arange(t.size(0))``
     and ``arange(torch.tensor(3))`` both work in PyTorch)."""
     if isinstance(value, Tensor):
@@ -172,10 +186,13 @@ def _number(name, value):
         return value.item()
     if not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    return value
+    # any numbers.Real (int, float, Fraction ...); mypy's numbers ABCs have no arithmetic
+    return value  # type: ignore[return-value]
 
 
-def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start: Number | Tensor = 0, end: Number | Tensor | None = None,
+           step: Number | Tensor = 1, *, dtype: DTypeLike | None = None, device: DeviceLike = None,
+           requires_grad: bool = False) -> Tensor:
     """Values from ``start`` (default 0) to ``end`` (exclusive) by ``step`` (``torch.arange``):
     ``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)``. The dtype is int64
     when start, end and step are all ints, else the default float dtype (``arange(5.)`` is
@@ -201,7 +218,9 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     return _make(array.astype(_dtype(dtype)), device, requires_grad)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def linspace(start: Number | Tensor, end: Number | Tensor, steps: int, *,
+             dtype: DTypeLike | None = None, device: DeviceLike = None,
+             requires_grad: bool = False) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included
     (``torch.linspace``); the default float dtype unless ``dtype`` says otherwise (integer
     dtypes truncate).
@@ -217,24 +236,28 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
                  device, requires_grad)
 
 
-def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, device: DeviceLike = None,
+        requires_grad: bool = False) -> Tensor:
     return _make(np.eye(n, m, dtype=_dtype(dtype, default_float())), device, requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
+def rand(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
+         requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from minicnn's generator (see manual_seed)."""
     dtype = _dtype(dtype, default_float())
     return _make(default_generator().random(_size(size), dtype=dtype), device, requires_grad)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
+def randn(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
+          requires_grad: bool = False) -> Tensor:
     """Standard normal samples from minicnn's generator (see manual_seed)."""
     dtype = _dtype(dtype, default_float())
     samples = default_generator().standard_normal(_size(size), dtype=dtype)
     return _make(samples, device, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
+def randint(low: int, high: int | None = None, size: ShapeLike = (), dtype: DTypeLike | None = None,
+            device: DeviceLike = None) -> Tensor:
     """Integers uniform in [low, high) (``randint(high, size)`` means low = 0); int64."""
     if high is None:
         low, high = 0, low
@@ -248,17 +271,18 @@ class _NormalFn(Function):
     mean + std * randn_like(std))."""
 
     @staticmethod
-    def forward(ctx, mean, std, noise):
+    def forward(ctx: Context, mean: Any, std: Any, noise: Any) -> Any:
         return mean + std * noise
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx: Context, g: Any) -> tuple[Any, Any, None]:
         return (np.zeros_like(g) if ctx.needs_input_grad[0] else None,
                 np.zeros_like(g) if ctx.needs_input_grad[1] else None, None)
 
 
-def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
-           requires_grad=False):
+def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: ShapeLike | None = None, *,
+           generator: np.random.Generator | None = None, dtype: DTypeLike | None = None,
+           device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     """Normal samples with the given mean and standard deviation (``torch.normal``), from
     minicnn's generator (``manual_seed``) or ``generator`` (a numpy.random.Generator).
 
@@ -279,9 +303,9 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
                             "normal(mean, std, size)")
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-        dtype = _dtype(dtype, default_float())
-        noise = rng.standard_normal(_size((size,)), dtype=dtype)
-        return _make(noise * dtype.type(std) + dtype.type(mean), device, requires_grad)
+        dt = _dtype(dtype, default_float())
+        noise = rng.standard_normal(_size((size,)), dtype=dt)
+        return _make(noise * dt.type(std) + dt.type(mean), device, requires_grad)
     if size is not None:
         raise TypeError("normal(): size is only accepted with a float mean and a float std")
     for name, v in (("mean", mean), ("std", std)):
@@ -292,42 +316,49 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
             raise RuntimeError("normal expects all elements of std >= 0.0")
     elif std < 0:
         raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
-    mean, std = operands(mean, std)
+    mean_t, std_t = operands(mean, std)
     try:
-        shape = np.broadcast_shapes(mean.shape, std.shape)
+        shape = np.broadcast_shapes(mean_t.shape, std_t.shape)
     except ValueError:
-        raise ValueError(f"normal: shapes {tuple(mean.shape)} and {tuple(std.shape)} of mean "
+        raise ValueError(f"normal: shapes {tuple(mean_t.shape)} and {tuple(std_t.shape)} of mean "
                          "and std are not broadcastable") from None
-    noise = move(rng.standard_normal(shape, dtype=mean.dtype), mean.device)
-    return _NormalFn.apply(mean, std, noise)
+    noise = move(rng.standard_normal(shape, dtype=mean_t.dtype), mean_t.device)
+    return _NormalFn.apply(mean_t, std_t, noise)
 
 
-def _like(fn, input, dtype, device, requires_grad):
+def _like(fn: Callable[..., Tensor], input: Tensor, dtype: DTypeLike | None, device: DeviceLike,
+          requires_grad: bool) -> Tensor:
     return fn(input.shape, dtype=input.dtype if dtype is None else dtype,
               device=input.device if device is None else device,
               requires_grad=requires_grad)
 
 
-def zeros_like(input, dtype=None, device=None, requires_grad=False):
+def zeros_like(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None,
+               requires_grad: bool = False) -> Tensor:
     return _like(zeros, input, dtype, device, requires_grad)
 
 
-def ones_like(input, dtype=None, device=None, requires_grad=False):
+def ones_like(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None,
+              requires_grad: bool = False) -> Tensor:
     return _like(ones, input, dtype, device, requires_grad)
 
 
-def empty_like(input, dtype=None, device=None, requires_grad=False):
+def empty_like(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None,
+               requires_grad: bool = False) -> Tensor:
     return _like(empty, input, dtype, device, requires_grad)
 
 
-def rand_like(input, dtype=None, device=None, requires_grad=False):
+def rand_like(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None,
+              requires_grad: bool = False) -> Tensor:
     return _like(rand, input, dtype, device, requires_grad)
 
 
-def randn_like(input, dtype=None, device=None, requires_grad=False):
+def randn_like(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None,
+               requires_grad: bool = False) -> Tensor:
     return _like(randn, input, dtype, device, requires_grad)
 
 
-def full_like(input, fill_value, dtype=None, device=None, requires_grad=False):
+def full_like(input: Tensor, fill_value: Number, dtype: DTypeLike | None = None,
+              device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
     return full(input.shape, fill_value, dtype=input.dtype if dtype is None else dtype,
                 device=input.device if device is None else device, requires_grad=requires_grad)

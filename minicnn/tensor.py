@@ -11,8 +11,12 @@ dtypes: float32 (the default for Python floats) and float64 for everything diffe
 int64 and bool for indices, labels and comparison results. minicnn does not promote between
 floating dtypes: combining a float32 and a float64 tensor raises TypeError.
 """
+from __future__ import annotations
+
+import builtins
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Callable, SupportsIndex, overload
 
 import numpy as np
 
@@ -22,7 +26,12 @@ from .backends import to_host as _host
 from .device import CPU, as_device, move
 
 if TYPE_CHECKING:  # the op methods (x.sum(), x + y ...), installed by tensor_methods at import
+    import numpy.typing as npt
+
+    from .autograd import Context
+    from .device import device
     from .tensor_methods import TensorMethods as _OpMethods
+    from .types import DeviceLike, DTypeLike
 else:
     _OpMethods = object
 
@@ -31,22 +40,29 @@ _TYPE_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16, n
                                             np.int32, np.int16, np.int8, np.uint8, np.bool_))
 
 
-class Size(tuple):
+class Size(tuple[int, ...]):
     """A tensor's shape (``torch.Size``): a tuple of ints that prints as ``minicnn.Size([2, 3])``
     and compares equal to the plain tuple."""
 
     __slots__ = ()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"minicnn.Size({list(self)})"
 
     __str__ = __repr__
 
-    def __getitem__(self, index):
-        item = tuple.__getitem__(self, index)
-        return Size(item) if isinstance(index, slice) else item
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> int: ...
 
-    def __add__(self, other):
+    @overload
+    def __getitem__(self, index: slice) -> Size: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> int | Size:
+        if isinstance(index, slice):
+            return Size(tuple.__getitem__(self, index))
+        return tuple.__getitem__(self, index)
+
+    def __add__(self, other: tuple[int, ...]) -> Size:  # type: ignore[override]
         return Size(tuple(self) + tuple(other))
 
     def numel(self) -> int:
@@ -71,7 +87,18 @@ class Tensor(_OpMethods):
                  "_base", "_output_nr", "__weakref__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
-    def __init__(self, data, requires_grad=False, device=None):
+    _data: Any  # an ndarray, or a device's own array
+    _device: device
+    requires_grad: bool
+    grad: Tensor | None
+    grad_fn: Context | None
+    _retains_grad: bool
+    _vc: list[int]
+    _base: Tensor | None
+    _output_nr: int
+
+    def __init__(self, data: Any, requires_grad: bool = False,
+                 device: DeviceLike = None) -> None:
         """Wrap ``data`` (an ndarray, not copied; a device array such as a CUDA DeviceArray; or
         anything np.asarray takes) as a leaf tensor on ``device`` (default: the device of a
         device array, else the default device; host data is copied to the GPU for "cuda",
@@ -95,7 +122,7 @@ class Tensor(_OpMethods):
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, array, device, grad_fn=None):
+    def _wrap(cls, array: Any, device: device | None, grad_fn: Context | None = None) -> Tensor:
         """Fast internal constructor for op outputs (no checks, no copy)."""
         t = object.__new__(cls)
         t._data = array if isinstance(array, _ARRAYS) else np.asarray(array)
@@ -112,14 +139,14 @@ class Tensor(_OpMethods):
     # ------------------------------------------------------------ attributes
 
     @property
-    def data(self):
+    def data(self) -> Tensor:
         """The same values as a tensor that autograd does not track (shares memory). As in
         PyTorch, it has a version counter of its own: in-place changes through ``.data`` are not
         seen by autograd's checks (prefer ``detach()``, whose changes are)."""
         return Tensor._wrap(self._data, self._device)
 
     @data.setter
-    def data(self, value):
+    def data(self, value: Any) -> None:
         array = value._data if isinstance(value, Tensor) else np.asarray(value)
         array = move(array, self._device)
         if array.shape != self._data.shape or array.dtype != self._data.dtype:
@@ -129,67 +156,73 @@ class Tensor(_OpMethods):
         self._data = array
 
     @property
-    def shape(self):
+    def shape(self) -> Size:
         return Size(self._data.shape)
 
-    def size(self, dim=None):
+    @overload
+    def size(self, dim: None = None) -> Size: ...
+
+    @overload
+    def size(self, dim: int) -> int: ...
+
+    def size(self, dim: int | None = None) -> Size | int:
         """The shape (a :class:`Size`), or one dimension of it (``torch.Tensor.size``)."""
         return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     @property
-    def _version(self):
+    def _version(self) -> int:
         """How many in-place changes this tensor's memory has seen (shared with its views)."""
         return self._vc[0]
 
-    def _bump_version(self):
+    def _bump_version(self) -> None:
         """Record an in-place change of ``_data`` made outside the in-place methods (optimizer
         steps, kernels writing into an existing array)."""
         self._vc[0] += 1
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self._data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self._data.ndim
 
-    def dim(self):
+    def dim(self) -> int:
         return self._data.ndim
 
-    def numel(self):
+    def numel(self) -> int:
         return self._data.size
 
     @property
-    def device(self):
+    def device(self) -> device:
         return self._device
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self.grad_fn is None
 
     @property
-    def output_nr(self):
+    def output_nr(self) -> int:
         """Which output of its ``grad_fn`` this tensor is (0 for a leaf and for an op with one
         output), as ``torch.Tensor.output_nr``."""
         return self._output_nr
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         """The dimensions reversed (for 2-D: the transpose)."""
         return self.permute(*reversed(range(self.ndim)))
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self._data.shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tensor]:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(_host(self._data), separator=", ", prefix="tensor(", precision=4)
         extras = []
         if self._data.dtype not in (np.float32, np.int64, np.bool_):
@@ -204,7 +237,7 @@ class Tensor(_OpMethods):
 
     __hash__ = object.__hash__  # == is elementwise, so hash by identity (as PyTorch)
 
-    def __format__(self, format_spec):
+    def __format__(self, format_spec: str) -> str:
         """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as in PyTorch."""
         if self._data.ndim == 0:
             return self.item().__format__(format_spec)
@@ -212,12 +245,12 @@ class Tensor(_OpMethods):
 
     # ------------------------------------------------------------ conversion
 
-    def _check_host(self, what):
+    def _check_host(self, what: str) -> None:
         if not isinstance(self._data, np.ndarray):
             raise TypeError(f"can't convert {self._device} device type tensor to {what}. Use "
                             "Tensor.cpu() to copy the tensor to host memory first.")
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray[Any, Any]:
         """The ndarray behind this tensor (shared memory). RuntimeError if it requires grad,
         TypeError for a tensor on the GPU (copy it with ``.cpu()`` first)."""
         if self.requires_grad:
@@ -226,43 +259,51 @@ class Tensor(_OpMethods):
         self._check_host("numpy")
         return self._data
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
         if self._data.size != 1:
             raise ValueError(f"item(): only one-element tensors can be converted to Python "
                              f"scalars, got shape {self._data.shape}")
         return self._data.item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return _host(self._data).tolist()
 
-    def __float__(self):
+    def __float__(self) -> float:
         return float(self.item())
 
-    def __int__(self):
+    def __int__(self) -> int:
         return int(self.item())
 
-    def __index__(self):
+    def __index__(self) -> int:
         """A one-element integer (or bool) tensor as a Python int: ``lst[t]``, ``range(t)``."""
         if self._data.size != 1 or self.dtype.kind not in "biu":
             raise TypeError("only integer tensors of a single element can be converted to an "
                             "index")
         return int(self.item())
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor with shape {self._data.shape} is "
                                "ambiguous")
         return bool(self._data.item())
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike | None = None,
+                  copy: bool | None = None) -> np.ndarray[Any, Any]:
         if self.requires_grad:
             raise RuntimeError("Can't convert a tensor that requires grad to a NumPy array; "
                                "use tensor.detach().numpy()")
         self._check_host("numpy")
         return self._data if dtype is None else self._data.astype(dtype)
 
-    def type(self, dtype=None, non_blocking=False):
+    @overload
+    def type(self, dtype: None = None, non_blocking: builtins.bool = False) -> str: ...
+
+    @overload
+    def type(self, dtype: DTypeLike, non_blocking: builtins.bool = False) -> Tensor: ...
+
+    def type(self, dtype: DTypeLike | None = None,
+             non_blocking: builtins.bool = False) -> str | Tensor:
         """With no argument, the type string ("minicnn.FloatTensor"); else this tensor converted
         to ``dtype`` (a dtype, or a type string such as "torch.LongTensor")."""
         if dtype is None:
@@ -275,50 +316,50 @@ class Tensor(_OpMethods):
             return self.to(by_name[name], device="cuda" if ".cuda." in dtype else None)
         return self.to(dtype)
 
-    def type_as(self, other):
+    def type_as(self, other: Tensor) -> Tensor:
         """This tensor converted to ``other``'s dtype."""
         return self.to(other.dtype)
 
-    def float(self):
+    def float(self) -> Tensor:
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Tensor:
         return self.to(np.float64)
 
-    def long(self):
+    def long(self) -> Tensor:
         return self.to(np.int64)
 
-    def int(self):
+    def int(self) -> Tensor:
         return self.to(np.int32)
 
-    def bool(self):
+    def bool(self) -> Tensor:
         return self.to(np.bool_)
 
-    def half(self):
+    def half(self) -> Tensor:
         return self.to(np.float16)
 
-    def cpu(self):
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self):
+    def cuda(self) -> Tensor:
         return self.to("cuda")
 
     # ------------------------------------------------------------ autograd
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and its version counter), cut from the graph."""
         t = Tensor._wrap(self._data, self._device)
         t._vc = self._vc
         return t
 
-    def detach_(self):
+    def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place; it becomes a leaf that requires no grad."""
         if self._base is not None and self._base.requires_grad:
             raise RuntimeError("detach_(): can't detach a view in place; use detach()")
         self.grad_fn, self.requires_grad = None, False
         return self
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set requires_grad in place (leaves only, floating dtypes only); returns self."""
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(f"only tensors of floating point dtype can require gradients, "
@@ -328,13 +369,14 @@ class Tensor(_OpMethods):
         self.requires_grad = bool(requires_grad)
         return self
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         """Also fill ``.grad`` of this non-leaf tensor during backward."""
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that doesn't require grad")
         self._retains_grad = self.grad_fn is not None
 
-    def backward(self, gradient=None, retain_graph=False):
+    def backward(self, gradient: Tensor | npt.ArrayLike | None = None,
+                 retain_graph: builtins.bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (``torch.Tensor.backward``).
 
         ``gradient``: the upstream gradient, shaped like self; may be omitted only for a
@@ -368,12 +410,12 @@ class Tensor(_OpMethods):
     # "rebase"): the op sees an alias of the tensor as it was, and any value its backward saved
     # from that memory is copied first, so the write below cannot change it.
 
-    def _recorded(self, *operands):
+    def _recorded(self, *operands: Any) -> builtins.bool:
         """Whether an in-place op on this tensor with these operands goes into the graph."""
         return autograd.is_grad_enabled() and (self.requires_grad or any(
             isinstance(a, Tensor) and a.requires_grad for a in operands))
 
-    def _inplace(self, name, fn, *args, **kwargs):
+    def _inplace(self, name: str, fn: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
         """``self <- fn(self, *args, **kwargs)`` in place; returns self."""
         args = tuple(self._operand(a) for a in args)
         if self._recorded(*args):
@@ -394,7 +436,7 @@ class Tensor(_OpMethods):
         self._vc[0] += 1
         return self
 
-    def _operand(self, value):
+    def _operand(self, value: Any) -> Any:
         """A floating tensor operand of an in-place op is cast to this tensor's floating dtype
         (the result is written in this dtype anyway, as PyTorch does)."""
         if (isinstance(value, Tensor) and value.dtype != self.dtype and value.dtype.kind == "f"
@@ -402,7 +444,7 @@ class Tensor(_OpMethods):
             return value.to(self.dtype)
         return value
 
-    def _check_rebase(self, name):
+    def _check_rebase(self, name: str) -> None:
         if self.grad_fn is None and self.requires_grad:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
                                f"operation. ({name}: wrap it in `with minicnn.no_grad()` or use "
@@ -412,7 +454,7 @@ class Tensor(_OpMethods):
                                "of a graph is not supported by minicnn (PyTorch rewrites the "
                                "base's history); clone() the view, or apply the op to the base")
 
-    def _write(self, name, values):
+    def _write(self, name: str, values: Any) -> None:
         """Write ``values`` (this tensor's shape; a dtype that casts to its dtype) into _data."""
         if values.shape != self._data.shape:
             raise RuntimeError(f"{name}: output with shape {list(self.shape)} doesn't match the "
@@ -423,7 +465,7 @@ class Tensor(_OpMethods):
                                f"{autograd.type_name(self.dtype)}")
         self._store(name, Ellipsis, values)
 
-    def _store(self, name, index, values):
+    def _store(self, name: str, index: Any, values: Any) -> None:
         try:
             self._data[index] = values
         except ValueError as e:

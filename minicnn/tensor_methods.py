@@ -8,7 +8,11 @@ loads (``import minicnn`` loads it right after the ops), as Chainer installs its
 operators: the ops build on Tensor, so minicnn/tensor.py imports no op and there is no import
 cycle between them.
 """
+from __future__ import annotations
+
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
@@ -18,15 +22,27 @@ from .device import CPU, DEVICE_TYPES, move
 from .device import device as _device
 from .tensor import _ARRAYS, Tensor, _host
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from .ops.reduction import MinMaxResult
+    from .ops.search import SortResult, TopkResult
+    from .types import DeviceLike, DTypeLike, Number, ShapeLike
+
 __all__ = ["TensorMethods"]
 
 
 class TensorMethods:
-    """The methods installed on Tensor (see the module's docstring); not a class to use."""
+    """The methods installed on Tensor (see the module's docstring); not a class to use.
 
-    def to(self, *args, dtype=None, device=None):
-        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``: a converted tensor (differentiable),
-        or this very tensor when nothing changes."""
+    Their ``self`` is hinted ``Any``: it is a Tensor, which mypy cannot see here, as Tensor is
+    the subclass (the hints of the other arguments and of the results are what callers see).
+    """
+
+    def to(self: Any, *args: str | _device | DTypeLike, dtype: DTypeLike | None = None,
+           device: DeviceLike = None) -> Tensor:
+        """``to(device)``, ``to(dtype)`` or ``to(device, dtype)``: a converted tensor
+        (differentiable), or this very tensor when nothing changes."""
         for a in args:
             if isinstance(a, _device) or isinstance(a, str) and a.partition(":")[0] in DEVICE_TYPES:
                 device = a
@@ -34,7 +50,7 @@ class TensorMethods:
                 dtype = a
         return ops.to(self, dtype=dtype, device=device)
 
-    def _fill(self, name, values):
+    def _fill(self: Any, name: str, values: Any) -> Tensor:
         """Overwrite every element with ``values`` (a number or an array of this shape)."""
         if self._recorded():
             return self._inplace(name, ops.index_put, Ellipsis, Tensor._wrap(
@@ -45,34 +61,34 @@ class TensorMethods:
         self._vc[0] += 1
         return self
 
-    def zero_(self):
+    def zero_(self: Any) -> Tensor:
         """Fill with zeros in place (``torch.Tensor.zero_``)."""
         return self._fill("zero_", 0)
 
-    def fill_(self, value):
+    def fill_(self: Any, value: Tensor | Number) -> Tensor:
         """Fill with ``value`` (a number or a one-element tensor) in place."""
         if isinstance(value, Tensor):
             value = value.item()
         return self._fill("fill_", value)
 
-    def uniform_(self, from_=0.0, to=1.0):
+    def uniform_(self: Any, from_: float = 0.0, to: float = 1.0) -> Tensor:
         """Fill with draws from U(from_, to), from minicnn's generator
         (``torch.Tensor.uniform_``)."""
         values = _random.default_generator().uniform(from_, to, self.shape)
         return self._fill("uniform_", values)
 
-    def normal_(self, mean=0.0, std=1.0):
+    def normal_(self: Any, mean: float = 0.0, std: float = 1.0) -> Tensor:
         """Fill with draws from N(mean, std^2), from minicnn's generator."""
         values = _random.default_generator().normal(mean, std, self.shape)
         return self._fill("normal_", values)
 
-    def bernoulli_(self, p=0.5):
+    def bernoulli_(self: Any, p: Tensor | float = 0.5) -> Tensor:
         """Fill with 1 (probability ``p``, a number or a tensor of this shape's broadcast) or 0."""
         p = _host(p._data) if isinstance(p, Tensor) else p
         values = _random.default_generator().random(self.shape) < p
         return self._fill("bernoulli_", values)
 
-    def copy_(self, src, non_blocking=False):
+    def copy_(self: Any, src: Tensor | npt.ArrayLike, non_blocking: bool = False) -> Tensor:
         """Copy ``src``'s values (broadcast to this shape, cast to this dtype) into this tensor,
         from any device. Differentiable with respect to ``src`` under grad mode."""
         if self._recorded(src):
@@ -82,7 +98,7 @@ class TensorMethods:
         self._vc[0] += 1
         return self
 
-    def _same_side(self, value):
+    def _same_side(self: Any, value: Any) -> Any:
         """A tensor's (or an array's) data on this tensor's side of the GPU; numbers pass."""
         if isinstance(value, Tensor):
             value = value._data
@@ -90,387 +106,431 @@ class TensorMethods:
             return move(value, self._device)
         return _host(value) if isinstance(value, _ARRAYS) else value
 
-    def __setitem__(self, index, value):
+    def __setitem__(self: Any, index: Any, value: Any) -> None:
         if self._recorded(value):
             self._inplace("__setitem__", ops.index_put, index, value)
             return
         self._store("__setitem__", ops.to_index(index), self._same_side(value))
         self._vc[0] += 1
 
-    def add_(self, other, *args, alpha=1):
+    def add_(self: Any, other: Tensor | Number, *args: Any, alpha: Number = 1) -> Tensor:
         """self += alpha * other, in place (``torch.Tensor.add_``; the deprecated
         ``add_(alpha, other)`` order is accepted with a warning, as PyTorch does)."""
         other, alpha = _legacy_scalar_first("add_", other, args, alpha)
         return self._inplace("add_", ops.add, other, alpha=alpha)
 
-    def sub_(self, other, *args, alpha=1):
+    def sub_(self: Any, other: Tensor | Number, *args: Any, alpha: Number = 1) -> Tensor:
         """self -= alpha * other, in place."""
         other, alpha = _legacy_scalar_first("sub_", other, args, alpha)
         return self._inplace("sub_", ops.sub, other, alpha=alpha)
 
-    def mul_(self, other):
+    def mul_(self: Any, other: Tensor | Number) -> Tensor:
         return self._inplace("mul_", ops.mul, other)
 
-    def div_(self, other):
+    def div_(self: Any, other: Tensor | Number) -> Tensor:
         return self._inplace("div_", ops.div, other)
 
-    def pow_(self, exponent):
+    def pow_(self: Any, exponent: Tensor | Number) -> Tensor:
         return self._inplace("pow_", ops.pow, exponent)
 
-    def sqrt_(self):
+    def sqrt_(self: Any) -> Tensor:
         return self._inplace("sqrt_", ops.sqrt)
 
-    def exp_(self):
+    def exp_(self: Any) -> Tensor:
         return self._inplace("exp_", ops.exp)
 
-    def neg_(self):
+    def neg_(self: Any) -> Tensor:
         return self._inplace("neg_", ops.neg)
 
-    def abs_(self):
+    def abs_(self: Any) -> Tensor:
         return self._inplace("abs_", ops.abs)
 
-    def clamp_(self, min=None, max=None):
+    def clamp_(self: Any, min: Tensor | Number | None = None,
+               max: Tensor | Number | None = None) -> Tensor:
         return self._inplace("clamp_", ops.clamp, min, max)
 
     clip_ = clamp_
 
-    def clamp_min_(self, min):
+    def clamp_min_(self: Any, min: Tensor | Number) -> Tensor:
         return self._inplace("clamp_min_", ops.clamp, min, None)
 
-    def clamp_max_(self, max):
+    def clamp_max_(self: Any, max: Tensor | Number) -> Tensor:
         return self._inplace("clamp_max_", ops.clamp, None, max)
 
-    def relu_(self):
+    def relu_(self: Any) -> Tensor:
         return self._inplace("relu_", ops.relu)
 
-    def sigmoid_(self):
+    def sigmoid_(self: Any) -> Tensor:
         return self._inplace("sigmoid_", ops.sigmoid)
 
-    def tanh_(self):
+    def tanh_(self: Any) -> Tensor:
         return self._inplace("tanh_", ops.tanh)
 
-    def addcmul_(self, tensor1, *args, value=1):
+    def addcmul_(self: Any, tensor1: Tensor | Number, *args: Any, value: Number = 1) -> Tensor:
         """self += value * tensor1 * tensor2, in place (also the deprecated
         ``addcmul_(value, tensor1, tensor2)``)."""
         (tensor1, tensor2), value = _legacy_value_first("addcmul_", tensor1, args, value)
         return self._inplace("addcmul_", ops.addcmul, tensor1, tensor2, value=value)
 
-    def addcdiv_(self, tensor1, *args, value=1):
+    def addcdiv_(self: Any, tensor1: Tensor | Number, *args: Any, value: Number = 1) -> Tensor:
         """self += value * tensor1 / tensor2, in place (also the deprecated
         ``addcdiv_(value, tensor1, tensor2)``)."""
         (tensor1, tensor2), value = _legacy_value_first("addcdiv_", tensor1, args, value)
         return self._inplace("addcdiv_", ops.addcdiv, tensor1, tensor2, value=value)
 
-    def lerp_(self, end, weight):
+    def lerp_(self: Any, end: Tensor, weight: Tensor | Number) -> Tensor:
         """self += weight * (end - self), in place."""
         return self._inplace("lerp_", ops.lerp, end, weight)
 
-    def index_put_(self, indices, values, accumulate=False):
+    def index_put_(self: Any, indices: Any, values: Tensor | Number,
+                   accumulate: bool = False) -> Tensor:
         """``self[indices] = values`` (or ``+=`` with ``accumulate``), in place."""
         return self._inplace("index_put_", ops.index_put, indices, values, accumulate)
 
-    def index_put(self, indices, values, accumulate=False):
+    def index_put(self: Any, indices: Any, values: Tensor | Number,
+                  accumulate: bool = False) -> Tensor:
         return ops.index_put(self, indices, values, accumulate)
 
-    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+    def scatter_(self: Any, dim: int, index: Tensor, src: Tensor | None = None, *,
+                 value: Number | None = None, reduce: str | None = None) -> Tensor:
         """``self[index[i][j]][j] = src[i][j]`` along ``dim``, in place
         (``torch.Tensor.scatter_``)."""
         return self._inplace("scatter_", ops.scatter, dim, index, src, value=value, reduce=reduce)
 
-    def scatter_add_(self, dim, index, src):
+    def scatter_add_(self: Any, dim: int, index: Tensor, src: Tensor) -> Tensor:
         """``self[index[i][j]][j] += src[i][j]`` along ``dim``, in place."""
         return self._inplace("scatter_add_", ops.scatter_add, dim, index, src)
 
-    def masked_fill_(self, mask, value):
+    def masked_fill_(self: Any, mask: Tensor, value: Tensor | Number) -> Tensor:
         """Set the elements where ``mask`` (bool, broadcast to this shape) is True to ``value``."""
         return self._inplace("masked_fill_", ops.masked_fill, mask, value)
 
-    def __iadd__(self, other):
+    def __iadd__(self: Any, other: Tensor | Number) -> Tensor:
         return self.add_(other)
 
-    def __isub__(self, other):
+    def __isub__(self: Any, other: Tensor | Number) -> Tensor:
         return self.sub_(other)
 
-    def __imul__(self, other):
+    def __imul__(self: Any, other: Tensor | Number) -> Tensor:
         return self.mul_(other)
 
-    def __itruediv__(self, other):
+    def __itruediv__(self: Any, other: Tensor | Number) -> Tensor:
         return self.div_(other)
 
     # ------------------------------------------------------------ arithmetic
 
-    def __add__(self, other):
+    def __add__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.add(self, other)
 
-    def __radd__(self, other):
+    def __radd__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.add(other, self)
 
-    def __sub__(self, other):
+    def __sub__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.sub(self, other)
 
-    def __rsub__(self, other):
+    def __rsub__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.sub(other, self)
 
-    def __mul__(self, other):
+    def __mul__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.mul(self, other)
 
-    def __rmul__(self, other):
+    def __rmul__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.mul(other, self)
 
-    def __truediv__(self, other):
+    def __truediv__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.div(self, other)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.div(other, self)
 
-    def __pow__(self, other):
+    def __pow__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.pow(self, other)
 
-    def __rpow__(self, other):
+    def __rpow__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.pow(other, self)
 
-    def __matmul__(self, other):
+    def __matmul__(self: Any, other: Tensor) -> Tensor:
         return ops.matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self: Any, other: Tensor) -> Tensor:
         return ops.matmul(other, self)
 
-    def __neg__(self):
+    def __neg__(self: Any) -> Tensor:
         return ops.neg(self)
 
-    def __pos__(self):
+    def __pos__(self: Any) -> Tensor:
         return self
 
     mul, div, pow, matmul, neg = __mul__, __truediv__, __pow__, __matmul__, __neg__
     multiply, divide, true_divide, negative = mul, div, div, neg
 
-    def add(self, other, *, alpha=1):
+    def add(self: Any, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
         """self + alpha * other (``torch.Tensor.add``)."""
         return ops.add(self, other, alpha=alpha)
 
-    def sub(self, other, *, alpha=1):
+    def sub(self: Any, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
         """self - alpha * other (``torch.Tensor.sub``)."""
         return ops.sub(self, other, alpha=alpha)
 
     subtract = sub
 
-    def addcmul(self, tensor1, tensor2, *, value=1):
+    def addcmul(self: Any, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
         return ops.addcmul(self, tensor1, tensor2, value=value)
 
-    def addcdiv(self, tensor1, tensor2, *, value=1):
+    def addcdiv(self: Any, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
         return ops.addcdiv(self, tensor1, tensor2, value=value)
 
-    def lerp(self, end, weight):
+    def lerp(self: Any, end: Tensor, weight: Tensor | Number) -> Tensor:
         return ops.lerp(self, end, weight)
 
-    def bmm(self, mat2):
+    def bmm(self: Any, mat2: Tensor) -> Tensor:
         return ops.bmm(self, mat2)
 
-    def atan2(self, other):
+    def atan2(self: Any, other: Tensor) -> Tensor:
         return ops.atan2(self, other)
 
-    def where(self, condition, other):
+    def where(self: Any, condition: Tensor, other: Tensor | Number) -> Tensor:
         """``where(condition, self, other)`` (``torch.Tensor.where``)."""
         return ops.where(condition, self, other)
 
-    def masked_fill(self, mask, value):
+    def masked_fill(self: Any, mask: Tensor, value: Tensor | Number) -> Tensor:
         return ops.masked_fill(self, mask, value)
 
     # comparisons: elementwise, bool result, never differentiable
-    def __eq__(self, other):
+    def __eq__(self: Any, other: Tensor | Number) -> Tensor:  # type: ignore[override]
         return ops.compare(np.equal, self, other)
 
-    def __ne__(self, other):
+    def __ne__(self: Any, other: Tensor | Number) -> Tensor:  # type: ignore[override]
         return ops.compare(np.not_equal, self, other)
 
-    def __lt__(self, other):
+    def __lt__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.compare(np.less, self, other)
 
-    def __le__(self, other):
+    def __le__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.compare(np.less_equal, self, other)
 
-    def __gt__(self, other):
+    def __gt__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.compare(np.greater, self, other)
 
-    def __ge__(self, other):
+    def __ge__(self: Any, other: Tensor | Number) -> Tensor:
         return ops.compare(np.greater_equal, self, other)
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
     greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
-    def equal(self, other):
+    def equal(self: Any, other: Tensor) -> bool:
         """True when ``other`` has this shape and the same values (``torch.equal``)."""
         return ops.equal(self, other)
 
     # ------------------------------------------------------------ elementwise math
 
-    def exp(self):
+    def exp(self: Any) -> Tensor:
         return ops.exp(self)
 
-    def log(self):
+    def log(self: Any) -> Tensor:
         return ops.log(self)
 
-    def sqrt(self):
+    def sqrt(self: Any) -> Tensor:
         return ops.sqrt(self)
 
-    def abs(self):
+    def abs(self: Any) -> Tensor:
         return ops.abs(self)
 
-    def clamp(self, min=None, max=None):
+    def clamp(self: Any, min: Tensor | Number | None = None,
+              max: Tensor | Number | None = None) -> Tensor:
         return ops.clamp(self, min, max)
 
     clip = clamp
 
-    def relu(self):
+    def relu(self: Any) -> Tensor:
         return ops.relu(self)
 
-    def sin(self):
+    def sin(self: Any) -> Tensor:
         return ops.sin(self)
 
-    def cos(self):
+    def cos(self: Any) -> Tensor:
         return ops.cos(self)
 
-    def tan(self):
+    def tan(self: Any) -> Tensor:
         return ops.tan(self)
 
-    def sinh(self):
+    def sinh(self: Any) -> Tensor:
         return ops.sinh(self)
 
-    def cosh(self):
+    def cosh(self: Any) -> Tensor:
         return ops.cosh(self)
 
-    def floor(self):
+    def floor(self: Any) -> Tensor:
         return ops.floor(self)
 
-    def ceil(self):
+    def ceil(self: Any) -> Tensor:
         return ops.ceil(self)
 
-    def round(self, decimals=0):
+    def round(self: Any, decimals: int = 0) -> Tensor:
         return ops.round(self, decimals=decimals)
 
-    def sign(self):
+    def sign(self: Any) -> Tensor:
         return ops.sign(self)
 
-    def clamp_min(self, min):
+    def clamp_min(self: Any, min: Tensor | Number) -> Tensor:
         return ops.clamp(self, min, None)
 
-    def clamp_max(self, max):
+    def clamp_max(self: Any, max: Tensor | Number) -> Tensor:
         return ops.clamp(self, None, max)
 
-    def sigmoid(self):
+    def sigmoid(self: Any) -> Tensor:
         return ops.sigmoid(self)
 
-    def tanh(self):
+    def tanh(self: Any) -> Tensor:
         return ops.tanh(self)
 
-    def softmax(self, dim):
+    def softmax(self: Any, dim: int) -> Tensor:
         return ops.softmax(self, dim)
 
-    def log_softmax(self, dim):
+    def log_softmax(self: Any, dim: int) -> Tensor:
         return ops.log_softmax(self, dim)
 
     # ------------------------------------------------------------ reductions
 
     # ``axis`` is accepted as an alias of ``dim``, as PyTorch does (NumPy habits)
-    def sum(self, dim=None, keepdim=False, *, axis=None, dtype=None):
+    def sum(self: Any, dim: ShapeLike | None = None, keepdim: bool = False, *,
+            axis: ShapeLike | None = None, dtype: DTypeLike | None = None) -> Tensor:
         out = ops.sum(self, _dim(dim, axis), keepdim)
         return out if dtype is None else out.to(dtype)
 
-    def mean(self, dim=None, keepdim=False, *, axis=None, dtype=None):
+    def mean(self: Any, dim: ShapeLike | None = None, keepdim: bool = False, *,
+             axis: ShapeLike | None = None, dtype: DTypeLike | None = None) -> Tensor:
         return ops.mean(self if dtype is None else self.to(dtype), _dim(dim, axis), keepdim)
 
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    def var(self: Any, dim: ShapeLike | None = None, unbiased: bool | None = None,
+            keepdim: bool = False, *, correction: float | None = None,
+            axis: ShapeLike | None = None) -> Tensor:
         return ops.var(self, _dim(dim, axis), unbiased, keepdim, correction=correction)
 
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+    def std(self: Any, dim: ShapeLike | None = None, unbiased: bool | None = None,
+            keepdim: bool = False, *, correction: float | None = None,
+            axis: ShapeLike | None = None) -> Tensor:
         return ops.std(self, _dim(dim, axis), unbiased, keepdim, correction=correction)
 
-    def max(self, dim=None, keepdim=False, *, axis=None):
+    # max() is the largest element; max(dim) gives (values, indices) along dim
+    @overload
+    def max(self: Any, dim: None = None, keepdim: bool = False, *,
+            axis: None = None) -> Tensor: ...
+
+    @overload
+    def max(self: Any, dim: int, keepdim: bool = False, *,
+            axis: None = None) -> MinMaxResult: ...
+
+    @overload
+    def max(self: Any, dim: None = None, keepdim: bool = False, *,
+            axis: int) -> MinMaxResult: ...
+
+    def max(self: Any, dim: int | None = None, keepdim: bool = False, *,
+            axis: int | None = None) -> Tensor | MinMaxResult:
         return ops.max(self, _dim(dim, axis), keepdim)
 
-    def min(self, dim=None, keepdim=False, *, axis=None):
+    @overload
+    def min(self: Any, dim: None = None, keepdim: bool = False, *,
+            axis: None = None) -> Tensor: ...
+
+    @overload
+    def min(self: Any, dim: int, keepdim: bool = False, *,
+            axis: None = None) -> MinMaxResult: ...
+
+    @overload
+    def min(self: Any, dim: None = None, keepdim: bool = False, *,
+            axis: int) -> MinMaxResult: ...
+
+    def min(self: Any, dim: int | None = None, keepdim: bool = False, *,
+            axis: int | None = None) -> Tensor | MinMaxResult:
         return ops.min(self, _dim(dim, axis), keepdim)
 
-    def amax(self, dim=None, keepdim=False, *, axis=None):
+    def amax(self: Any, dim: ShapeLike | None = None, keepdim: bool = False, *,
+             axis: ShapeLike | None = None) -> Tensor:
         return ops.amax(self, _dim(dim, axis), keepdim)
 
-    def amin(self, dim=None, keepdim=False, *, axis=None):
+    def amin(self: Any, dim: ShapeLike | None = None, keepdim: bool = False, *,
+             axis: ShapeLike | None = None) -> Tensor:
         return ops.amin(self, _dim(dim, axis), keepdim)
 
-    def argmax(self, dim=None, keepdim=False, *, axis=None):
+    def argmax(self: Any, dim: int | None = None, keepdim: bool = False, *,
+               axis: int | None = None) -> Tensor:
         return ops.argmax(self, _dim(dim, axis), keepdim)
 
-    def argmin(self, dim=None, keepdim=False, *, axis=None):
+    def argmin(self: Any, dim: int | None = None, keepdim: bool = False, *,
+               axis: int | None = None) -> Tensor:
         return ops.argmin(self, _dim(dim, axis), keepdim)
 
     # ------------------------------------------------------------ shape
 
-    def reshape(self, *shape):
+    def reshape(self: Any, *shape: ShapeLike) -> Tensor:
         return ops.reshape(self, *shape)
 
-    def view(self, *shape):
+    def view(self: Any, *shape: ShapeLike) -> Tensor:
         return ops.reshape(self, *shape)
 
-    def view_as(self, other):
+    def view_as(self: Any, other: Tensor) -> Tensor:
         return ops.reshape(self, *other.shape)
 
-    def reshape_as(self, other):
+    def reshape_as(self: Any, other: Tensor) -> Tensor:
         return ops.reshape(self, *other.shape)
 
-    def swapaxes(self, axis0, axis1):
+    def swapaxes(self: Any, axis0: int, axis1: int) -> Tensor:
         return ops.transpose(self, axis0, axis1)
 
     swapdims = swapaxes
 
-    def repeat(self, *sizes):
+    def repeat(self: Any, *sizes: ShapeLike) -> Tensor:
         return ops.repeat(self, *sizes)
 
-    def repeat_interleave(self, repeats, dim=None):
+    def repeat_interleave(self: Any, repeats: Tensor | int, dim: int | None = None) -> Tensor:
         return ops.repeat_interleave(self, repeats, dim)
 
-    def flatten(self, start_dim=0, end_dim=-1):
+    def flatten(self: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return ops.flatten(self, start_dim, end_dim)
 
-    def transpose(self, dim0, dim1):
+    def transpose(self: Any, dim0: int, dim1: int) -> Tensor:
         return ops.transpose(self, dim0, dim1)
 
-    def t(self):
+    def t(self: Any) -> Tensor:
         if self.ndim > 2:
             raise ValueError(f"t() expects a tensor with <= 2 dimensions, got shape "
                              f"{self._data.shape}")
         return self.T
 
-    def permute(self, *dims):
+    def permute(self: Any, *dims: ShapeLike) -> Tensor:
         return ops.permute(self, *dims)
 
-    def squeeze(self, dim=None):
+    def squeeze(self: Any, dim: ShapeLike | None = None) -> Tensor:
         return ops.squeeze(self, dim)
 
-    def unsqueeze(self, dim):
+    def unsqueeze(self: Any, dim: int) -> Tensor:
         return ops.unsqueeze(self, dim)
 
-    def expand(self, *sizes):
+    def expand(self: Any, *sizes: ShapeLike) -> Tensor:
         return ops.expand(self, *sizes)
 
-    def expand_as(self, other):
+    def expand_as(self: Any, other: Tensor) -> Tensor:
         return ops.expand(self, *other.shape)
 
-    def contiguous(self):
+    def contiguous(self: Any) -> Tensor:
         return ops.contiguous(self)
 
-    def clone(self):
+    def clone(self: Any) -> Tensor:
         return ops.clone(self)
 
     # ------------------------------------------------------------ more of torch.Tensor's API
 
-    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+    def new_tensor(self: Any, data: Any, dtype: DTypeLike | None = None,
+                   device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
         """A copy of ``data`` as a tensor with this tensor's dtype and device unless given."""
         from .creation import tensor
         return tensor(data, dtype=self.dtype if dtype is None else dtype,
                       device=self._device if device is None else device,
                       requires_grad=requires_grad)
 
-    def _new(self, factory, size, dtype, device, requires_grad, *fill):
+    def _new(self: Any, factory: str, size: Sequence[Any], dtype: DTypeLike | None,
+             device: DeviceLike, requires_grad: bool, *fill: Number) -> Tensor:
         from . import creation
         size = size[0] if len(size) == 1 and isinstance(size[0], (list, tuple)) else size
         return getattr(creation, factory)(tuple(size), *fill,
@@ -478,17 +538,21 @@ class TensorMethods:
                                           device=self._device if device is None else device,
                                           requires_grad=requires_grad)
 
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_zeros(self: Any, *size: ShapeLike, dtype: DTypeLike | None = None,
+                  device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
         """Zeros of ``size`` with this tensor's dtype and device unless given."""
         return self._new("zeros", size, dtype, device, requires_grad)
 
-    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_ones(self: Any, *size: ShapeLike, dtype: DTypeLike | None = None,
+                 device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
         return self._new("ones", size, dtype, device, requires_grad)
 
-    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+    def new_empty(self: Any, *size: ShapeLike, dtype: DTypeLike | None = None,
+                  device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
         return self._new("empty", size, dtype, device, requires_grad)
 
-    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    def new_full(self: Any, size: ShapeLike, fill_value: Number, *, dtype: DTypeLike | None = None,
+                 device: DeviceLike = None, requires_grad: bool = False) -> Tensor:
         """``size`` (a tuple or list) filled with ``fill_value``, this tensor's dtype and device
         unless given."""
         if not isinstance(size, (list, tuple)):
@@ -496,153 +560,169 @@ class TensorMethods:
                             f"{type(size).__name__}")
         return self._new("full", (size,), dtype, device, requires_grad, fill_value)
 
-    def is_floating_point(self):
+    def is_floating_point(self: Any) -> bool:
         return self.dtype.kind == "f"
 
     # elementwise
-    def isnan(self):
+    def isnan(self: Any) -> Tensor:
         return ops.isnan(self)
 
-    def isinf(self):
+    def isinf(self: Any) -> Tensor:
         return ops.isinf(self)
 
-    def isfinite(self):
+    def isfinite(self: Any) -> Tensor:
         return ops.isfinite(self)
 
-    def maximum(self, other):
+    def maximum(self: Any, other: Tensor) -> Tensor:
         return ops.maximum(self, other)
 
-    def minimum(self, other):
+    def minimum(self: Any, other: Tensor) -> Tensor:
         return ops.minimum(self, other)
 
-    def square(self):
+    def square(self: Any) -> Tensor:
         return ops.square(self)
 
-    def rsqrt(self):
+    def rsqrt(self: Any) -> Tensor:
         return ops.rsqrt(self)
 
-    def reciprocal(self):
+    def reciprocal(self: Any) -> Tensor:
         return ops.reciprocal(self)
 
-    def log1p(self):
+    def log1p(self: Any) -> Tensor:
         return ops.log1p(self)
 
-    def expm1(self):
+    def expm1(self: Any) -> Tensor:
         return ops.expm1(self)
 
-    def log2(self):
+    def log2(self: Any) -> Tensor:
         return ops.log2(self)
 
-    def log10(self):
+    def log10(self: Any) -> Tensor:
         return ops.log10(self)
 
-    def erf(self):
+    def erf(self: Any) -> Tensor:
         return ops.erf(self)
 
     # reductions, sorting and searching
-    def all(self, dim=None, keepdim=False):
+    def all(self: Any, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
         return ops.all(self, dim, keepdim)
 
-    def any(self, dim=None, keepdim=False):
+    def any(self: Any, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
         return ops.any(self, dim, keepdim)
 
-    def prod(self, dim=None, keepdim=False, *, dtype=None):
+    def prod(self: Any, dim: int | None = None, keepdim: bool = False, *,
+             dtype: DTypeLike | None = None) -> Tensor:
         return ops.prod(self, dim, keepdim, dtype=dtype)
 
-    def cumsum(self, dim, *, dtype=None):
+    def cumsum(self: Any, dim: int, *, dtype: DTypeLike | None = None) -> Tensor:
         return ops.cumsum(self, dim, dtype=dtype)
 
-    def logsumexp(self, dim, keepdim=False):
+    def logsumexp(self: Any, dim: ShapeLike, keepdim: bool = False) -> Tensor:
         return ops.logsumexp(self, dim, keepdim)
 
-    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+    def norm(self: Any, p: float | str = "fro", dim: ShapeLike | None = None, keepdim: bool = False,
+             dtype: DTypeLike | None = None) -> Tensor:
         return ops.norm(self, p, dim, keepdim, dtype)
 
-    def count_nonzero(self, dim=None):
+    def count_nonzero(self: Any, dim: ShapeLike | None = None) -> Tensor:
         return ops.count_nonzero(self, dim)
 
-    def nonzero(self, *, as_tuple=False):
+    def nonzero(self: Any, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
         return ops.nonzero(self, as_tuple=as_tuple)
 
-    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    def unique(self: Any, sorted: bool = True, return_inverse: bool = False,
+               return_counts: bool = False, dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
         return ops.unique(self, sorted, return_inverse, return_counts, dim)
 
-    def topk(self, k, dim=-1, largest=True, sorted=True):
+    def topk(self: Any, k: int, dim: int = -1, largest: bool = True,
+             sorted: bool = True) -> TopkResult:
         return ops.topk(self, k, dim, largest, sorted)
 
-    def sort(self, dim=-1, descending=False, *, stable=False):
+    def sort(self: Any, dim: int = -1, descending: bool = False, *,
+             stable: bool = False) -> SortResult:
         return ops.sort(self, dim, descending, stable=stable)
 
-    def argsort(self, dim=-1, descending=False, *, stable=False):
+    def argsort(self: Any, dim: int = -1, descending: bool = False, *,
+                stable: bool = False) -> Tensor:
         return ops.argsort(self, dim, descending, stable=stable)
 
     # indexing along a dimension
-    def gather(self, dim, index):
+    def gather(self: Any, dim: int, index: Tensor) -> Tensor:
         return ops.gather(self, dim, index)
 
-    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+    def scatter(self: Any, dim: int, index: Tensor, src: Tensor | None = None, *,
+                value: Number | None = None, reduce: str | None = None) -> Tensor:
         return ops.scatter(self, dim, index, src, value=value, reduce=reduce)
 
-    def scatter_add(self, dim, index, src):
+    def scatter_add(self: Any, dim: int, index: Tensor, src: Tensor) -> Tensor:
         return ops.scatter_add(self, dim, index, src)
 
-    def index_select(self, dim, index):
+    def index_select(self: Any, dim: int, index: Tensor) -> Tensor:
         return ops.index_select(self, dim, index)
 
-    def masked_select(self, mask):
+    def masked_select(self: Any, mask: Tensor) -> Tensor:
         return ops.masked_select(self, mask)
 
-    def take_along_dim(self, indices, dim=None):
+    def take_along_dim(self: Any, indices: Tensor, dim: int | None = None) -> Tensor:
         return ops.take_along_dim(self, indices, dim)
 
     # pieces and rearrangements
-    def chunk(self, chunks, dim=0):
+    def chunk(self: Any, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return ops.chunk(self, chunks, dim)
 
-    def split(self, split_size, dim=0):
+    def split(self: Any, split_size: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
         return ops.split(self, split_size, dim)
 
-    def unbind(self, dim=0):
+    def unbind(self: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return ops.unbind(self, dim)
 
-    def narrow(self, dim, start, length):
+    def narrow(self: Any, dim: int, start: int, length: int) -> Tensor:
         return ops.narrow(self, dim, start, length)
 
-    def flip(self, *dims):
+    def flip(self: Any, *dims: Any) -> Tensor:
         """``flip(0, 1)`` or ``flip((0, 1))``."""
         return ops.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (list, tuple))
                         else dims)
 
-    def roll(self, shifts, dims=None):
+    def roll(self: Any, shifts: ShapeLike, dims: ShapeLike | None = None) -> Tensor:
         return ops.roll(self, shifts, dims)
 
-    def tril(self, diagonal=0):
+    def tril(self: Any, diagonal: int = 0) -> Tensor:
         return ops.tril(self, diagonal)
 
-    def triu(self, diagonal=0):
+    def triu(self: Any, diagonal: int = 0) -> Tensor:
         return ops.triu(self, diagonal)
 
-    def broadcast_to(self, size):
+    def broadcast_to(self: Any, size: ShapeLike) -> Tensor:
         return ops.broadcast_to(self, size)
 
     # matrix products
-    def mm(self, mat2):
+    def mm(self: Any, mat2: Tensor) -> Tensor:
         return ops.mm(self, mat2)
 
-    def dot(self, tensor):
+    def dot(self: Any, tensor: Tensor) -> Tensor:
         return ops.dot(self, tensor)
 
-    def outer(self, vec2):
+    def outer(self: Any, vec2: Tensor) -> Tensor:
         return ops.outer(self, vec2)
 
-    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+    def addmm(self: Any, mat1: Tensor, mat2: Tensor, *, beta: Number = 1,
+              alpha: Number = 1) -> Tensor:
         return ops.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
-    def __getitem__(self, index):
+    def __getitem__(self: Any, index: Any) -> Tensor:
         return ops.getitem(self, index)
 
 
-def _dim(dim, axis):
+@overload
+def _dim(dim: int | None, axis: int | None) -> int | None: ...
+
+
+@overload
+def _dim(dim: ShapeLike | None, axis: ShapeLike | None) -> ShapeLike | None: ...
+
+
+def _dim(dim: ShapeLike | None, axis: ShapeLike | None) -> ShapeLike | None:
     """``dim``, or its NumPy-style alias ``axis`` (not both)."""
     if axis is None:
         return dim
@@ -651,13 +731,14 @@ def _dim(dim, axis):
     return axis
 
 
-def _copy_into(before, src):
+def _copy_into(before: Tensor, src: Tensor) -> Tensor:
     """The out-of-place op behind a recorded ``copy_``: ``src`` broadcast to ``before``'s shape
     and cast to its dtype (gradient: to src, none to the overwritten values)."""
     return ops.index_put(before, Ellipsis, src.to(before.dtype))
 
 
-def _legacy_scalar_first(name, other, args, alpha):
+def _legacy_scalar_first(name: str, other: Any, args: tuple[Any, ...],
+                         alpha: Number) -> tuple[Any, Number]:
     """``add_(alpha, other)``: PyTorch's deprecated order, still found in older optimizers."""
     if not args:
         return other, alpha
@@ -670,7 +751,8 @@ def _legacy_scalar_first(name, other, args, alpha):
                     f"{1 + len(args)} positional arguments")
 
 
-def _legacy_value_first(name, first, args, value):
+def _legacy_value_first(name: str, first: Any, args: tuple[Any, ...],
+                        value: Number) -> tuple[tuple[Any, ...], Any]:
     """``addcmul_(value, tensor1, tensor2)``: PyTorch's deprecated order."""
     if len(args) == 1:
         return (first, args[0]), value
@@ -688,7 +770,7 @@ def _legacy_value_first(name, first, args, value):
 _NOT_METHODS = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", "__hash__"}
 
 
-def _install(cls):
+def _install(cls: type) -> None:
     for name, value in vars(TensorMethods).items():
         if name not in _NOT_METHODS:
             setattr(cls, name, value)

@@ -1,6 +1,10 @@
 """Helpers shared by the op modules: argument checks, operand conversion and dimension
 arguments."""
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,12 +17,12 @@ from ..tensor import Tensor
 _DEFAULT_FLOAT = [np.dtype(np.float32)]
 
 
-def default_float():
+def default_float() -> np.dtype[Any]:
     """The default floating dtype: float32 unless ``minicnn.set_default_dtype`` changed it."""
     return _DEFAULT_FLOAT[0]
 
 
-def as_operand(value, like):
+def as_operand(value: Any, like: Tensor) -> Tensor:
     """Turn a non-tensor operand into a constant tensor on ``like``'s device.
 
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
@@ -46,7 +50,7 @@ def as_operand(value, like):
     return Tensor._wrap(table.full((), array[()], array.dtype), like.device)
 
 
-def operands(a, b):
+def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands of a binary op as tensors (at least one of them already is).
 
     An integer or bool tensor meeting a floating one takes the floating dtype, as in PyTorch
@@ -60,7 +64,7 @@ def operands(a, b):
     return a, b
 
 
-def normalize_dim(dim, ndim, name="dim"):
+def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
     """A dimension index in [-ndim, ndim) as a non-negative int; IndexError otherwise."""
     lo, hi = -max(ndim, 1), max(ndim, 1) - 1
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
@@ -71,7 +75,7 @@ def normalize_dim(dim, ndim, name="dim"):
     return int(dim) % max(ndim, 1)
 
 
-def normalize_dims(dim, ndim):
+def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
     """``dim`` as a sorted tuple of non-negative ints; None (or, as in PyTorch, an empty tuple)
     means every dimension."""
     if dim is None or isinstance(dim, (list, tuple)) and len(dim) == 0:
@@ -87,20 +91,20 @@ def normalize_dims(dim, ndim):
     return (normalize_dim(dim, ndim),)
 
 
-def shape_arg(shape):
+def shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
     """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's reshape/view/expand/permute do."""
     if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = shape[0]
     return tuple(int(s) for s in shape)
 
 
-def c_contiguous(a):
+def c_contiguous(a: Any) -> Any:
     """``a`` as a C-contiguous array for the C kernels: no copy when it is one already, 0-d stays
     0-d (unlike np.ascontiguousarray), None passes through."""
     return a if a is None or a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
-def host_only(name, *tensors):
+def host_only(name: str, *tensors: Any) -> None:
     """NotImplementedError for a tensor on a device with memory of its own ("cuda"): ``name`` is
     computed with NumPy on the host only (no kernel), and a silent round trip would hide the
     cost."""
@@ -113,7 +117,7 @@ def host_only(name, *tensors):
 
 # ---------------------------------------------------------------- argument checks, as PyTorch's
 
-def tensor_arg(fn: str, name: str, position: int, value) -> Tensor:
+def tensor_arg(fn: str, name: str, position: int, value: Any) -> Tensor:
     """``value`` itself when it is a Tensor; TypeError in PyTorch's words otherwise."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
@@ -121,12 +125,12 @@ def tensor_arg(fn: str, name: str, position: int, value) -> Tensor:
     return value
 
 
-def is_number(value) -> bool:
+def is_number(value: Any) -> bool:
     """True for Python and NumPy real numbers (bool included, as PyTorch's Number)."""
     return isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray)
 
 
-def tensor_or_number_arg(fn: str, name: str, position: int, value):
+def tensor_or_number_arg(fn: str, name: str, position: int, value: Any) -> Any:
     """``value`` when it is a Tensor or a real number; TypeError naming the argument otherwise."""
     if not isinstance(value, Tensor) and not is_number(value):
         raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor or "
@@ -134,12 +138,12 @@ def tensor_or_number_arg(fn: str, name: str, position: int, value):
     return value
 
 
-def broadcast_error(fn: str, *tensors) -> ValueError:
+def broadcast_error(fn: str, *tensors: Tensor) -> ValueError:
     shapes = " and ".join(str(tuple(t.shape)) for t in tensors)
     return ValueError(f"{fn}: shapes {shapes} are not broadcastable")
 
 
-def check_broadcast(fn: str, *tensors) -> tuple:
+def check_broadcast(fn: str, *tensors: Tensor) -> tuple[int, ...]:
     """The broadcast shape of the tensors' shapes; ValueError naming them when there is none."""
     try:
         return np.broadcast_shapes(*(t.shape for t in tensors))

@@ -4,11 +4,19 @@ The activations and softmax family call the device's backend kernels (``ctx.back
 "cpu" device those are C (OpenMP) where minicnn has them, on "numpy" the NumPy reference.
 C kernels take C-contiguous arrays, so inputs are made contiguous here first (free when they are).
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function
 from ._util import c_contiguous as _c
 from ._util import normalize_dim
+
+if TYPE_CHECKING:
+    from ..tensor import Tensor
+    from ..types import Number
 
 
 class ExpFn(Function):
@@ -244,25 +252,26 @@ class BiasAddFn(Function):
 
 # ---------------------------------------------------------------- public functions
 
-def exp(input):
+def exp(input: Tensor) -> Tensor:
     """e ** input, elementwise."""
     return ExpFn.apply(input)
 
 
-def log(input):
+def log(input: Tensor) -> Tensor:
     """Natural logarithm, elementwise (nan below 0, -inf at 0, as NumPy/PyTorch)."""
     return LogFn.apply(input)
 
 
-def sqrt(input):
+def sqrt(input: Tensor) -> Tensor:
     return SqrtFn.apply(input)
 
 
-def abs(input):
+def abs(input: Tensor) -> Tensor:
     return AbsFn.apply(input)
 
 
-def clamp(input, min=None, max=None):
+def clamp(input: Tensor, min: Tensor | Number | None = None,
+          max: Tensor | Number | None = None) -> Tensor:
     """Clamp every element into [min, max] (``torch.clamp``); at least one bound is required."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
@@ -272,17 +281,17 @@ def clamp(input, min=None, max=None):
 clip = clamp
 
 
-def relu(input):
+def relu(input: Tensor) -> Tensor:
     """max(input, 0) elementwise (``torch.relu``). Any shape; float32 or float64."""
     return ReLUFn.apply(input)
 
 
-def leaky_relu(input, negative_slope=0.01):
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
     return LeakyReLUFn.apply(input, float(negative_slope))
 
 
-def hardtanh(input, min_val=-1.0, max_val=1.0):
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """min(max(input, min_val), max_val) elementwise (``torch.nn.functional.hardtanh``).
 
     Any shape; float32 or float64. Gradient 1 where min_val < input < max_val, else 0 (PyTorch's).
@@ -293,33 +302,33 @@ def hardtanh(input, min_val=-1.0, max_val=1.0):
     return HardtanhFn.apply(input, float(min_val), float(max_val))
 
 
-def relu6(input):
+def relu6(input: Tensor) -> Tensor:
     """min(max(input, 0), 6) (Howard et al. 2017, MobileNet; ``torch.nn.functional.relu6``)."""
     return HardtanhFn.apply(input, 0.0, 6.0)
 
 
-def sigmoid(input):
+def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + exp(-input)), stable for large |input| (``torch.sigmoid``)."""
     return SigmoidFn.apply(input)
 
 
-def tanh(input):
+def tanh(input: Tensor) -> Tensor:
     return TanhFn.apply(input)
 
 
-def silu(input):
+def silu(input: Tensor) -> Tensor:
     """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
     return SiLUFn.apply(input)
 
 
-def hardswish(input):
+def hardswish(input: Tensor) -> Tensor:
     """input * relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
     ``torch.nn.functional.hardswish``). Any shape; float32 or float64. The gradient is PyTorch's:
     0 for input <= -3, 1 for input >= 3, input / 3 + 1/2 between."""
     return HardSwishFn.apply(input)
 
 
-def gelu(input, approximate="none"):
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (Hendrycks & Gimpel 2016; ``torch.nn.functional.gelu``).
 
     approximate="none": 0.5 x (1 + erf(x / sqrt 2)); "tanh": the tanh approximation.
@@ -330,17 +339,17 @@ def gelu(input, approximate="none"):
     return GELUFn.apply(input, approximate)
 
 
-def softmax(input, dim):
+def softmax(input: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, computed as exp(x - max) so it never overflows."""
     return SoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
-def log_softmax(input, dim):
+def log_softmax(input: Tensor, dim: int) -> Tensor:
     """log(softmax(x)) along ``dim`` as (x - max) - log(sum(exp(x - max))): stable for any x."""
     return LogSoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
-def bias_add(input, bias):
+def bias_add(input: Tensor, bias: Tensor) -> Tensor:
     """input (N, C, *) + bias (C,) broadcast over the channel axis 1.
 
     Raises ValueError when ``bias`` is not 1-D with C elements.

@@ -4,11 +4,18 @@ lerp, matmul and bmm, and comparisons (eq ... ge, equal, isclose, allclose).
 Each backward returns gradients in the broadcast shape of the output; the engine reduces them to
 each input's shape (autograd.sum_to_shape), so no op here repeats that logic.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import check_broadcast, is_number, operands, tensor_arg, tensor_or_number_arg
+
+if TYPE_CHECKING:
+    from ..types import Number
 
 
 def _broadcast_error(name, a, b):
@@ -244,7 +251,7 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def add(input, other, *, alpha=1):
+def add(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
     """input + alpha * other, broadcasting (``torch.add``); either operand may be a number.
 
     Raises TypeError for a non-number ``alpha``, RuntimeError for a float ``alpha`` with integer
@@ -257,7 +264,7 @@ def add(input, other, *, alpha=1):
     return AddScaledFn.apply(a, b, _alpha("add", alpha, a, b))
 
 
-def sub(input, other, *, alpha=1):
+def sub(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
     """input - alpha * other, broadcasting (``torch.sub``); either operand may be a number.
     Errors as :func:`add`."""
     if type(alpha) is int and alpha == 1:
@@ -267,7 +274,7 @@ def sub(input, other, *, alpha=1):
     return AddScaledFn.apply(a, b, -_alpha("sub", alpha, a, b))
 
 
-def rsub(input, other, *, alpha=1):
+def rsub(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
     """other - alpha * input (``torch.rsub``): :func:`sub` with the operands swapped."""
     tensor_arg("rsub", "input", 1, input)
     tensor_or_number_arg("rsub", "other", 2, other)
@@ -294,7 +301,7 @@ def _pointwise3(name, input, tensor1, tensor2, value):
     return ts
 
 
-def addcmul(input, tensor1, tensor2, *, value=1):
+def addcmul(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
     """input + value * tensor1 * tensor2, all three broadcast (``torch.addcmul``).
 
     Raises TypeError for a non-Tensor argument or a non-number ``value``, ValueError for shapes
@@ -304,7 +311,7 @@ def addcmul(input, tensor1, tensor2, *, value=1):
     return AddcmulFn.apply(x, t1, t2, _scalar(value))
 
 
-def addcdiv(input, tensor1, tensor2, *, value=1):
+def addcdiv(input: Tensor, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
     """input + value * tensor1 / tensor2 (true division), all three broadcast
     (``torch.addcdiv``).
 
@@ -319,7 +326,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return AddcdivFn.apply(x, t1, t2, _scalar(value))
 
 
-def lerp(input, end, weight):
+def lerp(input: Tensor, end: Tensor, weight: Tensor | Number) -> Tensor:
     """Linear interpolation input + weight * (end - input) (``torch.lerp``); ``weight`` is a
     number or a tensor, and the tensors broadcast.
 
@@ -341,17 +348,17 @@ def lerp(input, end, weight):
     return LerpFn.apply(input, end, weight if isinstance(weight, Tensor) else float(weight))
 
 
-def mul(input, other):
+def mul(input: Tensor | Number, other: Tensor | Number) -> Tensor:
     """input * other, broadcasting (``torch.mul``)."""
     return _binary(MulFn, "mul", input, other)
 
 
-def div(input, other):
+def div(input: Tensor | Number, other: Tensor | Number) -> Tensor:
     """input / other (true division), broadcasting (``torch.div``)."""
     return _binary(DivFn, "div", input, other)
 
 
-def pow(input, exponent):
+def pow(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:
     """input ** exponent; either may be a tensor or a Python number (``torch.pow``)."""
     if (isinstance(input, Tensor) and isinstance(exponent, (int, float))
             and not isinstance(exponent, bool)):
@@ -359,12 +366,12 @@ def pow(input, exponent):
     return _binary(PowFn, "pow", input, exponent)
 
 
-def neg(input):
+def neg(input: Tensor) -> Tensor:
     """-input."""
     return NegFn.apply(input)
 
 
-def matmul(input, other):
+def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product (``torch.matmul``): 1-D, 2-D and batched (N, ..., n, k) @ (..., k, m) with
     broadcast batch dimensions.
 
@@ -389,7 +396,7 @@ def matmul(input, other):
     return MatmulFn.apply(a, b)
 
 
-def bmm(input, mat2):
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched matrix product of (B, n, k) and (B, k, m) tensors, giving (B, n, m)
     (``torch.bmm``); no broadcasting.
 
@@ -408,7 +415,7 @@ def bmm(input, mat2):
     return MatmulFn.apply(input, mat2)
 
 
-def compare(ufunc, a, b):
+def compare(ufunc: np.ufunc, a: Any, b: Any) -> Tensor:
     """Elementwise comparison with a NumPy ufunc (np.equal, np.less, ...): a bool tensor, no
     grad."""
     a, b = operands(a, b)
@@ -441,7 +448,7 @@ gt = _comparison("gt", np.greater)
 ge = _comparison("ge", np.greater_equal)
 
 
-def equal(input, other):
+def equal(input: Tensor, other: Tensor) -> bool:
     """True when both tensors have the same shape and the same values (``torch.equal``); the
     dtypes may differ. Raises TypeError for a non-Tensor argument."""
     tensor_arg("equal", "input", 1, input)
@@ -452,7 +459,8 @@ def equal(input, other):
     return input.shape == other.shape and bool(np.array_equal(input._data, other._data))
 
 
-def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
     """|input - other| <= atol + rtol * |other| elementwise, broadcasting (``torch.isclose``): a
     bool tensor. Infinities are close to themselves; nan only with ``equal_nan``.
 
@@ -471,7 +479,8 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return Tensor._wrap(np.asarray(close), input.device)
 
 
-def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+def allclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
     """True when :func:`isclose` holds everywhere (``torch.allclose``); same arguments and
     errors."""
     return bool(isclose(input, other, rtol, atol, equal_nan)._data.all())

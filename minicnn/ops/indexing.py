@@ -7,6 +7,10 @@ writes the other way. Both are computed with one NumPy advanced index built from
 open grids for the other dimensions (:func:`along`); the gradients move through the same index,
 scatter-adding where a position can be read more than once.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..autograd import Function, type_name
@@ -14,10 +18,13 @@ from ..tensor import Tensor
 from ._util import as_operand, check_broadcast, host_only, is_number, normalize_dim, tensor_arg
 from .shape import ExpandFn, GetItemFn, _put, _put_input_grad, reshape
 
+if TYPE_CHECKING:
+    from ..types import Number
+
 _INDEX_KINDS = (np.dtype(np.int64), np.dtype(np.int32))
 
 
-def along(index, dim):
+def along(index: Any, dim: int) -> tuple[Any, ...]:
     """The advanced index that picks ``x[..., index[p], ...]`` at each position p of ``index``:
     ``index`` itself for dimension ``dim``, an open grid 0..n-1 for every other dimension."""
     grid = list(np.indices(index.shape, sparse=True))
@@ -91,7 +98,7 @@ def _at_least_1d(*tensors):
 
 # ---------------------------------------------------------------- public functions
 
-def gather(input, dim, index, *, sparse_grad=False):
+def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
     """Values of ``input`` along ``dim`` at ``index`` (``torch.gather``): for dim 1,
     out[i][j] = input[i][index[i][j]]. ``index`` (int64 or int32) has input's number of
     dimensions and sizes no larger than input's outside ``dim``; the output has index's shape.
@@ -148,7 +155,8 @@ def _scatter(fn, input, dim, index, src, add):
     return out if out.shape == input.shape else reshape(out, input.shape)
 
 
-def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+def scatter(input: Tensor, dim: int, index: Tensor, src: Tensor | None = None, *,
+            value: Number | None = None, reduce: str | None = None) -> Tensor:
     """Out-of-place scatter (``torch.scatter``): a copy of ``input`` with, for dim 1,
     out[i][index[i][j]] = src[i][j]. ``src`` is a tensor of input's dtype (only its first
     index.shape elements are used) or a number (also accepted as ``value=``). Where ``index``
@@ -166,7 +174,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     return _scatter("scatter", input, dim, index, value if src is None else src, add=False)
 
 
-def scatter_add(input, dim, index, src):
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     """Out-of-place scatter-add (``torch.scatter_add``): a copy of ``input`` with, for dim 1,
     out[i][index[i][j]] += src[i][j]; repeated positions add up. Differentiable with respect to
     ``input`` and ``src``. Errors as :func:`scatter`; ``src`` must be a Tensor."""
@@ -174,7 +182,7 @@ def scatter_add(input, dim, index, src):
     return _scatter("scatter_add", input, dim, index, src, add=True)
 
 
-def index_select(input, dim, index):
+def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
     """The slices of ``input`` at positions ``index`` (a 1-D or 0-d int64/int32 tensor) along
     ``dim`` (``torch.index_select``); differentiable (repeated indices add up).
 
@@ -196,7 +204,7 @@ def index_select(input, dim, index):
     return reshape(out, ()) if input.ndim == 0 else out
 
 
-def masked_select(input, mask):
+def masked_select(input: Tensor, mask: Tensor) -> Tensor:
     """The elements of ``input`` where the bool ``mask`` is True, as a 1-D tensor, input and mask
     broadcast together (``torch.masked_select``); differentiable with respect to ``input``.
 
@@ -213,7 +221,7 @@ def masked_select(input, mask):
     return GetItemFn.apply(x, np.broadcast_to(mask._data, shape))
 
 
-def take_along_dim(input, indices, dim=None):
+def take_along_dim(input: Tensor, indices: Tensor, dim: int | None = None) -> Tensor:
     """Values of ``input`` at ``indices`` along ``dim`` (``torch.take_along_dim``, NumPy's
     take_along_axis): like :func:`gather`, but input and indices broadcast outside ``dim``.
     With dim=None both are flattened first. Differentiable with respect to ``input``.

@@ -4,6 +4,10 @@ mm and dot check their operands as PyTorch does (no broadcasting, no 1-D promoti
 :class:`~minicnn.ops.arithmetic.MatmulFn`. einsum is NumPy's, differentiated by einsum again: the
 gradient of one operand is the einsum of the output gradient with the other operands.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..autograd import Function, type_name
@@ -11,6 +15,9 @@ from ..tensor import Tensor
 from ._util import host_only, is_number, operands, tensor_arg
 from .arithmetic import MatmulFn, _scalar, mul
 from .shape import reshape
+
+if TYPE_CHECKING:
+    from ..types import Number
 
 
 class AddmmFn(Function):
@@ -87,7 +94,7 @@ def _matrix(name, t):
         raise RuntimeError(f"{name} must be a matrix")
 
 
-def mm(input, mat2):
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """The matrix product of an (n, m) and an (m, p) tensor, giving (n, p) (``torch.mm``); no
     broadcasting. Differentiable.
 
@@ -107,7 +114,7 @@ def mm(input, mat2):
     return MatmulFn.apply(input, mat2)
 
 
-def dot(input, tensor):
+def dot(input: Tensor, tensor: Tensor) -> Tensor:
     """The inner product of two 1-D tensors of equal length, a 0-d tensor (``torch.dot``);
     differentiable.
 
@@ -130,7 +137,7 @@ def dot(input, tensor):
     return MatmulFn.apply(input, tensor)
 
 
-def outer(input, vec2):
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
     """The outer product of two 1-D tensors: out[i, j] = input[i] * vec2[j] (``torch.outer``,
     also ``ger``); an integer operand takes the other's floating dtype. Differentiable.
 
@@ -144,7 +151,8 @@ def outer(input, vec2):
     return mul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Number = 1,
+          alpha: Number = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2) (``torch.addmm``): mat1 (n, m), mat2 (m, p), input
     broadcastable to (n, p). With beta=0 ``input`` is ignored. Differentiable with respect to
     all three tensors.
@@ -218,7 +226,7 @@ def _parse_einsum(equation, operands):
     return tuple(subs), out
 
 
-def einsum(equation, *operands):
+def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation (``torch.einsum``): ``einsum("ij,jk->ik", a, b)`` is a @ b,
     ``"bij,bjk->bik"`` a batched product, ``"ii->i"`` a diagonal, ``"i,j->ij"`` an outer product;
     "..." stands for broadcast dimensions, and without "->" the output is the letters used once,
@@ -239,7 +247,7 @@ def einsum(equation, *operands):
                             f"{type(t).__name__}")
     host_only("einsum", *operands)
     subs, out = _parse_einsum(equation, operands)
-    sizes = {}
+    sizes: dict[str, int] = {}
     for sub, t in zip(subs, operands):
         for c, n in zip(sub, t.shape):
             if sizes.setdefault(c, n) != n and 1 not in (n, sizes[c]):

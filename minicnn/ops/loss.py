@@ -7,6 +7,8 @@ csrc/cpu/loss.c); its NumPy twin is in minicnn/backends/reference/loss.py. These
 small-tensor hot paths (a classifier head and its loss run once per step), so each does little
 Python work per call.
 """
+from __future__ import annotations
+
 import math
 import warnings
 
@@ -146,7 +148,7 @@ def _apply_dropout(fn, input, noise, inplace):
     return DropoutFn.apply(input, noise)
 
 
-def dropout(input, p=0.5, training=True, inplace=False):
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout (Srivastava et al. 2014; ``torch.nn.functional.dropout``).
 
     In training, each element is zeroed with probability ``p`` and the others are multiplied by
@@ -163,7 +165,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
     return _apply_dropout("dropout", input, _noise(input.shape, input.dtype, p), inplace)
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False):
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
     """Channel dropout (Tompson et al. 2015; ``torch.nn.functional.dropout2d``): zeroes whole
     channels of an (N, C, H, W) input with probability ``p`` and scales the kept ones by
     1 / (1 - p); one draw per (n, c). Like PyTorch, a 3-D input is read as (N, C, L) (with a
@@ -280,8 +283,9 @@ def _class_targets(fn, input, target, weight):
     return t if t.flags.c_contiguous else np.ascontiguousarray(t)
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean",
-                  label_smoothing=0.0):
+def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                  ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
     """Cross entropy between logits and targets (``torch.nn.functional.cross_entropy``).
 
     input: logits (N, C), (N, C, d1, d2, ...) or unbatched (C,); float32 or float64.
@@ -348,7 +352,8 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
     return total if reduction == "sum" else total / (input._data.size // max(C, 1))
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood loss (``torch.nn.functional.nll_loss``): -w_t * input[n, t, ...].
 
     input: log-probabilities (N, C), (N, C, d1, ...) or (C,), float32/float64 (typically from
@@ -388,7 +393,7 @@ class MSELossFn(Function):
                 -gd if ctx.needs_input_grad[1] else None, None)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error (``torch.nn.functional.mse_loss``): (input - target)^2, then reduced.
 
     input and target: float tensors of one dtype; a target of another shape is broadcast, with

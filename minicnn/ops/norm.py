@@ -16,8 +16,12 @@ without autograd, as PyTorch's buffers are, by the kernel ``batch_norm_update_ru
 ``running = (1 - momentum) * running + momentum * batch_statistic``, with the unbiased batch
 variance (times M / (M - 1), M values per channel).
 """
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -208,8 +212,9 @@ def _check_channel_stats(fn, input, expected, running_mean, running_var, weight,
     return _check_momentum(fn, momentum), _check_eps(fn, eps)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5):
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015;
     ``torch.nn.functional.batch_norm``).
 
@@ -249,8 +254,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              eps)
 
 
-def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
-                  use_input_stats=True, momentum=0.1, eps=1e-5):
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Instance normalization (Ulyanov, Vedaldi & Lempitsky 2016;
     ``torch.nn.functional.instance_norm``): each sample's each channel normalized over its
     spatial positions.
@@ -279,7 +286,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                               momentum, eps)
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Layer normalization over the trailing ``normalized_shape`` dimensions (Ba, Kiros & Hinton
     2016; ``torch.nn.functional.layer_norm``).
 
@@ -292,10 +300,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     weight/bias do not have shape normalized_shape (naming both shapes), and for a negative eps.
     """
     fn = "layer_norm"
-    if isinstance(normalized_shape, (numbers.Integral,)) and not isinstance(normalized_shape, bool):
-        normalized_shape = (int(normalized_shape),)
+    given: Any = normalized_shape
+    if isinstance(given, (numbers.Integral,)) and not isinstance(given, bool):
+        given = (int(given),)
     try:
-        shape = tuple(int(d) for d in normalized_shape)
+        shape = tuple(int(d) for d in given)
     except TypeError:
         raise TypeError(f"{fn}: normalized_shape must be an int or a sequence of ints, got "
                         f"{type(normalized_shape).__name__}") from None
@@ -313,7 +322,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return LayerNormFn.apply(input, weight, bias, k, eps)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Group normalization (Wu & He 2018; ``torch.nn.functional.group_norm``): the C channels are
     split into ``num_groups`` groups of C / num_groups; each sample's each group is normalized
     over its channels and spatial positions, then weight and bias apply per channel.

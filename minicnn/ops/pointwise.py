@@ -8,7 +8,10 @@ selection ops route the gradient to whichever side each element was taken from. 
 validated as PyTorch's argument parser does: a Tensor where one is required (TypeError naming
 the argument otherwise), a Python number where a Number is allowed.
 """
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -25,6 +28,9 @@ from ._util import (
     tensor_or_number_arg,
 )
 from .arithmetic import PowScalarFn
+
+if TYPE_CHECKING:
+    from ..types import Number
 
 
 def floating(x: Tensor) -> Tensor:
@@ -404,7 +410,16 @@ def _where_scalars(condition, input, other):
     return as_operand(input, like), as_operand(other, like)
 
 
-def where(condition: Tensor, input=None, other=None):
+@overload
+def where(condition: Tensor, input: None = None, other: None = None) -> tuple[Tensor, ...]: ...
+
+
+@overload
+def where(condition: Tensor, input: Tensor | Number, other: Tensor | Number) -> Tensor: ...
+
+
+def where(condition: Tensor, input: Tensor | Number | None = None,
+          other: Tensor | Number | None = None) -> Tensor | tuple[Tensor, ...]:
     """``where(condition, input, other)``: elements of ``input`` where ``condition`` is True and
     of ``other`` elsewhere, all three broadcast (``torch.where``). ``input`` and ``other`` may be
     tensors or numbers; each gets the gradient of the elements it supplied.
@@ -434,7 +449,7 @@ def where(condition: Tensor, input=None, other=None):
     return WhereFn.apply(condition, a, b)
 
 
-def masked_fill(input: Tensor, mask: Tensor, value) -> Tensor:
+def masked_fill(input: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
     """``input`` with ``value`` wherever ``mask`` is True (``torch.masked_fill``). ``mask`` is a
     bool tensor broadcast with ``input``; ``value`` is a number or a 0-d tensor (which then gets
     the gradient summed over the filled positions).

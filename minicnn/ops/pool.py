@@ -9,7 +9,10 @@ divisor rules. The argument checks raise TypeError (wrong type) or ValueError (w
 shape), naming the argument; the window's (:mod:`minicnn.geometry`, shared with the layers)
 raise GeometryError, both a ValueError and the RuntimeError that PyTorch raises.
 """
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +20,9 @@ from ..autograd import Function, is_grad_enabled
 from ..geometry import is_int, output_size, pair, pool_window
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
+
+if TYPE_CHECKING:
+    from ..types import IntPair
 
 __all__ = ["max_pool2d", "max_pool2d_with_indices", "avg_pool2d", "adaptive_avg_pool2d",
            "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices", "lp_pool2d"]
@@ -188,8 +194,9 @@ def _adaptive_size(fn, input, value):
 
 # ---------------------------------------------------------------- public functions
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None,
+               padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False,
+               return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """2-D max pooling (``torch.nn.functional.max_pool2d``).
 
     input (N, C, H, W) or (C, H, W), float32/float64 -> output (N, C, Ho, Wo) (or (C, Ho, Wo)),
@@ -214,14 +221,17 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return MaxPool2dFn.apply(input, params + (bool(ceil_mode),), bool(return_indices))
 
 
-def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1,
-                            ceil_mode=False, return_indices=True):
+def max_pool2d_with_indices(input: Tensor, kernel_size: IntPair,
+                            stride: IntPair | None = None, padding: IntPair = 0,
+                            dilation: IntPair = 1, ceil_mode: bool = False,
+                            return_indices: bool = True) -> Tensor | tuple[Tensor, Tensor]:
     """max_pool2d returning (output, indices) (``torch.nn.functional.max_pool2d_with_indices``)."""
     return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(input: Tensor, kernel_size: IntPair, stride: IntPair | None = None,
+               padding: IntPair = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling (``torch.nn.functional.avg_pool2d``).
 
     input (N, C, H, W) or (C, H, W), float32/float64 -> output (N, C, Ho, Wo), sizes as
@@ -248,7 +258,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     return AvgPool2dFn.apply(input, params)
 
 
-def adaptive_avg_pool2d(input, output_size):
+def adaptive_avg_pool2d(input: Tensor,
+                        output_size: int | None | tuple[int | None, int | None]) -> Tensor:
     """2-D adaptive average pooling (``torch.nn.functional.adaptive_avg_pool2d``).
 
     input (N, C, H, W) or (C, H, W) -> output (N, C, oh, ow) for output_size = oh (square), or
@@ -265,7 +276,9 @@ def adaptive_avg_pool2d(input, output_size):
     return AdaptiveAvgPool2dFn.apply(input, oh, ow)
 
 
-def adaptive_max_pool2d(input, output_size, return_indices=False):
+def adaptive_max_pool2d(input: Tensor,
+                        output_size: int | None | tuple[int | None, int | None],
+                        return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """2-D adaptive max pooling (``torch.nn.functional.adaptive_max_pool2d``).
 
     Windows as adaptive_avg_pool2d's, maxima (and ``return_indices``) as max_pool2d's.
@@ -277,12 +290,15 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return AdaptiveMaxPool2dFn.apply(input, oh, ow, bool(return_indices))
 
 
-def adaptive_max_pool2d_with_indices(input, output_size, return_indices=True):
+def adaptive_max_pool2d_with_indices(
+        input: Tensor, output_size: int | None | tuple[int | None, int | None],
+        return_indices: bool = True) -> Tensor | tuple[Tensor, Tensor]:
     """adaptive_max_pool2d returning (output, indices)."""
     return adaptive_max_pool2d(input, output_size, True)
 
 
-def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False):
+def lp_pool2d(input: Tensor, norm_type: float, kernel_size: IntPair,
+              stride: IntPair | None = None, ceil_mode: bool = False) -> Tensor:
     """2-D power-average pooling (``torch.nn.functional.lp_pool2d``).
 
     output = (sum over the window of input ** p) ** (1 / p) for p = ``norm_type``, computed as

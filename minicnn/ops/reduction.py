@@ -5,8 +5,11 @@ prod, logsumexp, norm, all/any, count_nonzero, and the scan cumsum.
 dimensions with size 1, as in PyTorch. ``axis=`` is accepted as an alias of ``dim`` (PyTorch's
 NumPy-compatible spelling).
 """
+from __future__ import annotations
+
 import builtins
 from collections import namedtuple
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -14,6 +17,9 @@ from .. import autograd
 from ..autograd import Function
 from ..tensor import Tensor
 from ._util import default_float, host_only, normalize_dim, normalize_dims
+
+if TYPE_CHECKING:
+    from ..types import DTypeLike, ShapeLike
 
 #: what max(dim)/min(dim) return, like torch.return_types.max: (values, indices)
 MinMaxResult = namedtuple("MinMaxResult", ["values", "indices"])
@@ -263,13 +269,15 @@ def _check_nonempty(name, input, axes):
                          f"{tuple(input.shape)})")
 
 
-def sum(input, dim=None, keepdim=False, *, axis=None):
+def sum(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
+        axis: ShapeLike | None = None) -> Tensor:
     """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``)."""
     dim = _dim_or_axis("sum", dim, axis)
     return SumFn.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
-def mean(input, dim=None, keepdim=False, *, axis=None):
+def mean(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
+         axis: ShapeLike | None = None) -> Tensor:
     """Mean over ``dim`` (``torch.mean``); floating-point input only."""
     dim = _dim_or_axis("mean", dim, axis)
     if input.dtype.kind != "f":
@@ -285,7 +293,9 @@ def _correction(name, unbiased, correction):
     return correction
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+def var(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: float | None = None,
+        axis: ShapeLike | None = None) -> Tensor:
     """Variance over ``dim`` with Bessel's correction by default (``torch.var``).
 
     ``correction`` (default 1) is subtracted from the element count; ``unbiased=False`` means
@@ -296,7 +306,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     return VarFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None):
+def std(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: float | None = None,
+        axis: ShapeLike | None = None) -> Tensor:
     """Standard deviation, the square root of :func:`var` with the same arguments
     (``torch.std``)."""
     dim = _dim_or_axis("std", dim, axis)
@@ -304,7 +316,8 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=
     return StdFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
-def amax(input, dim=None, keepdim=False, *, axis=None):
+def amax(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
+         axis: ShapeLike | None = None) -> Tensor:
     """Maximum over ``dim``; ties share the gradient evenly (``torch.amax``)."""
     dim = _dim_or_axis("amax", dim, axis)
     axes = normalize_dims(dim, input.ndim)
@@ -312,7 +325,8 @@ def amax(input, dim=None, keepdim=False, *, axis=None):
     return ExtremeFn.apply(input, axes, keepdim, True)
 
 
-def amin(input, dim=None, keepdim=False, *, axis=None):
+def amin(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
+         axis: ShapeLike | None = None) -> Tensor:
     """Minimum over ``dim``; ties share the gradient evenly (``torch.amin``)."""
     dim = _dim_or_axis("amin", dim, axis)
     axes = normalize_dims(dim, input.ndim)
@@ -332,7 +346,23 @@ def _extreme_along(name, input, dim, keepdim, arg):
     return MinMaxResult(values, Tensor._wrap(indices.astype(np.int64), input.device))
 
 
-def max(input, dim=None, keepdim=False, *, axis=None):
+@overload
+def max(input: Tensor, dim: None = None, keepdim: bool = False, *,
+        axis: None = None) -> Tensor: ...
+
+
+@overload
+def max(input: Tensor, dim: int, keepdim: bool = False, *,
+        axis: None = None) -> MinMaxResult: ...
+
+
+@overload
+def max(input: Tensor, dim: None = None, keepdim: bool = False, *,
+        axis: int) -> MinMaxResult: ...
+
+
+def max(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+        axis: int | None = None) -> Tensor | MinMaxResult:
     """``max(input)``: the largest element (0-d). ``max(input, dim)``: (values, indices) along
     ``dim``, the gradient going to the first maximal element of each line (``torch.max``)."""
     dim = _dim_or_axis("max", dim, axis)
@@ -341,7 +371,23 @@ def max(input, dim=None, keepdim=False, *, axis=None):
     return _extreme_along("max", input, dim, keepdim, np.argmax)
 
 
-def min(input, dim=None, keepdim=False, *, axis=None):
+@overload
+def min(input: Tensor, dim: None = None, keepdim: bool = False, *,
+        axis: None = None) -> Tensor: ...
+
+
+@overload
+def min(input: Tensor, dim: int, keepdim: bool = False, *,
+        axis: None = None) -> MinMaxResult: ...
+
+
+@overload
+def min(input: Tensor, dim: None = None, keepdim: bool = False, *,
+        axis: int) -> MinMaxResult: ...
+
+
+def min(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+        axis: int | None = None) -> Tensor | MinMaxResult:
     """``min(input)``: the smallest element. ``min(input, dim)``: (values, indices)
     (``torch.min``)."""
     dim = _dim_or_axis("min", dim, axis)
@@ -366,13 +412,15 @@ def _arg(name, fn, input, dim, keepdim):
     return Tensor._wrap(out.astype(np.int64), input.device)
 
 
-def argmax(input, dim=None, keepdim=False, *, axis=None):
+def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None) -> Tensor:
     """Index of the maximum (over the flattened tensor when dim is None); int64, no gradient."""
     dim = _dim_or_axis("argmax", dim, axis)
     return _arg("argmax", np.argmax, input, dim, keepdim)
 
 
-def argmin(input, dim=None, keepdim=False, *, axis=None):
+def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+           axis: int | None = None) -> Tensor:
     """Index of the minimum (over the flattened tensor when dim is None); int64, no gradient."""
     dim = _dim_or_axis("argmin", dim, axis)
     return _arg("argmin", np.argmin, input, dim, keepdim)
@@ -396,7 +444,8 @@ def _accumulating(input, dtype):
     return input.to(np.int64) if input.dtype.kind in "biu" else input
 
 
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
+         dtype: DTypeLike | None = None) -> Tensor:
     """The product of all elements (0-d), or over one dimension ``dim`` (``torch.prod``).
     Integer and bool input gives int64; ``dtype`` converts the input first. Differentiable, zeros
     included (see :class:`ProdFn`).
@@ -409,7 +458,7 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
     return ProdFn.apply(x, axes, keepdim if dim is not None else False)
 
 
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input: Tensor, dim: int, *, dtype: DTypeLike | None = None) -> Tensor:
     """Running sums along ``dim`` (``torch.cumsum``): out[i] = input[0] + ... + input[i].
     Integer and bool input gives int64; ``dtype`` converts the input first. Differentiable.
 
@@ -423,7 +472,7 @@ def cumsum(input, dim, *, dtype=None):
     return CumsumFn.apply(x, d)
 
 
-def logsumexp(input, dim, keepdim=False):
+def logsumexp(input: Tensor, dim: ShapeLike, keepdim: bool = False) -> Tensor:
     """log(sum(exp(input))) over ``dim`` (an int or a tuple), computed without overflow
     (``torch.logsumexp``); integer input gives the default float dtype. Differentiable: the
     gradient is the softmax over ``dim``."""
@@ -432,7 +481,8 @@ def logsumexp(input, dim, keepdim=False):
     return LogSumExpFn.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
-def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(input: Tensor, p: float | str = "fro", dim: ShapeLike | None = None, keepdim: bool = False,
+         dtype: DTypeLike | None = None) -> Tensor:
     """The vector p-norm of ``input`` over ``dim`` (an int, a tuple, or None for every element)
     (``torch.norm``). ``p``: "fro" (the 2-norm of the elements, over at most 2 dimensions),
     a number (1, 2, 3.5, ...), ``inf`` (largest |x|), ``-inf`` (smallest |x|) or 0 (count of
@@ -470,18 +520,18 @@ def _logical(name, ufunc, input, dim, keepdim):
     return Tensor._wrap(np.asarray(out, dtype=dtype), input.device)
 
 
-def all(input, dim=None, keepdim=False):
+def all(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
     """True when every element (over ``dim``: an int, a tuple or None) is non-zero
     (``torch.all``); a bool tensor (uint8 for uint8 input), no gradient."""
     return _logical("all", np.all, input, dim, keepdim)
 
 
-def any(input, dim=None, keepdim=False):
+def any(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
     """True when some element (over ``dim``) is non-zero (``torch.any``); as :func:`all`."""
     return _logical("any", np.any, input, dim, keepdim)
 
 
-def count_nonzero(input, dim=None):
+def count_nonzero(input: Tensor, dim: ShapeLike | None = None) -> Tensor:
     """The number of non-zero elements over ``dim`` (an int, a tuple or None for all)
     (``torch.count_nonzero``); int64."""
     host_only("count_nonzero", input)

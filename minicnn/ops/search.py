@@ -6,6 +6,8 @@ always stable here, and nan sorts above +inf as in PyTorch, so ``stable=False`` 
 orders PyTorch may give; among tied values PyTorch's unstable sort and topk may pick other
 indices.
 """
+from __future__ import annotations
+
 from collections import namedtuple
 
 import numpy as np
@@ -52,7 +54,8 @@ def _sorted_part(input, dim, descending, k=None):
     return values, Tensor._wrap(index, input.device)
 
 
-def sort(input, dim=-1, descending=False, *, stable=False):
+def sort(input: Tensor, dim: int = -1, descending: bool = False, *,
+         stable: bool = False) -> SortResult:
     """The elements of ``input`` sorted along ``dim``, and where they came from
     (``torch.sort``): a (values, indices) named tuple, indices int64. nan counts as larger than
     every number. The sort is always stable (equal elements keep their order), which is one of
@@ -65,7 +68,8 @@ def sort(input, dim=-1, descending=False, *, stable=False):
     return SortResult(*_sorted_part(input, dim, bool(descending)))
 
 
-def argsort(input, dim=-1, descending=False, *, stable=False):
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, *,
+            stable: bool = False) -> Tensor:
     """The indices that sort ``input`` along ``dim`` (``torch.argsort``): the indices of
     :func:`sort`, int64."""
     tensor_arg("argsort", "input", 1, input)
@@ -73,7 +77,8 @@ def argsort(input, dim=-1, descending=False, *, stable=False):
     return _sorted_part(input, dim, bool(descending))[1]
 
 
-def topk(input, k, dim=-1, largest=True, sorted=True):
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True,
+         sorted: bool = True) -> TopkResult:
     """The ``k`` largest (``largest=False``: smallest) elements along ``dim`` and their indices
     (``torch.topk``): a (values, indices) named tuple, in sorted order (also when
     ``sorted=False``, whose order PyTorch leaves unspecified). nan counts as the largest value.
@@ -93,7 +98,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     return TopkResult(*_sorted_part(input, dim, bool(largest), k))
 
 
-def nonzero(input, *, as_tuple=False):
+def nonzero(input: Tensor, *, as_tuple: bool = False) -> Tensor | tuple[Tensor, ...]:
     """The indices of the non-zero elements (``torch.nonzero``): an (n, input.ndim) int64 tensor,
     one row per element in row-major order; with ``as_tuple=True`` a tuple of input.ndim 1-D
     tensors, one per dimension (a 0-d input counts as 1-D there, as in PyTorch)."""
@@ -106,7 +111,8 @@ def nonzero(input, *, as_tuple=False):
     return Tensor._wrap(np.argwhere(data).astype(np.int64), input.device)
 
 
-def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False,
+           return_counts: bool = False, dim: int | None = None) -> Tensor | tuple[Tensor, ...]:
     """The distinct elements of ``input``, flattened and in ascending order (``torch.unique``);
     with ``return_inverse`` also the index of each input element in that list (input's shape),
     with ``return_counts`` how often each occurs (both int64). The output is sorted also for

@@ -4,6 +4,11 @@ out-of-place assignment), cat/stack, pieces (chunk, split, unbind, narrow), flip
 pad, and copies (clone, contiguous, to). Most are free views in forward; their
 backward moves the gradient back into the input's layout.
 """
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ..autograd import Function
@@ -11,6 +16,9 @@ from ..backends import BACKENDS, to_host
 from ..device import as_device
 from ..tensor import Tensor
 from ._util import as_operand, normalize_dim, shape_arg, tensor_arg, tensor_or_number_arg
+
+if TYPE_CHECKING:
+    from ..types import DeviceLike, DTypeLike, Number, ShapeLike
 
 
 class ReshapeFn(Function):
@@ -286,7 +294,7 @@ def _is_basic(index):
                and not isinstance(i, bool) for i in items)
 
 
-def to_index(index):
+def to_index(index: Any) -> Any:
     """An index with tensors and lists replaced by ndarrays (lists index like arrays)."""
     if isinstance(index, tuple):
         return tuple(to_index(i) for i in index)
@@ -299,7 +307,7 @@ def to_index(index):
 
 # ---------------------------------------------------------------- public functions
 
-def reshape(input, *shape):
+def reshape(input: Tensor, *shape: ShapeLike) -> Tensor:
     """The same elements in a new shape; one dimension may be -1 (``torch.reshape``).
 
     Raises ValueError when the element counts differ.
@@ -316,7 +324,7 @@ def reshape(input, *shape):
 view = reshape
 
 
-def flatten(input, start_dim=0, end_dim=-1):
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one (``torch.flatten``)."""
     if input.ndim == 0:
         return reshape(input, 1)
@@ -328,16 +336,16 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shape)
 
 
-def permute(input, *dims):
+def permute(input: Tensor, *dims: ShapeLike) -> Tensor:
     """Reorder the dimensions (``torch.permute``); ``dims`` must be a permutation of them."""
-    dims = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims))
-    if sorted(dims) != list(range(input.ndim)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of the {input.ndim} "
+    order = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims))
+    if sorted(order) != list(range(input.ndim)):
+        raise ValueError(f"permute: dims {order} are not a permutation of the {input.ndim} "
                          f"dimensions of shape {tuple(input.shape)}")
-    return PermuteFn.apply(input, dims)
+    return PermuteFn.apply(input, order)
 
 
-def transpose(input, dim0, dim1):
+def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions (``torch.transpose``)."""
     dims = list(range(input.ndim))
     a, b = normalize_dim(dim0, input.ndim), normalize_dim(dim1, input.ndim)
@@ -345,17 +353,17 @@ def transpose(input, dim0, dim1):
     return PermuteFn.apply(input, tuple(dims))
 
 
-def swapaxes(input, axis0, axis1):
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
     """Swap two dimensions (``torch.swapaxes``, NumPy's name for :func:`transpose`)."""
     return transpose(tensor_arg("swapaxes", "input", 1, input), axis0, axis1)
 
 
-def swapdims(input, dim0, dim1):
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
     """Swap two dimensions (``torch.swapdims``, an alias of :func:`transpose`)."""
     return transpose(tensor_arg("swapdims", "input", 1, input), dim0, dim1)
 
 
-def repeat(input, *sizes):
+def repeat(input: Tensor, *sizes: ShapeLike) -> Tensor:
     """Tile ``input`` sizes[i] times along dimension i (``torch.Tensor.repeat``; NumPy's tile);
     with more sizes than dimensions, the input is first viewed with leading size-1 dimensions.
     ``sizes`` as ints or one tuple/list. The gradient sums over the copies.
@@ -364,22 +372,23 @@ def repeat(input, *sizes):
     dimensions or a negative size.
     """
     tensor_arg("repeat", "input", 1, input)
-    if len(sizes) == 1 and isinstance(sizes[0], (list, tuple)):
-        sizes = tuple(sizes[0])
-    for s in sizes:
+    given: tuple[Any, ...] = sizes
+    if len(given) == 1 and isinstance(given[0], (list, tuple)):
+        given = tuple(given[0])
+    for s in given:
         if not isinstance(s, (int, np.integer)) or isinstance(s, bool):
             raise TypeError(f"repeat(): argument 'repeats' must be a tuple of ints, but found "
                             f"element of type {type(s).__name__}")
-    sizes = tuple(int(s) for s in sizes)
-    if len(sizes) < input.ndim:
+    reps = tuple(int(s) for s in given)
+    if len(reps) < input.ndim:
         raise RuntimeError("Number of dimensions of repeat dims can not be smaller than number "
                            "of dimensions of tensor")
-    n = (1,) * (len(sizes) - input.ndim) + input.shape
-    out = [s * k for s, k in zip(sizes, n)]
-    if any(s < 0 for s in sizes):
+    n = (1,) * (len(reps) - input.ndim) + input.shape
+    out = [s * k for s, k in zip(reps, n)]
+    if any(s < 0 for s in reps):
         raise RuntimeError(f"Trying to create tensor with negative dimension "
                            f"{next(v for v in out if v < 0)}: {out}")
-    return RepeatFn.apply(input, sizes)
+    return RepeatFn.apply(input, reps)
 
 
 def _repeats_array(repeats, n, dim):
@@ -405,7 +414,8 @@ def _repeats_array(repeats, n, dim):
     return np.full(n, int(repeats))
 
 
-def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+def repeat_interleave(input: Tensor, repeats: Tensor | int | None = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
     """Repeat each element ``repeats`` times along ``dim`` (``torch.repeat_interleave``): with
     dim=None the input is flattened first. ``repeats`` is an int or an integer tensor with one
     count per element along dim (or a single count). The gradient sums over the copies.
@@ -439,7 +449,7 @@ def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
     return GetItemFn.apply(input, (slice(None),) * d + (index,))
 
 
-def meshgrid(*tensors, indexing="ij"):
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     """Coordinate grids from 0-d or 1-D tensors (``torch.meshgrid``): output i holds tensor i
     along dimension i, broadcast over the others; every output has shape (n0, n1, ...).
     ``indexing="xy"`` swaps the first two dimensions (NumPy's Cartesian default). The tensors
@@ -483,9 +493,10 @@ def meshgrid(*tensors, indexing="ij"):
     return tuple(grids)
 
 
-def squeeze(input, dim=None):
+def squeeze(input: Tensor, dim: ShapeLike | None = None) -> Tensor:
     """Drop dimensions of size 1: all of them, or those in ``dim`` (int or tuple); naming a
     dimension whose size is not 1 leaves it (as PyTorch)."""
+    dims: Sequence[int]
     if dim is None:
         dims = range(input.ndim)
     else:
@@ -495,13 +506,13 @@ def squeeze(input, dim=None):
     return reshape(input, tuple(n for i, n in enumerate(input.shape) if i not in drop))
 
 
-def unsqueeze(input, dim):
+def unsqueeze(input: Tensor, dim: int) -> Tensor:
     """Insert a dimension of size 1 at ``dim`` in [-ndim-1, ndim] (``torch.unsqueeze``)."""
     d = normalize_dim(dim, input.ndim + 1)
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
-def expand(input, *sizes):
+def expand(input: Tensor, *sizes: ShapeLike) -> Tensor:
     """Broadcast view to ``sizes`` (-1 keeps a dimension); only size-1 dimensions stretch, and
     new dimensions may be added in front (``torch.Tensor.expand``). ValueError otherwise."""
     sizes = shape_arg(sizes)
@@ -523,17 +534,17 @@ def expand(input, *sizes):
     return ExpandFn.apply(input, tuple(target))
 
 
-def clone(input):
+def clone(input: Tensor) -> Tensor:
     """A differentiable copy (C-contiguous)."""
     return CloneFn.apply(input)
 
 
-def contiguous(input):
+def contiguous(input: Tensor) -> Tensor:
     """This tensor if its memory is C-contiguous, else a contiguous differentiable copy."""
     return input if input._data.flags.c_contiguous else CloneFn.apply(input)
 
 
-def to(input, dtype=None, device=None):
+def to(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
     """Convert dtype and/or device (``torch.Tensor.to``); returns ``input`` itself when nothing
     changes. Raises RuntimeError when a tensor that requires grad would become non-float, and
     TypeError for a dtype the device cannot hold (anything but float32, int64 and bool on
@@ -547,7 +558,7 @@ def to(input, dtype=None, device=None):
     return ToFn.apply(input, dtype, device, input.device)
 
 
-def getitem(input, index):
+def getitem(input: Tensor, index: Any) -> Tensor:
     """``input[index]``: ints, slices, None, Ellipsis, integer arrays/lists/tensors and boolean
     masks, with NumPy's semantics; the gradient scatter-adds (repeated indices accumulate)."""
     index = to_index(index)
@@ -558,7 +569,8 @@ def getitem(input, index):
                          f"{tuple(input.shape)}: {e}") from None
 
 
-def index_put(input, indices, values, accumulate=False):
+def index_put(input: Tensor, indices: Any, values: Tensor | Number,
+              accumulate: bool = False) -> Tensor:
     """Out-of-place ``input[indices] = values`` (``torch.index_put``): a copy of ``input`` with
     the indexed positions replaced by ``values`` (broadcast to them), or with ``values`` added
     there when ``accumulate`` (repeated positions then add up). ``indices`` is anything
@@ -599,7 +611,7 @@ def _check_sequence(name, tensors):
             raise TypeError(f"{name}: element {i} is a {type(t).__name__}, not a Tensor")
 
 
-def cat(tensors, dim=0):
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Concatenate along an existing dimension (``torch.cat``). All shapes must agree except
     along ``dim``: ValueError naming the shapes otherwise."""
     _check_sequence("cat", tensors)
@@ -612,7 +624,7 @@ def cat(tensors, dim=0):
     return CatFn.apply(d, *tensors)
 
 
-def stack(tensors, dim=0):
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Stack equal-shaped tensors along a new dimension ``dim`` (``torch.stack``)."""
     _check_sequence("stack", tensors)
     ref = tensors[0]
@@ -633,7 +645,7 @@ def _pad_index(n, lo, hi, mode):
     return np.where(i > n - 1, 2 * (n - 1) - i, i)
 
 
-def pad(input, pad, mode="constant", value=0.0):
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """Pad (or, with negative amounts, crop) the last len(pad) // 2 dimensions
     (``torch.nn.functional.pad``).
 
@@ -687,7 +699,8 @@ def _slice(input, d, start, stop):
     return GetItemFn.apply(input, (slice(None),) * d + (slice(start, stop),))
 
 
-def split(tensor, split_size_or_sections, dim=0):
+def split(tensor: Tensor, split_size_or_sections: int | Sequence[int],
+          dim: int = 0) -> tuple[Tensor, ...]:
     """Views of ``tensor`` cut along ``dim`` (``torch.split``): an int gives pieces of that size
     (the last one smaller when it does not divide); a list gives pieces of those sizes, which must
     add up to the dimension. A tuple of tensors, each differentiable.
@@ -721,7 +734,7 @@ def split(tensor, split_size_or_sections, dim=0):
     return tuple(_slice(tensor, d, int(a), int(a) + s) for a, s in zip(starts, sizes))
 
 
-def chunk(input, chunks, dim=0):
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     """``chunks`` views of about equal size along ``dim`` (``torch.chunk``): each of size
     ceil(n / chunks), the last smaller, so fewer than ``chunks`` may come back.
 
@@ -739,7 +752,7 @@ def chunk(input, chunks, dim=0):
     return split(input, -(-n // chunks), dim)
 
 
-def unbind(input, dim=0):
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices of ``input`` along ``dim``, that dimension removed (``torch.unbind``): a
     tuple of views, each differentiable. Raises IndexError for a 0-d input or a bad ``dim``."""
     tensor_arg("unbind", "input", 1, input)
@@ -749,7 +762,7 @@ def unbind(input, dim=0):
     return tuple(GetItemFn.apply(input, (slice(None),) * d + (i,)) for i in range(input.shape[d]))
 
 
-def narrow(input, dim, start, length):
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The view input[..., start:start + length, ...] along ``dim`` (``torch.narrow``);
     ``start`` may be negative (counted from the end). Differentiable.
 
@@ -791,7 +804,7 @@ def _dims_arg(fn, dims, ndim):
     return out
 
 
-def flip(input, dims):
+def flip(input: Tensor, dims: ShapeLike) -> Tensor:
     """A copy of ``input`` with the order of the elements reversed along each of ``dims``
     (``torch.flip``); differentiable.
 
@@ -805,7 +818,7 @@ def flip(input, dims):
     return FlipFn.apply(input, dims)
 
 
-def roll(input, shifts, dims=None):
+def roll(input: Tensor, shifts: ShapeLike, dims: ShapeLike | None = None) -> Tensor:
     """``input`` shifted cyclically by ``shifts`` along ``dims`` (``torch.roll``): elements
     pushed past the end come back at the start. ``shifts`` and ``dims`` are ints or equally long
     tuples; without ``dims`` the tensor is flattened, rolled and reshaped. Differentiable.
@@ -814,19 +827,18 @@ def roll(input, shifts, dims=None):
     a bad dimension.
     """
     tensor_arg("roll", "input", 1, input)
-    shifts = tuple(shifts) if isinstance(shifts, (list, tuple)) else (shifts,)
-    shifts = tuple(_int_arg("roll", "shifts", 2, s) for s in shifts)
+    steps = tuple(_int_arg("roll", "shifts", 2, s)
+                  for s in (shifts if isinstance(shifts, (list, tuple)) else (shifts,)))
     if dims is None:
-        if len(shifts) != 1:
-            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
-        return reshape(RollFn.apply(reshape(input, -1), shifts, (0,)), input.shape)
-    dims = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
-    if len(shifts) != len(dims):
-        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, "
-                           f"dims:{len(dims)}")
+        if len(steps) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(steps)}, dims:0")
+        return reshape(RollFn.apply(reshape(input, -1), steps, (0,)), input.shape)
+    axes = tuple(dims) if isinstance(dims, (list, tuple)) else (dims,)
+    if len(steps) != len(axes):
+        raise RuntimeError(f"shifts and dimensions must align. shifts: {len(steps)}, "
+                           f"dims:{len(axes)}")
     (x,) = (reshape(input, 1),) if input.ndim == 0 else (input,)
-    dims = tuple(normalize_dim(d, x.ndim) for d in dims)
-    out = RollFn.apply(x, shifts, dims)
+    out = RollFn.apply(x, steps, tuple(normalize_dim(d, x.ndim) for d in axes))
     return reshape(out, ()) if input.ndim == 0 else out
 
 
@@ -838,7 +850,7 @@ def _triangle(fn, input, diagonal, lower):
     return TriangleFn.apply(input, diagonal, lower)
 
 
-def tril(input, diagonal=0):
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dimensions, the rest zero (``torch.tril``): element
     (i, j) is kept when j - i <= ``diagonal``. Differentiable.
 
@@ -848,13 +860,13 @@ def tril(input, diagonal=0):
     return _triangle("tril", input, diagonal, True)
 
 
-def triu(input, diagonal=0):
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dimensions, the rest zero (``torch.triu``): element
     (i, j) is kept when j - i >= ``diagonal``. Errors as :func:`tril`."""
     return _triangle("triu", input, diagonal, False)
 
 
-def broadcast_to(input, size):
+def broadcast_to(input: Tensor, size: ShapeLike) -> Tensor:
     """``input`` broadcast to ``size`` (``torch.broadcast_to``, :func:`expand`'s other name): a
     view; -1 keeps a dimension. Raises ValueError for sizes it cannot broadcast to."""
     tensor_arg("broadcast_to", "input", 1, input)
