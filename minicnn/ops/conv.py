@@ -5,6 +5,10 @@ Both run on the device's backend kernels ``conv2d``, ``conv2d_backward_input`` a
 convolution is the adjoint of a convolution, so it reuses the same three kernels with the roles
 of forward and input-gradient swapped.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..autograd import Function
@@ -21,6 +25,9 @@ from ..geometry import (
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 from .shape import pad as _pad
+
+if TYPE_CHECKING:
+    from ..types import IntPair
 
 __all__ = ["conv2d", "conv_transpose2d"]
 
@@ -95,7 +102,8 @@ def _check(fn, input, weight, bias, groups):
     return input, unbatched
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
+           padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) over an NCHW batch, as ``torch.nn.functional.conv2d``.
 
     input (N, C_in, H, W) or (C_in, H, W); weight (C_out, C_in / groups, kh, kw); bias (C_out,)
@@ -135,8 +143,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return y.squeeze(0) if unbatched else y
 
 
-def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: IntPair = 1, padding: IntPair = 0, output_padding: IntPair = 0,
+                     groups: int = 1, dilation: IntPair = 1) -> Tensor:
     """Transposed convolution, the adjoint (gradient) of conv2d, as
     ``torch.nn.functional.conv_transpose2d``: the upsampling half of FCN/U-Net decoders.
 

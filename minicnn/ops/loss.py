@@ -74,7 +74,7 @@ class LinearFn(Function):
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
-def linear(input, weight, bias=None):
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map y = input @ weight^T + bias (``torch.nn.functional.linear``).
 
     Shapes: input (*, in_features) (any number of leading dimensions, including none), weight

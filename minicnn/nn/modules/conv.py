@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import numpy.typing as npt
 
@@ -164,10 +164,10 @@ class Conv2d(_ConvNd):
         params = self._parameters
         if self.padding_mode != "zeros":
             input = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return F.conv2d(input, params["weight"], params["bias"], self.stride, 0,
-                            self.dilation, self.groups)
-        return F.conv2d(input, params["weight"], params["bias"], self.stride, self.padding,
-                        self.dilation, self.groups)
+            return F.conv2d(input, cast("Tensor", params["weight"]), params["bias"], self.stride,
+                            0, self.dilation, self.groups)
+        return F.conv2d(input, cast("Tensor", params["weight"]), params["bias"], self.stride,
+                        self.padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -228,5 +228,6 @@ class ConvTranspose2d(_ConvNd):
         output_padding = (self.output_padding if output_size is None
                           else self._output_padding(input, output_size))
         params = self._parameters
-        return F.conv_transpose2d(input, params["weight"], params["bias"], self.stride,
-                                  self.padding, output_padding, self.groups, self.dilation)
+        return F.conv_transpose2d(input, cast("Tensor", params["weight"]), params["bias"],
+                                  self.stride, self.padding, output_padding, self.groups,
+                                  self.dilation)

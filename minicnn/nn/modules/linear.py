@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy.typing as npt
 
@@ -79,7 +79,7 @@ class Linear(Module):
             raise ValueError(f"{self!r} expected input of shape (*, {self.in_features}), got "
                              f"{tuple(input.shape)}")
         params = self._parameters
-        return F.linear(input, params["weight"], params["bias"])
+        return F.linear(input, cast("Tensor", params["weight"]), params["bias"])
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
