@@ -21,9 +21,10 @@ positional argument (a model name, else a checkpoint path) and, without --input-
 model's native input (1,28,28 MNIST, 3,32,32 CIFAR, 3,224,224 ImageNet models) or the
 checkpoint's images.
 
-Exit codes: 0 success; 1 a missing data set, file or optional extra, or (bench) an answer that
-differs from PyTorch's; 2 a bad option or value; 130 interrupted (Ctrl-C); 141 the output pipe
-closed early (`minicnn ... | head`), as a process killed by SIGPIPE.
+Exit codes: 0 success; 1 a missing data set, file or optional extra, a training whose loss became
+NaN or infinite, or (bench) an answer that differs from PyTorch's; 2 a bad option or value; 130
+interrupted (Ctrl-C); 141 the output pipe closed early (`minicnn ... | head`), as a process killed
+by SIGPIPE.
 """
 import argparse
 import dataclasses
@@ -492,7 +493,7 @@ def _run(argv):
     the errors a user can make. Warnings print as one line "minicnn: warning: ..."."""
     from .data import DatasetError
     from .serialization import CheckpointError
-    from .training import ConfigError, InputFileError
+    from .training import ConfigError, InputFileError, TrainingDiverged
 
     args = build_parser().parse_args(argv)
     try:
@@ -501,7 +502,8 @@ def _run(argv):
             return args.func(args)
     except ConfigError as e:
         return _error(f"error: {e}", EXIT_USAGE)
-    except (DatasetError, FileNotFoundError, CheckpointError, InputFileError, ImportError) as e:
+    except (DatasetError, FileNotFoundError, CheckpointError, InputFileError, ImportError,
+            TrainingDiverged) as e:
         return _error(f"error: {e}", EXIT_FAILURE)
     except KeyboardInterrupt as e:
         return _error(str(e) or "interrupted", EXIT_INTERRUPTED)

@@ -18,7 +18,14 @@ import pytest
 
 import minicnn
 from minicnn import nn, training
-from minicnn.training import COLUMNS, ConfigError, TrainConfig, Trainer, TrainingInterrupted
+from minicnn.training import (
+    COLUMNS,
+    ConfigError,
+    TrainConfig,
+    Trainer,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from minicnn.utils.summary import summary
 
 from helpers import N_TEST, N_TRAIN, interrupt_after, write_fashion_mnist
@@ -568,3 +575,53 @@ def test_summary_errors():
     with pytest.raises(ValueError, match="classifier"):  # the model's error names the layer
         summary(model, (1, 20, 20))
     assert model.training
+
+
+def nan_after(monkeypatch, calls):
+    """The training loss becomes NaN from the ``calls``-th training step on (the evaluation's
+    cross_entropy calls, without grad, are not counted nor changed)."""
+    real = minicnn.nn.functional.cross_entropy
+    count = [0]
+
+    def cross_entropy(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        if not minicnn.is_grad_enabled():
+            return loss
+        count[0] += 1
+        return loss * float("nan") if count[0] >= calls else loss
+
+    monkeypatch.setattr(minicnn.nn.functional, "cross_entropy", cross_entropy)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(data_root, tmp_path,
+                                                                   monkeypatch):
+    out = tmp_path / "diverged"
+    per_epoch = N_TRAIN // BATCH
+    nan_after(monkeypatch, per_epoch + 3)  # the third step of epoch 2
+    trainer = Trainer(config(data_root, out), stream=io.StringIO())
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.fit()
+    message = str(info.value)
+    assert "the loss is nan at epoch 2/2, step 3/" in message
+    assert "state after epoch 1" in message and "lower --lr" in message
+    assert info.value.checkpoint == str(out / "last.npz")
+    ckpt = minicnn.load(out / "last.npz")
+    assert ckpt["epoch"] == 1
+    assert all(np.isfinite(v.numpy()).all() for v in ckpt["model"].values())
+    assert not (out / "results.json").exists()
+
+
+def test_the_command_line_reports_divergence_in_one_line(data_root, tmp_path, monkeypatch,
+                                                         capsys):
+    from minicnn import cli
+
+    nan_after(monkeypatch, 1)
+    out = tmp_path / "cli"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--model", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1",
+                  "--data-root", str(data_root), "--out", str(out), "--no-plot"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.startswith("minicnn: error: training diverged: the loss is nan at epoch 1/1, "
+                          "step 1/")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

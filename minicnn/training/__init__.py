@@ -25,14 +25,12 @@ from .evaluation import (DARK_BACKGROUND, InputConversionWarning, evaluate_check
                          evaluate_model, format_evaluation, predict_files, read_images)
 from .model import build_model
 from .rundir import CHECKPOINT_FORMAT, COLUMNS, load_checkpoint_model
-from .trainer import Trainer, TrainingInterrupted, train
+from .trainer import Trainer, TrainingDiverged, TrainingInterrupted, train
 
-__all__ = ["COLUMNS", "DARK_BACKGROUND", "ConfigError", "InputConversionWarning",
-           "InputFileError", "TrainConfig", "Trainer", "TrainingInterrupted", "check_model",
+__all__ = ["COLUMNS", "DARK_BACKGROUND", "ConfigError", "InputConversionWarning", "InputFileError",
+           "TrainConfig", "Trainer", "TrainingDiverged", "TrainingInterrupted", "check_model",
            "evaluate_checkpoint", "load_checkpoint_model", "predict_files", "read_images",
-           "require_matplotlib", "train",
-           # also public, used by the command line
-           "CHECKPOINT_FORMAT", "DEFAULT_LR", "DEVICES", "OPTIMIZERS", "RUNTIME_OPTIONS",
-           "SCHEDULERS", "build_model", "dataset_info", "evaluate_model", "format_evaluation",
-           # the modules (listed so that the API reference has a page for each)
-           "config", "evaluation", "model", "progress", "rundir", "trainer"]
+           "require_matplotlib", "train", "CHECKPOINT_FORMAT", "DEFAULT_LR", "DEVICES",
+           "OPTIMIZERS", "RUNTIME_OPTIONS", "SCHEDULERS", "build_model", "dataset_info",
+           "evaluate_model", "format_evaluation", "config", "evaluation", "model", "progress",
+           "rundir", "trainer"]

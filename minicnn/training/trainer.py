@@ -37,6 +37,12 @@ saved: ``best.npz`` (with its epoch and accuracy), ``last.npz``, ``metrics.csv``
 ``results.json`` and ``curves.png`` when drawn. With ``--distributed`` only rank 0 prints; its
 progress lines show rank 0's running loss and the img/s of all ranks.
 
+Divergence
+----------
+A training step whose loss is NaN or infinite stops the run before the step is applied:
+:class:`TrainingDiverged` names the epoch, the step and the lr, ``last.npz`` keeps the state after
+the last finished epoch, and ``minicnn train`` exits 1 with that message.
+
 Reproducibility and resuming
 ----------------------------
 ``seed`` seeds minicnn's default generator (weight initialization, dropout) and the training
@@ -79,6 +85,7 @@ are defined in epochs but advanced after every batch (smooth warmups, exact epoc
 """
 import copy
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -112,6 +119,16 @@ class TrainingInterrupted(KeyboardInterrupt):
     ``checkpoint`` is its path; ``str()`` says how to resume."""
 
     def __init__(self, message, checkpoint):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised by :meth:`Trainer.fit` when a training step's loss is NaN or infinite: the step
+    is not applied, so ``last.npz`` keeps the state after the last finished epoch. ``str()``
+    says where (epoch, step, lr) and what to try."""
+
+    def __init__(self, message: str, checkpoint: str):
         super().__init__(message)
         self.checkpoint = checkpoint
 
@@ -435,6 +452,9 @@ class Trainer:
         x, y = x.to(self.device), y.to(self.device)
         logits = self.model(x)
         loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        value = loss.item()
+        if not math.isfinite(value):  # stop before the step spreads it into the weights
+            raise self._diverged(value)
         self.optimizer.zero_grad()
         loss.backward()
         if self.world_size > 1:
@@ -443,7 +463,17 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         predicted = logits.detach().cpu().numpy().argmax(1)
-        return loss.item(), int((predicted == y.cpu().numpy()).sum())
+        return value, int((predicted == y.cpu().numpy()).sum())
+
+    def _diverged(self, value):
+        """The error for a non-finite loss at the current step (see :class:`TrainingDiverged`)."""
+        epoch, batch, batches, _ = self.position or (self.epoch, 0, len(self.train_loader), "")
+        last = os.path.join(self.config.out, "last.npz")
+        return TrainingDiverged(
+            f"training diverged: the loss is {value} at epoch {epoch + 1}/{self.config.epochs}, "
+            f"step {batch + 1}/{batches} (lr {self.optimizer.param_groups[0]['lr']:.3g}); the "
+            f"step was not applied and {last} holds the state after epoch {self.epoch}. Try a "
+            f"lower --lr, --warmup-epochs or --optimizer adam, and start a new run", last)
 
     def evaluate(self, loader):
         """Loss, accuracy and confusion matrix of the model on ``loader`` (eval mode, no grad);
