@@ -22,12 +22,15 @@ kernel tables (``ctx.backend``).
 from __future__ import annotations
 
 import functools
+import os
 import threading
+import traceback
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 
-from .backends import ARRAY_TYPES, BACKENDS, array_table, move
+from .backends import ARRAY_TYPES, BACKENDS, array_table, move, to_host
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -119,6 +122,76 @@ class set_grad_enabled(_GradMode):
         return super().__call__(fn)
 
 
+class _Anomaly:
+    """The anomaly mode, global to the process as PyTorch's: ``enabled`` records each op's forward
+    stack; ``check_nan`` makes backward raise at the first gradient holding a NaN."""
+
+    enabled = False
+    check_nan = True
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside :class:`detect_anomaly` or after ``set_detect_anomaly(True)``
+    (``torch.is_anomaly_enabled``)."""
+    return _Anomaly.enabled
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """Whether the anomaly mode checks gradients for NaN (``torch.is_anomaly_check_nan_enabled``).
+    """
+    return _Anomaly.check_nan
+
+
+class set_detect_anomaly:
+    """Turn the anomaly mode on or off at once; as a context manager it restores the previous
+    mode on exit (``torch.autograd.set_detect_anomaly(mode, check_nan=True)``). See
+    :class:`detect_anomaly` for what the mode does."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self.prev = (_Anomaly.enabled, _Anomaly.check_nan)
+        _Anomaly.enabled, _Anomaly.check_nan = bool(mode), bool(check_nan)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        _Anomaly.enabled, _Anomaly.check_nan = self.prev
+
+
+class detect_anomaly:
+    """Context manager / decorator: the anomaly mode of ``torch.autograd.detect_anomaly``.
+
+    While it is on, every recorded op keeps the stack of its forward call, and :func:`run_backward`
+    checks each gradient a node's backward returns: the first one holding a NaN raises
+    ``RuntimeError: Function 'DivBackward' returned nan values in its 1th output.`` (the index is
+    that of the forward argument; the error is a :class:`NaNGradientError`), so the op that made the
+    NaN is named rather than found later in the weights. When a backward raises, a warning shows the
+    traceback of the forward call of its op. ``check_nan=False`` keeps the stacks without the NaN
+    check. Entering warns, as PyTorch does, that the mode slows every op (a stack per op and a scan
+    of every gradient): a debugging tool, not for normal runs.
+    """
+
+    def __init__(self, check_nan: bool = True) -> None:
+        self.check_nan = check_nan
+
+    def __enter__(self) -> None:
+        warnings.warn("Anomaly Detection has been enabled. This mode will increase the runtime "
+                      "and should only be enabled for debugging.", UserWarning, stacklevel=2)
+        self.prev = (_Anomaly.enabled, _Anomaly.check_nan)
+        _Anomaly.enabled, _Anomaly.check_nan = True, self.check_nan
+
+    def __exit__(self, *exc: object) -> None:
+        _Anomaly.enabled, _Anomaly.check_nan = self.prev
+
+    def __call__(self, fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.__class__(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
 class Context:
     """The record of one Function call: the graph node that is its output tensors' ``grad_fn``.
 
@@ -138,6 +211,8 @@ class Context:
     # zero gradients of outputs that got none.
     _output_meta: tuple[tuple[tuple[int, ...], Any, str], ...] | None = None
     _non_differentiable: tuple[Any, ...] = ()
+    # Set in the anomaly mode only: the stack of the forward call (see detect_anomaly).
+    forward_stack: traceback.StackSummary | None = None
     _materialize_grads = True
 
     function: type[Function]
@@ -415,6 +490,8 @@ class Function:
         if ctx.output_device is not None:
             device = ctx.output_device
         if record:
+            if _Anomaly.enabled:
+                ctx.forward_stack = _user_stack()
             ctx.inputs = tuple(a if isinstance(a, Tensor) and a.requires_grad else None
                                for a in args)
         if type(out) is not tuple:  # one output, nearly every op: the shortest path
@@ -524,16 +601,23 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         if g is None:
             continue
         single = node._output_meta is None  # nearly every node: one output, ``g`` an array
-        if single:
-            input_grads = node.function.backward(node, g)
-        else:
-            upstream = node.output_grads(g)
-            input_grads = node.function.backward(node, *upstream)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(node.inputs):
-            raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
-                               f"{len(node.inputs)} inputs")
+        try:
+            if single:
+                input_grads = node.function.backward(node, g)
+            else:
+                upstream = node.output_grads(g)
+                input_grads = node.function.backward(node, *upstream)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            if len(input_grads) != len(node.inputs):
+                raise RuntimeError(f"{node.name()} returned {len(input_grads)} gradients for "
+                                   f"{len(node.inputs)} inputs")
+            if _Anomaly.enabled and _Anomaly.check_nan:
+                _check_nan(node, input_grads)
+        except Exception:
+            if _Anomaly.enabled:
+                _warn_forward_stack(node)
+            raise
         if not retain_graph:
             node.release()
         adopted = set()
@@ -565,6 +649,48 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 grads[key] = grads[key] + gi if key in grads else gi
             else:
                 _add_grad(grads, previous, t._output_nr, gi)
+
+
+class NaNGradientError(RuntimeError):
+    """Raised in the anomaly mode when a backward returns a gradient holding a NaN. A
+    RuntimeError with PyTorch's message; ``node`` is the graph node (its ``name()`` is the
+    op's, ``forward_stack`` where its forward was called), ``index`` the forward argument."""
+
+    def __init__(self, node: Context, index: int) -> None:
+        super().__init__(f"Function '{node.name()}' returned nan values in its {index}th output.")
+        self.node, self.index = node, index
+
+
+def _check_nan(node: Context, input_grads: tuple[Any, ...]) -> None:
+    """Anomaly mode: raise at the first gradient of ``node``'s backward holding a NaN."""
+    for i, gi in enumerate(input_grads):
+        on_device = isinstance(gi, ARRAY_TYPES) and not isinstance(gi, np.ndarray)
+        if gi is not None and np.isnan(to_host(gi) if on_device else gi).any():
+            raise NaNGradientError(node, i)
+
+
+_OP_PLUMBING = tuple(os.path.join(os.path.dirname(__file__), name) for name in (
+    "autograd.py", "tensor.py", "tensor_methods.py", "ops" + os.sep))
+
+
+def _user_stack() -> traceback.StackSummary:
+    """The current stack without its innermost frames inside minicnn's op plumbing (Function.apply,
+    the ops package, Tensor methods): it ends at the line that called the op."""
+    stack = traceback.extract_stack()
+    end = len(stack)
+    while end > 1 and stack[end - 1].filename.startswith(_OP_PLUMBING):
+        end -= 1
+    return traceback.StackSummary.from_list(stack[:end])
+
+
+def _warn_forward_stack(node: Context) -> None:
+    """Anomaly mode: show where the forward of the failing ``node`` was called (as PyTorch)."""
+    stack = node.forward_stack
+    if stack is None:  # recorded before the mode was turned on
+        return
+    warnings.warn(f"Error detected in {node.name()}. Traceback of forward call that caused the "
+                  f"error:\n{''.join(traceback.format_list(stack)).rstrip()}", UserWarning,
+                  stacklevel=4)  # the caller of Tensor.backward
 
 
 def _add_grad(grads: dict[int, Any], node: Context, output_nr: int, grad: Any) -> None:

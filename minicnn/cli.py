@@ -21,16 +21,21 @@ positional argument (a model name, else a checkpoint path) and, without --input-
 model's native input (1,28,28 MNIST, 3,32,32 CIFAR, 3,224,224 ImageNet models) or the
 checkpoint's images.
 
-Exit codes: 0 success; 1 a missing data set, file or optional extra, a training whose loss became
-NaN or infinite, or (bench) an answer that differs from PyTorch's; 2 a bad option or value; 130
-interrupted (Ctrl-C); 141 the output pipe closed early (`minicnn ... | head`), as a process killed
-by SIGPIPE.
+Exit codes: 0 success; 1 a missing, damaged or foreign data set, checkpoint or image, a missing
+optional extra, a run directory in use by another run, a file that cannot be written (permissions,
+read-only or full disk), a training whose loss became NaN or infinite, (bench) an answer that
+differs from PyTorch's, or an unexpected error; 2 a bad option or value; 130 interrupted (Ctrl-C);
+141 the output pipe closed early (`minicnn ... | head`), as a process killed by SIGPIPE. Every
+error is one line "minicnn: error: ..." saying what is wrong and what to do; --debug (before or
+after the command, or MINICNN_DEBUG=1) prints the traceback before it.
 """
 import argparse
 import dataclasses
+import errno
 import inspect
 import os
 import sys
+import traceback
 import warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -49,6 +54,7 @@ def _info(args):
 
 
 def _train(args):
+    from . import distributed
     from .training import (
         RUNTIME_OPTIONS,
         ConfigError,
@@ -57,7 +63,13 @@ def _train(args):
         dataset_info,
         require_matplotlib,
     )
+    from .training.rundir import RunDirLock
 
+    if getattr(args, "distributed", False) or (args.resume and distributed.launched_by_mpi()):
+        # join the job first: an error below on one rank (an option, --resume, the data) then
+        # ends every rank through main()'s abort instead of leaving the others in a collective
+        # (a resumed run is distributed when its checkpoint says so, even without the option)
+        distributed.init()
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
     if given.get("plot"):  # asked for explicitly: fail now, not silently skip it at the end
@@ -68,25 +80,31 @@ def _train(args):
             raise ConfigError("--resume continues a run with the options it was started with; "
                               f"drop {', '.join('--' + f.replace('_', '-') for f in fixed)} "
                               "(only --threads, --workers, --data-root, --device, --plot, "
-                              "--no-plot and --distributed may change)")
+                              "--no-plot, --distributed, --timeout and --detect-anomaly may "
+                              "change)")
         trainer = Trainer.resume(args.resume, **given)
     else:
         config = TrainConfig(**given).validate()
         if config.out is None:
             config.out = _free_run_dir(config.model, dataset_info(config.dataset)[0])
-        elif os.path.exists(os.path.join(config.out, "last.npz")):
-            raise ConfigError(f"--out {config.out} already holds a run (last.npz): continue it "
-                              f"with --resume {config.out}, or choose another --out")
+        else:
+            RunDirLock.check_free(config.out)  # a run in progress: say whose
+            if os.path.exists(os.path.join(config.out, "last.npz")):
+                raise ConfigError(f"--out {config.out} already holds a run (last.npz): continue "
+                                  f"it with --resume {config.out}, or choose another --out")
         trainer = Trainer(config)
     trainer.fit()
     return EXIT_OK
 
 
 def _free_run_dir(model, dataset):
-    """runs/<model>-<dataset>, or the first of -2, -3, ... that holds no run yet."""
+    """runs/<model>-<dataset>, or the first of -2, -3, ... that holds no run yet (nor a run
+    starting, which holds its lock before it writes last.npz)."""
+    from .training.rundir import RunDirLock
+
     base = os.path.join("runs", f"{model}-{dataset}")
     path, n = base, 1
-    while os.path.exists(os.path.join(path, "last.npz")):
+    while os.path.exists(os.path.join(path, "last.npz")) or RunDirLock.is_held(path):
         n += 1
         path = f"{base}-{n}"
     return path
@@ -154,8 +172,9 @@ def _summary(args):
         shape = args.input_shape or models.native_input_shape(name)
         num_classes = args.num_classes or \
             inspect.signature(getattr(models, name)).parameters["num_classes"].default
-        model = build_model(name, num_classes, shape[0], shape[1:])
     try:
+        if checkpoint is None:
+            model = build_model(name, num_classes, shape[0], shape[1:])
         print(summary(model, shape, batch_size=args.batch_size))
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"model {name!r} does not accept input shape "
@@ -168,7 +187,7 @@ def _summary(args):
 
 def _viz(args):
     from . import no_grad, tensor
-    from .training import ConfigError, load_checkpoint_model, read_images
+    from .training import ConfigError, InputFileError, load_checkpoint_model, read_images
     from .utils import viz
 
     model, ckpt = load_checkpoint_model(args.checkpoint)
@@ -199,6 +218,8 @@ def _viz(args):
                     heat = viz.saliency(model, x, target)[0]
                 viz.plot_heatmap(x.numpy()[0], heat, out, title=f"{args.what} for class "
                                  f"{info['classes'][target]!r}")
+    except InputFileError:  # an image it cannot read: a bad file, not a bad option
+        raise
     except ValueError as e:
         raise ConfigError(str(e)) from None
     print(f"wrote {out}")
@@ -335,9 +356,16 @@ def _add_train_options(p):
                    "~/.cache/minicnn/<name>, system locations)")
     p.add_argument("--workers", type=int, default=S,
                    help=f"background data-loading threads (default {d.workers})")
+    p.add_argument("--detect-anomaly", action="store_true", default=S,
+                   help="train under minicnn.autograd.detect_anomaly (slow, for debugging): a "
+                   "NaN gradient stops the run naming the op whose backward made it")
     p.add_argument("--distributed", action="store_true", default=S,
                    help="data-parallel over the ranks of `mpiexec -n N` (needs minicnn[dist]); "
                    "--batch-size is per rank; threads per rank default to cores / ranks")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", default=S,
+                   help="with --distributed: how long a rank waits for the others in a "
+                   "collective before it ends the job with an error (default "
+                   f"{d.timeout:g}, 30 minutes, as torch.distributed)")
 
 
 def _add_model_source(p):
@@ -461,6 +489,11 @@ def build_parser():
 
     p = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS and CUDA")
     p.set_defaults(func=_info)
+    debug = dict(action="store_true", help="on an error, show the traceback before the one-line "
+                 "message (also: MINICNN_DEBUG=1)")
+    parser.add_argument("--debug", **debug)
+    for command in sub.choices.values():  # also after the command: minicnn train ... --debug
+        command.add_argument("--debug", default=argparse.SUPPRESS, **debug)
     sub.metavar = "{" + ",".join(sub.choices) + "}"  # a missing command lists them
     return parser
 
@@ -492,26 +525,61 @@ def _run(argv):
     """Parse ``argv`` and run the command; returns the exit code, after a one-line message for
     the errors a user can make. Warnings print as one line "minicnn: warning: ..."."""
     from .data import DatasetError
+    from .distributed import DistributedTimeoutError
     from .serialization import CheckpointError
     from .training import ConfigError, InputFileError, TrainingDiverged
+    from .training.rundir import RunDirBusyError
 
     args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False) or os.environ.get("MINICNN_DEBUG") == "1"
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.func(args)
     except ConfigError as e:
-        return _error(f"error: {e}", EXIT_USAGE)
+        return _error(f"error: {e}", EXIT_USAGE, debug)
     except (DatasetError, FileNotFoundError, CheckpointError, InputFileError, ImportError,
-            TrainingDiverged) as e:
-        return _error(f"error: {e}", EXIT_FAILURE)
+            TrainingDiverged, RunDirBusyError, DistributedTimeoutError) as e:
+        return _error(f"error: {e}", EXIT_FAILURE, debug)
+    except BrokenPipeError:  # main() ends quietly with EXIT_BROKEN_PIPE
+        raise
+    except OSError as e:  # an unwritable, read-only or full disk; a file that went away
+        return _error(f"error: {_os_error(e)}", EXIT_FAILURE, debug)
+    except MemoryError:
+        return _error("error: out of memory; try a smaller --batch-size or a smaller model",
+                      EXIT_FAILURE, debug)
     except KeyboardInterrupt as e:
-        return _error(str(e) or "interrupted", EXIT_INTERRUPTED)
+        return _error(str(e) or "interrupted", EXIT_INTERRUPTED, debug)
+    except Exception as e:  # a bug, not the user's mistake: still one line unless --debug
+        return _error(f"error: unexpected {type(e).__name__}: {e} (a bug in minicnn: rerun with "
+                      "--debug for the traceback, and please report it)", EXIT_FAILURE, debug)
 
 
-def _error(message, code):
-    print(f"minicnn: {message}", file=sys.stderr)
+def _error(message, code, debug=False):
+    """Print ``minicnn: message`` on one line (after the traceback with ``--debug``); returns
+    ``code``."""
+    if debug:
+        traceback.print_exc()
+    print(f"minicnn: {' '.join(message.split())}", file=sys.stderr)
     return code
+
+
+_OS_HINTS = {errno.EACCES: "check its permissions, or choose another path",
+             errno.EPERM: "check its permissions, or choose another path",
+             errno.EROFS: "it is on a read-only file system: choose another path",
+             errno.ENOSPC: "the disk is full: free some space, or choose another path",
+             errno.EDQUOT: "the disk quota is exhausted: free some space, or choose another path",
+             errno.ENOTDIR: "a part of the path is a file, not a directory",
+             errno.EISDIR: "it is a directory, not a file"}
+
+
+def _os_error(e: OSError) -> str:
+    """One line for an OSError: the path, what went wrong, what to do."""
+    what = e.strerror or str(e)
+    hint = _OS_HINTS.get(e.errno)
+    if e.filename is None:
+        return f"{what}" + (f"; {hint}" if hint else "")
+    return f"{e.filename}: {what}" + (f"; {hint}" if hint else "")
 
 
 def _warn(message):

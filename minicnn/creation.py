@@ -13,9 +13,10 @@ import numpy as np
 
 from .autograd import Function
 from .device import CPU, as_device, move
+from .geometry import check_numel, int_tuple
 from .ops._util import _DEFAULT_FLOAT, default_float, operands
 from .random import default_generator
-from .tensor import Tensor
+from .tensor import Tensor, native_order
 
 if TYPE_CHECKING:
     from .autograd import Context
@@ -95,16 +96,22 @@ def _dtype(dtype: DTypeLike | None, default: DTypeLike | None = None) -> Any:
     """A numpy dtype from a dtype, type or name ("float32"); None gives ``default``."""
     if dtype is None:
         return default
-    try:
-        return np.dtype(dtype)
+    try:  # '>f4' names float32 too: tensors hold native byte order
+        return np.dtype(dtype).newbyteorder("=")
     except TypeError:
         raise TypeError(f"dtype: expected a dtype such as minicnn.float32, got {dtype!r}") from None
 
 
-def _size(size: Sequence[Any]) -> tuple[int, ...]:
-    if len(size) == 1 and isinstance(size[0], (list, tuple)):
-        size = size[0]
-    return tuple(int(s) for s in size)
+def _size(fn: str, size: Sequence[Any], dtype: Any) -> tuple[int, ...]:
+    """A factory's ``size`` (``f(2, 3)`` or ``f((2, 3))``) as ints, checked for a tensor of
+    ``dtype``: TypeError for a non-int entry, RuntimeError (PyTorch's messages, with the real
+    numbers) for a negative size or more bytes than int64 counts."""
+    shape = int_tuple(size, fn)
+    if any(n < 0 for n in shape):
+        raise RuntimeError(f"Trying to create tensor with negative dimension "
+                           f"{next(n for n in shape if n < 0)}: {list(shape)}")
+    check_numel(fn, shape, np.dtype(dtype).itemsize)
+    return shape
 
 
 def _make(array: Any, device: DeviceLike, requires_grad: bool) -> Tensor:
@@ -122,7 +129,8 @@ def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
     """A new tensor holding a copy of ``data`` (nested lists, numbers, ndarray or Tensor).
 
     dtype defaults as in PyTorch: Python floats give the default float dtype (float32), Python
-    ints int64, bools bool; an ndarray or NumPy scalar keeps its dtype. ``requires_grad=True``
+    ints int64, bools bool; an ndarray or NumPy scalar keeps its dtype, in native byte order
+    (a big-endian '>f4' array gives float32; PyTorch refuses it). ``requires_grad=True``
     needs a floating dtype (RuntimeError otherwise). Raises TypeError for data NumPy cannot turn
     into a numeric array.
     """
@@ -130,7 +138,7 @@ def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
         device = data.device if device is None else device
         data = move(data._data, CPU)
     dtype = _dtype(dtype)
-    array = np.array(data, dtype=dtype, copy=True)
+    array = native_order(np.array(data, dtype=dtype, copy=True))
     if dtype is None and not isinstance(data, (np.ndarray, np.generic)):
         if array.dtype == np.float64:
             array = array.astype(default_float())
@@ -142,28 +150,33 @@ def tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None,
 
 
 def as_tensor(data: Any, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
-    """Like :func:`tensor`, but shares memory with a matching ndarray or Tensor (no copy)."""
+    """Like :func:`tensor`, but shares memory with a matching ndarray or Tensor (no copy); an
+    ndarray in non-native byte order ('>f4') is copied to native order."""
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return (data if device is None or as_device(device) == data.device
                 else data.to(device=device))
-    if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
+    if isinstance(data, np.ndarray) and data.dtype.isnative and (
+            dtype is None or np.dtype(dtype) == data.dtype):
         return _make(data, device, False)
     return tensor(data, dtype=dtype, device=device)
 
 
 def zeros(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
-    return _make(np.zeros(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
+    dtype = _dtype(dtype, default_float())
+    return _make(np.zeros(_size("zeros", size, dtype), dtype=dtype), device, requires_grad)
 
 
 def ones(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
-    return _make(np.ones(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
+    dtype = _dtype(dtype, default_float())
+    return _make(np.ones(_size("ones", size, dtype), dtype=dtype), device, requires_grad)
 
 
 def empty(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
-    return _make(np.empty(_size(size), dtype=_dtype(dtype, default_float())), device, requires_grad)
+    dtype = _dtype(dtype, default_float())
+    return _make(np.empty(_size("empty", size, dtype), dtype=dtype), device, requires_grad)
 
 
 def full(size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None,
@@ -174,7 +187,9 @@ def full(size: ShapeLike, fill_value: Number, dtype: DTypeLike | None = None,
     if dtype is None:
         dtype = (np.bool_ if isinstance(fill_value, (bool, np.bool_))
                  else np.int64 if isinstance(fill_value, (int, np.integer)) else default_float())
-    return _make(np.full(_size((size,)), fill_value, dtype=_dtype(dtype)), device, requires_grad)
+    dtype = _dtype(dtype)
+    return _make(np.full(_size("full", (size,), dtype), fill_value, dtype=dtype), device,
+                 requires_grad)
 
 
 def _number(name: str, value: Any) -> float:
@@ -238,21 +253,26 @@ def linspace(start: Number | Tensor, end: Number | Tensor, steps: int, *,
 
 def eye(n: int, m: int | None = None, dtype: DTypeLike | None = None, device: DeviceLike = None,
         requires_grad: bool = False) -> Tensor:
-    return _make(np.eye(n, m, dtype=_dtype(dtype, default_float())), device, requires_grad)
+    """An (n, m) tensor (m defaults to n) with ones on the diagonal (``torch.eye``). Raises
+    TypeError for a non-int size, RuntimeError for a negative or too large one."""
+    dtype = _dtype(dtype, default_float())
+    n, m = _size("eye", (n, n if m is None else m), dtype)
+    return _make(np.eye(n, m, dtype=dtype), device, requires_grad)
 
 
 def rand(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from minicnn's generator (see manual_seed)."""
     dtype = _dtype(dtype, default_float())
-    return _make(default_generator().random(_size(size), dtype=dtype), device, requires_grad)
+    return _make(default_generator().random(_size("rand", size, dtype), dtype=dtype), device,
+                 requires_grad)
 
 
 def randn(*size: ShapeLike, dtype: DTypeLike | None = None, device: DeviceLike = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from minicnn's generator (see manual_seed)."""
     dtype = _dtype(dtype, default_float())
-    samples = default_generator().standard_normal(_size(size), dtype=dtype)
+    samples = default_generator().standard_normal(_size("randn", size, dtype), dtype=dtype)
     return _make(samples, device, requires_grad)
 
 
@@ -261,8 +281,9 @@ def randint(low: int, high: int | None = None, size: ShapeLike = (), dtype: DTyp
     """Integers uniform in [low, high) (``randint(high, size)`` means low = 0); int64."""
     if high is None:
         low, high = 0, low
-    array = default_generator().integers(low, high, size=_size((size,)))
-    return _make(array.astype(_dtype(dtype, np.int64)), device, False)
+    dtype = _dtype(dtype, np.int64)
+    array = default_generator().integers(low, high, size=_size("randint", (size,), np.int64))
+    return _make(array.astype(dtype), device, False)
 
 
 class _NormalFn(Function):
@@ -304,7 +325,7 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: ShapeLike | No
         if std < 0:
             raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
         dt = _dtype(dtype, default_float())
-        noise = rng.standard_normal(_size((size,)), dtype=dt)
+        noise = rng.standard_normal(_size("normal", (size,), dt), dtype=dt)
         return _make(noise * dt.type(std) + dt.type(mean), device, requires_grad)
     if size is not None:
         raise TypeError("normal(): size is only accepted with a float mean and a float std")

@@ -32,18 +32,34 @@ the backward pass); ``minicnn train --distributed`` makes it in :class:`~minicnn
 
 Communication: gradients and parameters travel as flat float buffers (one per bucket of up to
 ``bucket_cap_mb`` megabytes and one dtype, as DDP's buckets) through MPI's buffer-based
-``Allreduce``/``Bcast``: no pickling, one call per bucket rather than per tensor.
+``Iallreduce``/``Ibcast``: no pickling, one call per bucket rather than per tensor.
 
 Batch normalization: each rank normalizes with the statistics of its own local batch (as
 ``nn.BatchNorm2d`` under DDP; PyTorch's ``SyncBatchNorm``, which all-reduces the batch mean and
 variance in every forward, is not implemented). The running statistics are per rank too;
 :func:`broadcast_buffers` makes them rank 0's (the Trainer does before evaluating).
 
-Failures: :func:`init` installs a ``sys.excepthook`` that prints the traceback and calls
-``MPI.COMM_WORLD.Abort(1)`` (as ``python -m mpi4py`` does), so an uncaught exception on one rank
-ends every rank with a non-zero exit code instead of leaving the others blocked in a collective.
+Failures: a job never hangs on a failure a rank can see.
+
+- :func:`init` installs a ``sys.excepthook`` that prints the traceback and calls
+  ``MPI.COMM_WORLD.Abort(1)`` (as ``python -m mpi4py`` does), so an uncaught exception on one
+  rank ends every rank with a non-zero exit code instead of leaving the others blocked in a
+  collective. ``minicnn train`` joins the job first, before it checks its options or loads
+  ``--resume``, and calls :func:`abort` after its one-line message for a user's error.
+- Every collective waits at most ``timeout`` seconds for the other ranks (:func:`init`; default
+  :data:`default_pg_timeout`, 30 minutes, as ``torch.distributed.init_process_group``): it starts
+  the non-blocking MPI call (``Ibarrier``, ``Iallreduce``, ``Ibcast``) and polls it: without a
+  pause for the first 10 ms (as a blocking MPI call does), then sleeping 50 us doubling up to
+  1 ms between polls, and past the timeout it raises :class:`DistributedTimeoutError`. So a
+  rank that froze (an endless loop, a deadlock, a stopped process) becomes an error on the
+  others, and the excepthook ends the job. The timed-out call is still pending: the job cannot
+  go on, only end.
+- A rank that vanished (killed, crashed in C) is seen by the launcher: MPICH's ``mpiexec`` ends
+  the job at once with the rank's signal ("BAD TERMINATION"), before any timeout.
 """
+import datetime
 import importlib.util
+import math
 import os
 import sys
 import time
@@ -53,9 +69,9 @@ import numpy as np
 from .backends import set_num_threads
 from .tensor import Tensor
 
-__all__ = ["init", "is_available", "is_initialized", "get_rank", "get_world_size", "barrier",
-           "abort", "all_reduce", "broadcast_parameters", "broadcast_buffers",
-           "allreduce_gradients"]
+__all__ = ["DistributedTimeoutError", "default_pg_timeout", "init", "is_available",
+           "is_initialized", "launched_by_mpi", "get_rank", "get_world_size", "barrier", "abort",
+           "all_reduce", "broadcast_parameters", "broadcast_buffers", "allreduce_gradients"]
 
 # environment variables that MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm) set in each rank
 _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK",
@@ -63,6 +79,20 @@ _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RAN
 _comm = None          # MPI.COMM_WORLD after init(); None before, or in a single process
 _initialized = False
 _previous_excepthook = sys.__excepthook__
+
+default_pg_timeout = datetime.timedelta(minutes=30)  # torch.distributed's, for gloo and mpi
+_timeout = default_pg_timeout.total_seconds()  # how long a collective waits, in seconds
+# the polls of a pending collective: MPICH advances a non-blocking collective only inside MPI
+# calls, so a pause between polls delays every round of it. Without pauses for the first
+# _SPIN_S (the wait of ranks in step, and a transfer under way, at a blocking call's speed),
+# then the pauses of a rank that waits for a late one: the first, doubled up to the last
+_SPIN_S, _FIRST_PAUSE_S, _LAST_PAUSE_S = 0.01, 50e-6, 1e-3
+
+
+class DistributedTimeoutError(RuntimeError):
+    """A collective waited longer than the timeout of :func:`init` for the other ranks: one of
+    them is frozen or gone, or called another collective. ``torch.distributed`` raises a
+    RuntimeError for a timeout too. The job cannot go on; uncaught, it ends every rank."""
 
 
 def is_available():
@@ -75,8 +105,19 @@ def is_initialized():
     return _initialized
 
 
-def init():
+def launched_by_mpi() -> bool:
+    """True in a process started by an MPI launcher (mpiexec, mpirun, srun): one of the
+    environment variables they set in each rank is present."""
+    return any(v in os.environ for v in _LAUNCHER_VARIABLES)
+
+
+def init(timeout: datetime.timedelta | float | None = None) -> tuple[int, int]:
     """Join the MPI job (``MPI.COMM_WORLD``) and return ``(rank, world_size)``.
+
+    ``timeout``: how long each collective of this module waits for the other ranks before it
+    raises :class:`DistributedTimeoutError` (module docstring, "Failures"); a
+    ``datetime.timedelta`` or seconds. None keeps the current one: :data:`default_pg_timeout`
+    (30 minutes, as torch's) unless an earlier call set another.
 
     Without mpi4py, in a process not started by an MPI launcher, this is a no-op returning
     ``(0, 1)``: the same script runs as a single process. Under a launcher without mpi4py it
@@ -88,17 +129,18 @@ def init():
       ranks of one machine do not oversubscribe its cores;
     - installs the excepthook that aborts every rank when one raises (module docstring).
 
-    Calling it again returns the same values.
+    Calling it again returns the same values (and sets ``timeout`` when given). Raises TypeError
+    for a ``timeout`` that is neither a timedelta nor a number, ValueError for one not > 0.
     """
-    global _comm, _initialized
+    global _comm, _initialized, _timeout
+    if timeout is not None:
+        _timeout = _timeout_seconds(timeout)
     if _initialized:
         return get_rank(), get_world_size()
     if not is_available():
-        launcher = [v for v in _LAUNCHER_VARIABLES if v in os.environ]
-        if launcher:
-            raise ImportError(f"minicnn.distributed.init: started by an MPI launcher "
-                              f"({launcher[0]} is set) but mpi4py is not installed: "
-                              "pip install minicnn[dist]")
+        if launched_by_mpi():
+            raise ImportError("minicnn.distributed.init: started by an MPI launcher but mpi4py "
+                              "is not installed: pip install minicnn[dist]")
         _initialized = True
         return 0, 1
     from mpi4py import MPI
@@ -113,6 +155,17 @@ def init():
         global _previous_excepthook
         _previous_excepthook, sys.excepthook = sys.excepthook, _abort_on_exception
     return get_rank(), get_world_size()
+
+
+def _timeout_seconds(timeout):
+    seconds = timeout.total_seconds() if isinstance(timeout, datetime.timedelta) else timeout
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer,
+                                                             np.floating)):
+        raise TypeError(f"minicnn.distributed.init: timeout must be a datetime.timedelta or a "
+                        f"number of seconds, got {type(timeout).__name__}")
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(f"minicnn.distributed.init: timeout must be > 0 seconds, got {timeout!r}")
+    return float(seconds)
 
 
 def _cores():
@@ -145,11 +198,32 @@ def _communicator(caller):
 
 
 def barrier():
-    """Wait until every rank gets here (``MPI_Barrier``). Raises RuntimeError before
-    :func:`init`."""
+    """Wait until every rank gets here (``MPI_Ibarrier``, polled). Raises RuntimeError before
+    :func:`init`, :class:`DistributedTimeoutError` after waiting the timeout of :func:`init`."""
     comm = _communicator("barrier")
-    if comm is not None:
-        comm.Barrier()
+    if comm is not None and comm.Get_size() > 1:
+        _wait(comm.Ibarrier(), "barrier")
+
+
+def _wait(request, caller):
+    """Poll ``request`` (a pending non-blocking MPI call) until it completes, without pauses
+    for _SPIN_S, then sleeping between polls; raise :class:`DistributedTimeoutError` once it
+    has waited the timeout of init()."""
+    start = time.monotonic()
+    pause = _FIRST_PAUSE_S
+    while not request.Test():
+        waited = time.monotonic() - start
+        if waited >= _timeout:
+            raise DistributedTimeoutError(
+                f"minicnn.distributed.{caller} timed out on rank {get_rank()} of "
+                f"{get_world_size()} after waiting {waited:.2f} s for the other ranks (timeout "
+                f"{_timeout:g} s): another rank is frozen or gone, or called another "
+                "collective; if the ranks are only slow, raise the timeout (minicnn train "
+                "--timeout SECONDS, or minicnn.distributed.init(timeout=...))")
+        if waited < _SPIN_S:
+            continue
+        time.sleep(pause)
+        pause = min(2 * pause, _LAST_PAUSE_S)
 
 
 def abort(errorcode=1):
@@ -167,7 +241,8 @@ def all_reduce(array):
     """Sum ``array`` over the ranks, in place (``torch.distributed.all_reduce`` with
     ``ReduceOp.SUM``), and return it. ``array``: a C-contiguous NumPy array or CPU Tensor of
     the same shape and dtype on every rank. Raises RuntimeError before :func:`init`, TypeError
-    for anything else than such an array."""
+    for anything else than such an array, :class:`DistributedTimeoutError` after waiting the
+    timeout of :func:`init` for the other ranks."""
     comm = _communicator("all_reduce")
     data = _host_array("all_reduce", "array", array)
     if not data.flags.c_contiguous:
@@ -175,7 +250,7 @@ def all_reduce(array):
     if comm is not None and comm.Get_size() > 1:
         from mpi4py import MPI
 
-        comm.Allreduce(MPI.IN_PLACE, data, op=MPI.SUM)
+        _wait(comm.Iallreduce(MPI.IN_PLACE, data, op=MPI.SUM), "all_reduce")
     return array
 
 
@@ -227,7 +302,7 @@ def _broadcast(caller, named_tensors, root, bucket_cap_mb):
     for bucket in _buckets(arrays, cap):
         flat = (np.concatenate([a.reshape(-1) for _, a in bucket]) if comm.Get_rank() == root
                 else np.empty(sum(a.size for _, a in bucket), bucket[0][1].dtype))
-        comm.Bcast(flat, root=int(root))
+        _wait(comm.Ibcast(flat, root=int(root)), caller)
         offset = 0
         for _, a in bucket:
             a[...] = flat[offset:offset + a.size].reshape(a.shape)
@@ -236,11 +311,12 @@ def _broadcast(caller, named_tensors, root, bucket_cap_mb):
 
 def broadcast_parameters(model, root=0, bucket_cap_mb=25):
     """Overwrite the parameters and buffers of ``model`` (an ``nn.Module``) on every rank with
-    those of rank ``root``, in place (``MPI_Bcast`` of flat buckets of one dtype, at most
+    those of rank ``root``, in place (``MPI_Ibcast`` of flat buckets of one dtype, at most
     ``bucket_cap_mb`` MiB each). Call it once after building the model, as DDP's constructor
     does. Every rank must hold the same architecture. A no-op in a single process. Raises
     RuntimeError before :func:`init`, ValueError for a bad ``root`` or ``bucket_cap_mb``,
-    TypeError for a tensor not on the CPU."""
+    TypeError for a tensor not on the CPU, :class:`DistributedTimeoutError` after waiting the
+    timeout of :func:`init` for the other ranks."""
     _broadcast("broadcast_parameters",
                list(model.named_parameters()) + list(model.named_buffers()), root,
                bucket_cap_mb)
@@ -255,7 +331,7 @@ def broadcast_buffers(model, root=0, bucket_cap_mb=25):
 def allreduce_gradients(model, bucket_cap_mb=25):
     """Replace the gradient of every parameter of ``model`` that requires grad by its mean over
     the ranks: ``grad = (sum over ranks of grad) / world_size``, with one buffer-based
-    ``MPI_Allreduce`` (sum, in place) per flat bucket of at most ``bucket_cap_mb`` MiB of one
+    ``MPI_Iallreduce`` (sum, in place) per flat bucket of at most ``bucket_cap_mb`` MiB of one
     dtype (DDP's default cap, 25 MiB). Call it after ``loss.backward()`` and before
     ``optimizer.step()`` on every rank.
 
@@ -264,7 +340,8 @@ def allreduce_gradients(model, bucket_cap_mb=25):
     None counts as a zero gradient (its grad becomes the mean of the others'). A no-op in a
     single process. Returns the seconds spent communicating (0.0 for one rank). Raises
     RuntimeError before :func:`init`, ValueError for a bad ``bucket_cap_mb``, TypeError for a
-    parameter not on the CPU.
+    parameter not on the CPU, :class:`DistributedTimeoutError` after waiting the timeout of
+    :func:`init` for the other ranks.
     """
     comm = _communicator("allreduce_gradients")
     cap = _check_cap("allreduce_gradients", bucket_cap_mb)
@@ -284,7 +361,7 @@ def allreduce_gradients(model, bucket_cap_mb=25):
     for bucket in _buckets(grads, cap):
         flat = np.concatenate([g.reshape(-1) for _, g in bucket])
         start = time.perf_counter()
-        comm.Allreduce(MPI.IN_PLACE, flat, op=MPI.SUM)
+        _wait(comm.Iallreduce(MPI.IN_PLACE, flat, op=MPI.SUM), "allreduce_gradients")
         seconds += time.perf_counter() - start
         flat /= world
         offset = 0

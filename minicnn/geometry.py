@@ -17,16 +17,21 @@ The formulas are those of the "Shape" sections of PyTorch's documentation of
 ``pooling_output_shape`` (aten/src/ATen/native/Pool.h) for ``ceil_mode``.
 """
 import numbers
+import operator
+from collections.abc import Sequence
 from typing import Any, Literal, Union, overload
 
-__all__ = ["GeometryError", "check_output_padding", "conv_output_size", "conv_padding",
-           "conv_transpose_output_size", "integer", "is_int", "output_size", "pair",
-           "pool_window", "resolve_padding"]
+__all__ = ["INT64_MAX", "GeometryError", "check_numel", "check_output_padding",
+           "conv_output_size", "conv_padding", "conv_transpose_output_size", "int_tuple", "integer",
+           "is_int", "output_size", "pair", "pool_window", "resolve_padding"]
 
 Pair = tuple[int, int]
 #: an int-or-pair window argument (kernel_size, stride, ...) as the layers' signatures state it;
 #: :func:`pair` also takes a list or a tuple of one int
 IntOrPair = Union[int, tuple[int, int]]
+
+#: the largest size or window value the kernels take (they count in int64, as PyTorch does)
+INT64_MAX = 2**63 - 1
 
 
 class GeometryError(ValueError, RuntimeError):
@@ -48,13 +53,57 @@ def integer(value: Any, name: str, fn: str, minimum: int | None = None) -> int:
     """``value`` as a Python int.
 
     Raises TypeError ("{fn}: {name} must be an int, got ...") for a non-int (bool included) and
-    GeometryError when ``minimum`` is given and ``value`` is below it.
+    GeometryError when ``minimum`` is given and ``value`` is below it, or when ``value`` is
+    outside int64 (the kernels would see it wrapped).
     """
     if not is_int(value):
         raise TypeError(f"{fn}: {name} must be an int, got {value!r}")
     if minimum is not None and value < minimum:
         raise GeometryError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    _check_int64(fn, name, value)
     return int(value)
+
+
+def int_tuple(values: Sequence[Any], fn: str, name: str = "size") -> tuple[int, ...]:
+    """A shape argument given as ``f(2, 3)`` or ``f((2, 3))`` (or a list), as PyTorch's factories
+    and view/reshape/expand take it, as a tuple of Python ints. An entry may be anything with
+    ``__index__`` (int, NumPy integer, one-element integer tensor) but a bool.
+
+    Raises TypeError in PyTorch's words ("{fn}(): argument '{name}' (position 1) must be tuple
+    of ints, but found element of type float at pos 0") for another entry: int("4") or
+    int(1.5) would silently make a tensor of a size nobody asked for.
+    """
+    if len(values) == 1 and isinstance(values[0], (list, tuple)):
+        values = values[0]
+    out = []
+    for i, v in enumerate(values):
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            out.append(operator.index(v))
+        except TypeError:
+            raise TypeError(f"{fn}(): argument '{name}' (position 1) must be tuple of ints, but "
+                            f"found element of type {type(v).__name__} at pos {i}") from None
+    return tuple(out)
+
+
+def _check_int64(fn: str, name: str, value: int) -> None:
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise GeometryError(f"{fn}: {name} {value} is out of the int64 range "
+                            f"[{-INT64_MAX - 1}, {INT64_MAX}]")
+
+
+def check_numel(fn: str, shape: tuple[int, ...], itemsize: int = 1) -> None:
+    """RuntimeError, naming the sizes, when a tensor of ``shape`` (Python ints) with elements of
+    ``itemsize`` bytes has more bytes than int64 counts (PyTorch: "Storage size calculation
+    overflowed"); NumPy would report "array is too big" without the numbers, and C would wrap."""
+    total = itemsize
+    for n in shape:
+        total *= n
+    if total > INT64_MAX:
+        raise RuntimeError(f"{fn}: storage size calculation overflowed with sizes="
+                           f"{list(shape)}: {total // itemsize} elements of {itemsize} bytes "
+                           f"is more than {INT64_MAX} bytes")
 
 
 @overload
@@ -95,6 +144,9 @@ def pair(value: Any, name: str, fn: str, minimum: int | None = None, *,
         h, w = (None if v is None else int(v) for v in (value[0], value[-1]))
     if minimum is not None and any(v is not None and v < minimum for v in (h, w)):
         raise GeometryError(f"{fn}: {name} must be >= {minimum}, got ({h}, {w})")
+    for v in (h, w):
+        if v is not None:
+            _check_int64(fn, name, v)
     return h, w
 
 
@@ -196,13 +248,19 @@ def output_size(fn: str, size: tuple[int, ...], kernel: tuple[int, ...], stride:
     """:func:`conv_output_size` along each axis (tuples of one int per axis, already checked).
 
     Raises GeometryError, naming the sizes, when an output length is < 1: the dilated kernel
-    is larger than the padded input (PyTorch: RuntimeError "Output size is too small").
+    is larger than the padded input (PyTorch: RuntimeError "Output size is too small"); or when
+    the padded input or the dilated kernel is beyond int64 (where the kernels count).
     """
     out = tuple(conv_output_size(*a, ceil_mode)
                 for a in zip(size, kernel, stride, padding, dilation))
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    padded = tuple(n + 2 * p for n, p in zip(size, padding))
+    if max(span + padded) > INT64_MAX:
+        raise GeometryError(f"{fn}: the padded input {_show(padded)} (input {_show(size)}, "
+                            f"padding {_show(padding)}) or the kernel span {_show(span)} (kernel "
+                            f"{_show(kernel)}, dilation {_show(dilation)}) is larger than int64 "
+                            f"counts ({INT64_MAX})")
     if min(out) < 1:
-        span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-        padded = tuple(n + 2 * p for n, p in zip(size, padding))
         ceil = ", ceil_mode=True" if ceil_mode else ""
         raise GeometryError(f"{fn}: kernel {_show(kernel)} with dilation {_show(dilation)} (span "
                             f"{_show(span)}) is larger than the padded input {_show(padded)}: "

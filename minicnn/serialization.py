@@ -51,7 +51,10 @@ a JSON array (a Python list), or an object with a ``"type"``:
 NAME is the entry name without ``.npy``; DT is NumPy's ``dtype.str`` (``"<f4"``). An object
 reached twice (a tied weight) is stored once and loads as one object. Readers refuse a newer
 ``version``, an entry that the structure does not name (or the reverse), and an array whose
-dtype or shape differs from its node.
+dtype or shape differs from its node (byte order aside: arrays load in native byte order).
+Sizes are checked before memory is allocated: each entry's declared size against the file's,
+the shape in each ``.npy`` header against its entry's size, so a damaged or hostile file costs
+no more memory than its size.
 
 ``.safetensors`` (optional, ``pip install safetensors``)
 ---------------------------------------------------------
@@ -65,7 +68,9 @@ import json
 import math
 import os
 import re
+import struct
 import zipfile
+import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
 
@@ -285,7 +290,9 @@ def load(f, map_location=None, *, weights_only=True):
     tensor rebuilds, OrderedDict and plain values). Types come back as saved: Tensor
     (Parameter) with dtype, shape and requires_grad, ndarray, NumPy scalar, tuple,
     OrderedDict, int keys; from a PyTorch file, bfloat16 tensors come back as float32 (exact).
-    A ``.safetensors`` path gives an OrderedDict name -> Tensor.
+    Arrays and tensors come back in native byte order (a ``>f4`` array as ``float32``). A
+    ``.safetensors`` path gives an OrderedDict name -> Tensor (a dtype NumPy lacks, such as
+    BF16, raises CheckpointError).
 
     Raises FileNotFoundError for a missing file; CheckpointError (a ValueError) naming the file
     and what was expected when it is not a complete zip archive (truncated, corrupted, random
@@ -320,13 +327,17 @@ def _load_zip(fh, name, map_location):
     size = fh.seek(0, io.SEEK_END)
     fh.seek(start)
     try:
-        with zipfile.ZipFile(fh) as zf:
+        try:
+            zf = zipfile.ZipFile(fh)
+        except _ZIP_DIRECTORY_ERRORS as e:  # a damaged central directory fails in these ways
+            raise zipfile.BadZipFile(f"{type(e).__name__}: {e}") from None
+        with zf:
             names = zf.namelist()
             prefix = None
             if STRUCTURE_ENTRY + ".npy" not in names:
                 prefix = serialization_torch.archive_prefix(names)
             if prefix is None:
-                return _Decoder(zf, name, map_location).decode()
+                return _Decoder(zf, name, map_location, size).decode()
             return serialization_torch.load(zf, prefix, name, map_location, size)
     except zipfile.BadZipFile as e:
         fh.seek(start)
@@ -342,13 +353,24 @@ def _load_zip(fh, name, map_location):
         raise CheckpointError(f"{name}: {e}") from None
 
 
+# what zipfile.ZipFile raises for a damaged central directory, besides BadZipFile
+_ZIP_DIRECTORY_ERRORS = (EOFError, OSError, ValueError, OverflowError, struct.error,
+                         UnicodeDecodeError, NotImplementedError)
+# what reading a damaged or unusual entry raises (RuntimeError: an encrypted entry)
+_ZIP_ENTRY_ERRORS = (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError,
+                     NotImplementedError, OverflowError, struct.error)
+# deflate never inflates more than about 1032:1
+_DEFLATE_RATIO = 1032
+
+
 class _Decoder:
-    def __init__(self, zf, name, map_location):
+    def __init__(self, zf, name, map_location, archive_size):
         from .nn.parameter import Parameter
         self.parameter = Parameter
         self.zf = zf
         self.name = name
         self.map_location = map_location
+        self.archive_size = archive_size
         self.entries = set(zf.namelist())
         self.used = {}  # entry name -> the object it became (shared objects load as one)
 
@@ -363,10 +385,14 @@ class _Decoder:
             raise NotACheckpointError(f"{self.name}: not a minicnn checkpoint: no "
                                       f"'{STRUCTURE_ENTRY}' structure entry." + hint)
         raw = self.read_entry(STRUCTURE_ENTRY)
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise self.fail(f"the structure entry is {raw.dtype} {raw.shape}, not 1-D uint8 JSON")
         try:
             doc = json.loads(raw.tobytes().decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise self.fail(f"the structure entry is not valid UTF-8 JSON ({e})") from None
+        except RecursionError:
+            raise self.fail("the structure entry is nested too deeply") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise self.fail(f"the structure entry is not a {FORMAT} header")
         version = doc.get("version")
@@ -379,6 +405,8 @@ class _Decoder:
             obj = self.node(doc["root"])
         except CheckpointError:
             raise
+        except RecursionError:
+            raise self.fail("the structure entry is nested too deeply") from None
         except (KeyError, TypeError, IndexError, AttributeError, ValueError) as e:
             raise self.fail(f"malformed structure entry ({type(e).__name__}: {e})") from None
         unused = self.entries - {n + ".npy" for n in self.used} - {STRUCTURE_ENTRY + ".npy"}
@@ -388,19 +416,62 @@ class _Decoder:
         return obj
 
     def read_entry(self, entry):
-        if entry + ".npy" not in self.entries:
+        """The entry's array, in native byte order. Its sizes are checked before anything is
+        allocated: the entry's declared size against the file's, the shape in its .npy header
+        against the entry's size."""
+        if type(entry) is not str or entry + ".npy" not in self.entries:
             raise self.fail(f"the structure entry does not match the arrays: it names the array "
-                            f"'{entry}', which is not in the file")
+                            f"{entry!r}, which is not in the file")
+        info = self.zf.getinfo(entry + ".npy")
+        if info.compress_type == zipfile.ZIP_STORED:
+            sane = info.file_size == info.compress_size
+        else:  # zipfile refuses any method it cannot inflate when the entry is opened
+            sane = info.file_size <= info.compress_size * _DEFLATE_RATIO + 1024
+        if not (sane and info.header_offset + info.compress_size <= self.archive_size):
+            raise self.fail(f"entry '{entry}' declares {info.file_size} bytes, more than the "
+                            f"{self.archive_size}-byte file can hold (truncated or corrupted)")
         try:
-            with self.zf.open(entry + ".npy") as fp:
-                return np.lib.format.read_array(fp, allow_pickle=False)
+            with self.zf.open(info) as fp:
+                array = self.read_npy(fp, entry, info.file_size)
         except ValueError as e:
-            if "allow_pickle" in str(e):
-                raise self.fail(f"entry '{entry}' holds pickled Python objects, which minicnn "
-                                "never loads (unpickling can run arbitrary code)") from None
+            if isinstance(e, CheckpointError):
+                raise
             raise self.fail(f"entry '{entry}' is not a valid .npy array ({e})") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as e:
+        except _ZIP_ENTRY_ERRORS as e:
             raise self.fail(f"entry '{entry}' is corrupted ({e})") from None
+        if not array.dtype.isnative:
+            array = array.astype(array.dtype.newbyteorder("="))
+        return array
+
+    def read_npy(self, fp, entry, size):
+        """The .npy array in the open entry ``fp`` of ``size`` bytes."""
+        version = np.lib.format.read_magic(fp)
+        # 3.0 only differs for structured dtypes, which a checkpoint never holds
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        try:
+            shape, fortran, dtype = read_header(fp)  # at most 10000 bytes of header
+        except Exception as e:  # noqa: BLE001 - NumPy parses it with ast and tokenize, whose
+            # errors for a damaged header are many (SyntaxError, TokenError, RecursionError...)
+            raise ValueError(f"damaged header ({type(e).__name__}: {e})") from None
+        if dtype.hasobject:
+            raise self.fail(f"entry '{entry}' holds pickled Python objects, which minicnn never "
+                            "loads (unpickling can run arbitrary code)")
+        if any(n < 0 for n in shape):
+            raise ValueError(f"negative dimension in shape {shape}")
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if fp.tell() + nbytes != size:
+            raise ValueError(f"its header describes {dtype.str} {shape} ({nbytes} bytes), but "
+                             f"the entry holds {size - fp.tell()} bytes of data")
+        buf = bytearray(nbytes)
+        if fp.readinto(buf) != nbytes or fp.read(1):
+            raise EOFError("the entry's data ends early or late")
+        array = np.frombuffer(buf, dtype)
+        if fortran:
+            return array.reshape(shape[::-1]).transpose()
+        return array.reshape(shape)
 
     def node(self, node):
         if node is None or type(node) in (bool, int, float, str):
@@ -432,7 +503,10 @@ class _Decoder:
             return self.used[entry]
         array = self.read_entry(entry)
         shape = [] if kind == "scalar" else node["shape"]
-        if array.dtype.str != node["dtype"] or list(array.shape) != shape:
+        dtype = node["dtype"]
+        if type(dtype) is str and dtype[:1] in "<>":  # arrays load in native byte order
+            dtype = "=" + dtype[1:]
+        if array.dtype != np.dtype(dtype) or list(array.shape) != shape:
             raise self.fail(f"the structure entry does not match the arrays: '{entry}' should "
                             f"have dtype {node['dtype']} and shape {tuple(shape)}, the file holds "
                             f"{array.dtype.str} {array.shape}")
@@ -454,11 +528,17 @@ class _Decoder:
                 raise RuntimeError(f"{self.name}: a tensor was saved on device "
                                    f"{node['device']!r}, which is not usable here ({e}); pass "
                                    "map_location='cpu'") from None
+        requires_grad = node["requires_grad"]
+        if type(requires_grad) is not bool:
+            raise self.fail(f"invalid requires_grad {requires_grad!r} in the structure entry")
         t = Tensor._wrap(array, as_device("cpu")).to(device)
-        if kind == "Parameter":
-            return self.parameter(t, requires_grad=node["requires_grad"])
-        if node["requires_grad"]:
-            t.requires_grad_(True)
+        try:
+            if kind == "Parameter":
+                return self.parameter(t, requires_grad=requires_grad)
+            if requires_grad:
+                t.requires_grad_(True)
+        except RuntimeError as e:  # only floating point tensors can require grad
+            raise self.fail(f"a {kind} of dtype {t.dtype} requires grad ({e})") from None
         return t
 
 
@@ -519,8 +599,14 @@ def _load_safetensors(f, map_location):
     try:
         with st.safe_open(name, framework="np") as sf:
             for key in sf.keys():
-                # get_tensor returns a writable copy, not a view of the file
-                out[key] = Tensor._wrap(sf.get_tensor(key), as_device("cpu")).to(device)
+                try:
+                    # a writable copy, not a view of the file
+                    array = sf.get_tensor(key)
+                except (TypeError, AttributeError, ValueError):  # NumPy has no such dtype
+                    raise CheckpointError(
+                        f"{name}: tensor {key!r} has dtype {sf.get_slice(key).get_dtype()}, "
+                        "which minicnn cannot load (no NumPy dtype)") from None
+                out[key] = Tensor._wrap(array, as_device("cpu")).to(device)
     except st.SafetensorError as e:
         raise CheckpointError(f"{name}: not a valid .safetensors file ({e})") from None
     return out

@@ -64,6 +64,7 @@ import pickle
 import pickletools
 import struct
 import sys
+import warnings
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -73,8 +74,8 @@ import numpy as np
 from .device import as_device
 from .tensor import Tensor
 
-__all__ = ["TorchFormatError", "archive_prefix", "encode", "is_legacy_torch_file", "load",
-           "wants_torch_format"]
+__all__ = ["TorchFormatError", "archive_prefix", "check_pickle", "encode", "is_legacy_torch_file",
+           "load", "wants_torch_format"]
 
 SUFFIXES = (".pt", ".pth")
 ARCHIVE = "archive"
@@ -642,16 +643,11 @@ class _Reader:
             raise self.fail("data.pkl is nested too deeply") from None
 
     def check_opcodes(self, data):
-        """Refuse memo indices past the pickle's length: the C unpickler sizes its memo by the
-        largest index, so one opcode could ask for gigabytes."""
+        """Refuse, before unpickling, a data.pkl that would cost far more than its size."""
         try:
-            puts = [arg for op, arg, _ in pickletools.genops(data)
-                    if op.name in ("PUT", "BINPUT", "LONG_BINPUT")]
+            check_pickle(data, PICKLE_COST_PER_BYTE * len(data) + PICKLE_COST_SLACK)
         except ValueError as e:
             raise self.fail(f"data.pkl is not a valid pickle ({e})") from None
-        for index in puts:
-            if not 0 <= index <= len(data):
-                raise self.fail(f"data.pkl uses the memo index {index}, beyond its length")
 
     def storage(self, pid):
         if not (type(pid) is tuple and len(pid) == 5 and pid[0] == "storage"):
@@ -835,6 +831,84 @@ class _Reader:
             return Parameter(data, requires_grad=ref.requires_grad)
         except RuntimeError as e:
             raise self.fail(f"a Parameter of dtype {data.dtype} requires grad ({e})") from None
+
+
+# check_pickle's budget: a genuine pickle builds a few values per byte (cost 16 per byte leaves
+# room for memoized globals and dtypes referenced from many places); a shared-reference bomb
+# builds exponentially many
+PICKLE_COST_PER_BYTE = 16
+PICKLE_COST_SLACK = 1 << 16
+_MEMO_PUTS = frozenset(["PUT", "BINPUT", "LONG_BINPUT"])
+_MEMO_GETS = frozenset(["GET", "BINGET", "LONG_BINGET"])
+# opcodes that change their first operand in place (a list, dict, set, or BUILD's object)
+_MUTATORS = frozenset(["APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"])
+
+
+def check_pickle(data, budget):
+    """Check the pickle ``data`` (bytes) without building anything it describes; raises
+    ValueError saying what is wrong, else returns None.
+
+    Refused: a damaged pickle (an opcode or argument cut short, a length past the end: the
+    C unpickler would allocate a declared length before reading it); a memo index larger than
+    the number of opcodes before it (the C unpickler sizes its memo by the largest index, so one
+    opcode could ask for gigabytes); and a pickle whose values, counted as trees (a value
+    referenced twice counted twice), hold more than ``budget`` nodes, or whose construction
+    costs more than ``budget`` in all: the 700-byte pickle of ``a = [a, a]`` nested 100 times,
+    or a dict keyed by such a tuple (hashing it would never end), is refused here in
+    milliseconds. The count follows each opcode's stack effect (``pickletools``); a container
+    filled after it was memoized is counted as filled when it is fetched again."""
+    stack = []  # one [size] cell per stack value (shared by its memo entries), None for a mark
+    memo = {}
+    cost = 0
+    try:
+        with warnings.catch_warnings():
+            # a protocol-0 string with an invalid escape warns; the unpickler decides
+            warnings.simplefilter("ignore", DeprecationWarning)
+            for count, (op, arg, _) in enumerate(pickletools.genops(data)):
+                cost = _count_opcode(op, arg, count, stack, memo, cost)
+                if cost > budget or (stack and stack[-1] is not None and stack[-1][0] > budget):
+                    raise ValueError(f"it builds more than {budget} values (references to "
+                                     "shared values counted each time): a decompression bomb")
+    except (IndexError, KeyError, TypeError):
+        raise ValueError("its opcodes do not form a valid pickle (stack or memo misuse)") from None
+
+
+def _count_opcode(op, arg, count, stack, memo, cost):
+    """Apply opcode number ``count`` to ``stack`` and ``memo`` as check_pickle counts them;
+    the new total cost."""
+    mark = pickletools.markobject
+    name = op.name
+    if name in _MEMO_PUTS or name == "MEMOIZE":
+        index = len(memo) if name == "MEMOIZE" else arg
+        if not 0 <= index <= count:
+            raise ValueError(f"memo index {index} at opcode {count}")
+        memo[index] = stack[-1]
+        return cost
+    if name in _MEMO_GETS:
+        stack.append(memo[arg])
+        return cost
+    if name == "POP" and stack and stack[-1] is None:
+        stack.pop()  # POP also removes a mark
+        return cost
+    before = op.stack_before
+    popped = []
+    if mark in before:
+        while (cell := stack.pop()) is not None:
+            popped.append(cell)
+        below = before.index(mark)
+    else:
+        below = len(before)
+    popped += [stack.pop() for _ in range(below)]  # the lowest operand last
+    size = 1 + sum(c[0] for c in popped)
+    if name in _MUTATORS:
+        target = popped[-1]
+        cost += size - target[0]
+        target[0] = size  # every reference to the container sees it grow
+        stack.append(target)
+    else:
+        cost += size
+        stack.extend(None if s is mark else [size] for s in op.stack_after)
+    return cost
 
 
 def _ints(values):

@@ -40,6 +40,16 @@ _TYPE_DTYPES = tuple(np.dtype(d) for d in (np.float32, np.float64, np.float16, n
                                             np.int32, np.int16, np.int8, np.uint8, np.bool_))
 
 
+def native_order(array: Any) -> Any:
+    """``array`` itself when its bytes are in this machine's order (or it is not an ndarray),
+    else a copy converted to it: a '>f4' array from a big-endian file becomes float32. Every
+    tensor holds native-order data, so the C kernels, which read raw memory, see the right
+    numbers (they refuse a non-native array)."""
+    if isinstance(array, np.ndarray) and not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
 class Size(tuple[int, ...]):
     """A tensor's shape (``torch.Size``): a tuple of ints that prints as ``minicnn.Size([2, 3])``
     and compares equal to the plain tuple."""
@@ -99,14 +109,14 @@ class Tensor(_OpMethods):
 
     def __init__(self, data: Any, requires_grad: bool = False,
                  device: DeviceLike = None) -> None:
-        """Wrap ``data`` (an ndarray, not copied; a device array such as a CUDA DeviceArray; or
-        anything np.asarray takes) as a leaf tensor on ``device`` (default: the device of a
-        device array, else the default device; host data is copied to the GPU for "cuda",
-        TypeError for float64 there).
+        """Wrap ``data`` (an ndarray, not copied unless its byte order is not native; a device
+        array such as a CUDA DeviceArray; or anything np.asarray takes) as a leaf tensor on
+        ``device`` (default: the device of a device array, else the default device; host data is
+        copied to the GPU for "cuda", TypeError for float64 there).
 
         Prefer :func:`minicnn.tensor`, which copies and applies the dtype defaults.
         """
-        data = data if isinstance(data, _ARRAYS) else np.asarray(data)
+        data = native_order(data if isinstance(data, _ARRAYS) else np.asarray(data))
         if device is None and not isinstance(data, np.ndarray):
             device = array_table(data).name
         self._device = as_device(device)
@@ -147,7 +157,7 @@ class Tensor(_OpMethods):
 
     @data.setter
     def data(self, value: Any) -> None:
-        array = value._data if isinstance(value, Tensor) else np.asarray(value)
+        array = value._data if isinstance(value, Tensor) else native_order(np.asarray(value))
         array = move(array, self._device)
         if array.shape != self._data.shape or array.dtype != self._data.dtype:
             raise ValueError(f"data: new value has shape {tuple(array.shape)} and dtype "

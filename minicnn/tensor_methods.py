@@ -10,8 +10,9 @@ cycle between them.
 """
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -20,6 +21,7 @@ from . import ops
 from . import random as _random
 from .device import CPU, DEVICE_TYPES, move
 from .device import device as _device
+from .ops._util import as_operand, is_scalar, tensor_args
 from .tensor import _ARRAYS, Tensor, _host
 
 if TYPE_CHECKING:
@@ -30,6 +32,31 @@ if TYPE_CHECKING:
     from .types import DeviceLike, DTypeLike, Number, ShapeLike
 
 __all__ = ["TensorMethods"]
+
+_Operator = Callable[[Any, Any], Any]
+
+
+def _operand(other: Any, like: Tensor, numbers: bool = True) -> Any:
+    """``other`` as the right-hand side of an operator on ``like``: a Tensor (or a number, with
+    ``numbers``) as it is, an ndarray as a tensor (``x * ndarray`` gives a Tensor, as in
+    PyTorch), and NotImplemented for anything else (a list, None), so that Python raises its own
+    TypeError ("unsupported operand type(s) for +: 'Tensor' and 'list'"), as for PyTorch's
+    operators; the functions and methods raise TypeError for an ndarray too."""
+    if isinstance(other, Tensor) or numbers and is_scalar(other):
+        return other
+    if isinstance(other, np.ndarray):
+        return as_operand(other, like)
+    return NotImplemented
+
+
+def _operator(method: _Operator) -> _Operator:
+    """Decorator for a binary operator (``__add__``, ``__radd__``, ``__iadd__``, ``__eq__``, ...):
+    its operand passed through :func:`_operand`."""
+    @functools.wraps(method)
+    def operator(self: Any, other: Any) -> Any:
+        other = _operand(other, self)
+        return NotImplemented if other is NotImplemented else method(self, other)
+    return operator
 
 
 class TensorMethods:
@@ -113,23 +140,28 @@ class TensorMethods:
         self._store("__setitem__", ops.to_index(index), self._same_side(value))
         self._vc[0] += 1
 
+    @tensor_args(or_number=("other",))
     def add_(self: Any, other: Tensor | Number, *args: Any, alpha: Number = 1) -> Tensor:
         """self += alpha * other, in place (``torch.Tensor.add_``; the deprecated
         ``add_(alpha, other)`` order is accepted with a warning, as PyTorch does)."""
         other, alpha = _legacy_scalar_first("add_", other, args, alpha)
         return self._inplace("add_", ops.add, other, alpha=alpha)
 
+    @tensor_args(or_number=("other",))
     def sub_(self: Any, other: Tensor | Number, *args: Any, alpha: Number = 1) -> Tensor:
         """self -= alpha * other, in place."""
         other, alpha = _legacy_scalar_first("sub_", other, args, alpha)
         return self._inplace("sub_", ops.sub, other, alpha=alpha)
 
+    @tensor_args(or_number=("other",))
     def mul_(self: Any, other: Tensor | Number) -> Tensor:
         return self._inplace("mul_", ops.mul, other)
 
+    @tensor_args(or_number=("other",))
     def div_(self: Any, other: Tensor | Number) -> Tensor:
         return self._inplace("div_", ops.div, other)
 
+    @tensor_args(or_number=("exponent",))
     def pow_(self: Any, exponent: Tensor | Number) -> Tensor:
         return self._inplace("pow_", ops.pow, exponent)
 
@@ -205,55 +237,78 @@ class TensorMethods:
         """Set the elements where ``mask`` (bool, broadcast to this shape) is True to ``value``."""
         return self._inplace("masked_fill_", ops.masked_fill, mask, value)
 
-    def __iadd__(self: Any, other: Tensor | Number) -> Tensor:
+    # the operators take a Tensor, a number or an ndarray, and answer NotImplemented to the rest
+    # (_operator); the in-place ones work in place on an ndarray's values too
+    @_operator
+    def __iadd__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return self.add_(other)
 
-    def __isub__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __isub__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return self.sub_(other)
 
-    def __imul__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __imul__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return self.mul_(other)
 
-    def __itruediv__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __itruediv__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return self.div_(other)
 
     # ------------------------------------------------------------ arithmetic
 
-    def __add__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __add__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.add(self, other)
 
-    def __radd__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __radd__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.add(other, self)
 
-    def __sub__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __sub__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.sub(self, other)
 
-    def __rsub__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __rsub__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.sub(other, self)
 
-    def __mul__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __mul__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.mul(self, other)
 
-    def __rmul__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __rmul__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.mul(other, self)
 
-    def __truediv__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __truediv__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.div(self, other)
 
-    def __rtruediv__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __rtruediv__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.div(other, self)
 
-    def __pow__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __pow__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.pow(self, other)
 
-    def __rpow__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __rpow__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.pow(other, self)
 
-    def __matmul__(self: Any, other: Tensor) -> Tensor:
-        return ops.matmul(self, other)
+    # the operator takes an ndarray (x @ a, as PyTorch); the function and method take Tensors
+    def __matmul__(self: Any, other: Tensor | npt.NDArray[Any]) -> Tensor:
+        other = _operand(other, self, numbers=False)
+        return NotImplemented if other is NotImplemented else ops.matmul(self, other)
 
-    def __rmatmul__(self: Any, other: Tensor) -> Tensor:
-        return ops.matmul(other, self)
+    def __rmatmul__(self: Any, other: Tensor | npt.NDArray[Any]) -> Tensor:
+        other = _operand(other, self, numbers=False)
+        return NotImplemented if other is NotImplemented else ops.matmul(other, self)
+
+    def matmul(self: Any, other: Tensor) -> Tensor:
+        """self @ other (``torch.Tensor.matmul``); TypeError for a non-Tensor ``other``."""
+        return ops.matmul(self, other)
 
     def __neg__(self: Any) -> Tensor:
         return ops.neg(self)
@@ -261,18 +316,32 @@ class TensorMethods:
     def __pos__(self: Any) -> Tensor:
         return self
 
-    mul, div, pow, matmul, neg = __mul__, __truediv__, __pow__, __matmul__, __neg__
-    multiply, divide, true_divide, negative = mul, div, div, neg
+    neg = negative = __neg__
 
+    # the methods take a Tensor or a number; TypeError for anything else, an ndarray included
+    @tensor_args(or_number=("other",))
     def add(self: Any, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
         """self + alpha * other (``torch.Tensor.add``)."""
         return ops.add(self, other, alpha=alpha)
 
+    @tensor_args(or_number=("other",))
     def sub(self: Any, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
         """self - alpha * other (``torch.Tensor.sub``)."""
         return ops.sub(self, other, alpha=alpha)
 
-    subtract = sub
+    @tensor_args(or_number=("other",))
+    def mul(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.mul(self, other)
+
+    @tensor_args(or_number=("other",))
+    def div(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.div(self, other)
+
+    @tensor_args(or_number=("exponent",))
+    def pow(self: Any, exponent: Tensor | Number) -> Tensor:
+        return ops.pow(self, exponent)
+
+    subtract, multiply, divide, true_divide = sub, mul, div, div
 
     def addcmul(self: Any, tensor1: Tensor, tensor2: Tensor, *, value: Number = 1) -> Tensor:
         return ops.addcmul(self, tensor1, tensor2, value=value)
@@ -296,26 +365,56 @@ class TensorMethods:
     def masked_fill(self: Any, mask: Tensor, value: Tensor | Number) -> Tensor:
         return ops.masked_fill(self, mask, value)
 
-    # comparisons: elementwise, bool result, never differentiable
-    def __eq__(self: Any, other: Tensor | Number) -> Tensor:  # type: ignore[override]
+    # comparisons: elementwise, bool result, never differentiable. The operators answer
+    # NotImplemented to a list or None, so x == [1, 2] is False and x < [1, 2] raises, as in PyTorch
+    @_operator
+    def __eq__(self: Any, other: Any) -> Tensor:  # type: ignore[override]
         return ops.compare(np.equal, self, other)
 
-    def __ne__(self: Any, other: Tensor | Number) -> Tensor:  # type: ignore[override]
+    @_operator
+    def __ne__(self: Any, other: Any) -> Tensor:  # type: ignore[override]
         return ops.compare(np.not_equal, self, other)
 
-    def __lt__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __lt__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.compare(np.less, self, other)
 
-    def __le__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __le__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.compare(np.less_equal, self, other)
 
-    def __gt__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __gt__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.compare(np.greater, self, other)
 
-    def __ge__(self: Any, other: Tensor | Number) -> Tensor:
+    @_operator
+    def __ge__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.compare(np.greater_equal, self, other)
 
-    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    @tensor_args(or_number=("other",))
+    def eq(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.equal, self, other)
+
+    @tensor_args(or_number=("other",))
+    def ne(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.not_equal, self, other)
+
+    @tensor_args(or_number=("other",))
+    def lt(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.less, self, other)
+
+    @tensor_args(or_number=("other",))
+    def le(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.less_equal, self, other)
+
+    @tensor_args(or_number=("other",))
+    def gt(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.greater, self, other)
+
+    @tensor_args(or_number=("other",))
+    def ge(self: Any, other: Tensor | Number) -> Tensor:
+        return ops.compare(np.greater_equal, self, other)
+
     greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
     def equal(self: Any, other: Tensor) -> bool:
@@ -335,6 +434,8 @@ class TensorMethods:
 
     def abs(self: Any) -> Tensor:
         return ops.abs(self)
+
+    __abs__ = abs  # abs(x), as torch.Tensor
 
     def clamp(self: Any, min: Tensor | Number | None = None,
               max: Tensor | Number | None = None) -> Tensor:
@@ -573,9 +674,11 @@ class TensorMethods:
     def isfinite(self: Any) -> Tensor:
         return ops.isfinite(self)
 
+    @tensor_args("other")
     def maximum(self: Any, other: Tensor) -> Tensor:
         return ops.maximum(self, other)
 
+    @tensor_args("other")
     def minimum(self: Any, other: Tensor) -> Tensor:
         return ops.minimum(self, other)
 
@@ -745,7 +848,7 @@ def _legacy_scalar_first(name: str, other: Any, args: tuple[Any, ...],
     if len(args) == 1 and isinstance(args[0], Tensor) and not isinstance(other, Tensor):
         warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor "
                       f"other); use {name}(Tensor other, *, Number alpha = 1)", UserWarning,
-                      stacklevel=3)
+                      stacklevel=4)  # the caller of add_, past tensor_args' wrapper
         return args[0], other
     raise TypeError(f"{name}() takes 1 positional argument (other) and the keyword alpha, got "
                     f"{1 + len(args)} positional arguments")

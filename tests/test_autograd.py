@@ -876,3 +876,57 @@ def test_float_and_double_conversions():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
     assert minicnn.tensor([1, 2]).float().dtype == minicnn.float32
     assert float(minicnn.tensor(2.5)) == 2.5
+
+
+# ------------------------------------------------------------------ anomaly mode
+
+
+def test_detect_anomaly_names_the_backward_that_made_nan_as_pytorch(torch):
+    import warnings
+
+    from minicnn import autograd
+
+    def run(lib, mode):
+        x = lib.tensor([0.0, 1.0], requires_grad=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with mode():
+                y = (x * 2).sum()
+                y.backward()  # finite gradients: no error
+                with pytest.raises(RuntimeError) as info:
+                    (x / x).sum().backward()
+        return str(info.value), [str(w.message) for w in caught]
+
+    ours, our_warnings = run(minicnn, autograd.detect_anomaly)
+    theirs, their_warnings = run(torch, torch.autograd.detect_anomaly)
+    assert ours == theirs.replace("DivBackward0", "DivBackward")
+    assert our_warnings[0] == their_warnings[0]  # "Anomaly Detection has been enabled. ..."
+    trace = next(w for w in our_warnings if w.startswith("Error detected in DivBackward"))
+    assert "Traceback of forward call that caused the error:" in trace
+    assert trace.rstrip().endswith("(x / x).sum().backward()")  # the user's line, last
+    assert not minicnn.is_anomaly_enabled()
+
+
+def test_anomaly_mode_switches():
+    from minicnn import autograd
+
+    x = minicnn.tensor([0.0, 1.0], requires_grad=True)
+    assert not minicnn.is_anomaly_enabled() and minicnn.is_anomaly_check_nan_enabled()
+    (x / x).sum().backward()  # off: NaN gradients pass silently, as in PyTorch
+    assert np.isnan(x.grad.numpy()[0])
+    with autograd.set_detect_anomaly(True, check_nan=False):
+        assert minicnn.is_anomaly_enabled() and not minicnn.is_anomaly_check_nan_enabled()
+        (x / x).sum().backward()  # stacks only
+    assert not minicnn.is_anomaly_enabled() and minicnn.is_anomaly_check_nan_enabled()
+
+    @autograd.detect_anomaly()
+    def step():
+        assert minicnn.is_anomaly_enabled()
+        (x.sqrt() * 0).sum().backward()
+
+    with pytest.warns(UserWarning, match="Anomaly Detection"):
+        with pytest.raises(autograd.NaNGradientError, match="'SqrtBackward' returned nan values "
+                           "in its 0th output") as info:
+            step()
+    assert info.value.node.name() == "SqrtBackward" and info.value.index == 0
+    assert not minicnn.is_anomaly_enabled()

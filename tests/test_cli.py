@@ -140,6 +140,7 @@ def test_plot_options(data_root, tmp_path, capsys, monkeypatch):
 def test_missing_data_set(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MINICNN_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "nothing").mkdir()
     code, out, err = minicnn_cli(capsys, "train", "--dataset", "mnist", "--data-root",
                                  tmp_path / "nothing", "--out", tmp_path / "r")
     assert code == 1
@@ -147,6 +148,13 @@ def test_missing_data_set(tmp_path, capsys, monkeypatch):
     assert str(tmp_path / "nothing") in err  # where it looked
     assert "minicnn data fetch mnist" in err  # how to provide it
     assert "Traceback" not in err
+    # a --data-root that does not exist is a mistyped option, not a reason to look elsewhere
+    code, out, err = minicnn_cli(capsys, "train", "--dataset", "mnist", "--data-root",
+                                 tmp_path / "typo", "--out", tmp_path / "r")
+    assert code == 2 and "Traceback" not in err
+    assert err == (f"minicnn: error: --data-root {tmp_path / 'typo'}: no such directory; put the "
+                   f"files there (minicnn data fetch mnist --data-root {tmp_path / 'typo'}) or "
+                   "leave it out to search the default places\n")
 
 
 def test_unknown_model(data_root, tmp_path, capsys):

@@ -1,12 +1,16 @@
-"""minicnn.distributed: the sampler against torch's, and 2-rank MPI jobs (``mpiexec -n 2``, from
-the mpich wheel of ``minicnn[dist]``) checked against a single-process run on the combined batch,
-an abort on one rank's failure, and ``minicnn train --distributed`` with resume."""
+"""minicnn.distributed: the sampler against torch's, the timeout of the collectives (a fake
+clock and communicator), and 2-rank MPI jobs (``mpiexec -n 2``, from the mpich wheel of
+``minicnn[dist]``) checked against a single-process run on the combined batch, an abort on one
+rank's failure, a timeout on a frozen rank, and ``minicnn train --distributed`` with resume."""
+import datetime
+import math
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -31,17 +35,29 @@ HANG_LIMIT_S = 60  # a guard against a hung job, far above the few seconds a run
 def mpiexec(*args, n=2):
     """Run ``mpiexec -n N ARGS`` (one thread per rank); returns the CompletedProcess. A job still
     running after HANG_LIMIT_S is killed (its whole process group) and the test fails."""
+    return _launch([MPIEXEC, "-n", str(n), *map(str, args)])
+
+
+def mpiexec_each(*commands):
+    """Run one rank per command, each its own ARGS (MPMD: ``mpiexec -n 1 A : -n 1 B``), as
+    :func:`mpiexec` does."""
+    argv = [MPIEXEC]
+    for command in commands:
+        argv += [*([":"] if len(argv) > 1 else []), "-n", "1", *map(str, command)]
+    return _launch(argv)
+
+
+def _launch(argv):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([MPIEXEC, "-n", str(n), *map(str, args)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=HANG_LIMIT_S)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        pytest.fail(f"mpiexec -n {n} {' '.join(map(str, args))} hung")
+        pytest.fail(f"{' '.join(argv)} hung")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -133,6 +149,138 @@ def test_init_under_a_launcher_without_mpi4py(monkeypatch):
     monkeypatch.setenv("PMI_RANK", "0")
     with pytest.raises(ImportError, match=r"mpi4py is not installed: pip install minicnn\[dist\]"):
         dist.init()
+
+
+# ------------------------------------------------------------------ timeouts, no MPI job needed
+
+
+class FakeClock:
+    """Stands in for the time module in minicnn.distributed: monotonic() moves only by sleep()
+    (each recorded with the time it began) and by the requests' polls."""
+
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append((self.now, seconds))
+        self.now += seconds
+
+
+class FakeRequest:
+    """A pending MPI request: Test() is true from its ``done_after``-th call on (1 us each)."""
+
+    def __init__(self, clock, done_after=math.inf):
+        self.clock, self.done_after, self.polls = clock, done_after, 0
+
+    def Test(self):
+        self.polls += 1
+        self.clock.now += 1e-6
+        return self.polls >= self.done_after
+
+
+def test_wait_spins_then_sleeps_with_backoff_until_the_timeout(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(dist, "time", clock)
+    monkeypatch.setattr(dist, "_timeout", 0.5)
+    request = FakeRequest(clock)
+    with pytest.raises(dist.DistributedTimeoutError,
+                       match=r"^minicnn.distributed.barrier timed out on rank 0 of 1 after "
+                       r"waiting 0.50 s for the other ranks \(timeout 0.5 s\): another rank is "
+                       "frozen or gone"):
+        dist._wait(request, "barrier")
+    assert 0.5 <= clock.now < 0.5 + dist._LAST_PAUSE_S + 1e-5  # not much past the timeout
+    starts, pauses = zip(*clock.sleeps)
+    # no pause while ranks in step would finish; then 50 us doubling up to 1 ms: few polls
+    assert dist._SPIN_S <= starts[0] < dist._SPIN_S + 2e-6
+    assert pauses[:6] == pytest.approx([50e-6, 100e-6, 200e-6, 400e-6, 800e-6, 1e-3])
+    assert set(pauses[5:]) == {dist._LAST_PAUSE_S}
+    assert request.polls < dist._SPIN_S / 1e-6 + 600
+
+
+def test_wait_returns_once_the_request_completes(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(dist, "time", clock)
+    monkeypatch.setattr(dist, "_timeout", 0.5)
+    dist._wait(FakeRequest(clock, done_after=1), "barrier")
+    dist._wait(FakeRequest(clock, done_after=5), "barrier")  # ranks in step: no pause
+    assert clock.sleeps == []
+    spin_polls = round(dist._SPIN_S / 1e-6)
+    late = FakeRequest(clock, done_after=spin_polls + 10)  # done 10 polls after the spin
+    dist._wait(late, "barrier")
+    assert 8 <= len(clock.sleeps) <= 11
+
+
+class FrozenPeer:
+    """Rank 0 of 2 whose peer never arrives: every non-blocking collective stays pending (a
+    blocking one, which no timeout could end, is missing: AttributeError)."""
+
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 2
+
+    def Ibarrier(self):
+        return FakeRequest(FakeClock())
+
+    def Iallreduce(self, sendbuf, recvbuf, op):
+        return FakeRequest(FakeClock())
+
+    def Ibcast(self, buf, root):
+        return FakeRequest(FakeClock())
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="needs mpi4py: pip install minicnn[dist]")
+@pytest.mark.parametrize("collective", ["barrier", "all_reduce", "broadcast_parameters",
+                                        "broadcast_buffers", "allreduce_gradients"])
+def test_every_collective_times_out(monkeypatch, collective):
+    monkeypatch.setattr(dist, "_initialized", True)
+    monkeypatch.setattr(dist, "_comm", FrozenPeer())
+    monkeypatch.setattr(dist, "_timeout", dist._timeout)
+    assert dist.init(timeout=datetime.timedelta(milliseconds=50)) == (0, 2)
+    model = small_model()
+    model(minicnn.ones((1, 1, 6, 6))).sum().backward()
+    call = {"barrier": dist.barrier, "all_reduce": lambda: dist.all_reduce(np.ones(3)),
+            "allreduce_gradients": lambda: dist.allreduce_gradients(model)}.get(
+        collective, lambda: getattr(dist, collective)(model))
+    start = time.monotonic()
+    with pytest.raises(dist.DistributedTimeoutError,
+                       match=rf"^minicnn.distributed.{collective} timed out on rank 0 of 2 "
+                       r"after waiting 0\.\d\d s for the other ranks \(timeout 0.05 s\)"):
+        call()
+    assert 0.05 <= time.monotonic() - start < 5
+    assert issubclass(dist.DistributedTimeoutError, RuntimeError)  # as torch's timeouts
+
+
+def test_init_timeout(monkeypatch):
+    monkeypatch.setattr(dist, "_initialized", True)  # what init() leaves in a single process
+    monkeypatch.setattr(dist, "_comm", None)
+    monkeypatch.setattr(dist, "_timeout", dist._timeout)
+    assert dist.default_pg_timeout == datetime.timedelta(minutes=30)  # torch's
+    assert dist.init(timeout=2.5) == (0, 1) and dist._timeout == 2.5
+    dist.init()  # None keeps it
+    assert dist._timeout == 2.5
+    dist.init(timeout=datetime.timedelta(minutes=1))
+    assert dist._timeout == 60.0
+    for bad in (0, -1.0, math.nan, datetime.timedelta(0)):
+        with pytest.raises(ValueError, match="timeout must be > 0 seconds"):
+            dist.init(timeout=bad)
+    for bad in ("60", True):
+        with pytest.raises(TypeError, match="timeout must be a datetime.timedelta or a number"):
+            dist.init(timeout=bad)
+    assert dist._timeout == 60.0
+
+
+def test_cli_timeout_option(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--timeout", "0", "--out", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == \
+        "minicnn: error: --timeout must be a number > 0.0, got 0.0\n"
+    assert "timeout" in minicnn.training.RUNTIME_OPTIONS  # it may change on --resume
 
 
 # ------------------------------------------------------------------ 2-rank MPI jobs
@@ -312,7 +460,7 @@ def test_cli_distributed_train_and_resume(tmp_path):
         main(["train", "--resume", str(crashed)])
     assert exit_info.value.code == 2
     proc = mpiexec(sys.executable, "-m", "minicnn", "train", "--resume", crashed,
-                   "--distributed")
+                   "--distributed", "--timeout", "600")  # --timeout may change on resume
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("resuming") == 1
     resumed = minicnn.load(crashed / "last.npz")
@@ -320,3 +468,80 @@ def test_cli_distributed_train_and_resume(tmp_path):
         np.testing.assert_array_equal(resumed["model"][name], value, err_msg=name)
     assert [row["train_loss"] for row in resumed["history"]] == \
         [row["train_loss"] for row in last["history"]]
+
+
+@needs_mpi
+def test_a_frozen_rank_times_out(tmp_path):
+    script = tmp_path / "frozen.py"
+    script.write_text(textwrap.dedent(f"""
+        import time
+        import numpy as np
+        from minicnn import distributed as dist
+        rank, world = dist.init(timeout=2)
+        if rank == 1:
+            time.sleep({HANG_LIMIT_S * 2})  # frozen: alive, but never in the collective
+        dist.all_reduce(np.ones(3))
+    """))
+    start = time.monotonic()
+    proc = mpiexec(sys.executable, script)
+    assert proc.returncode != 0
+    assert time.monotonic() - start >= 2
+    assert "DistributedTimeoutError: minicnn.distributed.all_reduce timed out on rank 0 of 2 " \
+        "after waiting 2.0" in proc.stderr
+    assert "(timeout 2 s): another rank is frozen or gone" in proc.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("failing, message", [
+    (["--resume", "{tmp}/missing"],
+     "minicnn: error: --resume {tmp}/missing: no checkpoint {tmp}/missing/last.npz"),
+    (["--model", "lenet5", "--epochs", "0"],
+     "minicnn: error: --epochs must be an integer >= 1, got 0"),
+], ids=["resume", "option"])
+def test_cli_one_rank_failing_before_training_ends_the_job(tmp_path, failing, message):
+    """Rank 1 alone fails where a command line fails before training (here its own arguments:
+    mpiexec's MPMD form; in a real job, a checkpoint or data set that rank cannot read): the
+    job ends at once with that rank's one-line message, and the other rank does not wait."""
+    data_root = write_fashion_mnist(tmp_path / "data")
+    failing = [arg.format(tmp=tmp_path) for arg in failing]
+    proc = mpiexec_each(
+        [sys.executable, "-m", "minicnn",
+         *train_args(data_root, tmp_path / "run", "--batch-size", "8", "--distributed")],
+        [sys.executable, "-m", "minicnn", "train", *failing, "--distributed"])
+    assert proc.returncode != 0
+    assert message.format(tmp=tmp_path) in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+FROZEN_IN_EPOCH_1 = """
+import sys
+import time
+from minicnn import distributed
+from minicnn.cli import main
+from minicnn.training import Trainer
+
+original, calls = Trainer.train_step, [0]
+
+def step(self, x, y):  # rank 1 freezes in its second step
+    calls[0] += 1
+    if distributed.get_rank() == 1 and calls[0] == 2:
+        time.sleep(%d)
+    return original(self, x, y)
+
+Trainer.train_step = step
+main(sys.argv[1:])
+""" % (HANG_LIMIT_S * 2)
+
+
+@needs_mpi
+def test_cli_timeout_ends_a_job_with_a_frozen_rank(tmp_path):
+    data_root = write_fashion_mnist(tmp_path / "data")
+    script = tmp_path / "frozen.py"
+    script.write_text(FROZEN_IN_EPOCH_1)
+    proc = mpiexec(sys.executable, script,
+                   *train_args(data_root, tmp_path / "run", "--batch-size", "8", "--distributed",
+                               "--timeout", "2"))
+    assert proc.returncode != 0
+    assert "minicnn.distributed.allreduce_gradients timed out on rank 0 of 2 after waiting " \
+        "2.0" in proc.stderr
+    assert "(timeout 2 s)" in proc.stderr

@@ -792,7 +792,7 @@ def test_non_tensor_input_raises_type_error(layer):
      'Only "zeros" padding mode is supported for ConvTranspose2d'),
     (lambda: nn.ConvTranspose2d(4, 4, 3, padding="same"), TypeError, "padding must be an int"),
     (lambda: nn.Linear(0, 3), ValueError, "in_features must be a positive int, got 0"),
-    (lambda: nn.Linear(3, 2.5), ValueError, "out_features must be a positive int"),
+    (lambda: nn.Linear(3, 2.5), TypeError, "out_features must be an int, got 2.5"),
     (lambda: nn.BatchNorm2d(0), ValueError, "num_features must be a positive int"),
     (lambda: nn.LayerNorm(()), ValueError, "at least one dimension"),
     (lambda: nn.LayerNorm((3, 0)), ValueError, "normalized_shape must be a positive int"),

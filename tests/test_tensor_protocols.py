@@ -138,3 +138,13 @@ def test_backends_flags_accept_assignment():
     assert cudnn.is_available() is False
     assert minicnn.backends.mps.is_available() is False and not minicnn.backends.mps.is_built()
     cudnn.benchmark = cudnn.deterministic = False
+
+
+def test_builtin_abs():
+    x = minicnn.tensor([-1.5, 2.0], requires_grad=True)
+    y = abs(x)
+    y.sum().backward()
+    t = torch.tensor([-1.5, 2.0], requires_grad=True)
+    abs(t).sum().backward()
+    assert y.tolist() == abs(t).tolist() and y.grad_fn.name() == "AbsBackward"
+    assert x.grad.tolist() == t.grad.tolist()

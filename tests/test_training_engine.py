@@ -118,7 +118,8 @@ def test_run_directory(trained_run):
 
     last = minicnn.load(out / "last.npz")
     assert set(last) == {"format", "version", "epoch", "model", "optimizer", "scheduler", "rng",
-                         "config", "dataset", "history", "best", "interrupted", "world_size"}
+                         "config", "dataset", "history", "best", "interrupted", "world_size",
+                         "fingerprint"}
     assert last["format"] == "minicnn-train" and last["epoch"] == 2
     assert last["interrupted"] is None
     assert last["rng"]["loader"] == {"seed": 0, "epoch": 2}
@@ -625,3 +626,136 @@ def test_the_command_line_reports_divergence_in_one_line(data_root, tmp_path, mo
     assert err.startswith("minicnn: error: training diverged: the loss is nan at epoch 1/1, "
                           "step 1/")
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ --detect-anomaly
+
+
+def test_detect_anomaly_names_the_op_whose_backward_made_nan(data_root, tmp_path, monkeypatch):
+    original = minicnn.nn.functional.cross_entropy
+
+    def cross_entropy(logits, target, **kw):  # finite loss; sqrt'(0) = inf makes 0 * inf = nan
+        return original(logits, target, **kw) + (logits * 0).sqrt().sum() * 0
+
+    monkeypatch.setattr(minicnn.nn.functional, "cross_entropy", cross_entropy)
+    out = tmp_path / "anomaly"
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+        with pytest.raises(TrainingDiverged) as info:
+            Trainer(config(data_root, out, detect_anomaly=True), stream=io.StringIO()).fit()
+    message = str(info.value)
+    assert "the loss is finite" in message and "the backward of SqrtBackward" in message
+    assert f"forward at {__file__}:" in message and "epoch 1/2, step 1/" in message
+    assert not minicnn.is_anomaly_enabled()  # the mode ends with the run
+    assert all(np.isfinite(v.numpy()).all() for v in minicnn.load(out / "last.npz")["model"]
+               .values())
+
+
+# ------------------------------------------------------------------ one run per directory
+
+
+def hold_lock(directory):
+    """A separate process that takes DIR's lock as a run would, then sleeps: (process, pid)."""
+    import subprocess
+
+    code = ("import sys, time\nfrom minicnn.training.rundir import RunDirLock\n"
+            "lock = RunDirLock(sys.argv[1]).acquire()\nprint('locked', flush=True)\n"
+            "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused(data_root, tmp_path, capsys):
+    from minicnn import cli
+
+    out = tmp_path / "busy"
+    owner = hold_lock(out)
+    try:
+        argv = ["train", "--epochs", "1", "--data-root", str(data_root), "--out", str(out),
+                "--no-plot"]
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        err = capsys.readouterr().err
+        assert exit_.value.code == 1 and len(err.strip().splitlines()) == 1
+        assert f"run directory {out} is in use by process {owner.pid} on " in err
+        assert os.listdir(out) == [".lock"]  # nothing written
+        with pytest.raises(training.rundir.RunDirBusyError, match=f"process {owner.pid}"):
+            Trainer(config(data_root, out), stream=io.StringIO()).fit()  # the API refuses too
+        with pytest.raises(SystemExit) as exit_:  # and so does --resume
+            cli.main(["train", "--resume", str(out)])
+        assert exit_.value.code != 0
+    finally:
+        owner.kill()
+        owner.wait()
+    # the kernel dropped the dead owner's lock: its file is not a stale lock
+    assert os.path.exists(out / ".lock")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 0
+    assert not os.path.exists(out / ".lock")  # released at the end of the run
+
+
+def test_two_runs_started_together_on_one_directory(data_root, tmp_path):
+    import subprocess
+
+    out = tmp_path / "race"
+    argv = [sys.executable, "-m", "minicnn", "train", "--epochs", "1", "--data-root",
+            str(data_root), "--out", str(out), "--no-plot"]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes[0] == 0 and codes[1] in (1, 2), results
+    err = next(e for code, _, e in results if code != 0)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "is in use by process" in err or "already holds a run" in err
+    assert minicnn.load(out / "last.npz")["epoch"] == 1
+
+
+def test_write_json_uses_a_temporary_file_of_its_own(tmp_path):
+    path = str(tmp_path / "results.json")
+    with open(path + ".tmp", "w") as f:  # another writer's temporary file, by the old name
+        f.write("theirs")
+    training.rundir.write_json(path, {"a": 1})
+    assert json.load(open(path)) == {"a": 1}
+    assert open(path + ".tmp").read() == "theirs"
+    assert sorted(os.listdir(tmp_path)) == ["results.json", "results.json.tmp"]
+
+
+# ------------------------------------------------------------------ resume checks its data
+
+
+def test_resume_on_other_data_is_refused_with_the_differences(data_root, tmp_path):
+    from helpers import write_fashion_mnist as write
+
+    out = tmp_path / "run"
+    run(config(data_root, out, epochs=1))  # resuming a finished run redoes its final test
+    ckpt = minicnn.load(out / "last.npz")
+    smaller = write(tmp_path / "smaller", n_train=N_TRAIN - 16)
+    with pytest.raises(training.InputFileError) as info:
+        Trainer.resume(out, data_root=smaller, stream=io.StringIO())
+    message = str(info.value)
+    assert f"data train images: {N_TRAIN} in the checkpoint, {N_TRAIN - 16} now" in message
+    assert "data content checksum" in message and "--data-root" in message
+
+    relabelled = tmp_path / "relabelled"
+    write(relabelled)
+    labels = relabelled / "fashion-mnist" / "train-labels-idx1-ubyte.gz"
+    import gzip
+
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[8], raw[9] = raw[9], raw[8] if raw[8] != raw[9] else (raw[8] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(training.InputFileError, match=r"data content checksum \(labels and "
+                       r"sampled images\): \w{12} in the checkpoint, \w{12} now\. Resume"):
+        Trainer.resume(out, data_root=str(relabelled), stream=io.StringIO())
+
+    ckpt["fingerprint"]["recipe"]["model"] = "0" * 64  # as if the zoo's lenet5 had changed
+    minicnn.save(ckpt, out / "last.npz")
+    with pytest.raises(training.InputFileError, match="recipe model layout"):
+        Trainer.resume(out, data_root=data_root, stream=io.StringIO())
+
+    del ckpt["fingerprint"]  # a checkpoint from before fingerprints: resumes unchecked
+    minicnn.save(ckpt, out / "last.npz")
+    assert Trainer.resume(out, data_root=data_root, stream=io.StringIO()).fit()["epochs"] == 1

@@ -31,6 +31,7 @@ import warnings
 import numpy as np
 
 from . import cuda, cudnn, mps, reference  # noqa: F401  (cudnn, mps: torch.backends flags)
+from ..geometry import is_int
 
 #: the kernel API: every device's table has each of these names, with the reference's signature
 KERNELS = tuple(reference.__all__)
@@ -234,6 +235,7 @@ def c_kernels():
 
 _num_threads = None
 _blas_limiter = None
+_C_INT_MAX = 2**31 - 1
 
 
 def set_num_threads(n):
@@ -241,12 +243,17 @@ def set_num_threads(n):
 
     Like ``torch.set_num_threads``. The BLAS part needs the optional package threadpoolctl
     (installed by the ``test`` and ``bench`` extras); without it a RuntimeWarning says the BLAS
-    keeps its own thread count. Raises ValueError for n < 1.
+    keeps its own thread count. Raises TypeError for a non-int ``n`` (1.5, "4", True: PyTorch's
+    message), ValueError for n < 1 or beyond a C int.
     """
     global _num_threads, _blas_limiter
+    if not is_int(n):
+        raise TypeError(f"set_num_threads expects an int, but got {type(n).__name__}")
     n = int(n)
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    if n > _C_INT_MAX:  # the kernels take a C int
+        raise ValueError(f"set_num_threads: n must be at most {_C_INT_MAX}, got {n}")
     _num_threads = n
     if _load_cpu() is not None:
         _load_cpu().set_num_threads(n)

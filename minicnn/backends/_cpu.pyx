@@ -6,7 +6,8 @@ Each function here has a NumPy twin of the same name and signature in
 they validate (ndarray, float32 or float64, C-contiguous, matching shapes and dtypes), allocate the
 output, and call the C kernel with the GIL released. The C code never sees an invalid size.
 
-Errors: ``TypeError`` for a non-ndarray or a dtype other than float32/float64 or mismatched dtypes;
+Errors: ``TypeError`` for a non-ndarray, an array not in native byte order, a dtype other than
+float32/float64 or mismatched dtypes;
 ``ValueError`` for a non-contiguous array or a wrong shape. Each names the argument.
 """
 import numpy as np
@@ -87,11 +88,22 @@ def get_num_threads():
 
 # ---------------------------------------------------------------- validation
 
-cdef bint _is_f64(str fn, str name, object a) except -1:
-    """Check that ``a`` is a C-contiguous float32/float64 ndarray; return True for float64."""
+cdef cnp.ndarray _array(str fn, str name, object a):
+    """``a`` when it is an ndarray in native byte order: the kernels read its raw memory, and a
+    '>f4' array has the dtype number of float32 but its bytes swapped. TypeError otherwise."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{fn}: {name} must be a numpy.ndarray, got {type(a).__name__}")
     cdef cnp.ndarray arr = a
+    if not cnp.PyArray_ISNOTSWAPPED(arr):
+        raise TypeError(f"{fn}: {name} has dtype {a.dtype.str}, not in the machine's byte order; "
+                        f"convert it with {name}.astype({name}.dtype.newbyteorder('='))")
+    return arr
+
+
+cdef bint _is_f64(str fn, str name, object a) except -1:
+    """Check that ``a`` is a C-contiguous float32/float64 ndarray in native byte order; return
+    True for float64."""
+    cdef cnp.ndarray arr = _array(fn, name, a)
     cdef int t = cnp.PyArray_TYPE(arr)
     if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
         raise TypeError(f"{fn}: {name} must have dtype float32 or float64, got {arr.dtype}")

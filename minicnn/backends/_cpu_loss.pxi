@@ -33,9 +33,7 @@ cdef int _ce_check(str fn, object input, object target, object weight, int64_t i
     if nd < 2:
         raise ValueError(f"{fn}: input must have shape (N, C) or (N, C, d1, ...), got "
                          f"{input.shape}")
-    if not isinstance(target, np.ndarray):
-        raise TypeError(f"{fn}: target must be a numpy.ndarray, got {type(target).__name__}")
-    cdef cnp.ndarray t = target
+    cdef cnp.ndarray t = _array(fn, "target", target)
     if cnp.PyArray_TYPE(t) != cnp.NPY_INT64:
         raise TypeError(f"{fn}: target must have dtype int64 (class indices), got {target.dtype}")
     if not cnp.PyArray_IS_C_CONTIGUOUS(t):

@@ -97,8 +97,7 @@ def max_pool2d_backward(grad_output, indices, H, W):
     the indices. See reference.pool.max_pool2d_backward."""
     cdef str fn = "max_pool2d_backward"
     cdef bint f64 = _pool_input(fn, "grad_output", grad_output)
-    if not isinstance(indices, np.ndarray):
-        raise TypeError(f"{fn}: indices must be a numpy.ndarray, got {type(indices).__name__}")
+    _array(fn, "indices", indices)
     if indices.dtype != np.int64:
         raise TypeError(f"{fn}: indices must have dtype int64, got {indices.dtype}")
     if not indices.flags.c_contiguous:

@@ -38,6 +38,7 @@ from .formats import (
     IMG_EXTENSIONS,
     _load_pickle,
     _pil,
+    _pil_errors,
     _read_cifar_bin,
     _read_cifar_pickle,
     load_image,
@@ -348,7 +349,11 @@ class CIFAR10(_KnownDataset):
             if not os.path.isfile(path):
                 return default
             names = _load_pickle(path, self._hint(path)).get("label_names", [])
-            names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+            if type(names) not in (list, tuple) or not all(isinstance(n, (bytes, str))
+                                                           for n in names):
+                raise CorruptedFileError(f"{path}: 'label_names' must be a list of strings. "
+                                         f"{self._hint(path)}")
+            names = [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
         if len(names) != self.info.num_classes:
             raise CorruptedFileError(f"{path}: expected {self.info.num_classes} class names, "
                                      f"found {len(names)}. {self._hint(path)}")
@@ -360,11 +365,15 @@ class ImageFolder(VisionDataset):
     (also .jpg, .jpeg; sub-folders of a class folder are searched too).
 
     ``classes``: the sub-folder names, sorted; ``class_to_idx``; ``samples`` (and ``imgs``): a
-    list of (path, class index), sorted; ``targets`` int64. Images are decoded lazily with Pillow
-    (an optional extra: ImportError naming it when missing) and converted to one mode for all:
-    ``mode="L"`` (grey, ``(H, W)``) or ``"RGB"`` (``(H, W, 3)``); by default "L" when every image
-    is grey, else "RGB". ``__getitems__`` needs images of one size. Raises DatasetNotFoundError
-    when ``root`` is missing or holds no class folder or a class folder has no image.
+    list of (path, class index), sorted; ``targets`` int64. Symbolic links are followed, as
+    torchvision does (a class folder or a sub-folder may be a link), except a link to a folder
+    already searched, to the root or one of its ancestors, or to another class folder: a link
+    to ``..`` neither loops nor puts another class's images under this label. Images are
+    decoded lazily with Pillow (an optional extra: ImportError naming it when missing) and
+    converted to one mode for all: ``mode="L"`` (grey, ``(H, W)``) or ``"RGB"`` (``(H, W, 3)``);
+    by default "L" when every image is grey, else "RGB". ``__getitems__`` needs images of one
+    size. Raises DatasetNotFoundError when ``root`` is missing or holds no class folder or a
+    class folder has no image.
     """
 
     def __init__(self, root, transform=None, mode=None):
@@ -377,11 +386,16 @@ class ImageFolder(VisionDataset):
             raise DatasetNotFoundError(f"ImageFolder: no class sub-folder in {root}; expected "
                                        f"{root}/<class name>/<image>.png")
         self.samples = []
+        # the root, its ancestors and the class folders: no walk enters them through a link
+        skip = {_identity(os.path.join(root, name)) for name in self.classes}
+        folder = os.path.realpath(root)
+        while True:
+            skip.add(_identity(folder))
+            if os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
         for idx, name in enumerate(self.classes):
-            found = []
-            for folder, _, files in os.walk(os.path.join(root, name), followlinks=True):
-                found += [os.path.join(folder, f) for f in files
-                          if f.lower().endswith(IMG_EXTENSIONS)]
+            found = _images_under(os.path.join(root, name), skip)
             if not found:
                 raise DatasetNotFoundError(f"ImageFolder: no image in {os.path.join(root, name)}; "
                                            f"supported extensions: {', '.join(IMG_EXTENSIONS)}")
@@ -399,7 +413,7 @@ class ImageFolder(VisionDataset):
                 with Image.open(path) as im:  # reads the header only
                     if im.mode not in _GREY_MODES:
                         return "RGB"
-            except (OSError, SyntaxError, ValueError) as e:
+            except _pil_errors(Image) as e:
                 raise CorruptedFileError(f"{path}: not a readable image ({e})") from None
         return "L"
 
@@ -418,6 +432,36 @@ class ImageFolder(VisionDataset):
             return np.zeros((0, 0, 0, c), np.uint8)
         batch = np.stack(images)
         return batch[..., None] if batch.ndim == 3 else batch
+
+
+def _identity(path):
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _images_under(folder, skip):
+    """The paths of the image files under ``folder``, sub-folders included, following links to
+    folders except to one in ``skip`` (identities ``(st_dev, st_ino)``) or already visited, so
+    that every folder is searched once and links cannot loop. Unreadable folders and broken
+    links are passed over, as ``os.walk`` does."""
+    found, seen, todo = [], set(skip), [folder]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    st = entry.stat()
+                    if (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        todo.append(entry.path)
+                elif entry.is_file() and entry.name.lower().endswith(IMG_EXTENSIONS):
+                    found.append(entry.path)
+            except OSError:
+                continue
+    return found
 
 
 _CLASSES = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10}

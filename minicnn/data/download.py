@@ -22,7 +22,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
-from .formats import _read_maybe_gzip
+from .formats import _open_maybe_gzip
 from .registry import (
     DATASETS,
     ChecksumError,
@@ -48,11 +48,16 @@ def md5sum(path):
 
 
 def _content_md5(path):
-    """The MD5 of a file's content, gunzipped first when it is gzip data."""
+    """The MD5 of a file's content, gunzipped first when it is gzip data (inflated a chunk at
+    a time, so a gzip bomb costs time but no memory)."""
+    h = hashlib.md5(usedforsecurity=False)
     try:
-        return hashlib.md5(_read_maybe_gzip(path), usedforsecurity=False).hexdigest()
+        with _open_maybe_gzip(path) as (stream, _, _):
+            for chunk in iter(functools.partial(stream.read, _CHUNK), b""):
+                h.update(chunk)
     except CorruptedFileError:
         return "unreadable gzip data"
+    return h.hexdigest()
 
 
 def _progress(total, label, enabled):

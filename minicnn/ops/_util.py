@@ -2,15 +2,18 @@
 arguments."""
 from __future__ import annotations
 
+import functools
+import inspect
 import numbers
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from ..backends import BACKENDS
 from ..device import CPU
-from ..tensor import Tensor
+from ..geometry import int_tuple
+from ..tensor import Tensor, native_order
 
 # The dtype of Python floats and of floating factories (torch.get_default_dtype); a one-element
 # list so that set_default_dtype (minicnn.creation) changes it for every importer.
@@ -27,7 +30,7 @@ def as_operand(value: Any, like: Tensor) -> Tensor:
 
     Python and NumPy scalars (and lists) take the dtype of a floating-point ``like``, as PyTorch
     does for scalars, and the default float dtype next to an integer ``like``; an ndarray keeps
-    its own dtype, so a float64 array meeting a float32 tensor
+    its own dtype (in native byte order), so a float64 array meeting a float32 tensor
     raises the usual dtype error. On a device with memory of its own ("cuda") an ndarray stays a
     host tensor (so the op reports the device mismatch, as PyTorch does) and a number becomes a
     device scalar made by the device's ``full`` kernel rather than copied from the host
@@ -37,7 +40,7 @@ def as_operand(value: Any, like: Tensor) -> Tensor:
         return value
     table = BACKENDS[like.device.type]
     if isinstance(value, np.ndarray):
-        return Tensor._wrap(value, like.device if table.host_memory else CPU)
+        return Tensor._wrap(native_order(value), like.device if table.host_memory else CPU)
     array = np.asarray(value)
     if like.dtype.kind == "f" and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
@@ -51,11 +54,17 @@ def as_operand(value: Any, like: Tensor) -> Tensor:
 
 
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary op as tensors (at least one of them already is).
+    """Both operands of a binary op as tensors.
 
-    An integer or bool tensor meeting a floating one takes the floating dtype, as in PyTorch
-    (float32 * int64 is float32); two floating dtypes are never promoted (Function.apply raises).
+    Two numbers make ``a`` a 0-d host tensor first (int64, bool, or the default float dtype for a
+    float, as ``torch.add(2, 3.5)``). An integer or bool tensor meeting a floating one takes the
+    floating dtype, as in PyTorch (float32 * int64 is float32); two floating dtypes are never
+    promoted (Function.apply raises).
     """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        array = np.asarray(a)
+        a = Tensor._wrap(array.astype(default_float()) if array.dtype == np.float64 else array,
+                         CPU)
     a, b = (a, as_operand(b, a)) if isinstance(a, Tensor) else (as_operand(a, b), b)
     if a.dtype.kind == "f" and b.dtype.kind in "biu":
         b = b.to(a.dtype)
@@ -91,11 +100,10 @@ def normalize_dims(dim: Any, ndim: int) -> tuple[int, ...]:
     return (normalize_dim(dim, ndim),)
 
 
-def shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's reshape/view/expand/permute do."""
-    if len(shape) == 1 and isinstance(shape[0], (list, tuple)):
-        shape = shape[0]
-    return tuple(int(s) for s in shape)
+def shape_arg(shape: Sequence[Any], fn: str, name: str = "size") -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike, as PyTorch's reshape/view/expand/permute do;
+    TypeError naming ``fn`` and ``name`` for an entry that is not an int (1.5, "4", True)."""
+    return int_tuple(shape, fn, name)
 
 
 def c_contiguous(a: Any) -> Any:
@@ -117,12 +125,65 @@ def host_only(name: str, *tensors: Any) -> None:
 
 # ---------------------------------------------------------------- argument checks, as PyTorch's
 
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined by a class statement
+
+
+def type_name(value: Any) -> str:
+    """The name PyTorch's argument errors give ``value``'s type: its C-level name (tp_name), so
+    "numpy.ndarray" and "numpy.float64", but "list", and a class defined in Python by its bare
+    name."""
+    cls = type(value)
+    if cls.__flags__ & _HEAPTYPE or cls.__module__ == "builtins":
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def tensor_arg(fn: str, name: str, position: int, value: Any) -> Tensor:
     """``value`` itself when it is a Tensor; TypeError in PyTorch's words otherwise."""
     if not isinstance(value, Tensor):
         raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor, "
-                        f"not {type(value).__name__}")
+                        f"not {type_name(value)}")
     return value
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def tensor_args(*names: str, optional: tuple[str, ...] = (),
+                or_number: tuple[str, ...] = ()) -> Callable[[_F], _F]:
+    """Decorator: the function's arguments ``names`` must be Tensors, those in ``optional``
+    Tensors or None and those in ``or_number`` Tensors or numbers (:func:`is_scalar`); TypeError
+    otherwise, in PyTorch's words: "conv2d(): argument 'input' (position 1) must be Tensor, not
+    list" (a list or an ndarray would otherwise fail deep inside the op, or be taken silently).
+    As in PyTorch, an argument given by keyword has no position, and a method's position does not
+    count ``self`` ("add_(): argument 'other' (position 1) ...").
+
+    The positions come from the signature once; a call costs a look-up per argument.
+    """
+    def decorate(func: _F) -> _F:
+        params = list(inspect.signature(func).parameters.values())
+        index = {p.name: i for i, p in enumerate(params)}
+        first = 1 if params and params[0].name == "self" else 0
+        checks = [(name, index[name], params[index[name]].default, name in optional,
+                   name in or_number) for name in (*names, *optional, *or_number)]
+
+        @functools.wraps(func)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            for name, i, default, may_be_none, may_be_number in checks:
+                value = args[i] if i < len(args) else kwargs.get(name, default)
+                if value is inspect.Parameter.empty:  # missing: the call itself raises
+                    continue
+                if (isinstance(value, Tensor) or may_be_none and value is None
+                        or may_be_number and is_scalar(value)):
+                    continue
+                where = f" (position {i + 1 - first})" if i < len(args) else ""
+                raise TypeError(f"{func.__name__}(): argument '{name}'{where} must be "
+                                f"Tensor{' or None' if may_be_none else ''}, not "
+                                f"{type_name(value)}")
+            return func(*args, **kwargs)
+
+        return cast(_F, checked)
+    return decorate
 
 
 def is_number(value: Any) -> bool:
@@ -130,11 +191,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (numbers.Real, np.bool_)) and not isinstance(value, np.ndarray)
 
 
+def is_scalar(value: Any) -> bool:
+    """True for what PyTorch's arithmetic takes in place of a tensor: Python and NumPy numbers,
+    complex and bool included (not a 0-d ndarray, a list or None)."""
+    return isinstance(value, (numbers.Number, np.bool_))
+
+
 def tensor_or_number_arg(fn: str, name: str, position: int, value: Any) -> Any:
     """``value`` when it is a Tensor or a real number; TypeError naming the argument otherwise."""
     if not isinstance(value, Tensor) and not is_number(value):
         raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be Tensor or "
-                        f"Number, not {type(value).__name__}")
+                        f"Number, not {type_name(value)}")
     return value
 
 

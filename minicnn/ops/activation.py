@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd import Function
 from ._util import c_contiguous as _c
-from ._util import normalize_dim
+from ._util import normalize_dim, tensor_args
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
@@ -252,24 +252,29 @@ class BiasAddFn(Function):
 
 # ---------------------------------------------------------------- public functions
 
+@tensor_args("input")
 def exp(input: Tensor) -> Tensor:
     """e ** input, elementwise."""
     return ExpFn.apply(input)
 
 
+@tensor_args("input")
 def log(input: Tensor) -> Tensor:
     """Natural logarithm, elementwise (nan below 0, -inf at 0, as NumPy/PyTorch)."""
     return LogFn.apply(input)
 
 
+@tensor_args("input")
 def sqrt(input: Tensor) -> Tensor:
     return SqrtFn.apply(input)
 
 
+@tensor_args("input")
 def abs(input: Tensor) -> Tensor:
     return AbsFn.apply(input)
 
 
+@tensor_args("input")
 def clamp(input: Tensor, min: Tensor | Number | None = None,
           max: Tensor | Number | None = None) -> Tensor:
     """Clamp every element into [min, max] (``torch.clamp``); at least one bound is required."""
@@ -281,16 +286,19 @@ def clamp(input: Tensor, min: Tensor | Number | None = None,
 clip = clamp
 
 
+@tensor_args("input")
 def relu(input: Tensor) -> Tensor:
     """max(input, 0) elementwise (``torch.relu``). Any shape; float32 or float64."""
     return ReLUFn.apply(input)
 
 
+@tensor_args("input")
 def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     """input if input > 0 else negative_slope * input (``torch.nn.functional.leaky_relu``)."""
     return LeakyReLUFn.apply(input, float(negative_slope))
 
 
+@tensor_args("input")
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """min(max(input, min_val), max_val) elementwise (``torch.nn.functional.hardtanh``).
 
@@ -302,25 +310,30 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tens
     return HardtanhFn.apply(input, float(min_val), float(max_val))
 
 
+@tensor_args("input")
 def relu6(input: Tensor) -> Tensor:
     """min(max(input, 0), 6) (Howard et al. 2017, MobileNet; ``torch.nn.functional.relu6``)."""
     return HardtanhFn.apply(input, 0.0, 6.0)
 
 
+@tensor_args("input")
 def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + exp(-input)), stable for large |input| (``torch.sigmoid``)."""
     return SigmoidFn.apply(input)
 
 
+@tensor_args("input")
 def tanh(input: Tensor) -> Tensor:
     return TanhFn.apply(input)
 
 
+@tensor_args("input")
 def silu(input: Tensor) -> Tensor:
     """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
     return SiLUFn.apply(input)
 
 
+@tensor_args("input")
 def hardswish(input: Tensor) -> Tensor:
     """input * relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
     ``torch.nn.functional.hardswish``). Any shape; float32 or float64. The gradient is PyTorch's:
@@ -328,6 +341,7 @@ def hardswish(input: Tensor) -> Tensor:
     return HardSwishFn.apply(input)
 
 
+@tensor_args("input")
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit (Hendrycks & Gimpel 2016; ``torch.nn.functional.gelu``).
 
@@ -339,16 +353,19 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     return GELUFn.apply(input, approximate)
 
 
+@tensor_args("input")
 def softmax(input: Tensor, dim: int) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, computed as exp(x - max) so it never overflows."""
     return SoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
+@tensor_args("input")
 def log_softmax(input: Tensor, dim: int) -> Tensor:
     """log(softmax(x)) along ``dim`` as (x - max) - log(sum(exp(x - max))): stable for any x."""
     return LogSoftmaxFn.apply(input, normalize_dim(dim, input.ndim))
 
 
+@tensor_args("input", "bias")
 def bias_add(input: Tensor, bias: Tensor) -> Tensor:
     """input (N, C, *) + bias (C,) broadcast over the channel axis 1.
 

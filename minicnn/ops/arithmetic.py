@@ -12,7 +12,15 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import check_broadcast, is_number, operands, tensor_arg, tensor_or_number_arg
+from ._util import (
+    check_broadcast,
+    is_number,
+    operands,
+    tensor_arg,
+    tensor_args,
+    tensor_or_number_arg,
+    type_name,
+)
 
 if TYPE_CHECKING:
     from ..types import Number
@@ -251,10 +259,14 @@ def _scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+@tensor_args(or_number=("input", "other"))
 def add(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
-    """input + alpha * other, broadcasting (``torch.add``); either operand may be a number.
+    """input + alpha * other, broadcasting (``torch.add``); either operand may be a number (two
+    numbers give a 0-d tensor, as PyTorch).
 
-    Raises TypeError for a non-number ``alpha``, RuntimeError for a float ``alpha`` with integer
+    Raises TypeError for an operand that is neither a Tensor nor a number (a list, an ndarray:
+    PyTorch's functions take no array-likes; the operators convert an ndarray), a non-number
+    ``alpha``, RuntimeError for a float ``alpha`` with integer
     operands, ValueError for shapes that do not broadcast.
     """
     if type(alpha) is int and alpha == 1:
@@ -264,6 +276,7 @@ def add(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) ->
     return AddScaledFn.apply(a, b, _alpha("add", alpha, a, b))
 
 
+@tensor_args(or_number=("input", "other"))
 def sub(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
     """input - alpha * other, broadcasting (``torch.sub``); either operand may be a number.
     Errors as :func:`add`."""
@@ -348,18 +361,27 @@ def lerp(input: Tensor, end: Tensor, weight: Tensor | Number) -> Tensor:
     return LerpFn.apply(input, end, weight if isinstance(weight, Tensor) else float(weight))
 
 
+@tensor_args(or_number=("input", "other"))
 def mul(input: Tensor | Number, other: Tensor | Number) -> Tensor:
-    """input * other, broadcasting (``torch.mul``)."""
+    """input * other, broadcasting (``torch.mul``); errors as :func:`add`."""
     return _binary(MulFn, "mul", input, other)
 
 
+@tensor_args(or_number=("input", "other"))
 def div(input: Tensor | Number, other: Tensor | Number) -> Tensor:
-    """input / other (true division), broadcasting (``torch.div``)."""
+    """input / other (true division), broadcasting (``torch.div``); errors as :func:`add`."""
     return _binary(DivFn, "div", input, other)
 
 
+@tensor_args(or_number=("input", "exponent"))
 def pow(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:
-    """input ** exponent; either may be a tensor or a Python number (``torch.pow``)."""
+    """input ** exponent; either may be a tensor or a number, not both numbers (``torch.pow``).
+
+    Raises TypeError for any other argument, or two numbers.
+    """
+    if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        raise TypeError(f"pow(): expected a Tensor as input or exponent, got "
+                        f"{type_name(input)} and {type_name(exponent)}")
     if (isinstance(input, Tensor) and isinstance(exponent, (int, float))
             and not isinstance(exponent, bool)):
         return PowScalarFn.apply(input, exponent)
@@ -371,6 +393,7 @@ def neg(input: Tensor) -> Tensor:
     return NegFn.apply(input)
 
 
+@tensor_args("input", "other")
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product (``torch.matmul``): 1-D, 2-D and batched (N, ..., n, k) @ (..., k, m) with
     broadcast batch dimensions.

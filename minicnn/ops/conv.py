@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..autograd import Function
 from ..geometry import (
     GeometryError,
@@ -18,12 +16,14 @@ from ..geometry import (
     conv_output_size,
     conv_padding,
     conv_transpose_output_size,
+    integer,
     output_size,
     pair,
     resolve_padding,
 )
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
+from ._util import tensor_args
 from .shape import pad as _pad
 
 if TYPE_CHECKING:
@@ -81,8 +81,6 @@ def _check(fn, input, weight, bias, groups):
     """Common checks: float input, 4-D (3-D is taken as one unbatched image), 4-D weight, one
     dtype for input, weight and bias, groups.
     Returns (input as 4-D, whether it was unbatched)."""
-    if not isinstance(input, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError(f"{fn}: input and weight must be Tensors")
     if input.dtype.kind != "f":
         raise TypeError(f"{fn}: input must be float32 or float64, got {input.dtype}")
     unbatched = input.ndim == 3
@@ -97,11 +95,12 @@ def _check(fn, input, weight, bias, groups):
         raise TypeError(f"{fn}: input has dtype {input.dtype} but weight has dtype {weight.dtype}")
     if bias is not None and bias.dtype != input.dtype:
         raise TypeError(f"{fn}: input has dtype {input.dtype} but bias has dtype {bias.dtype}")
-    if not isinstance(groups, (int, np.integer)) or groups < 1:
+    if integer(groups, "groups", fn) < 1:
         raise ValueError(f"{fn}: groups must be a positive int, got {groups!r}")
     return input, unbatched
 
 
+@tensor_args("input", "weight", optional=("bias",))
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
            padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) over an NCHW batch, as ``torch.nn.functional.conv2d``.
@@ -112,12 +111,13 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     stride 1 only; an odd total padding puts the extra row/column at the bottom/right, as
     PyTorch). Output (N, C_out, Ho, Wo) with Ho = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1.
 
-    Raises TypeError for non-float input or mixed dtypes, or a non-int stride, padding or
-    dilation; ValueError when C_in does not equal weight.shape[1] * groups, C_out is not
-    divisible by groups, or the bias has the wrong length; :class:`~minicnn.geometry.GeometryError`
-    (a ValueError and a RuntimeError, as PyTorch raises) for a stride or dilation < 1, a padding
-    < 0, a tuple of the wrong length, a bad padding string, padding="same" with a stride, or a
-    (dilated) kernel larger than the padded input.
+    Raises TypeError for a non-Tensor input, weight or bias, non-float input or mixed dtypes, or
+    a non-int stride, padding, dilation or groups; ValueError when C_in does not equal
+    weight.shape[1] * groups, C_out is not divisible by groups, or the bias has the wrong length;
+    :class:`~minicnn.geometry.GeometryError` (a ValueError and a RuntimeError, as PyTorch raises)
+    for a stride or dilation < 1, a padding < 0, a tuple of the wrong length, a bad padding
+    string, padding="same" with a stride, a (dilated) kernel larger than the padded input, or a
+    size beyond int64.
     """
     input, unbatched = _check("conv2d", input, weight, bias, groups)
     N, C, H, W = input.shape
@@ -143,6 +143,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     return y.squeeze(0) if unbatched else y
 
 
+@tensor_args("input", "weight", optional=("bias",))
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: IntPair = 1, padding: IntPair = 0, output_padding: IntPair = 0,
                      groups: int = 1, dilation: IntPair = 1) -> Tensor:

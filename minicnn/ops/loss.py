@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import random as _random
 from ..autograd import Function, is_grad_enabled
-from ..backends import ARRAY_TYPES, array_table
+from ..backends import array_table
 from ..device import move
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
@@ -255,14 +255,13 @@ class NLLLossFn(Function):
 def _class_targets(fn, input, target, weight):
     """Check input (N, C, *) or (C,), int64/uint8 targets (N, *) or (), weight (C,) or None;
     return the target as a C-contiguous int64 array."""
-    t = target._data if isinstance(target, Tensor) else target
-    if not isinstance(t, ARRAY_TYPES):
+    if not isinstance(target, Tensor):  # as PyTorch: an ndarray is not taken either
         raise TypeError(f"{fn}: target must be a Tensor of class indices, got "
                         f"{type(target).__name__}")
+    t = target._data
     if array_table(t) is not array_table(input._data):
-        where = target.device if isinstance(target, Tensor) else "cpu (a NumPy array)"
         raise RuntimeError(f"{fn}: expected input and target on the same device, got input on "
-                           f"{input.device} and target on {where}")
+                           f"{input.device} and target on {target.device}")
     if t.dtype != np.int64:
         if t.dtype != np.uint8:
             raise TypeError(f"{fn}: target must hold class indices of dtype int64 (or uint8), or "

@@ -16,7 +16,7 @@ import numpy as np
 from .. import autograd
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import default_float, host_only, normalize_dim, normalize_dims
+from ._util import default_float, host_only, normalize_dim, normalize_dims, tensor_args
 
 if TYPE_CHECKING:
     from ..types import DTypeLike, ShapeLike
@@ -269,6 +269,7 @@ def _check_nonempty(name, input, axes):
                          f"{tuple(input.shape)})")
 
 
+@tensor_args("input")
 def sum(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
         axis: ShapeLike | None = None) -> Tensor:
     """Sum over ``dim`` (int, tuple, or None for all) (``torch.sum``)."""
@@ -276,6 +277,7 @@ def sum(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
     return SumFn.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
 
+@tensor_args("input")
 def mean(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
          axis: ShapeLike | None = None) -> Tensor:
     """Mean over ``dim`` (``torch.mean``); floating-point input only."""
@@ -293,6 +295,7 @@ def _correction(name, unbiased, correction):
     return correction
 
 
+@tensor_args("input")
 def var(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: float | None = None,
         axis: ShapeLike | None = None) -> Tensor:
@@ -306,6 +309,7 @@ def var(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = Non
     return VarFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
+@tensor_args("input")
 def std(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: float | None = None,
         axis: ShapeLike | None = None) -> Tensor:
@@ -316,6 +320,7 @@ def std(input: Tensor, dim: ShapeLike | None = None, unbiased: bool | None = Non
     return StdFn.apply(input, normalize_dims(dim, input.ndim), keepdim, correction)
 
 
+@tensor_args("input")
 def amax(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
          axis: ShapeLike | None = None) -> Tensor:
     """Maximum over ``dim``; ties share the gradient evenly (``torch.amax``)."""
@@ -325,6 +330,7 @@ def amax(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
     return ExtremeFn.apply(input, axes, keepdim, True)
 
 
+@tensor_args("input")
 def amin(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
          axis: ShapeLike | None = None) -> Tensor:
     """Minimum over ``dim``; ties share the gradient evenly (``torch.amin``)."""
@@ -361,6 +367,7 @@ def max(input: Tensor, dim: None = None, keepdim: bool = False, *,
         axis: int) -> MinMaxResult: ...
 
 
+@tensor_args("input")
 def max(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
         axis: int | None = None) -> Tensor | MinMaxResult:
     """``max(input)``: the largest element (0-d). ``max(input, dim)``: (values, indices) along
@@ -386,6 +393,7 @@ def min(input: Tensor, dim: None = None, keepdim: bool = False, *,
         axis: int) -> MinMaxResult: ...
 
 
+@tensor_args("input")
 def min(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
         axis: int | None = None) -> Tensor | MinMaxResult:
     """``min(input)``: the smallest element. ``min(input, dim)``: (values, indices)
@@ -412,6 +420,7 @@ def _arg(name, fn, input, dim, keepdim):
     return Tensor._wrap(out.astype(np.int64), input.device)
 
 
+@tensor_args("input")
 def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
            axis: int | None = None) -> Tensor:
     """Index of the maximum (over the flattened tensor when dim is None); int64, no gradient."""
@@ -419,6 +428,7 @@ def argmax(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
     return _arg("argmax", np.argmax, input, dim, keepdim)
 
 
+@tensor_args("input")
 def argmin(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
            axis: int | None = None) -> Tensor:
     """Index of the minimum (over the flattened tensor when dim is None); int64, no gradient."""
@@ -444,6 +454,7 @@ def _accumulating(input, dtype):
     return input.to(np.int64) if input.dtype.kind in "biu" else input
 
 
+@tensor_args("input")
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
          dtype: DTypeLike | None = None) -> Tensor:
     """The product of all elements (0-d), or over one dimension ``dim`` (``torch.prod``).
@@ -481,6 +492,7 @@ def logsumexp(input: Tensor, dim: ShapeLike, keepdim: bool = False) -> Tensor:
     return LogSumExpFn.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
+@tensor_args("input")
 def norm(input: Tensor, p: float | str = "fro", dim: ShapeLike | None = None, keepdim: bool = False,
          dtype: DTypeLike | None = None) -> Tensor:
     """The vector p-norm of ``input`` over ``dim`` (an int, a tuple, or None for every element)
@@ -520,17 +532,20 @@ def _logical(name, ufunc, input, dim, keepdim):
     return Tensor._wrap(np.asarray(out, dtype=dtype), input.device)
 
 
+@tensor_args("input")
 def all(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
     """True when every element (over ``dim``: an int, a tuple or None) is non-zero
     (``torch.all``); a bool tensor (uint8 for uint8 input), no gradient."""
     return _logical("all", np.all, input, dim, keepdim)
 
 
+@tensor_args("input")
 def any(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False) -> Tensor:
     """True when some element (over ``dim``) is non-zero (``torch.any``); as :func:`all`."""
     return _logical("any", np.any, input, dim, keepdim)
 
 
+@tensor_args("input")
 def count_nonzero(input: Tensor, dim: ShapeLike | None = None) -> Tensor:
     """The number of non-zero elements over ``dim`` (an int, a tuple or None for all)
     (``torch.count_nonzero``); int64."""

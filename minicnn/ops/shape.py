@@ -15,7 +15,14 @@ from ..autograd import Function
 from ..backends import BACKENDS, to_host
 from ..device import as_device
 from ..tensor import Tensor
-from ._util import as_operand, normalize_dim, shape_arg, tensor_arg, tensor_or_number_arg
+from ._util import (
+    as_operand,
+    normalize_dim,
+    shape_arg,
+    tensor_arg,
+    tensor_args,
+    tensor_or_number_arg,
+)
 
 if TYPE_CHECKING:
     from ..types import DeviceLike, DTypeLike, Number, ShapeLike
@@ -307,12 +314,13 @@ def to_index(index: Any) -> Any:
 
 # ---------------------------------------------------------------- public functions
 
+@tensor_args("input")
 def reshape(input: Tensor, *shape: ShapeLike) -> Tensor:
     """The same elements in a new shape; one dimension may be -1 (``torch.reshape``).
 
     Raises ValueError when the element counts differ.
     """
-    shape = shape_arg(shape)
+    shape = shape_arg(shape, "reshape", "shape")
     try:
         return ReshapeFn.apply(input, shape)
     except ValueError:
@@ -324,6 +332,7 @@ def reshape(input: Tensor, *shape: ShapeLike) -> Tensor:
 view = reshape
 
 
+@tensor_args("input")
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dimensions start_dim..end_dim into one (``torch.flatten``)."""
     if input.ndim == 0:
@@ -336,9 +345,10 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     return reshape(input, shape)
 
 
+@tensor_args("input")
 def permute(input: Tensor, *dims: ShapeLike) -> Tensor:
     """Reorder the dimensions (``torch.permute``); ``dims`` must be a permutation of them."""
-    order = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims))
+    order = tuple(normalize_dim(d, input.ndim) for d in shape_arg(dims, "permute", "dims"))
     if sorted(order) != list(range(input.ndim)):
         raise ValueError(f"permute: dims {order} are not a permutation of the {input.ndim} "
                          f"dimensions of shape {tuple(input.shape)}")
@@ -493,6 +503,7 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(grids)
 
 
+@tensor_args("input")
 def squeeze(input: Tensor, dim: ShapeLike | None = None) -> Tensor:
     """Drop dimensions of size 1: all of them, or those in ``dim`` (int or tuple); naming a
     dimension whose size is not 1 leaves it (as PyTorch)."""
@@ -512,10 +523,11 @@ def unsqueeze(input: Tensor, dim: int) -> Tensor:
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
+@tensor_args("input")
 def expand(input: Tensor, *sizes: ShapeLike) -> Tensor:
     """Broadcast view to ``sizes`` (-1 keeps a dimension); only size-1 dimensions stretch, and
     new dimensions may be added in front (``torch.Tensor.expand``). ValueError otherwise."""
-    sizes = shape_arg(sizes)
+    sizes = shape_arg(sizes, "expand")
     lead = len(sizes) - input.ndim
     if lead < 0:
         raise ValueError(f"expand: target {sizes} has fewer dimensions than input "
@@ -534,16 +546,19 @@ def expand(input: Tensor, *sizes: ShapeLike) -> Tensor:
     return ExpandFn.apply(input, tuple(target))
 
 
+@tensor_args("input")
 def clone(input: Tensor) -> Tensor:
     """A differentiable copy (C-contiguous)."""
     return CloneFn.apply(input)
 
 
+@tensor_args("input")
 def contiguous(input: Tensor) -> Tensor:
     """This tensor if its memory is C-contiguous, else a contiguous differentiable copy."""
     return input if input._data.flags.c_contiguous else CloneFn.apply(input)
 
 
+@tensor_args("input")
 def to(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None) -> Tensor:
     """Convert dtype and/or device (``torch.Tensor.to``); returns ``input`` itself when nothing
     changes. Raises RuntimeError when a tensor that requires grad would become non-float, and
@@ -645,6 +660,7 @@ def _pad_index(n, lo, hi, mode):
     return np.where(i > n - 1, 2 * (n - 1) - i, i)
 
 
+@tensor_args("input")
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:
     """Pad (or, with negative amounts, crop) the last len(pad) // 2 dimensions
     (``torch.nn.functional.pad``).
@@ -870,4 +886,4 @@ def broadcast_to(input: Tensor, size: ShapeLike) -> Tensor:
     """``input`` broadcast to ``size`` (``torch.broadcast_to``, :func:`expand`'s other name): a
     view; -1 keeps a dimension. Raises ValueError for sizes it cannot broadcast to."""
     tensor_arg("broadcast_to", "input", 1, input)
-    return expand(input, *shape_arg((size,)))
+    return expand(input, *shape_arg((size,), "broadcast_to"))

@@ -9,11 +9,13 @@ user's mistake raises: a file given to eval, predict or resume that is not what 
 What the optimizer and schedule options do: :mod:`minicnn.training.trainer`.
 """
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from .. import cuda, models
+from ..distributed import default_pg_timeout
 
 __all__ = ["DEFAULT_LR", "DEVICES", "OPTIMIZERS", "RUNTIME_OPTIONS", "SCHEDULERS", "ConfigError",
            "InputFileError", "TrainConfig", "check_model", "dataset_info", "require_matplotlib"]
@@ -23,7 +25,8 @@ SCHEDULERS = ("onecycle", "cosine", "step", "none")
 DEVICES = ("cpu", "cuda")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 # options that may differ when resuming: they change how fast a run goes, not what it computes
-RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed")
+RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed",
+                   "detect_anomaly", "timeout")
 
 
 class ConfigError(ValueError):
@@ -47,8 +50,12 @@ class TrainConfig:
     ``runs/<model>-<dataset>``, with ``-2``, ``-3`` ... when taken). data_root: where the data
     set files are (None: the data package's search path). workers: background loader threads.
     distributed: data-parallel over the ranks of an MPI job (see
-    :mod:`minicnn.training.trainer`; the checkpoint fixes the rank count). plot: draw
+    :mod:`minicnn.training.trainer`; the checkpoint fixes the rank count). timeout: with
+    ``distributed``, the seconds a rank waits in a collective for the others before it fails
+    the job (:func:`minicnn.distributed.init`; 30 minutes, as torch's). plot: draw
     ``curves.png`` at the end of the run (skipped, with a note, without matplotlib).
+    detect_anomaly: train under :class:`minicnn.autograd.detect_anomaly` (slow): a NaN
+    gradient stops the run naming the op whose backward made it.
     """
 
     model: str = "lenet5"
@@ -69,9 +76,11 @@ class TrainConfig:
     out: str = None
     device: str = "cpu"
     plot: bool = True
+    detect_anomaly: bool = False
     data_root: str = None
     workers: int = 0
     distributed: bool = False
+    timeout: float = default_pg_timeout.total_seconds()
 
     def validate(self):
         """Check every value; fill in ``lr``. Raises :class:`ConfigError` naming the option."""
@@ -93,9 +102,14 @@ class TrainConfig:
         _check_number("weight_decay", self.weight_decay, 0.0, None)
         _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0)
         _check_number("val_split", self.val_split, 0.0, 1.0, high_open=True)
+        _check_number("timeout", self.timeout, 0.0, None, low_open=True)
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
                               f"({self.epochs}), got {self.warmup_epochs}")
+        if self.data_root is not None and not os.path.isdir(self.data_root):
+            raise ConfigError(f"--data-root {self.data_root}: no such directory; put the "
+                              f"files there (minicnn data fetch {self.dataset} --data-root "
+                              f"{self.data_root}) or leave it out to search the default places")
         if self.distributed and self.device != "cpu":
             raise ConfigError("--distributed trains on the CPU only; drop --device cuda")
         if self.device == "cuda" and cuda.unavailable_reason() is not None:

@@ -168,7 +168,9 @@ def read_images(images, info):
     :class:`InputConversionWarning` saying what was done to it (an RGB file of a grey picture
     counts as grey); an image that already matches (e.g. a 28x28 grey PNG on black) does not.
     Raises ImportError naming the extra when Pillow is missing, FileNotFoundError for a missing
-    file and :class:`InputFileError` for a file Pillow cannot read."""
+    file and :class:`InputFileError` for a file Pillow cannot read, a damaged one included, or
+    will not read: a decompression bomb (more than twice ``PIL.Image.MAX_IMAGE_PIXELS``
+    pixels)."""
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
@@ -186,7 +188,10 @@ def read_images(images, info):
         try:
             with Image.open(image) as im:
                 array, done = _convert_image(im, info, Image.BILINEAR)
-        except (UnidentifiedImageError, OSError) as e:
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+                Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            # DecompressionBomb*: more pixels than Image.MAX_IMAGE_PIXELS (a warning only
+            # when warnings are errors), refused before decoding
             raise InputFileError(f"{image}: not an image file Pillow can read ({e})") from None
         if done:
             warnings.warn(f"{image}: {', '.join(done)}; the model expects {expected} (as in "

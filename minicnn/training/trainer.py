@@ -83,6 +83,7 @@ are defined in epochs but advanced after every batch (smooth warmups, exact epoc
   warmup); ``none``: constant. With ``--warmup-epochs W`` these start with a linear warmup from
   ``lr / 100`` over W epochs (:class:`LinearLR`, chained by :class:`SequentialLR`).
 """
+import contextlib
 import copy
 import dataclasses
 import math
@@ -94,18 +95,30 @@ import numpy as np
 
 from .. import distributed, nn, optim
 from .. import random as _random
+from ..autograd import NaNGradientError, detect_anomaly
 from ..backends import set_num_threads
 from ..serialization import load, save
 from ..utils.data import DistributedSampler
-from .config import RUNTIME_OPTIONS, ConfigError, TrainConfig, dataset_info, require_matplotlib
+from .config import (
+    RUNTIME_OPTIONS,
+    ConfigError,
+    InputFileError,
+    TrainConfig,
+    dataset_info,
+    require_matplotlib,
+)
 from .evaluation import evaluate_model, format_evaluation, per_class_accuracy
 from .model import data_entry, model_for
 from .progress import epoch_line, progress_bar, progress_line
 from .rundir import (
     CHECKPOINT_FORMAT,
     COLUMNS,
+    RunDirLock,
     append_metrics,
+    data_fingerprint,
+    fingerprint_differences,
     load_training_checkpoint,
+    recipe_fingerprint,
     reset_metrics,
     write_confusion_csv,
     write_json,
@@ -175,7 +188,8 @@ class Trainer:
         self.stream = stream or sys.stdout
         if config.out is None:
             raise ConfigError("TrainConfig.out: the run directory is required")
-        self.rank, self.world_size = distributed.init() if config.distributed else (0, 1)
+        self.rank, self.world_size = (distributed.init(timeout=config.timeout)
+                                      if config.distributed else (0, 1))
         if config.threads is not None:
             set_num_threads(config.threads)
         self.device = config.device
@@ -187,6 +201,7 @@ class Trainer:
         train_set = get_dataset(self.dataset_name, root=root, train=True, transform=train_tf)
         test_set = get_dataset(self.dataset_name, root=root, train=False, transform=eval_tf)
         self.classes = list(train_set.classes)
+        data_print = data_fingerprint(self.dataset_name, train_set, test_set)
         self.val_set = None
         if config.val_split > 0:
             order = np.random.default_rng([config.seed, 1]).permutation(len(train_set))
@@ -216,6 +231,7 @@ class Trainer:
         self.model = model_for(config.model, self.data_info).to(self.device)
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
+        self.fingerprint = {"data": data_print, "recipe": recipe_fingerprint(config, self.model)}
 
         self.epoch = 0  # completed epochs
         self.history = []
@@ -282,7 +298,7 @@ class Trainer:
                         "loader": {"seed": self.config.seed, "epoch": self.epoch}},
                 "config": dataclasses.asdict(self.config), "dataset": self.data_info,
                 "history": self.history, "best": self.best, "interrupted": None,
-                "world_size": self.world_size}
+                "world_size": self.world_size, "fingerprint": self.fingerprint}
 
     def _restore(self, ckpt):
         trained_on = int(ckpt.get("world_size", 1))
@@ -291,13 +307,24 @@ class Trainer:
                    "--distributed" if trained_on > 1 else "without mpiexec")
             raise ConfigError(f"--resume: the run was trained on {trained_on} rank(s), this "
                               f"is {self.world_size}; resume it exactly with: {how}")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        _random.default_generator().bit_generator.state = ckpt["rng"]["minicnn"]
-        self.epoch = int(ckpt["epoch"])
-        self.history = [dict(row) for row in ckpt["history"]]
+        if "fingerprint" in ckpt:  # checkpoints before it existed resume unchecked
+            differences = fingerprint_differences(ckpt["fingerprint"], self.fingerprint)
+            if differences:
+                raise InputFileError(
+                    f"--resume {self.config.out}: this is not the data or recipe the run was "
+                    f"trained on: {'; '.join(differences)}. Resume with the same data files "
+                    "(--data-root) and minicnn version, or start a new run with --out")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            _random.default_generator().bit_generator.state = ckpt["rng"]["minicnn"]
+            self.history = [dict(row) for row in ckpt["history"]]
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise InputFileError(f"--resume {self.config.out}: last.npz does not fit the run it "
+                                 f"names (damaged or edited): {type(e).__name__}: {e}") from None
+        self.epoch = ckpt["epoch"]
         self.best = ckpt["best"]
 
     @classmethod
@@ -326,6 +353,16 @@ class Trainer:
         """Run the remaining epochs, then the final test; returns the results dict (also in
         ``results.json``). Ctrl-C: raises :class:`TrainingInterrupted` after marking
         ``last.npz`` (see the module docstring)."""
+        # the run directory is this run's before anything is written (only rank 0 writes)
+        lock = RunDirLock(self.config.out).acquire() if self.rank == 0 else None
+        try:
+            with detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
+                return self._fit()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self):
         c = self.config
         os.makedirs(c.out, exist_ok=True)
         last = os.path.join(c.out, "last.npz")
@@ -456,7 +493,13 @@ class Trainer:
         if not math.isfinite(value):  # stop before the step spreads it into the weights
             raise self._diverged(value)
         self.optimizer.zero_grad()
-        loss.backward()
+        try:
+            loss.backward()
+        except NaNGradientError as e:  # --detect-anomaly
+            stack = e.node.forward_stack
+            where = (f" (forward at {stack[-1].filename}:{stack[-1].lineno})" if stack else "")
+            raise self._diverged(f"finite ({value:.4g}) but the backward of {e.node.name()}"
+                                 f"{where} made NaN gradients") from None
         if self.world_size > 1:
             distributed.allreduce_gradients(self.model)
         self.optimizer.step()

@@ -17,7 +17,7 @@ from ...geometry import (
     IntOrPair,
     conv_padding,
     conv_transpose_output_size,
-    is_int,
+    integer,
     pair,
     resolve_padding,
 )
@@ -46,9 +46,9 @@ class _ConvNd(Module):
         super().__init__()
         cls = type(self).__name__
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not is_int(value) or value < 1:
+            if integer(value, name, cls) < 1:
                 raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}")
-        if not is_int(groups) or groups <= 0:
+        if integer(groups, "groups", cls) <= 0:
             raise ValueError("groups must be a positive integer")
         if in_channels % groups != 0:
             raise ValueError(f"in_channels must be divisible by groups (in_channels="
@@ -142,10 +142,10 @@ class Conv2d(_ConvNd):
     the string.
 
     Raises in the constructor ValueError for non-positive channels, channels not divisible by
-    groups or a bad padding_mode; TypeError for a non-int kernel_size, stride, padding or
-    dilation; :class:`~minicnn.geometry.GeometryError` (a ValueError and a RuntimeError, as
-    PyTorch raises) for one out of range or of the wrong length, a bad padding string, or
-    padding="same" with a stride. In forward, ValueError for an input that is not
+    groups or a bad padding_mode; TypeError for a non-int channel count, groups, kernel_size,
+    stride, padding or dilation; :class:`~minicnn.geometry.GeometryError` (a ValueError and a
+    RuntimeError, as PyTorch raises) for one out of range or of the wrong length, a bad padding
+    string, or padding="same" with a stride. In forward, ValueError for an input that is not
     (N, C_in, H, W) or (C_in, H, W) (naming the layer and both shapes) and the errors of
     :func:`~minicnn.nn.functional.conv2d` (dtype, kernel larger than the input).
     """

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy.typing as npt
 
 from ...creation import empty
+from ...geometry import integer
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -42,7 +42,8 @@ class Linear(Module):
     (or None), both U(-1/sqrt(in_features), 1/sqrt(in_features)) as PyTorch's reset_parameters
     (kaiming_uniform_ with a=sqrt(5) for the weight), drawn from minicnn's generator.
 
-    Raises ValueError in the constructor for non-positive sizes and, in forward, for an input
+    Raises TypeError in the constructor for non-int sizes (1.5, "4", True), ValueError for
+    non-positive ones and, in forward, for an input
     whose last dimension is not in_features (naming the layer and the shapes).
     """
 
@@ -50,7 +51,7 @@ class Linear(Module):
                  device: str | Device | None = None, dtype: npt.DTypeLike | None = None) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            if integer(value, name, "Linear") < 1:
                 raise ValueError(f"Linear: {name} must be a positive int, got {value!r}")
         self.in_features = in_features = int(in_features)
         self.out_features = out_features = int(out_features)

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ...creation import empty, ones, tensor, zeros
+from ...geometry import integer
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -27,9 +28,11 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
 
 
 def _positive_int(cls: str, name: str, value: object) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+    """``value`` as an int >= 1: TypeError for a non-int (1.5, "4", True), ValueError below 1."""
+    n = integer(value, name, cls)
+    if n < 1:
         raise ValueError(f"{cls}: {name} must be a positive int, got {value!r}")
-    return int(value)
+    return n
 
 
 def _affine(module: Module, shape: int | tuple[int, ...], affine: bool, bias: bool,
