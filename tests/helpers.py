@@ -4,6 +4,8 @@ import gzip
 import io
 import os
 import struct
+import time
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -365,3 +367,23 @@ def write_entries(path, entries):
     with zipfile.ZipFile(path, "w") as zf:
         for name, data in entries.items():
             zf.writestr(name, data)
+
+
+def bounded(load, seconds, memory):
+    """Run ``load()`` and return the exception it raised (None if none), after asserting that it
+    took less than ``seconds`` and, at its peak, less than ``memory`` bytes (tracemalloc): the
+    bound the hostile-file and fuzz tests put on a parser."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        load()
+        error = None
+    except Exception as e:  # noqa: BLE001 - the caller checks the type
+        error = e
+    finally:
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert elapsed < seconds, f"took {elapsed:.2f} s"
+    assert peak < memory, f"took {peak / 2**20:.0f} MiB"
+    return error

@@ -19,8 +19,6 @@ import io
 import math
 import pickle
 import struct
-import time
-import tracemalloc
 import zipfile
 
 import numpy as np
@@ -32,6 +30,8 @@ import minicnn
 from minicnn import data as D
 from minicnn.serialization import CheckpointError
 
+from helpers import bounded as bounded_by
+
 # per example: far above what a valid file of these sizes takes, far below what a bomb would
 TIME_LIMIT_S = 2.0
 MEMORY_LIMIT = 64 << 20
@@ -41,22 +41,8 @@ FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture,
 
 
 def bounded(load):
-    """Run ``load()``; return the exception it raised (None if none), after checking that it
-    took less than TIME_LIMIT_S and MEMORY_LIMIT bytes at its peak."""
-    tracemalloc.start()
-    start = time.perf_counter()
-    try:
-        load()
-        error = None
-    except Exception as e:  # noqa: BLE001 - the caller checks the type
-        error = e
-    finally:
-        elapsed = time.perf_counter() - start
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    assert elapsed < TIME_LIMIT_S, f"took {elapsed:.2f} s"
-    assert peak < MEMORY_LIMIT, f"took {peak / 2**20:.0f} MiB"
-    return error
+    """The exception ``load()`` raised (None if none), within the time and memory bounds."""
+    return bounded_by(load, TIME_LIMIT_S, MEMORY_LIMIT)
 
 
 def check(error, allowed, path):
