@@ -14,3 +14,11 @@ def add_note(exc: BaseException, note: str) -> None:
             notes = []
             setattr(exc, "__notes__", notes)  # an attribute 3.10's BaseException does not declare
         notes.append(note)
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser before it joined the standard library (a dependency on 3.10 only)
+    import tomli as tomllib
+
+__all__ = ["add_note", "tomllib"]

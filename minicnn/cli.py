@@ -72,6 +72,11 @@ def _train(args):
         distributed.init()
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
              if hasattr(args, f.name)}
+    if args.config is not None:
+        if args.resume is not None:
+            raise ConfigError("--config starts a run; --resume continues one with its own "
+                              "options: drop --config")
+        given = {**_read_config_file(args.config, TrainConfig), **given}
     if given.get("plot"):  # asked for explicitly: fail now, not silently skip it at the end
         require_matplotlib()
     if args.resume is not None:
@@ -95,6 +100,26 @@ def _train(args):
         trainer = Trainer(config)
     trainer.fit()
     return EXIT_OK
+
+
+def _read_config_file(path, config_class):
+    """The options of a ``--config`` TOML file as a dict of TrainConfig field names; ConfigError
+    for an unknown key or a file that is not TOML, FileNotFoundError for a missing one."""
+    from ._compat import tomllib
+    from .training import ConfigError
+
+    with open(path, "rb") as f:
+        try:
+            table = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"--config {path}: not valid TOML ({e})") from None
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    options = {key.replace("-", "_"): value for key, value in table.items()}
+    unknown = sorted(k for k in options if k not in fields)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown option(s) {', '.join(unknown)}; the keys "
+                          "are minicnn train's options without -- (see minicnn train --help)")
+    return options
 
 
 def _free_run_dir(model, dataset):
@@ -330,13 +355,41 @@ def _add_train_options(p):
                    help=f"learning-rate schedule, stepped every batch (default {d.scheduler})")
     p.add_argument("--warmup-epochs", type=int, default=S,
                    help=f"linear warmup epochs (default {d.warmup_epochs})")
+    p.add_argument("--warmup-start-factor", type=float, default=S,
+                   help=f"the warmup's first lr as a fraction of --lr (default "
+                   f"{d.warmup_start_factor})")
     p.add_argument("--label-smoothing", type=float, default=S,
                    help=f"default {d.label_smoothing}")
     p.add_argument("--augment", action="store_true", default=S,
                    help="random crops with padding and (except for digits) horizontal flips")
+    p.add_argument("--random-resized-crop", action="store_true", default=S,
+                   help="RandomResizedCrop to the image size (scale 0.08..1, as torchvision)")
+    p.add_argument("--rotation", type=float, metavar="DEGREES", default=S,
+                   help="RandomRotation by up to DEGREES either way")
+    p.add_argument("--color-jitter", type=float, metavar="S", default=S,
+                   help="ColorJitter with brightness, contrast and saturation S (e.g. 0.4)")
+    p.add_argument("--randaugment", metavar="N,M", default=S,
+                   help="RandAugment: N ops of magnitude M (0..30), e.g. 2,9")
+    p.add_argument("--autoaugment", action="store_true", default=S,
+                   help="AutoAugment with the CIFAR-10 policy")
+    p.add_argument("--mixup", type=float, metavar="ALPHA", default=S,
+                   help="Mixup of each batch with Beta(ALPHA, ALPHA) (e.g. 0.2; default off)")
+    p.add_argument("--cutmix", type=float, metavar="ALPHA", default=S,
+                   help="CutMix of each batch (e.g. 1.0; default off); with --mixup, one of "
+                   "the two per batch")
+    p.add_argument("--ema", type=float, nargs="?", const=0.999, metavar="DECAY", default=S,
+                   help="evaluate and keep an exponential moving average of the weights "
+                   "(decay 0.999 when DECAY is left out)")
+    p.add_argument("--small-input", action="store_true", default=S,
+                   help="the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early "
+                   "downsampling), for 28x28 and 32x32 images")
     p.add_argument("--val-split", type=float, default=S,
                    help="fraction of the training set held out for validation, choosing "
-                   f"best.npz (default {d.val_split}: the test set chooses)")
+                   f"best.npz (default {d.val_split}; 0: best.npz is the last epoch)")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="options from a TOML file (keys as the options without --, e.g. "
+                   "epochs = 10, randaugment = \"2,9\"); options on the command line win; "
+                   "the run directory's config.json keeps the result")
     p.add_argument("--threads", type=int, default=S, help="CPU threads (default: all, or "
                    "OMP_NUM_THREADS)")
     p.add_argument("--seed", type=int, default=S, help=f"default {d.seed}")

@@ -50,7 +50,7 @@ def test_train(data_root, tmp_path, capsys):
                                                      "adam", "--scheduler", "cosine", "--seed",
                                                      "3", "--augment"))
     assert code == 0, err
-    assert "training lenet5 on fashion-mnist: 64 train, 32 test images" in out
+    assert "training lenet5 on fashion-mnist: 58 train, 6 val, 32 test images" in out  # 10% val
     assert "epoch 1/1  train loss" in out and "img/s" in out
     assert "accuracy" in out and "confusion matrix" in out
     cfg = json.load(open(tmp_path / "r" / "config.json"))
@@ -159,10 +159,10 @@ def test_missing_data_set(tmp_path, capsys, monkeypatch):
 
 def test_unknown_model(data_root, tmp_path, capsys):
     code, _, err = minicnn_cli(capsys, *train_args(data_root, tmp_path / "r", "--model",
-                                                   "alexnet"))
+                                                   "resnet9000"))
     assert code == 2
     assert err.strip().splitlines() == [
-        "minicnn: error: unknown model 'alexnet'; choose from "
+        "minicnn: error: unknown model 'resnet9000'; choose from "
         + ", ".join(minicnn.models.list_models())]
 
 
@@ -401,3 +401,37 @@ def test_python_m_minicnn_entry(data_root, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, "train", "--lr", "-1"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("minicnn: error: --lr")
+
+
+def test_config_file(data_root, tmp_path, capsys):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('epochs = 2\nbatch-size = 32\nrandaugment = "1,5"\nema = 0.9\n'
+                      'val_split = 0.25\n')
+    out = tmp_path / "run"
+    code, _, err = minicnn_cli(capsys, *train_args(data_root, out, "--config", recipe,
+                                                   "--no-plot"))  # --epochs 1 on the line wins
+    assert code == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert (config["epochs"], config["batch_size"], config["randaugment"], config["ema"],
+            config["val_split"]) == (1, 16, "1,5", 0.9, 0.25)
+    recipe.write_text("epochs = 2\nlearning_rate = 0.1\n")
+    code, _, err = minicnn_cli(capsys, *train_args(data_root, tmp_path / "r2", "--config",
+                                                   recipe))
+    assert code == 2 and err == (f"minicnn: error: --config {recipe}: unknown option(s) "
+                                 "learning_rate; the keys are minicnn train's options without "
+                                 "-- (see minicnn train --help)\n")
+    recipe.write_text("epochs = \n")
+    code, _, err = minicnn_cli(capsys, *train_args(data_root, tmp_path / "r3", "--config",
+                                                   recipe))
+    assert code == 2 and err.startswith(f"minicnn: error: --config {recipe}: not valid TOML")
+    code, _, err = minicnn_cli(capsys, "train", "--resume", out, "--config", recipe)
+    assert code == 2 and "drop --config" in err
+    code, _, err = minicnn_cli(capsys, "train", "--config", tmp_path / "none.toml")
+    assert code == 1 and "none.toml" in err and "Traceback" not in err
+
+
+def test_ema_flag_takes_an_optional_decay():
+    parser = cli.build_parser()
+    assert parser.parse_args(["train", "--ema"]).ema == 0.999
+    assert parser.parse_args(["train", "--ema", "0.99"]).ema == 0.99
+    assert not hasattr(parser.parse_args(["train"]), "ema")

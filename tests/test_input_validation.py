@@ -250,6 +250,7 @@ FUNCTIONAL = {
     "gelu": (lambda: dict(input=_x()), ["input"]),
     "group_norm": (lambda: dict(input=_x(), num_groups=3, weight=minicnn.ones(3),
                                 bias=minicnn.zeros(3)), ["input", "weight", "bias"]),
+    "hardsigmoid": (lambda: dict(input=_x()), ["input"]),
     "hardswish": (lambda: dict(input=_x()), ["input"]),
     "hardtanh": (lambda: dict(input=_x()), ["input"]),
     "instance_norm": (lambda: dict(input=_x(), running_mean=minicnn.zeros(3),

@@ -386,5 +386,6 @@ def test_every_model_declares_its_native_input_shape():
     assert M.native_input_shape("resnet20") == M.native_input_shape("vgg16_bn") == (3, 32, 32)
     assert M.native_input_shape("resnet18") == M.native_input_shape("densenet121") == \
         (3, 224, 224)
-    with pytest.raises(ValueError, match="native_input_shape: unknown model 'alexnet'"):
-        M.native_input_shape("alexnet")
+    assert M.native_input_shape("efficientnet_b7") == (3, 600, 600)  # compound scaling
+    with pytest.raises(ValueError, match="native_input_shape: unknown model 'resnet9000'"):
+        M.native_input_shape("resnet9000")

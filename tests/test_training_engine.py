@@ -40,7 +40,7 @@ def data_root(tmp_path_factory):
 
 def config(data_root, out, **kw):
     kw = {"model": "lenet5", "dataset": "fashion-mnist", "epochs": 2, "batch_size": BATCH,
-          "data_root": data_root, "out": str(out), **kw}
+          "data_root": data_root, "out": str(out), "val_split": 0.0, **kw}
     return TrainConfig(**kw)
 
 
@@ -119,7 +119,7 @@ def test_run_directory(trained_run):
     last = minicnn.load(out / "last.npz")
     assert set(last) == {"format", "version", "epoch", "model", "optimizer", "scheduler", "rng",
                          "config", "dataset", "history", "best", "interrupted", "world_size",
-                         "fingerprint"}
+                         "fingerprint", "ema"}
     assert last["format"] == "minicnn-train" and last["epoch"] == 2
     assert last["interrupted"] is None
     assert last["rng"]["loader"] == {"seed": 0, "epoch": 2}
@@ -129,9 +129,9 @@ def test_run_directory(trained_run):
     assert set(last["model"]) == set(minicnn.models.lenet5().state_dict())
     assert last["history"] == rows
     best = minicnn.load(out / "best.npz")
-    assert best["best"]["metric"] == "test_acc"
-    assert best["epoch"] == best["best"]["epoch"]
-    assert best["best"]["value"] == max(r["test_acc"] for r in rows)
+    assert best["best"]["metric"] == "last"  # --val-split 0: the test set does not choose
+    assert best["epoch"] == best["best"]["epoch"] == 2
+    assert best["best"]["value"] == rows[-1]["test_acc"]
 
     cm = np.array(results["confusion_matrix"])
     assert cm.shape == (10, 10) and cm.sum() == N_TEST
@@ -309,7 +309,7 @@ def test_augmentation_changes_training_not_evaluation(data_root, tmp_path):
     aug = Trainer(config(data_root, tmp_path, augment=True, val_split=0.25),
                   stream=io.StringIO())
     names = [type(t).__name__ for t in aug.train_set.dataset.transform.transforms]
-    assert names == ["ToTensor", "RandomCrop", "RandomHorizontalFlip", "Normalize"]
+    assert names == ["RandomCrop", "RandomHorizontalFlip", "ToTensor", "Normalize"]
     assert [type(t).__name__ for t in plain.train_set.transform.transforms] == \
         ["ToTensor", "Normalize"]
     # validation images come from the training files, without augmentation
@@ -323,7 +323,7 @@ def test_augmentation_changes_training_not_evaluation(data_root, tmp_path):
     ({"lr": float("nan")}, "--lr"),
     ({"optimizer": "lbfgs"}, "choose from sgd, adam, adamw"),
     ({"scheduler": "cyclic"}, "choose from onecycle, cosine, step, none"),
-    ({"model": "alexnet"}, "unknown model 'alexnet'; choose from lenet5"),
+    ({"model": "resnet9000"}, "unknown model 'resnet9000'; choose from lenet5"),
     ({"dataset": "imagenet"}, "unknown data set 'imagenet'"),
     ({"epochs": 0}, "--epochs must be an integer >= 1"),
     ({"batch_size": 2.5}, "--batch-size must be an integer"),
@@ -456,7 +456,8 @@ def test_saved_paths_are_printed(trained_run):
     names += ["curves.png"] if has_matplotlib() else []
     assert [line.split()[0] for line in block] == [str(out / name) for name in names]
     best = minicnn.load(out / "best.npz")["best"]
-    assert block[0].split(None, 1)[1] == f"epoch {best['epoch']}, test acc {best['value']:.2%}"
+    assert best["metric"] == "last" and best["epoch"] == 2  # no validation split: the last epoch
+    assert block[0].split(None, 1)[1] == "epoch 2, the last epoch (--val-split 0)"
     assert block[1].split(None, 1)[1] == "epoch 2"
 
 
@@ -759,3 +760,86 @@ def test_resume_on_other_data_is_refused_with_the_differences(data_root, tmp_pat
     del ckpt["fingerprint"]  # a checkpoint from before fingerprints: resumes unchecked
     minicnn.save(ckpt, out / "last.npz")
     assert Trainer.resume(out, data_root=data_root, stream=io.StringIO()).fit()["epochs"] == 1
+
+
+# ------------------------------------------------------------------ recipes (issue 19, item 3)
+
+
+def test_default_validation_split_chooses_best(data_root, tmp_path):
+    cfg = TrainConfig(model="lenet5", epochs=2, batch_size=BATCH, data_root=data_root,
+                      out=str(tmp_path))
+    assert cfg.val_split == 0.1
+    results, _ = run(cfg)
+    rows = read_metrics(tmp_path)
+    assert all(r["val_acc"] is not None and r["test_acc"] is None for r in rows)
+    best = minicnn.load(tmp_path / "best.npz")["best"]
+    assert best["metric"] == "val_acc" and best["value"] == max(r["val_acc"] for r in rows)
+
+
+def test_augmentation_options_build_torchvisions_pipeline(data_root, tmp_path):
+    cfg = config(data_root, tmp_path, random_resized_crop=True, augment=True, rotation=10,
+                 color_jitter=0.4, randaugment="2,9")
+    names = [type(t).__name__ for t in Trainer(cfg, stream=io.StringIO()).train_set.transform
+             .transforms]
+    assert names == ["RandomResizedCrop", "RandomCrop", "RandomHorizontalFlip", "RandomRotation",
+                     "ColorJitter", "RandAugment", "ToTensor", "Normalize"]
+    auto = Trainer(config(data_root, tmp_path, autoaugment=True), stream=io.StringIO())
+    assert [type(t).__name__ for t in auto.train_set.transform.transforms][0] == "AutoAugment"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"randaugment": "2"}, "--randaugment takes N,M"),
+    ({"randaugment": "2,31"}, "--randaugment takes N,M"),
+    ({"randaugment": "2,9", "autoaugment": True}, "choose one"),
+    ({"mixup": -1.0}, "--mixup must be a number >= 0.0"),
+    ({"ema": 1.0}, "--ema must be a number > 0.0 and < 1.0"),
+    ({"warmup_start_factor": 0.0}, "--warmup-start-factor must be a number > 0.0"),
+    ({"small_input": True}, "--small-input: lenet5 has no ImageNet stem"),
+])
+def test_recipe_option_errors(changes, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(**changes).validate()
+
+
+def test_mixup_cutmix_and_ema_train_and_resume_exactly(data_root, tmp_path, monkeypatch):
+    recipe = dict(mixup=0.4, cutmix=1.0, ema=0.9, warmup_epochs=1, warmup_start_factor=0.1,
+                  scheduler="cosine")
+    whole = tmp_path / "whole"
+    run(config(data_root, whole, **recipe))
+    ckpt = minicnn.load(whole / "last.npz")
+    assert ckpt["ema"]["n_averaged"].item() == 2 * N_TRAIN // BATCH
+    # eval rebuilds the averaged weights, not the last ones
+    model, _ = training.load_checkpoint_model(whole / "last.npz")
+    ema_weight = ckpt["ema"]["module.features.0.weight"].numpy()
+    np.testing.assert_array_equal(model.state_dict()["features.0.weight"].numpy(), ema_weight)
+    assert not np.array_equal(ckpt["model"]["features.0.weight"].numpy(), ema_weight)
+    # Ctrl-C in epoch 2, then --resume: the same final state as the uninterrupted run
+    part = tmp_path / "part"
+    interrupt_after(monkeypatch, N_TRAIN // BATCH + 1)
+    with pytest.raises(TrainingInterrupted):
+        run(config(data_root, part, **recipe))
+    monkeypatch.undo()
+    Trainer.resume(part, stream=io.StringIO()).fit()
+    assert_same_run(whole, part)
+    np.testing.assert_array_equal(minicnn.load(part / "last.npz")["ema"]["module.features.0."
+                                                                        "weight"].numpy(),
+                                  ema_weight)
+
+
+def test_small_input_and_auxiliary_heads(data_root, tmp_path):
+    # GoogLeNet on 28x28 grey images: the CIFAR stem, and its two auxiliary classifiers in the
+    # loss (0.3 each) while training
+    cfg = config(data_root, tmp_path, model="googlenet", small_input=True, epochs=1)
+    trainer = Trainer(cfg, stream=io.StringIO())
+    assert type(trainer.model.maxpool1).__name__ == "Identity"
+    x, y = next(iter(trainer.train_loader))
+    out = trainer.model(x)
+    assert type(out).__name__ == "GoogLeNetOutputs"
+    expected = sum(w * nn.functional.cross_entropy(o, y).item()
+                   for w, o in zip((1, 0.3, 0.3), out))
+    minicnn.manual_seed(0)
+    trainer.model.train()
+    loss, _ = trainer.train_step(x, y)
+    assert math.isfinite(loss) and abs(loss - expected) < 0.5  # dropout draws differ
+    with pytest.raises(ConfigError, match="--small-input gives it a stem for small images"):
+        Trainer(config(data_root, tmp_path, model="alexnet"), stream=io.StringIO())

@@ -225,8 +225,11 @@ def test_color_jitter_grey_and_errors(rng):
         T.ColorJitter(hue=0.7)
     with pytest.raises(ValueError, match="brightness must be non-negative"):
         T.ColorJitter(brightness=-1)
-    with pytest.raises(TypeError, match="ToTensor"):
-        T.ColorJitter(0.5)(np.zeros((5, 5, 3), np.uint8))
+    # uint8 before ToTensor is accepted, as torchvision's on uint8 tensors (see
+    # test_transforms_torchvision.py); four channels are not
+    assert T.ColorJitter(0.5)(np.zeros((5, 5, 3), np.uint8)).dtype == np.uint8
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        T.ColorJitter(0.5)(np.zeros((2, 4, 5, 5), np.float32))
 
 
 # ---------------------------------------------------------------- erasing
@@ -341,3 +344,9 @@ def test_compose_batched_flag():
     assert not T.Compose([T.ToTensor(), lambda x: x]).batched
     with pytest.raises(TypeError, match="callable"):
         T.Compose([T.ToTensor(), 3])
+
+
+def test_to_tensor_has_torchvisions_bits(torch):
+    values = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
+    expected = torch.from_numpy(values).permute(2, 0, 1).float().div(255).numpy()
+    np.testing.assert_array_equal(T.ToTensor()(values), expected)  # x / 255, not x * (1 / 255)

@@ -1,12 +1,15 @@
 """Residual networks (He, Zhang, Ren & Sun 2016, "Deep Residual Learning for Image
-Recognition"): torchvision's ImageNet ResNet-18/34/50 and the paper's CIFAR ResNet-20..110."""
+Recognition"): torchvision's ImageNet ResNet-18/34/50/101/152, ResNeXt-50 32x4d (Xie et al. 2017)
+and Wide ResNet-50-2 (Zagoruyko & Komodakis 2016), and the paper's CIFAR ResNet-20..110.
+The CIFAR wide ResNets (pre-activation blocks) are in :mod:`minicnn.models.wide_resnet`."""
 from .. import nn
 from ..nn import functional as F
 from ..ops import flatten
 from .blocks import _initialize
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "ZeroPadShortcut", "CifarResNet", "resnet18",
-           "resnet34", "resnet50", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+           "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+           "wide_resnet50_2", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
 
 
 def _projection(in_channels, out_channels, stride):
@@ -18,12 +21,17 @@ def _projection(in_channels, out_channels, stride):
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers and a shortcut (the paper's fig. 2 left; torchvision's names):
     relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), shortcut = ``downsample`` or identity.
-    ``stride`` applies to conv1. (N, inplanes, H, W) -> (N, planes, H / stride, W / stride)."""
+    ``stride`` applies to conv1. (N, inplanes, H, W) -> (N, planes, H / stride, W / stride).
+    ``groups``/``base_width`` exist for :class:`ResNet`'s sake: like torchvision, anything but
+    1 and 64 raises ValueError."""
 
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
         super().__init__()
+        if groups != 1 or base_width != 64:
+            raise ValueError(f"BasicBlock only supports groups=1 and base_width=64, got "
+                             f"groups={groups}, base_width={base_width}")
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU()
@@ -40,17 +48,23 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 (reduce) -> 3x3 (stride) -> 1x1 (expand x4) conv-BN layers and a shortcut (the
     paper's fig. 5 right, with the stride on the 3x3 as torchvision's "ResNet v1.5").
-    (N, inplanes, H, W) -> (N, 4 planes, H / stride, W / stride)."""
+    (N, inplanes, H, W) -> (N, 4 planes, H / stride, W / stride).
+
+    The inner width is ``int(planes * base_width / 64) * groups`` and the 3x3 conv has
+    ``groups`` groups (torchvision's): ``groups=1, base_width=64`` is ResNet's bottleneck,
+    ``groups=32, base_width=4`` ResNeXt's (Xie et al. 2017, fig. 3c: 32 paths of width 4 at
+    planes = 64), ``base_width=128`` Wide ResNet-50-2's (twice the inner width)."""
 
     expansion = 4
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1, base_width=64):
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * self.expansion, 1, bias=False)
+        width = int(planes * (base_width / 64.0)) * groups
+        self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU()
         self.downsample = downsample
@@ -85,13 +99,17 @@ class ResNet(nn.Module):
     4x4 maps instead of 1x1; every other layer (and every key) stays, conv1's weight being
     (64, C, 3, 3). Input (N, in_channels, H, W); output (N, num_classes).
 
+    ``groups`` and ``width_per_group`` go to every :class:`Bottleneck` (ResNeXt, wide ResNet);
+    :class:`BasicBlock` accepts only 1 and 64.
+
     Initialization as torchvision: He-normal (fan_out) convs, BN (1, 0), default Linear;
     ``zero_init_residual`` zeroes each block's last BN weight (Goyal et al. 2017).
     """
 
     def __init__(self, block, layers, num_classes=1000, in_channels=3, zero_init_residual=False,
-                 small_input=False):
+                 small_input=False, groups=1, width_per_group=64):
         super().__init__()
+        self.groups, self.base_width = groups, width_per_group
         if small_input:
             self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
         else:
@@ -115,9 +133,10 @@ class ResNet(nn.Module):
         downsample = None
         if stride != 1 or self.inplanes != out:
             downsample = _projection(self.inplanes, out, stride)
-        layers = [block(self.inplanes, planes, stride, downsample)]
+        width = {"groups": self.groups, "base_width": self.base_width}
+        layers = [block(self.inplanes, planes, stride, downsample, **width)]
         self.inplanes = out
-        layers += [block(out, planes) for _ in range(1, blocks)]
+        layers += [block(out, planes, **width) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -143,6 +162,46 @@ def resnet50(num_classes=1000, in_channels=3, small_input=False, zero_init_resid
     """ResNet-50 (Bottleneck, [3, 4, 6, 3]): 25,557,032 parameters for 1000 classes."""
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, zero_init_residual,
                   small_input)
+
+
+def resnet101(num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+              zero_init_residual: bool = False) -> ResNet:
+    """ResNet-101 (Bottleneck, [3, 4, 23, 3]; He et al. 2016, table 1): 44,549,160 parameters
+    for 1000 classes, 3 channels (torchvision's). Input (N, in_channels, 224, 224) (32x32 works;
+    ``small_input`` for CIFAR); output (N, num_classes)."""
+    return ResNet(Bottleneck, [3, 4, 23, 3], num_classes, in_channels, zero_init_residual,
+                  small_input)
+
+
+def resnet152(num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+              zero_init_residual: bool = False) -> ResNet:
+    """ResNet-152 (Bottleneck, [3, 8, 36, 3]; He et al. 2016, table 1): 60,192,808 parameters
+    for 1000 classes, 3 channels (torchvision's). Input (N, in_channels, 224, 224) (32x32 works;
+    ``small_input`` for CIFAR); output (N, num_classes)."""
+    return ResNet(Bottleneck, [3, 8, 36, 3], num_classes, in_channels, zero_init_residual,
+                  small_input)
+
+
+def resnext50_32x4d(num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+                    zero_init_residual: bool = False) -> ResNet:
+    """ResNeXt-50 32x4d (Xie, Girshick, Dollar, Tu & He 2017, "Aggregated Residual
+    Transformations for Deep Neural Networks", table 1): ResNet-50's layout with grouped
+    bottlenecks of cardinality 32 and width 4 per group (inner widths 128, 256, 512, 1024).
+    25,028,904 parameters for 1000 classes, 3 channels (torchvision's). Input
+    (N, in_channels, 224, 224) (``small_input`` for 32x32); output (N, num_classes)."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, zero_init_residual,
+                  small_input, groups=32, width_per_group=4)
+
+
+def wide_resnet50_2(num_classes: int = 1000, in_channels: int = 3, small_input: bool = False,
+                    zero_init_residual: bool = False) -> ResNet:
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016, "Wide Residual Networks"; torchvision's
+    ImageNet variant): ResNet-50 with every bottleneck's inner width doubled (128, 256, 512,
+    1024; the block outputs stay 256 .. 2048). 68,883,240 parameters for 1000 classes,
+    3 channels. Input (N, in_channels, 224, 224) (``small_input`` for 32x32); output
+    (N, num_classes). The CIFAR WRN-28-10 is :func:`minicnn.models.wide_resnet.wrn_28_10`."""
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, zero_init_residual,
+                  small_input, width_per_group=128)
 
 
 class ZeroPadShortcut(nn.Module):

@@ -1,10 +1,12 @@
-"""VGG with batch norm (Simonyan & Zisserman 2015, "Very Deep Convolutional Networks for
-Large-Scale Image Recognition"), torchvision's ``features`` layout, for CIFAR or ImageNet."""
+"""VGG-11/13/16/19 with and without batch norm (Simonyan & Zisserman 2015, "Very Deep
+Convolutional Networks for Large-Scale Image Recognition"), torchvision's ``features`` layout,
+with a CIFAR head (the default) or torchvision's ImageNet head."""
 from .. import nn
 from ..ops import flatten
 from .blocks import _initialize
 
-__all__ = ["VGG", "vgg11_bn", "vgg16_bn"]
+__all__ = ["VGG", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn",
+           "vgg19_bn"]
 
 # the paper's table 1 columns: conv widths, "M" = 2x2 max-pool
 cfgs = {
@@ -74,13 +76,70 @@ class VGG(nn.Module):
         return self.classifier(flatten(self.avgpool(self.features(x)), 1))
 
 
-def vgg11_bn(num_classes=10, in_channels=3, small_input=True):
+def _vgg(cfg, batch_norm, num_classes, in_channels, small_input, dropout):
+    return VGG(cfg, num_classes=num_classes, in_channels=in_channels, batch_norm=batch_norm,
+               small_input=small_input, dropout=dropout)
+
+
+def vgg11(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+          dropout: float = 0.5) -> VGG:
+    """VGG-11 (config "A"), no batch norm. CIFAR head (default): 9,225,610 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg11 (132,863,336 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("A", False, num_classes, in_channels, small_input, dropout)
+
+
+def vgg13(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+          dropout: float = 0.5) -> VGG:
+    """VGG-13 (config "B"), no batch norm. CIFAR head (default): 9,410,122 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg13 (133,047,848 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("B", False, num_classes, in_channels, small_input, dropout)
+
+
+def vgg16(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+          dropout: float = 0.5) -> VGG:
+    """VGG-16 (config "D"), no batch norm. CIFAR head (default): 14,719,818 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg16 (138,357,544 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("D", False, num_classes, in_channels, small_input, dropout)
+
+
+def vgg19(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+          dropout: float = 0.5) -> VGG:
+    """VGG-19 (config "E"), no batch norm. CIFAR head (default): 20,029,514 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg19 (143,667,240 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("E", False, num_classes, in_channels, small_input, dropout)
+
+
+def vgg11_bn(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+             dropout: float = 0.5) -> VGG:
     """VGG-11 with batch norm (config "A"). CIFAR head (default): 9,231,114 parameters for 10
-    classes; ``small_input=False``: torchvision's vgg11_bn (132,868,840 for 1000 classes)."""
-    return VGG("A", num_classes=num_classes, in_channels=in_channels, small_input=small_input)
+    classes; ``small_input=False``: torchvision's vgg11_bn (132,868,840 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("A", True, num_classes, in_channels, small_input, dropout)
 
 
-def vgg16_bn(num_classes=10, in_channels=3, small_input=True):
+def vgg13_bn(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+             dropout: float = 0.5) -> VGG:
+    """VGG-13 with batch norm (config "B"). CIFAR head (default): 9,416,010 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg13_bn (133,053,736 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("B", True, num_classes, in_channels, small_input, dropout)
+
+
+def vgg16_bn(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+             dropout: float = 0.5) -> VGG:
     """VGG-16 with batch norm (config "D"). CIFAR head (default): 14,728,266 parameters for 10
-    classes; ``small_input=False``: torchvision's vgg16_bn (138,365,992 for 1000 classes)."""
-    return VGG("D", num_classes=num_classes, in_channels=in_channels, small_input=small_input)
+    classes; ``small_input=False``: torchvision's vgg16_bn (138,365,992 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("D", True, num_classes, in_channels, small_input, dropout)
+
+
+def vgg19_bn(num_classes: int = 10, in_channels: int = 3, small_input: bool = True,
+             dropout: float = 0.5) -> VGG:
+    """VGG-19 with batch norm (config "E"). CIFAR head (default): 20,040,522 parameters for 10
+    classes; ``small_input=False``: torchvision's vgg19_bn (143,678,248 for 1000 classes).
+    Input (N, in_channels, 32, 32) (224x224 with the ImageNet head); output (N, num_classes)."""
+    return _vgg("E", True, num_classes, in_channels, small_input, dropout)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import ops
 from ..ops import gelu, log_softmax, pad, sigmoid, softmax, tanh  # noqa: F401
+from ..ops._util import tensor_args as _tensor_args
 from ..ops.conv import conv2d, conv_transpose2d  # noqa: F401
 from ..ops.loss import cross_entropy, dropout, dropout2d, linear, mse_loss, nll_loss  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
@@ -67,6 +68,20 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """input * relu6(input + 3) / 6 (``torch.nn.functional.hardswish``)."""
     return _maybe_inplace("hardswish", ops.hardswish, input, inplace)
+
+
+def _hardsigmoid(input: Tensor) -> Tensor:
+    return ops.relu6(input + 3.0) / 6.0
+
+
+@_tensor_args("input")
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
+    ``torch.nn.functional.hardsigmoid``): 0 for input <= -3, 1 for input >= 3, input / 6 + 1/2
+    between. Any shape; float32 or float64. The gradient is 1/6 where 0 < input + 3 < 6, else 0
+    (PyTorch's -3 < input < 3, but for input + 3 rounding to 6 just below input = 3). Raises
+    TypeError when ``input`` is not a Tensor."""
+    return _maybe_inplace("hardsigmoid", _hardsigmoid, input, inplace)
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:

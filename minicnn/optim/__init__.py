@@ -2,7 +2,7 @@
 :class:`AdamW`, :class:`RMSprop`, :class:`Adadelta`, :class:`Adagrad`, :class:`Adamax`,
 :class:`NAdam`, :class:`RAdam`, :class:`ASGD`, the :class:`Optimizer` base class, and
 :mod:`~minicnn.optim.lr_scheduler`."""
-from . import lr_scheduler  # noqa: F401
+from . import lr_scheduler, swa_utils  # noqa: F401
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam

@@ -8,6 +8,7 @@ name (:func:`check_model`, :func:`dataset_info`), and :class:`InputFileError`, t
 user's mistake raises: a file given to eval, predict or resume that is not what was expected.
 What the optimizer and schedule options do: :mod:`minicnn.training.trainer`.
 """
+import inspect
 import math
 import os
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from .. import cuda, models
 from ..distributed import default_pg_timeout
 
 __all__ = ["DEFAULT_LR", "DEVICES", "OPTIMIZERS", "RUNTIME_OPTIONS", "SCHEDULERS", "ConfigError",
-           "InputFileError", "TrainConfig", "check_model", "dataset_info", "require_matplotlib"]
+           "InputFileError", "TrainConfig", "check_model", "dataset_info", "randaugment_options",
+           "require_matplotlib"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
@@ -46,6 +48,19 @@ class TrainConfig:
     ``fashion-mnist`` or ``cifar10``. lr: None picks :data:`DEFAULT_LR` for the optimizer.
     warmup_epochs: epochs of linear warmup (see :mod:`minicnn.training.trainer`). val_split:
     fraction of the training set held out for validation (a split drawn from ``seed``).
+    warmup_start_factor: the warmup's first lr as a fraction of ``lr`` (LinearLR's
+    ``start_factor``). Augmentation of the training images (before ToTensor, on uint8):
+    ``augment`` (random crop with padding, horizontal flips except for digits),
+    ``random_resized_crop`` (RandomResizedCrop to the image size, scale (0.08, 1)), ``rotation``
+    (RandomRotation by up to that many degrees), ``color_jitter`` (ColorJitter with that
+    brightness, contrast and saturation), ``randaugment`` ("N,M": RandAugment with N ops of
+    magnitude M), ``autoaugment`` (AutoAugment, CIFAR-10 policy); on batches: ``mixup`` and
+    ``cutmix`` (the Beta alpha; 0 off; both on: one of the two per batch, chosen evenly).
+    ``ema``: the decay of an exponential moving average of the weights (timm's ModelEmaV2;
+    None off), which is what evaluation and the checkpoints' ``"ema"`` use. ``small_input``:
+    the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early downsampling).
+    val_split: fraction of the training set held out (default 0.1) to choose ``best.npz``;
+    0 keeps the last epoch as ``best.npz`` (the test set never chooses).
     threads: None leaves minicnn's thread count as it is. out: the run directory (None:
     ``runs/<model>-<dataset>``, with ``-2``, ``-3`` ... when taken). data_root: where the data
     set files are (None: the data package's search path). workers: background loader threads.
@@ -68,9 +83,19 @@ class TrainConfig:
     weight_decay: float = 5e-4
     scheduler: str = "onecycle"
     warmup_epochs: int = 0
+    warmup_start_factor: float = 0.01
     label_smoothing: float = 0.0
     augment: bool = False
-    val_split: float = 0.0
+    random_resized_crop: bool = False
+    rotation: float = 0.0
+    color_jitter: float = 0.0
+    randaugment: str = None
+    autoaugment: bool = False
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    ema: float = None
+    small_input: bool = False
+    val_split: float = 0.1
     threads: int = None
     seed: int = 0
     out: str = None
@@ -102,6 +127,21 @@ class TrainConfig:
         _check_number("weight_decay", self.weight_decay, 0.0, None)
         _check_number("label_smoothing", self.label_smoothing, 0.0, 1.0)
         _check_number("val_split", self.val_split, 0.0, 1.0, high_open=True)
+        _check_number("warmup_start_factor", self.warmup_start_factor, 0.0, 1.0, low_open=True)
+        _check_number("rotation", self.rotation, 0.0, 180.0)
+        _check_number("color_jitter", self.color_jitter, 0.0, 1.0)
+        _check_number("mixup", self.mixup, 0.0, None)
+        _check_number("cutmix", self.cutmix, 0.0, None)
+        if self.ema is not None:
+            _check_number("ema", self.ema, 0.0, 1.0, low_open=True, high_open=True)
+        if self.randaugment is not None:
+            randaugment_options(self.randaugment)
+        if self.randaugment is not None and self.autoaugment:
+            raise ConfigError("--randaugment and --autoaugment are two policies; choose one")
+        if self.small_input and "small_input" not in inspect.signature(
+                getattr(models, self.model)).parameters:
+            raise ConfigError(f"--small-input: {self.model} has no ImageNet stem to replace (it "
+                              "is built for small images already)")
         _check_number("timeout", self.timeout, 0.0, None, low_open=True)
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
@@ -139,6 +179,19 @@ def _check_number(name, value, low, high, low_open=False, high_open=False):
         if high is not None:
             bounds += (" and < " if high_open else " and <= ") + str(high)
         raise ConfigError(f"--{name.replace('_', '-')} must be a number {bounds}, got {value!r}")
+
+
+def randaugment_options(text: str) -> tuple[int, int]:
+    """``"N,M"`` of ``--randaugment`` as (num_ops, magnitude): N >= 1 ops, magnitude M in 0..30
+    (RandAugment's 31 bins). Raises :class:`ConfigError`."""
+    try:
+        n, m = (int(v) for v in str(text).split(","))
+    except ValueError:
+        n = m = -1
+    if n < 1 or not 0 <= m <= 30:
+        raise ConfigError(f"--randaugment takes N,M: N >= 1 ops of magnitude M in 0..30 (e.g. "
+                          f"2,9), got {text!r}")
+    return n, m
 
 
 def check_model(name: str) -> None:

@@ -17,10 +17,13 @@ from .config import ConfigError, TrainConfig, check_model, dataset_info
 __all__ = ["build_model", "data_entry", "model_for", "untrained_model"]
 
 
-def build_model(name, num_classes, in_channels, image_size):
+def build_model(name, num_classes, in_channels, image_size, small_input=False):
     """``minicnn.models.get_model(name, num_classes=, in_channels=)``, plus ``input_size`` for
-    models whose constructor takes it (LeNet-5 on 32x32 images)."""
+    models whose constructor takes it (LeNet-5 on 32x32 images) and ``small_input=True`` when
+    asked (the CIFAR stem of an ImageNet model)."""
     kwargs = dict(num_classes=num_classes, in_channels=in_channels)
+    if small_input:
+        kwargs["small_input"] = True
     if "input_size" in inspect.signature(getattr(models, name)).parameters:
         kwargs["input_size"] = image_size[-1]
     return models.get_model(name, **kwargs)
@@ -36,8 +39,10 @@ def _check_input(model, name, shape, dataset):
         with no_grad():
             model(zeros((1, *shape)))
     except (ValueError, RuntimeError) as e:
+        hint = ("; --small-input gives it a stem for small images" if "small_input" in
+                inspect.signature(getattr(models, name)).parameters else "")
         raise ConfigError(f"model {name!r} does not accept the {'x'.join(map(str, shape))} "
-                          f"images of {dataset}: {e}") from None
+                          f"images of {dataset}: {e}{hint}") from None
     model.train()
 
 
@@ -48,11 +53,11 @@ def data_entry(key, info):
             "mean": [float(m) for m in info.mean], "std": [float(s) for s in info.std]}
 
 
-def model_for(name, data):
-    """The zoo model ``name`` for the data set entry ``data``; ConfigError when it does not take
-    the data set's images."""
+def model_for(name, data, small_input=False):
+    """The zoo model ``name`` (with its CIFAR stem when ``small_input``) for the data set entry
+    ``data``; ConfigError when it does not take the data set's images."""
     shape = (data["channels"], *data["image_size"])
-    model = build_model(name, len(data["classes"]), shape[0], shape[1:])
+    model = build_model(name, len(data["classes"]), shape[0], shape[1:], small_input)
     _check_input(model, name, shape, data["name"])
     return model
 

@@ -98,10 +98,10 @@ def _checkpoint_problem(ckpt):
 
 def load_checkpoint_model(path):
     """Rebuild the model of a ``minicnn train`` checkpoint (a ``.npz`` file, or a run directory
-    meaning its ``best.npz``) with its weights, in eval mode. Returns ``(model, checkpoint)``;
-    ``checkpoint["dataset"]`` has the classes, image shape, mean and std. Raises
-    FileNotFoundError, or :class:`InputFileError` for a file that is not a training
-    checkpoint."""
+    meaning its ``best.npz``) with its weights (the averaged ones of ``--ema``), in eval mode.
+    Returns ``(model, checkpoint)``; ``checkpoint["dataset"]`` has the classes, image shape,
+    mean and std. Raises FileNotFoundError, or :class:`InputFileError` for a file that is not
+    a training checkpoint."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, "best.npz")
@@ -111,8 +111,11 @@ def load_checkpoint_model(path):
     info = ckpt["dataset"]
     try:
         model = build_model(ckpt["config"]["model"], len(info["classes"]), info["channels"],
-                            info["image_size"])
-        model.load_state_dict(ckpt["model"])
+                            info["image_size"], bool(ckpt["config"].get("small_input")))
+        ema = ckpt.get("ema")  # --ema: the averaged weights are the ones evaluated
+        model.load_state_dict(ckpt["model"] if not ema else
+                              {k[len("module."):]: v for k, v in ema.items()
+                               if k.startswith("module.")})
     except (RuntimeError, ValueError) as e:  # weights of another model, or of other sizes
         detail = " ".join(str(e).split())
         raise InputFileError(f"{path}: its model does not match its weights or data: "

@@ -97,6 +97,7 @@ from .. import distributed, nn, optim
 from .. import random as _random
 from ..autograd import NaNGradientError, detect_anomaly
 from ..backends import set_num_threads
+from ..optim.swa_utils import AveragedModel, get_ema_avg_fn
 from ..serialization import load, save
 from ..utils.data import DistributedSampler
 from .config import (
@@ -105,6 +106,7 @@ from .config import (
     InputFileError,
     TrainConfig,
     dataset_info,
+    randaugment_options,
     require_matplotlib,
 )
 from .evaluation import evaluate_model, format_evaluation, per_class_accuracy
@@ -146,19 +148,49 @@ class TrainingDiverged(RuntimeError):
         self.checkpoint = checkpoint
 
 
-def _transforms(name, info, augment):
-    """(train transform, eval transform). Augmentation: a random crop with padding (4 pixels
-    for 32x32 images, 2 for 28x28) and, except for digits, a horizontal flip."""
+def _transforms(name, info, c):
+    """(train transform, eval transform) for the options of config ``c``. The training images
+    are augmented as uint8 before ToTensor, in this order: RandomResizedCrop; the random crop
+    with padding of ``augment`` (4 pixels for 32x32 images, 2 for 28x28) and, except for
+    digits, a horizontal flip; RandomRotation; ColorJitter; RandAugment or AutoAugment."""
     from ..data import transforms as T
 
-    tail = [T.Normalize(info.mean, info.std)]
-    train = [T.ToTensor()]
-    if augment:
-        size = tuple(info.image_size)
+    size = tuple(info.image_size)
+    train = []
+    if c.random_resized_crop:
+        train.append(T.RandomResizedCrop(size))
+    if c.augment:
         train.append(T.RandomCrop(size, padding=4 if size[-1] >= 32 else 2))
         if name != "mnist":
             train.append(T.RandomHorizontalFlip())
-    return T.Compose(train + tail), T.Compose([T.ToTensor()] + tail)
+    if c.rotation:
+        train.append(T.RandomRotation(c.rotation))
+    if c.color_jitter:
+        train.append(T.ColorJitter(c.color_jitter, c.color_jitter, c.color_jitter))
+    if c.randaugment is not None:
+        num_ops, magnitude = randaugment_options(c.randaugment)
+        train.append(T.RandAugment(num_ops, magnitude))
+    if c.autoaugment:
+        train.append(T.AutoAugment("cifar10"))
+    tail = [T.ToTensor(), T.Normalize(info.mean, info.std)]
+    return T.Compose(train + tail), T.Compose(tail)
+
+
+def _batch_mixing(c, num_classes):
+    """The batch transforms of ``--mixup`` / ``--cutmix`` (empty list: none)."""
+    from ..data import transforms as T
+
+    return ([T.Mixup(c.mixup, num_classes)] if c.mixup else []) + \
+        ([T.CutMix(c.cutmix, num_classes)] if c.cutmix else [])
+
+
+def _logits_and_aux(output):
+    """(logits, auxiliary logits) of a model's training output: a tensor, or a named tuple with
+    a ``logits`` field and auxiliary ones (GoogLeNetOutputs, as torchvision's)."""
+    if isinstance(output, tuple) and hasattr(output, "logits"):
+        return output.logits, [v for k, v in output._asdict().items()
+                               if k != "logits" and v is not None]
+    return output, []
 
 
 def _with_transform(dataset, transform):
@@ -196,7 +228,7 @@ class Trainer:
 
         # data: the training set (minus a seeded validation split), the test set
         self.dataset_name, info = dataset_info(config.dataset)
-        train_tf, eval_tf = _transforms(self.dataset_name, info, config.augment)
+        train_tf, eval_tf = _transforms(self.dataset_name, info, config)
         root = config.data_root
         train_set = get_dataset(self.dataset_name, root=root, train=True, transform=train_tf)
         test_set = get_dataset(self.dataset_name, root=root, train=False, transform=eval_tf)
@@ -228,7 +260,10 @@ class Trainer:
 
         # model, optimizer, schedule: the seed fixes the initial weights
         _random.manual_seed(config.seed)
-        self.model = model_for(config.model, self.data_info).to(self.device)
+        self.model = model_for(config.model, self.data_info, config.small_input).to(self.device)
+        self.ema = (AveragedModel(self.model, avg_fn=get_ema_avg_fn(config.ema), use_buffers=True)
+                    if config.ema is not None else None)
+        self.mixing = _batch_mixing(config, len(self.classes))
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.fingerprint = {"data": data_print, "recipe": recipe_fingerprint(config, self.model)}
@@ -282,7 +317,8 @@ class Trainer:
             main = None
         if not warmup:
             return main
-        ramp = sched.LinearLR(self.optimizer, start_factor=0.01, total_iters=warmup)
+        ramp = sched.LinearLR(self.optimizer, start_factor=c.warmup_start_factor,
+                              total_iters=warmup)
         if main is None:  # after its total_iters LinearLR holds the factor 1: a constant lr
             return ramp
         return sched.SequentialLR(self.optimizer, [ramp, main], milestones=[warmup])
@@ -298,7 +334,8 @@ class Trainer:
                         "loader": {"seed": self.config.seed, "epoch": self.epoch}},
                 "config": dataclasses.asdict(self.config), "dataset": self.data_info,
                 "history": self.history, "best": self.best, "interrupted": None,
-                "world_size": self.world_size, "fingerprint": self.fingerprint}
+                "world_size": self.world_size, "fingerprint": self.fingerprint,
+                "ema": self.ema.state_dict() if self.ema is not None else None}
 
     def _restore(self, ckpt):
         trained_on = int(ckpt.get("world_size", 1))
@@ -316,6 +353,8 @@ class Trainer:
                     "(--data-root) and minicnn version, or start a new run with --out")
         try:
             self.model.load_state_dict(ckpt["model"])
+            if self.ema is not None:
+                self.ema.load_state_dict(ckpt["ema"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -389,10 +428,14 @@ class Trainer:
                 self.history.append(row)
                 self._append_metrics(row)
                 self._log(epoch_line(row, c.epochs, lrs))
-                metric = "val_acc" if self.val_set else "test_acc"
-                improved = self.best is None or row[metric] > self.best["value"]
+                # the held-out split chooses best.npz; without one it is the last epoch (the
+                # test set never chooses: that would leak it into the result)
+                metric = "val_acc" if self.val_set else "last"
+                improved = (metric == "last" or self.best is None
+                            or row[metric] > self.best["value"])
                 if improved:
-                    self.best = {"epoch": row["epoch"], "metric": metric, "value": row[metric]}
+                    self.best = {"epoch": row["epoch"], "metric": metric,
+                                 "value": row["val_acc" if self.val_set else "test_acc"]}
                 checkpoint = self.state_dict()
                 if improved:  # best first: a Ctrl-C between the two redoes this epoch
                     self._save(checkpoint, os.path.join(c.out, "best.npz"))
@@ -404,9 +447,9 @@ class Trainer:
             raise self._interrupted(last) from None
         saved = []
         if self.best is not None:
-            name = self.best["metric"].replace("_", " ")
-            saved.append((os.path.join(c.out, "best.npz"),
-                          f"epoch {self.best['epoch']}, {name} {self.best['value']:.2%}"))
+            what = (f"val acc {self.best['value']:.2%}" if self.best["metric"] == "val_acc"
+                    else "the last epoch (--val-split 0)")
+            saved.append((os.path.join(c.out, "best.npz"), f"epoch {self.best['epoch']}, {what}"))
         saved += [(last, f"epoch {self.epoch}"),
                   (os.path.join(c.out, "metrics.csv"), "per-epoch metrics (and metrics.jsonl)"),
                   (os.path.join(c.out, "results.json"), "final test results")]
@@ -487,8 +530,17 @@ class Trainer:
     def train_step(self, x, y):
         """One optimization step on the batch (x, y); returns (mean loss, correct count)."""
         x, y = x.to(self.device), y.to(self.device)
-        logits = self.model(x)
-        loss = nn.functional.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
+        target = y
+        if self.mixing:  # Mixup or CutMix: soft labels; one of the two per batch when both
+            mix = self.mixing[0] if len(self.mixing) == 1 else \
+                self.mixing[int(_random.default_generator().integers(2))]
+            x, target = mix(x, y)
+        logits, aux = _logits_and_aux(self.model(x))
+        loss = nn.functional.cross_entropy(logits, target,
+                                           label_smoothing=self.config.label_smoothing)
+        for a in aux:  # GoogLeNet's auxiliary classifiers, weighted 0.3 (Szegedy et al. 2015)
+            loss = loss + 0.3 * nn.functional.cross_entropy(
+                a, target, label_smoothing=self.config.label_smoothing)
         value = loss.item()
         if not math.isfinite(value):  # stop before the step spreads it into the weights
             raise self._diverged(value)
@@ -503,6 +555,8 @@ class Trainer:
         if self.world_size > 1:
             distributed.allreduce_gradients(self.model)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         if self.scheduler is not None:
             self.scheduler.step()
         predicted = logits.detach().cpu().numpy().argmax(1)
@@ -521,10 +575,12 @@ class Trainer:
     def evaluate(self, loader):
         """Loss, accuracy and confusion matrix of the model on ``loader`` (eval mode, no grad);
         see :func:`evaluate_model`. Distributed: rank 0's model on the shards of all ranks."""
+        # --ema evaluates the averaged weights
+        model = self.ema.module if self.ema is not None else self.model
         if self.world_size == 1:
-            return evaluate_model(self.model, loader, len(self.classes), self.device)
-        distributed.broadcast_buffers(self.model)
-        result = evaluate_model(self.model, loader, len(self.classes), self.device)
+            return evaluate_model(model, loader, len(self.classes), self.device)
+        distributed.broadcast_buffers(model)
+        result = evaluate_model(model, loader, len(self.classes), self.device)
         total = distributed.all_reduce(np.array([result["loss"] * result["count"],
                                                  result["count"]], np.float64))
         confusion = distributed.all_reduce(result["confusion"])

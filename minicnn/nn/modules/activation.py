@@ -1,5 +1,5 @@
 """Activation layers (``torch.nn``'s ReLU, ReLU6, Hardtanh, LeakyReLU, GELU, SiLU, Sigmoid, Tanh,
-Hardswish, Softmax, LogSoftmax): each calls the function of the same name in
+Hardswish, Hardsigmoid, Softmax, LogSoftmax): each calls the function of the same name in
 :mod:`minicnn.nn.functional`. Any input shape; float32 or float64; the output has the input's
 shape.
 
@@ -14,7 +14,7 @@ from .. import functional as F
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "Hardtanh", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh",
-           "Hardswish", "Softmax", "LogSoftmax"]
+           "Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax"]
 
 
 class ReLU(Module):
@@ -142,6 +142,19 @@ class Hardswish(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.hardswish(input)
+
+
+class Hardsigmoid(Module):
+    """relu6(x + 3) / 6 (Howard et al. 2019, MobileNetV3's gate; ``torch.nn.Hardsigmoid``).
+    ``inplace`` is accepted (and, as in PyTorch, not shown in the repr) but computed out of
+    place."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardsigmoid(input)
 
 
 def _implicit_dim(cls: str, ndim: int) -> int:
