@@ -380,6 +380,21 @@ def _add_train_options(p):
     p.add_argument("--ema", type=float, nargs="?", const=0.999, metavar="DECAY", default=S,
                    help="evaluate and keep an exponential moving average of the weights "
                    "(decay 0.999 when DECAY is left out)")
+    p.add_argument("--init-from", metavar="FILE", default=S,
+                   help="start from the weights of FILE (a minicnn train checkpoint, or a state "
+                   "dict saved by minicnn.save or torch.save) that match by name and shape; "
+                   "prints what it skipped (e.g. a head of another size)")
+    p.add_argument("--freeze", metavar="PATTERNS", default=S,
+                   help="comma-separated globs of parameter or module names not to train, "
+                   "e.g. 'features.*' (a linear probe)")
+    p.add_argument("--freeze-bn", action="store_true", default=S,
+                   help="batch norm in eval mode (running statistics kept) with frozen weights")
+    p.add_argument("--unfreeze-at", type=int, metavar="EPOCH", default=S,
+                   help="train the frozen parameters too from this 1-based epoch on (gradual "
+                   "unfreezing)")
+    p.add_argument("--head-lr", type=float, metavar="LR", default=S,
+                   help="learning rate of the classifier head (the last Linear layer); the "
+                   "rest uses --lr")
     p.add_argument("--small-input", action="store_true", default=S,
                    help="the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early "
                    "downsampling), for 28x28 and 32x32 images")

@@ -843,3 +843,71 @@ def test_small_input_and_auxiliary_heads(data_root, tmp_path):
     assert math.isfinite(loss) and abs(loss - expected) < 0.5  # dropout draws differ
     with pytest.raises(ConfigError, match="--small-input gives it a stem for small images"):
         Trainer(config(data_root, tmp_path, model="alexnet"), stream=io.StringIO())
+
+
+# ------------------------------------------------------------------ transfer learning (item 4)
+
+
+def test_init_from_skips_a_head_of_another_size(trained_run, tmp_path):
+    from minicnn.training.transfer import init_from
+
+    out, _, _ = trained_run
+    model = minicnn.models.lenet5(num_classes=7)
+    loaded, skipped = init_from(model, str(out / "best.npz"))
+    assert skipped == ["classifier.4.weight: shape (10, 84) in the file, (7, 84) here",
+                       "classifier.4.bias: shape (10,) in the file, (7,) here"]
+    trained = minicnn.load(out / "best.npz")["model"]
+    assert len(loaded) == len(trained) - 2
+    np.testing.assert_array_equal(model.features[0].weight.detach().numpy(),
+                                  trained["features.0.weight"].numpy())
+    # a plain state dict (what torch.save(model.state_dict()) holds) works the same
+    minicnn.save(minicnn.models.lenet5().state_dict(), tmp_path / "sd.pt")
+    assert init_from(minicnn.models.lenet5(), str(tmp_path / "sd.pt"))[1] == []
+    minicnn.save(minicnn.models.resnet20().state_dict(), tmp_path / "other.npz")
+    with pytest.raises(training.InputFileError, match="none of its .* entries matches"):
+        init_from(minicnn.models.lenet5(), str(tmp_path / "other.npz"))
+
+
+def test_linear_probe_then_unfreeze(trained_run, data_root, tmp_path):
+    out, _, _ = trained_run
+    start = minicnn.load(out / "best.npz")["model"]
+
+    def trained(**kw):
+        d = tmp_path / str(len(os.listdir(tmp_path)))
+        run(config(data_root, d, init_from=str(out / "best.npz"), **kw))
+        return minicnn.load(d / "last.npz")["model"]
+
+    probe = trained(freeze="features")
+    assert all(np.array_equal(probe[k].numpy(), start[k].numpy()) for k in start
+               if k.startswith("features."))
+    assert not np.array_equal(probe["classifier.4.weight"].numpy(),
+                              start["classifier.4.weight"].numpy())
+    gradual = trained(freeze="features.*", unfreeze_at=2)  # epoch 2 trains the body too
+    assert not np.array_equal(gradual["features.0.weight"].numpy(),
+                              start["features.0.weight"].numpy())
+
+
+def test_freeze_bn_and_head_lr(data_root, tmp_path):
+    cfg = config(data_root, tmp_path, model="resnet20", freeze_bn=True, head_lr=0.5, epochs=1,
+                 scheduler="none")
+    trainer = Trainer(cfg, stream=io.StringIO())
+    groups = trainer.optimizer.param_groups
+    assert [g["lr"] for g in groups] == [0.05, 0.5]
+    assert [id(p) for p in groups[1]["params"]] == [id(trainer.model.fc.weight),
+                                                    id(trainer.model.fc.bias)]
+    before = {k: v.numpy().copy() for k, v in trainer.model.state_dict().items()}
+    trainer.fit()
+    after = trainer.model.state_dict()
+    for key in ("bn1.running_mean", "bn1.running_var", "bn1.weight", "layer1.0.bn2.bias"):
+        np.testing.assert_array_equal(after[key].numpy(), before[key], err_msg=key)
+    assert not np.array_equal(after["conv1.weight"].numpy(), before["conv1.weight"])
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"freeze": "backbone.*"}, "--freeze 'backbone.*' matches no parameter"),
+    ({"unfreeze_at": 2}, "--unfreeze-at goes with --freeze or --freeze-bn"),
+    ({"head_lr": 0.0}, "--head-lr must be a number > 0.0"),
+])
+def test_transfer_option_errors(data_root, tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Trainer(config(data_root, tmp_path, **changes), stream=io.StringIO())

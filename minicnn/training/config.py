@@ -59,6 +59,11 @@ class TrainConfig:
     ``ema``: the decay of an exponential moving average of the weights (timm's ModelEmaV2;
     None off), which is what evaluation and the checkpoints' ``"ema"`` use. ``small_input``:
     the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early downsampling).
+    Transfer learning (:mod:`minicnn.training.transfer`): ``init_from`` (a checkpoint or state
+    dict whose matching weights start the model), ``freeze`` (comma-separated globs of
+    parameter or module names left untrained), ``freeze_bn`` (batch norm in eval mode with
+    frozen affine parameters), ``unfreeze_at`` (the 1-based epoch from which the frozen
+    parameters train too), ``head_lr`` (the lr of the last Linear layer's parameters; None: lr).
     val_split: fraction of the training set held out (default 0.1) to choose ``best.npz``;
     0 keeps the last epoch as ``best.npz`` (the test set never chooses).
     threads: None leaves minicnn's thread count as it is. out: the run directory (None:
@@ -95,6 +100,11 @@ class TrainConfig:
     cutmix: float = 0.0
     ema: float = None
     small_input: bool = False
+    init_from: str = None
+    freeze: str = None
+    freeze_bn: bool = False
+    unfreeze_at: int = None
+    head_lr: float = None
     val_split: float = 0.1
     threads: int = None
     seed: int = 0
@@ -132,6 +142,12 @@ class TrainConfig:
         _check_number("color_jitter", self.color_jitter, 0.0, 1.0)
         _check_number("mixup", self.mixup, 0.0, None)
         _check_number("cutmix", self.cutmix, 0.0, None)
+        if self.head_lr is not None:
+            _check_number("head_lr", self.head_lr, 0.0, None, low_open=True)
+        if self.unfreeze_at is not None:
+            _check_int("unfreeze_at", self.unfreeze_at, 1)
+            if not (self.freeze or self.freeze_bn):
+                raise ConfigError("--unfreeze-at goes with --freeze or --freeze-bn")
         if self.ema is not None:
             _check_number("ema", self.ema, 0.0, 1.0, low_open=True, high_open=True)
         if self.randaugment is not None:

@@ -97,6 +97,7 @@ from .. import distributed, nn, optim
 from .. import random as _random
 from ..autograd import NaNGradientError, detect_anomaly
 from ..backends import set_num_threads
+from ..nn.modules.norm import _BatchNorm
 from ..optim.swa_utils import AveragedModel, get_ema_avg_fn
 from ..serialization import load, save
 from ..utils.data import DistributedSampler
@@ -125,6 +126,7 @@ from .rundir import (
     write_confusion_csv,
     write_json,
 )
+from .transfer import frozen_names, head_parameter_names, init_from, set_bn_eval
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
 
@@ -260,7 +262,19 @@ class Trainer:
 
         # model, optimizer, schedule: the seed fixes the initial weights
         _random.manual_seed(config.seed)
-        self.model = model_for(config.model, self.data_info, config.small_input).to(self.device)
+        self.model = model_for(config.model, self.data_info, config.small_input)
+        self.transfer_report = None
+        if config.init_from is not None and _checkpoint is None:  # a resume has its own weights
+            self.transfer_report = init_from(self.model, config.init_from)
+        try:
+            self.frozen = frozen_names(self.model, config.freeze)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if config.freeze_bn:
+            self.frozen += [n for n, m in self.model.named_modules() if isinstance(m, _BatchNorm)
+                            for n in (f"{n}.weight", f"{n}.bias") if n not in self.frozen
+                            and m.affine]
+        self.model = self.model.to(self.device)
         self.ema = (AveragedModel(self.model, avg_fn=get_ema_avg_fn(config.ema), use_buffers=True)
                     if config.ema is not None else None)
         self.mixing = _batch_mixing(config, len(self.classes))
@@ -290,6 +304,11 @@ class Trainer:
     def _make_optimizer(self):
         c = self.config
         params = self.model.parameters()
+        if c.head_lr is not None:  # two groups: the body at lr, the head at head_lr
+            head = set(head_parameter_names(self.model))
+            named = list(self.model.named_parameters())
+            params = [{"params": [p for n, p in named if n not in head]},
+                      {"params": [p for n, p in named if n in head], "lr": c.head_lr}]
         if c.optimizer == "sgd":
             return optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
         cls = optim.Adam if c.optimizer == "adam" else optim.AdamW
@@ -306,7 +325,8 @@ class Trainer:
             if c.optimizer == "sgd":
                 kwargs = dict(cycle_momentum=c.momentum > 0, max_momentum=c.momentum,
                               base_momentum=min(0.85, c.momentum))
-            return sched.OneCycleLR(self.optimizer, max_lr=c.lr, total_steps=total,
+            max_lr = c.lr if c.head_lr is None else [c.lr, c.head_lr]
+            return sched.OneCycleLR(self.optimizer, max_lr=max_lr, total_steps=total,
                                     pct_start=float(pct), **kwargs)
         if c.scheduler == "cosine":
             main = sched.CosineAnnealingLR(self.optimizer, T_max=total - warmup)
@@ -421,6 +441,15 @@ class Trainer:
                   + f", {len(self.test_set)} test images; {c.epochs} "
                   f"epoch{'' if c.epochs == 1 else 's'}, batch {c.batch_size}, {c.optimizer} "
                   f"lr {c.lr:g}, {c.scheduler} schedule")
+        if self.transfer_report is not None:
+            loaded, skipped = self.transfer_report
+            self._log(f"--init-from {c.init_from}: {len(loaded)} tensors loaded"
+                      + (f"; kept as initialized: {'; '.join(skipped)}" if skipped else ""))
+        if self.frozen:
+            until = f" until epoch {c.unfreeze_at}" if c.unfreeze_at else ""
+            self._log(f"frozen{until}: {len(self.frozen)} of "
+                      f"{len(list(self.model.parameters()))} parameter tensors"
+                      + (", batch norm in eval mode" if c.freeze_bn else ""))
         try:
             while self.epoch < c.epochs:
                 row, lrs = self._run_epoch(self.epoch)
@@ -466,6 +495,18 @@ class Trainer:
         self._log("saved:\n" + "\n".join(f"  {path:<{width}}  {what}" for path, what in saved))
         return results
 
+    def _apply_freezing(self, epoch):
+        """--freeze / --freeze-bn for epoch ``epoch`` (0-based): the frozen parameters get no
+        gradient (the optimizer skips them) until ``unfreeze_at``; frozen batch norm also stays
+        in eval mode. A function of the epoch alone, so that a resumed run freezes the same."""
+        c = self.config
+        frozen = c.unfreeze_at is None or epoch + 1 < c.unfreeze_at
+        names = set(self.frozen)
+        for name, p in self.model.named_parameters():
+            p.requires_grad_(not (frozen and name in names))
+        if c.freeze_bn and frozen:
+            set_bn_eval(self.model)
+
     def _run_epoch(self, epoch):
         """Train and evaluate epoch ``epoch`` (0-based); returns (its metrics row, the lrs of
         :meth:`train_epoch`, which the metrics files do not keep)."""
@@ -490,6 +531,7 @@ class Trainer:
         loader = self.train_loader
         loader.set_epoch(epoch)
         self.model.train()
+        self._apply_freezing(epoch)
         n = len(loader)
         desc = f"epoch {epoch + 1}/{self.config.epochs}"
         bar = progress_bar(self.stream, n, desc) if self.rank == 0 else None
