@@ -6,7 +6,7 @@ and semantics: ``import minicnn as torch`` should feel familiar.
 """
 import numpy as _np
 
-from . import accelerator, backends, cuda, random
+from . import accelerator, autograd, backends, cuda, random
 from .version import __version__
 from .autograd import (Function, enable_grad, is_anomaly_check_nan_enabled, is_anomaly_enabled,
                        is_grad_enabled, no_grad, set_grad_enabled)
@@ -53,3 +53,14 @@ finfo = _np.finfo  # minicnn.finfo(minicnn.float32).eps
 iinfo = _np.iinfo
 
 from . import data, models, nn, optim, utils  # noqa: E402  (they use the names above)
+from . import amp  # noqa: E402
+from .amp import autocast  # noqa: E402
+
+if autograd.BFLOAT16 is not None:
+    bfloat16 = autograd.BFLOAT16  # ml_dtypes' (the "amp" extra)
+
+
+def __getattr__(name: str) -> object:
+    if name == "bfloat16":  # only reached without ml_dtypes: say what installs it
+        return amp.bfloat16_dtype()
+    raise AttributeError(f"module 'minicnn' has no attribute {name!r}")

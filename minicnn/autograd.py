@@ -37,6 +37,23 @@ if TYPE_CHECKING:
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+try:  # the optional ``amp`` extra: NumPy's bfloat16 dtype
+    import ml_dtypes
+    BFLOAT16: np.dtype[Any] | None = np.dtype(ml_dtypes.bfloat16)
+except ImportError:
+    BFLOAT16 = None
+#: floating dtypes whose kind is not "f" (bfloat16 is an ml_dtypes extension type, kind "V")
+_EXTRA_FLOATS = () if BFLOAT16 is None else (BFLOAT16,)
+
+
+def is_floating_dtype(dtype: Any) -> bool:
+    """True for float16, bfloat16 (with ml_dtypes), float32 and float64."""
+    return dtype.kind == "f" or dtype in _EXTRA_FLOATS
+
+
+def _float32() -> np.dtype[Any]:
+    return np.dtype(np.float32)
+
 _state = threading.local()  # grad mode is per thread, as in PyTorch
 
 _Tensor: Any = None  # the Tensor class, handed over by minicnn.tensor (see set_tensor_type)
@@ -211,6 +228,10 @@ class Context:
     # zero gradients of outputs that got none.
     _output_meta: tuple[tuple[tuple[int, ...], Any, str], ...] | None = None
     _non_differentiable: tuple[Any, ...] = ()
+    # Set by apply for an op that computed float16/bfloat16 arguments in float32 (see
+    # Function._low_precision): backward then gets float32 gradients and its results are rounded
+    # to each input's dtype.
+    _widened = False
     # Set in the anomaly mode only: the stack of the forward call (see detect_anomaly).
     forward_stack: traceback.StackSummary | None = None
     _materialize_grads = True
@@ -428,6 +449,15 @@ class Function:
     # of minicnn's own Functions (set for each subclass by __init_subclass__).
     _op_name = "Function"
 
+    # How the op treats float16/bfloat16 tensor arguments (kernels exist for float32 and float64
+    # only): "float32" widens them to float32, runs forward, and rounds the floating outputs to
+    # the arguments' dtype, or to the promoted one (PyTorch's) for arguments of mixed floating
+    # dtypes: float16/bfloat16 with float32 give float32; "input" is the same, but the outputs
+    # take the first floating argument's dtype (the normalizations: bfloat16 input, float32
+    # affine parameters, bfloat16 output, as PyTorch); "native" passes them as they are (data
+    # movement, which NumPy does on any dtype; mixed dtypes stay an error).
+    _low_precision = "float32"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         name = cls.__name__
@@ -449,9 +479,13 @@ class Function:
         """Run forward on the arrays behind ``args`` and record the call when grads are needed.
         Returns a Tensor, or a tuple of Tensors when forward returns a tuple of arrays.
 
+        float16/bfloat16 arguments are computed in float32 and the results stored back in the low
+        precision (see ``_low_precision``).
+
         Raises RuntimeError when tensor arguments live on different devices, TypeError when
-        floating-point tensor arguments have different dtypes (minicnn does not promote) and
-        when forward returns a tuple holding something other than arrays.
+        floating-point tensor arguments have different dtypes (minicnn promotes only a mix with
+        float16/bfloat16, as PyTorch does) and when forward returns a tuple holding something
+        other than arrays.
         """
         Tensor = _Tensor
         raw = []
@@ -459,6 +493,7 @@ class Function:
         first = None
         any_grad = False
         floating = None  # the first floating-point tensor argument
+        low = mixed = False  # a float16/bfloat16 argument; floating arguments of several dtypes
         for a in args:
             if isinstance(a, Tensor):
                 if first is None:
@@ -468,15 +503,19 @@ class Function:
                         f"{cls._op_name}: expected all tensors on the same device, got "
                         f"{first.device} (shape {tuple(first.shape)}) and {a.device} (shape "
                         f"{tuple(a.shape)})")
-                if a._data.dtype.kind == "f":
+                dt = a._data.dtype
+                if dt.kind == "f" or dt in _EXTRA_FLOATS:
+                    low = low or dt.itemsize == 2
                     if floating is None:
                         floating = a
-                    elif a._data.dtype != floating._data.dtype:
-                        raise TypeError(
-                            f"{cls._op_name}: expected tensors of one dtype, got "
-                            f"{floating.dtype} (shape {tuple(floating.shape)}) and {a.dtype} "
-                            f"(shape {tuple(a.shape)}); convert one with .to(dtype), .float() "
-                            "or .double()")
+                    elif dt != floating._data.dtype:
+                        mixed = True
+                        if not _promotes(cls, dt, floating._data.dtype):
+                            raise TypeError(
+                                f"{cls._op_name}: expected tensors of one dtype, got "
+                                f"{floating.dtype} (shape {tuple(floating.shape)}) and "
+                                f"{a.dtype} (shape {tuple(a.shape)}); convert one with "
+                                ".to(dtype), .float() or .double()")
                 raw.append(a._data)
                 needs.append(a.requires_grad)
                 any_grad = any_grad or a.requires_grad
@@ -486,7 +525,13 @@ class Function:
         device: Any = first.device if first is not None else None
         record = any_grad and is_grad_enabled()
         ctx = Context(cls, BACKENDS[device.type if device is not None else "cpu"], tuple(needs))
-        out = cls.forward(ctx, *raw)
+        if low and cls._low_precision != "native":
+            out_dtype = _widen(cls, ctx, args, raw, floating, mixed)
+            out = cls.forward(ctx, *raw)
+            if out_dtype is not None:
+                out = _round_outputs(ctx.backend, out, out_dtype)
+        else:
+            out = cls.forward(ctx, *raw)
         if ctx.output_device is not None:
             device = ctx.output_device
         if record:
@@ -497,8 +542,8 @@ class Function:
         if type(out) is not tuple:  # one output, nearly every op: the shortest path
             result = Tensor._wrap(out, device)
             data = result._data
-            if record and data.dtype.kind == "f" and not (ctx._non_differentiable
-                                                          and _marked(ctx, out)):
+            if record and is_floating_dtype(data.dtype) and not (ctx._non_differentiable
+                                                                 and _marked(ctx, out)):
                 result.grad_fn, result.requires_grad = ctx, True
             if first is None:
                 return result
@@ -517,7 +562,7 @@ class Function:
         results = tuple(Tensor._wrap(o, device) for o in out)
         if record:
             for nr, (o, result) in enumerate(zip(out, results)):
-                if result._data.dtype.kind == "f" and not _marked(ctx, o):
+                if is_floating_dtype(result._data.dtype) and not _marked(ctx, o):
                     result.grad_fn, result.requires_grad, result._output_nr = ctx, True, nr
             ctx._output_meta = tuple((o.shape, o.dtype, device.type) for o in out)
         for result in results:
@@ -525,6 +570,38 @@ class Function:
         if record and ctx._saved:
             ctx.record_versions(results, [a for a in args if isinstance(a, Tensor)])
         return results
+
+
+def _promotes(cls: type[Function], a: Any, b: Any) -> bool:
+    """Whether ``cls`` takes floating arguments of the different dtypes ``a`` and ``b``: only
+    float16/bfloat16 with float32 or with each other, in an op that computes them in float32
+    (not a "native" one); float64 mixes with nothing, as float32 and float64 do not."""
+    return (a.itemsize == 2 or b.itemsize == 2) and np.float64 not in (a, b) \
+        and cls._low_precision != "native"
+
+
+def _widen(cls: type[Function], ctx: Context, args: tuple[Any, ...], raw: list[Any],
+           floating: Any, mixed: bool) -> Any:
+    """Replace the float16/bfloat16 arrays of ``raw`` by float32 copies (through the kernel
+    table's ``cast``) and mark ``ctx`` for backward. Returns the dtype the floating outputs are
+    rounded to, or None when they stay float32 (a mix with float32: PyTorch's promotion)."""
+    f32 = _float32()
+    # mixed: float16/bfloat16 with float32 or with each other, which promote to float32
+    out_dtype = f32 if mixed and cls._low_precision != "input" else floating._data.dtype
+    for i, r in enumerate(raw):
+        if isinstance(args[i], _Tensor) and r.dtype.itemsize == 2 and is_floating_dtype(r.dtype):
+            raw[i] = ctx.backend.cast(r, f32)
+    ctx._widened = True
+    return None if out_dtype == f32 else out_dtype
+
+
+def _round_outputs(backend: Any, out: Any, dtype: Any) -> Any:
+    """Forward's float32 output(s) ``out`` rounded to ``dtype``."""
+    f32 = _float32()
+    if type(out) is not tuple:
+        return backend.cast(out, dtype) if out.dtype == f32 else out
+    return tuple(backend.cast(o, dtype) if isinstance(o, ARRAY_TYPES) and o.dtype == f32 else o
+                 for o in out)
 
 
 def _marked(ctx: Context, array: Any) -> bool:
@@ -603,9 +680,12 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
         single = node._output_meta is None  # nearly every node: one output, ``g`` an array
         try:
             if single:
-                input_grads = node.function.backward(node, g)
+                input_grads = node.function.backward(
+                    node, _widen_grad(g) if node._widened else g)
             else:
                 upstream = node.output_grads(g)
+                if node._widened:  # computed in float32: so is its backward
+                    upstream = [_widen_grad(u) for u in upstream]
                 input_grads = node.function.backward(node, *upstream)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -629,7 +709,9 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             except (ValueError, IndexError):
                 raise RuntimeError(f"{node.name()} returned a gradient of shape {np.shape(gi)} "
                                    f"for an input of shape {t._data.shape}") from None
-            if gi.dtype != t._data.dtype:
+            if gi.dtype != t._data.dtype and node._widened:  # back to the input's low precision
+                gi = node.backend.cast(gi, t._data.dtype)
+            elif gi.dtype != t._data.dtype:
                 raise RuntimeError(f"{node.name()} returned a {gi.dtype} gradient for a "
                                    f"{t.dtype} input of shape {t._data.shape}")
             if t.grad_fn is None or t._retains_grad:
@@ -649,6 +731,14 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 grads[key] = grads[key] + gi if key in grads else gi
             else:
                 _add_grad(grads, previous, t._output_nr, gi)
+
+
+def _widen_grad(g: Any) -> Any:
+    """An upstream gradient of a node computed in float32 (see Function._low_precision), as a
+    float32 array (None stays None: an output without gradient)."""
+    if g is None or g.dtype.itemsize != 2:
+        return g
+    return array_table(g).cast(g, _float32())
 
 
 class NaNGradientError(RuntimeError):

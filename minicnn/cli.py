@@ -186,9 +186,9 @@ def _summary(args):
                               f"{', '.join(models.list_models())}) nor a checkpoint file")
         checkpoint = args.source
     if checkpoint is not None:
-        if args.num_classes is not None:
-            raise ConfigError("--num-classes goes with a model name only: a checkpoint fixes "
-                              "its classes")
+        if args.num_classes is not None or args.small_input:
+            raise ConfigError("--num-classes and --small-input go with a model name only: a "
+                              "checkpoint fixes its model")
         model, ckpt = load_checkpoint_model(checkpoint)
         name = ckpt["config"]["model"]
         shape = args.input_shape or (ckpt["dataset"]["channels"], *ckpt["dataset"]["image_size"])
@@ -199,7 +199,7 @@ def _summary(args):
             inspect.signature(getattr(models, name)).parameters["num_classes"].default
     try:
         if checkpoint is None:
-            model = build_model(name, num_classes, shape[0], shape[1:])
+            model = build_model(name, num_classes, shape[0], shape[1:], args.small_input)
         print(summary(model, shape, batch_size=args.batch_size))
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"model {name!r} does not accept input shape "
@@ -395,6 +395,10 @@ def _add_train_options(p):
     p.add_argument("--head-lr", type=float, metavar="LR", default=S,
                    help="learning rate of the classifier head (the last Linear layer); the "
                    "rest uses --lr")
+    p.add_argument("--amp", nargs="?", const="bfloat16", choices=("bfloat16", "float16"),
+                   default=S, help="mixed precision: forward and loss under minicnn.autocast "
+                   "(bfloat16 when DTYPE is left out; float16 adds a GradScaler). minicnn has no "
+                   "16-bit kernels yet: it rounds as PyTorch's autocast, not faster")
     p.add_argument("--small-input", action="store_true", default=S,
                    help="the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early "
                    "downsampling), for 28x28 and 32x32 images")
@@ -504,6 +508,9 @@ def build_parser():
                    "ImageNet models)")
     p.add_argument("--batch-size", type=_positive_int, default=1,
                    help="batch size for the activation memory (default 1)")
+    p.add_argument("--small-input", action="store_true",
+                   help="with a model name: its CIFAR stem (3x3 stride-1 first conv, no early "
+                   "downsampling), as minicnn train --small-input")
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("viz", help="draw filters, feature maps, Grad-CAM, saliency or training "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .autograd import Function
+from .autograd import Function, is_floating_dtype
 from .device import CPU, as_device, move
 from .geometry import check_numel, int_tuple
 from .ops._util import _DEFAULT_FLOAT, default_float, operands
@@ -64,8 +64,8 @@ def _tensor_arg(fn: str, value: object) -> Tensor:
 
 
 def is_floating_point(input: Tensor) -> bool:
-    """True for a float16, float32 or float64 tensor (``torch.is_floating_point``)."""
-    return _tensor_arg("is_floating_point", input).dtype.kind == "f"
+    """True for a float16, bfloat16, float32 or float64 tensor (``torch.is_floating_point``)."""
+    return is_floating_dtype(_tensor_arg("is_floating_point", input).dtype)
 
 
 def numel(input: Tensor) -> int:

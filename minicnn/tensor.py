@@ -371,7 +371,7 @@ class Tensor(_OpMethods):
 
     def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         """Set requires_grad in place (leaves only, floating dtypes only); returns self."""
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and not autograd.is_floating_dtype(self._data.dtype):
             raise RuntimeError(f"only tensors of floating point dtype can require gradients, "
                                f"got dtype {self.dtype}")
         if not requires_grad and self.grad_fn is not None:

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import ops
 from . import random as _random
+from .autograd import is_floating_dtype
 from .device import CPU, DEVICE_TYPES, move
 from .device import device as _device
 from .ops._util import as_operand, is_scalar, tensor_args
@@ -662,7 +663,7 @@ class TensorMethods:
         return self._new("full", (size,), dtype, device, requires_grad, fill_value)
 
     def is_floating_point(self: Any) -> bool:
-        return self.dtype.kind == "f"
+        return is_floating_dtype(self.dtype)
 
     # elementwise
     def isnan(self: Any) -> Tensor:

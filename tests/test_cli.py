@@ -284,7 +284,7 @@ def test_summary_of_a_checkpoint(run_dir, tmp_path, capsys):
     code, _, err = minicnn_cli(capsys, "summary", run_dir, "--input-shape", "1,32,32")
     assert code == 2 and "model 'lenet5' does not accept input shape 1,32,32" in err
     code, _, err = minicnn_cli(capsys, "summary", run_dir, "--num-classes", "3")
-    assert code == 2 and "--num-classes goes with a model name only" in err
+    assert code == 2 and "--num-classes and --small-input go with a model name only" in err
 
 
 @pytest.mark.parametrize("argv, message", [

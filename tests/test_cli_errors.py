@@ -122,7 +122,8 @@ CASES = [
     (["summary", "lenet5", "--input-shape", "1,4,4"], 2, "does not accept input shape"),
     (["summary", "{root}/junk.npz"], 1, "not a minicnn checkpoint"),
     (["summary", "{root}/huge-image.npz"], 1, "'dataset.image_size'"),
-    (["summary", "{run}", "--num-classes", "3"], 2, "--num-classes goes with a model name"),
+    (["summary", "{run}", "--num-classes", "3"], 2, "--num-classes and --small-input go with"),
+    (["summary", "lenet5", "--small-input"], 2, "--small-input: lenet5 has no ImageNet stem"),
     # viz, explain, data, bench
     (["viz", "filters", "--checkpoint", "{root}/junk.npz"], 1, "not a minicnn checkpoint"),
     (["viz", "features", "--checkpoint", "{run}"], 2, "needs --image"),

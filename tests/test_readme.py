@@ -199,4 +199,5 @@ def test_readme_distributed_command(readme_run):
     result = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (work / "dist" / "best.npz").is_file()
-    assert f"{N_TRAIN} train" in result.stdout
+    n_val = round(0.1 * N_TRAIN)  # the default validation split
+    assert f"{N_TRAIN - n_val} train, {n_val} val" in result.stdout

@@ -911,3 +911,25 @@ def test_freeze_bn_and_head_lr(data_root, tmp_path):
 def test_transfer_option_errors(data_root, tmp_path, changes, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         Trainer(config(data_root, tmp_path, **changes), stream=io.StringIO())
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_amp_trains_and_resumes_exactly(trained_run, data_root, tmp_path, monkeypatch, dtype):
+    pytest.importorskip("ml_dtypes")
+    whole = tmp_path / "whole"
+    results, _ = run(config(data_root, whole, amp=dtype))
+    assert math.isfinite(results["test_loss"])
+    ckpt = minicnn.load(whole / "last.npz")
+    fp32 = minicnn.load(trained_run[0] / "last.npz")  # the same recipe in float32
+    w = "features.0.weight"
+    difference = np.abs(ckpt["model"][w].numpy() - fp32["model"][w].numpy()).max()
+    assert 0 < difference < 0.05  # rounded to 16 bits on the way, yet close
+    assert (ckpt["scaler"] is not None) == (dtype == "float16")  # loss scaling for float16 only
+    assert all(v.dtype == minicnn.float32 for v in ckpt["model"].values() if v.is_floating_point())
+    part = tmp_path / "part"
+    interrupt_after(monkeypatch, N_TRAIN // BATCH + 1)
+    with pytest.raises(TrainingInterrupted):
+        run(config(data_root, part, amp=dtype))
+    monkeypatch.undo()
+    Trainer.resume(part, stream=io.StringIO()).fit()
+    assert_same_run(whole, part)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from ..autograd import is_floating_dtype
 from ..backends import BACKENDS
 from ..device import CPU
 from ..geometry import int_tuple
@@ -42,7 +43,7 @@ def as_operand(value: Any, like: Tensor) -> Tensor:
     if isinstance(value, np.ndarray):
         return Tensor._wrap(native_order(value), like.device if table.host_memory else CPU)
     array = np.asarray(value)
-    if like.dtype.kind == "f" and array.dtype.kind in "biuf":
+    if is_floating_dtype(like.dtype) and array.dtype.kind in "biuf":
         array = array.astype(like.dtype)
     elif array.dtype == np.float64:  # a Python float meeting an integer tensor: the default
         array = array.astype(default_float())  # float dtype, as PyTorch (int64 * 2.5 is float32)
@@ -66,9 +67,9 @@ def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
         a = Tensor._wrap(array.astype(default_float()) if array.dtype == np.float64 else array,
                          CPU)
     a, b = (a, as_operand(b, a)) if isinstance(a, Tensor) else (as_operand(a, b), b)
-    if a.dtype.kind == "f" and b.dtype.kind in "biu":
+    if is_floating_dtype(a.dtype) and b.dtype.kind in "biu":
         b = b.to(a.dtype)
-    elif b.dtype.kind == "f" and a.dtype.kind in "biu":
+    elif is_floating_dtype(b.dtype) and a.dtype.kind in "biu":
         a = a.to(b.dtype)
     return a, b
 

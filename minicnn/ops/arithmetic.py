@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
+from . import _autocast
 from ._util import (
     check_broadcast,
     is_number,
@@ -297,10 +298,10 @@ def rsub(input: Tensor | Number, other: Tensor | Number, *, alpha: Number = 1) -
 def _float_like(*tensors):
     """The tensors with integer ones converted to the first floating dtype among them (as
     operands() does for two); unchanged when none is floating."""
-    ref = next((t.dtype for t in tensors if t.dtype.kind == "f"), None)
+    ref = next((t.dtype for t in tensors if is_floating_dtype(t.dtype)), None)
     if ref is None:
         return tensors
-    return tuple(t if t.dtype.kind == "f" else t.to(ref) for t in tensors)
+    return tuple(t if is_floating_dtype(t.dtype) else t.to(ref) for t in tensors)
 
 
 def _pointwise3(name, input, tensor1, tensor2, value):
@@ -351,7 +352,7 @@ def lerp(input: Tensor, end: Tensor, weight: Tensor | Number) -> Tensor:
     tensor_arg("lerp", "end", 2, end)
     tensor_or_number_arg("lerp", "weight", 3, weight)
     named = [("end", end)] + ([("weight", weight)] if isinstance(weight, Tensor) else [])
-    if input.dtype.kind != "f":
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"lerp: input must be float32 or float64, got {input.dtype}")
     for name, t in named:
         if t.dtype != input.dtype:
@@ -394,6 +395,7 @@ def neg(input: Tensor) -> Tensor:
 
 
 @tensor_args("input", "other")
+@_autocast.lower_precision
 def matmul(input: Tensor, other: Tensor) -> Tensor:
     """Matrix product (``torch.matmul``): 1-D, 2-D and batched (N, ..., n, k) @ (..., k, m) with
     broadcast batch dimensions.
@@ -419,6 +421,7 @@ def matmul(input: Tensor, other: Tensor) -> Tensor:
     return MatmulFn.apply(a, b)
 
 
+@_autocast.lower_precision
 def bmm(input: Tensor, mat2: Tensor) -> Tensor:
     """Batched matrix product of (B, n, k) and (B, k, m) tensors, giving (B, n, m)
     (``torch.bmm``); no broadcasting.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..geometry import (
     GeometryError,
     check_output_padding,
@@ -22,6 +22,7 @@ from ..geometry import (
     resolve_padding,
 )
 from ..tensor import Tensor
+from . import _autocast
 from ._util import c_contiguous as _c
 from ._util import tensor_args
 from .shape import pad as _pad
@@ -81,7 +82,7 @@ def _check(fn, input, weight, bias, groups):
     """Common checks: float input, 4-D (3-D is taken as one unbatched image), 4-D weight, one
     dtype for input, weight and bias, groups.
     Returns (input as 4-D, whether it was unbatched)."""
-    if input.dtype.kind != "f":
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"{fn}: input must be float32 or float64, got {input.dtype}")
     unbatched = input.ndim == 3
     if unbatched:
@@ -101,6 +102,7 @@ def _check(fn, input, weight, bias, groups):
 
 
 @tensor_args("input", "weight", optional=("bias",))
+@_autocast.lower_precision
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
            padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1) -> Tensor:
     """2-D convolution (cross-correlation) over an NCHW batch, as ``torch.nn.functional.conv2d``.
@@ -144,6 +146,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
 
 
 @tensor_args("input", "weight", optional=("bias",))
+@_autocast.lower_precision
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None,
                      stride: IntPair = 1, padding: IntPair = 0, output_padding: IntPair = 0,
                      groups: int = 1, dilation: IntPair = 1) -> Tensor:

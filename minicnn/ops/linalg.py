@@ -12,6 +12,7 @@ import numpy as np
 
 from ..autograd import Function, type_name
 from ..tensor import Tensor
+from . import _autocast
 from ._util import host_only, is_number, operands, tensor_arg
 from .arithmetic import MatmulFn, _scalar, mul
 from .shape import reshape
@@ -94,6 +95,7 @@ def _matrix(name, t):
         raise RuntimeError(f"{name} must be a matrix")
 
 
+@_autocast.lower_precision
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """The matrix product of an (n, m) and an (m, p) tensor, giving (n, p) (``torch.mm``); no
     broadcasting. Differentiable.
@@ -151,6 +153,7 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
     return mul(reshape(input, (-1, 1)), reshape(vec2, (1, -1)))
 
 
+@_autocast.lower_precision
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: Number = 1,
           alpha: Number = 1) -> Tensor:
     """beta * input + alpha * (mat1 @ mat2) (``torch.addmm``): mat1 (n, m), mat2 (m, p), input
@@ -226,6 +229,7 @@ def _parse_einsum(equation, operands):
     return tuple(subs), out
 
 
+@_autocast.lower_precision
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation (``torch.einsum``): ``einsum("ij,jk->ik", a, b)`` is a @ b,
     ``"bij,bjk->bik"`` a batched product, ``"ii->i"`` a diagonal, ``"i,j->ij"`` an outer product;

@@ -15,10 +15,11 @@ import warnings
 import numpy as np
 
 from .. import random as _random
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, is_floating_dtype, is_grad_enabled
 from ..backends import array_table
 from ..device import move
 from ..tensor import Tensor
+from . import _autocast
 from ._util import c_contiguous as _c
 from .activation import log_softmax
 
@@ -31,7 +32,7 @@ def _tensor(fn, name, x):
     """Require a floating-point Tensor."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{fn}: {name} must be a Tensor, got {type(x).__name__}")
-    if x._data.dtype.kind != "f":
+    if not is_floating_dtype(x._data.dtype):
         raise TypeError(f"{fn}: {name} must have a floating dtype (float32 or float64), "
                         f"got {x.dtype}")
 
@@ -74,6 +75,7 @@ class LinearFn(Function):
         return (gx, gw, gb) if len(needs) > 2 else (gx, gw)
 
 
+@_autocast.lower_precision
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """Affine map y = input @ weight^T + bias (``torch.nn.functional.linear``).
 
@@ -282,6 +284,7 @@ def _class_targets(fn, input, target, weight):
     return t if t.flags.c_contiguous else np.ascontiguousarray(t)
 
 
+@_autocast.float32
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
@@ -313,7 +316,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be between 0.0 and 1.0, got "
                          f"{label_smoothing}")
-    if isinstance(target, Tensor) and target._data.dtype.kind == "f":
+    if isinstance(target, Tensor) and is_floating_dtype(target._data.dtype):
         return _cross_entropy_probs(input, target, weight, ignore_index, reduction,
                                     label_smoothing)
     t = _class_targets("cross_entropy", input, target, weight)
@@ -351,6 +354,7 @@ def _cross_entropy_probs(input, target, weight, ignore_index, reduction, label_s
     return total if reduction == "sum" else total / (input._data.size // max(C, 1))
 
 
+@_autocast.float32
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, ignore_index: int = -100,
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood loss (``torch.nn.functional.nll_loss``): -w_t * input[n, t, ...].
@@ -392,6 +396,7 @@ class MSELossFn(Function):
                 -gd if ctx.needs_input_grad[1] else None, None)
 
 
+@_autocast.float32
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """Mean squared error (``torch.nn.functional.mse_loss``): (input - target)^2, then reduced.
 

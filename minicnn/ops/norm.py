@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 
@@ -36,6 +36,7 @@ __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
 
 class BatchNormFn(Function):
     """Batch norm over axis 1 of x (N, C, *); running stats updated in place in training mode."""
+    _low_precision = "input"  # a bfloat16 input with float32 parameters stays bfloat16
 
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
@@ -71,6 +72,7 @@ class InstanceNormFn(Function):
     """Instance norm: batch norm of x (N, C, *) viewed as (1, N * C, *), as PyTorch computes it;
     weight, bias and the running statistics are repeated N times, and the running statistics
     get the mean over the batch of the N per-instance updates."""
+    _low_precision = "input"  # a bfloat16 input with float32 parameters stays bfloat16
 
     @staticmethod
     def forward(ctx, x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps):
@@ -112,6 +114,7 @@ class InstanceNormFn(Function):
 
 class LayerNormFn(Function):
     """Layer norm over the last ``ndim`` dimensions of x (flattened to (M, D) for the kernels)."""
+    _low_precision = "input"  # a bfloat16 input with float32 parameters stays bfloat16
 
     @staticmethod
     def forward(ctx, x, weight, bias, ndim, eps):
@@ -139,6 +142,7 @@ class LayerNormFn(Function):
 
 class GroupNormFn(Function):
     """Group norm of x (N, C, *): statistics per sample over each group of C / G channels."""
+    _low_precision = "input"  # a bfloat16 input with float32 parameters stays bfloat16
 
     @staticmethod
     def forward(ctx, x, weight, bias, num_groups, eps):
@@ -163,7 +167,7 @@ class GroupNormFn(Function):
 def _check_input(fn, input, min_ndim, layout):
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}: input must be a minicnn.Tensor, got {type(input).__name__}")
-    if input.dtype.kind != "f":
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
     if input.ndim < min_ndim:
         raise ValueError(f"{fn}: input must have shape {layout}, got {tuple(input.shape)} "
@@ -171,12 +175,13 @@ def _check_input(fn, input, min_ndim, layout):
 
 
 def _check_param(fn, name, t, shape, input, what):
-    """None, or a Tensor of ``shape`` with input's dtype (weight, bias, running statistics)."""
+    """None, or a Tensor of ``shape`` with input's dtype (weight, bias, running statistics);
+    float32 ones also go with a float16/bfloat16 input (PyTorch's mixed precision)."""
     if t is None:
         return
     if not isinstance(t, Tensor):
         raise TypeError(f"{fn}: {name} must be a minicnn.Tensor or None, got {type(t).__name__}")
-    if t.dtype != input.dtype:
+    if t.dtype != input.dtype and not (input.dtype.itemsize == 2 and t.dtype == np.float32):
         raise TypeError(f"{fn}: {name} has dtype {t.dtype} but input has dtype {input.dtype}")
     if tuple(t.shape) != tuple(shape):
         raise ValueError(f"{fn}: {name} must have shape {tuple(shape)} to match {what} of input "

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..backends.reference.elementwise import _erf  # NumPy has no erf ufunc: one copy of it
 from ..tensor import Tensor
 from ._util import (
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def floating(x: Tensor) -> Tensor:
     """``x`` itself when floating, else converted to the default float dtype (float32): integer
     input to a transcendental function gives PyTorch's default float dtype."""
-    return x if x.dtype.kind == "f" else x.to(default_float())
+    return x if is_floating_dtype(x.dtype) else x.to(default_float())
 
 
 # ---------------------------------------------------------------- trigonometric and hyperbolic
@@ -366,13 +366,13 @@ def floor(input: Tensor) -> Tensor:
     """The largest integer <= each element (``torch.floor``); zero gradient. Integer tensors
     come back unchanged (a copy)."""
     tensor_arg("floor", "input", 1, input)
-    return FloorFn.apply(input) if input.dtype.kind == "f" else input.clone()
+    return FloorFn.apply(input) if is_floating_dtype(input.dtype) else input.clone()
 
 
 def ceil(input: Tensor) -> Tensor:
     """The smallest integer >= each element (``torch.ceil``); zero gradient."""
     tensor_arg("ceil", "input", 1, input)
-    return CeilFn.apply(input) if input.dtype.kind == "f" else input.clone()
+    return CeilFn.apply(input) if is_floating_dtype(input.dtype) else input.clone()
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
@@ -384,7 +384,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     tensor_arg("round", "input", 1, input)
     if not isinstance(decimals, (int, np.integer)) or isinstance(decimals, bool):
         raise TypeError(f"round(): argument 'decimals' must be int, not {type(decimals).__name__}")
-    if input.dtype.kind != "f":
+    if not is_floating_dtype(input.dtype):
         if decimals:
             raise NotImplementedError(f"round: decimals={decimals} is not implemented for "
                                       f"{input.dtype} tensors")
@@ -441,7 +441,7 @@ def where(condition: Tensor, input: Tensor | Number | None = None,
         raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor "
                            f"with dtype {condition.dtype}")
     a, b = _where_scalars(condition, input, other)
-    if a.dtype != b.dtype and a.dtype.kind == b.dtype.kind == "f":
+    if a.dtype != b.dtype and is_floating_dtype(a.dtype) and is_floating_dtype(b.dtype):
         # Function.apply would compare both with the (bool) condition only
         raise TypeError(f"where: expected input and other of one dtype, got {a.dtype} and "
                         f"{b.dtype}; convert one with .to(dtype), .float() or .double()")
@@ -468,7 +468,8 @@ def masked_fill(input: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
         if value.ndim != 0:
             raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
                                f"tensor with {value.ndim} dimension(s).")
-        if value.dtype != input.dtype and not (value.dtype.kind == input.dtype.kind == "f"):
+        if value.dtype != input.dtype and not (is_floating_dtype(value.dtype)
+                                               and is_floating_dtype(input.dtype)):
             value = value.to(input.dtype)  # a number in a tensor; only float32/float64 clash
     else:  # a number in the input's dtype (a device scalar on "cuda")
         value = as_operand(input.dtype.type(value), input)
@@ -481,7 +482,7 @@ def masked_fill(input: Tensor, mask: Tensor, value: Tensor | Number) -> Tensor:
 def _test(name, ufunc, input):
     tensor_arg(name, "input", 1, input)
     host_only(name, input)
-    if input.dtype.kind != "f":  # integers and bools are always finite
+    if not is_floating_dtype(input.dtype):  # integers and bools are always finite
         value = ufunc is np.isfinite
         return Tensor._wrap(np.full(input.shape, value), input.device)
     return Tensor._wrap(np.asarray(ufunc(input._data)), input.device)

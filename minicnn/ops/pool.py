@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..autograd import Function, is_grad_enabled
+from ..autograd import Function, is_floating_dtype, is_grad_enabled
 from ..geometry import is_int, output_size, pair, pool_window
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
@@ -166,7 +166,7 @@ def _check_input(fn, input, nonempty_channels=True):
     C (unless ``nonempty_channels`` is False), H and W (N may be 0), as PyTorch requires."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{fn}: input must be a minicnn.Tensor, got {type(input).__name__}")
-    if input.dtype not in (np.float32, np.float64):
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"{fn}: input must have dtype float32 or float64, got {input.dtype}")
     if input.ndim not in (3, 4):
         raise ValueError(f"{fn}: input must have shape (N, C, H, W) or (C, H, W), got "

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, overload
 import numpy as np
 
 from .. import autograd
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
+from . import _autocast
 from ._util import default_float, host_only, normalize_dim, normalize_dims, tensor_args
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ def mean(input: Tensor, dim: ShapeLike | None = None, keepdim: bool = False, *,
          axis: ShapeLike | None = None) -> Tensor:
     """Mean over ``dim`` (``torch.mean``); floating-point input only."""
     dim = _dim_or_axis("mean", dim, axis)
-    if input.dtype.kind != "f":
+    if not is_floating_dtype(input.dtype):
         raise TypeError(f"mean: input must be float32 or float64, got {input.dtype}")
     return MeanFn.apply(input, normalize_dims(dim, input.ndim), keepdim)
 
@@ -455,6 +456,7 @@ def _accumulating(input, dtype):
 
 
 @tensor_args("input")
+@_autocast.float32
 def prod(input: Tensor, dim: int | None = None, keepdim: bool = False, *,
          dtype: DTypeLike | None = None) -> Tensor:
     """The product of all elements (0-d), or over one dimension ``dim`` (``torch.prod``).
@@ -488,7 +490,7 @@ def logsumexp(input: Tensor, dim: ShapeLike, keepdim: bool = False) -> Tensor:
     (``torch.logsumexp``); integer input gives the default float dtype. Differentiable: the
     gradient is the softmax over ``dim``."""
     host_only("logsumexp", input)
-    x = input if input.dtype.kind == "f" else input.to(default_float())
+    x = input if is_floating_dtype(input.dtype) else input.to(default_float())
     return LogSumExpFn.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
@@ -506,7 +508,7 @@ def norm(input: Tensor, p: float | str = "fro", dim: ShapeLike | None = None, ke
     """
     host_only("norm", input)
     x = input if dtype is None else input.to(dtype)
-    if x.dtype.kind != "f":
+    if not is_floating_dtype(x.dtype):
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
                            f"input. Got {autograd.type_name(x.dtype)}")
     if isinstance(p, str):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, is_floating_dtype
 from ..backends import BACKENDS, to_host
 from ..device import as_device
 from ..tensor import Tensor
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 
 class ReshapeFn(Function):
+    _low_precision = "native"
+
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
@@ -40,6 +42,8 @@ class ReshapeFn(Function):
 
 
 class PermuteFn(Function):
+    _low_precision = "native"
+
     @staticmethod
     def forward(ctx, x, dims):
         ctx.inverse = tuple(np.argsort(dims))
@@ -52,6 +56,7 @@ class PermuteFn(Function):
 
 class ExpandFn(Function):
     """A broadcast view; the engine sums the gradient back over the expanded dimensions."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -63,6 +68,8 @@ class ExpandFn(Function):
 
 
 class CloneFn(Function):
+    _low_precision = "native"
+
     @staticmethod
     def forward(ctx, x):
         return x.copy()  # C order, on the array's device
@@ -85,6 +92,7 @@ def _convert(a, dtype, device):
 class ToFn(Function):
     """Copy to another dtype and/or device; the gradient goes back to the input's dtype and
     device."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, dtype, device, source):
@@ -101,6 +109,7 @@ class GetItemFn(Function):
     """x[index]. Backward scatters the gradient into zeros: plain assignment for basic indices
     (ints, slices, None, Ellipsis: no position repeats), scatter-add (np.add.at) for integer or
     boolean arrays, where a position may be picked more than once."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, index):
@@ -165,6 +174,7 @@ class RepeatFn(Function):
     """np.tile semantics: x (shape n, with leading 1s up to len(sizes)) repeated sizes[i] times
     along each dimension i. Forward broadcasts x to (s0, n0, s1, n1, ...) and merges each pair;
     backward splits the gradient the same way and sums over the s axes."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, sizes):
@@ -180,6 +190,8 @@ class RepeatFn(Function):
 
 
 class CatFn(Function):
+    _low_precision = "native"
+
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim = dim
@@ -192,6 +204,8 @@ class CatFn(Function):
 
 
 class StackFn(Function):
+    _low_precision = "native"
+
     @staticmethod
     def forward(ctx, dim, *xs):
         ctx.dim, ctx.n = dim, len(xs)
@@ -251,6 +265,7 @@ class PadIndexedFn(Function):
 
 class FlipFn(Function):
     """The order of the elements reversed along ``dims`` (a copy, as in PyTorch)."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, dims):
@@ -264,6 +279,7 @@ class FlipFn(Function):
 
 class RollFn(Function):
     """Elements shifted cyclically by ``shifts`` along ``dims``; backward shifts back."""
+    _low_precision = "native"
 
     @staticmethod
     def forward(ctx, x, shifts, dims):
@@ -568,7 +584,7 @@ def to(input: Tensor, dtype: DTypeLike | None = None, device: DeviceLike = None)
     device = input.device if device is None else as_device(device)
     if dtype == input.dtype and device == input.device:
         return input
-    if input.requires_grad and dtype.kind != "f":
+    if input.requires_grad and not is_floating_dtype(dtype):
         raise RuntimeError(f"to: a tensor that requires grad cannot become {dtype}; detach() first")
     return ToFn.apply(input, dtype, device, input.device)
 
@@ -602,7 +618,8 @@ def index_put(input: Tensor, indices: Any, values: Tensor | Number,
     index = to_index(indices)
     if not isinstance(values, Tensor):
         values = as_operand(input.dtype.type(values), input)
-    elif values.dtype != input.dtype and not values.dtype.kind == input.dtype.kind == "f":
+    elif values.dtype != input.dtype and not (is_floating_dtype(values.dtype)
+                                              and is_floating_dtype(input.dtype)):
         values = values.to(input.dtype)  # e.g. an int tensor into a float one
     try:
         return IndexPutFn.apply(input, index, values, bool(accumulate))

@@ -25,6 +25,7 @@ __all__ = ["DEFAULT_LR", "DEVICES", "OPTIMIZERS", "RUNTIME_OPTIONS", "SCHEDULERS
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
 DEVICES = ("cpu", "cuda")
+AMP_DTYPES = ("bfloat16", "float16")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 # options that may differ when resuming: they change how fast a run goes, not what it computes
 RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed",
@@ -59,6 +60,9 @@ class TrainConfig:
     ``ema``: the decay of an exponential moving average of the weights (timm's ModelEmaV2;
     None off), which is what evaluation and the checkpoints' ``"ema"`` use. ``small_input``:
     the CIFAR stem of an ImageNet model (3x3 stride-1 first conv, no early downsampling).
+    ``amp``: "bfloat16" or "float16": the forward pass and the loss under
+    :class:`minicnn.autocast` of that dtype (float16 with a :class:`minicnn.amp.GradScaler`);
+    None: float32 throughout.
     Transfer learning (:mod:`minicnn.training.transfer`): ``init_from`` (a checkpoint or state
     dict whose matching weights start the model), ``freeze`` (comma-separated globs of
     parameter or module names left untrained), ``freeze_bn`` (batch norm in eval mode with
@@ -100,6 +104,7 @@ class TrainConfig:
     cutmix: float = 0.0
     ema: float = None
     small_input: bool = False
+    amp: str = None
     init_from: str = None
     freeze: str = None
     freeze_bn: bool = False
@@ -142,6 +147,8 @@ class TrainConfig:
         _check_number("color_jitter", self.color_jitter, 0.0, 1.0)
         _check_number("mixup", self.mixup, 0.0, None)
         _check_number("cutmix", self.cutmix, 0.0, None)
+        if self.amp is not None:
+            _check_choice("amp", self.amp, AMP_DTYPES)
         if self.head_lr is not None:
             _check_number("head_lr", self.head_lr, 0.0, None, low_open=True)
         if self.unfreeze_at is not None:

@@ -23,6 +23,9 @@ def build_model(name, num_classes, in_channels, image_size, small_input=False):
     asked (the CIFAR stem of an ImageNet model)."""
     kwargs = dict(num_classes=num_classes, in_channels=in_channels)
     if small_input:
+        if "small_input" not in inspect.signature(getattr(models, name)).parameters:
+            raise ConfigError(f"--small-input: {name} has no ImageNet stem to replace (it is "
+                              "built for small images already)")
         kwargs["small_input"] = True
     if "input_size" in inspect.signature(getattr(models, name)).parameters:
         kwargs["input_size"] = image_size[-1]

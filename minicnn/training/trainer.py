@@ -93,7 +93,7 @@ import time
 
 import numpy as np
 
-from .. import distributed, nn, optim
+from .. import amp, distributed, nn, optim
 from .. import random as _random
 from ..autograd import NaNGradientError, detect_anomaly
 from ..backends import set_num_threads
@@ -278,6 +278,8 @@ class Trainer:
         self.ema = (AveragedModel(self.model, avg_fn=get_ema_avg_fn(config.ema), use_buffers=True)
                     if config.ema is not None else None)
         self.mixing = _batch_mixing(config, len(self.classes))
+        # float16's narrow range needs loss scaling; bfloat16 has float32's (as in PyTorch)
+        self.scaler = amp.GradScaler() if config.amp == "float16" else None
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.fingerprint = {"data": data_print, "recipe": recipe_fingerprint(config, self.model)}
@@ -355,7 +357,8 @@ class Trainer:
                 "config": dataclasses.asdict(self.config), "dataset": self.data_info,
                 "history": self.history, "best": self.best, "interrupted": None,
                 "world_size": self.world_size, "fingerprint": self.fingerprint,
-                "ema": self.ema.state_dict() if self.ema is not None else None}
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def _restore(self, ckpt):
         trained_on = int(ckpt.get("world_size", 1))
@@ -375,6 +378,8 @@ class Trainer:
             self.model.load_state_dict(ckpt["model"])
             if self.ema is not None:
                 self.ema.load_state_dict(ckpt["ema"])
+            if self.scaler is not None:
+                self.scaler.load_state_dict(ckpt["scaler"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -577,18 +582,21 @@ class Trainer:
             mix = self.mixing[0] if len(self.mixing) == 1 else \
                 self.mixing[int(_random.default_generator().integers(2))]
             x, target = mix(x, y)
-        logits, aux = _logits_and_aux(self.model(x))
-        loss = nn.functional.cross_entropy(logits, target,
-                                           label_smoothing=self.config.label_smoothing)
-        for a in aux:  # GoogLeNet's auxiliary classifiers, weighted 0.3 (Szegedy et al. 2015)
-            loss = loss + 0.3 * nn.functional.cross_entropy(
-                a, target, label_smoothing=self.config.label_smoothing)
+        low = {"bfloat16": amp.bfloat16_dtype, "float16": lambda: np.float16}
+        with (amp.autocast("cpu", dtype=low[self.config.amp]()) if self.config.amp
+              else contextlib.nullcontext()):
+            logits, aux = _logits_and_aux(self.model(x))
+            loss = nn.functional.cross_entropy(logits, target,
+                                               label_smoothing=self.config.label_smoothing)
+            for a in aux:  # GoogLeNet's auxiliary classifiers, weighted 0.3 (Szegedy et al.)
+                loss = loss + 0.3 * nn.functional.cross_entropy(
+                    a, target, label_smoothing=self.config.label_smoothing)
         value = loss.item()
         if not math.isfinite(value):  # stop before the step spreads it into the weights
             raise self._diverged(value)
         self.optimizer.zero_grad()
         try:
-            loss.backward()
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
         except NaNGradientError as e:  # --detect-anomaly
             stack = e.node.forward_stack
             where = (f" (forward at {stack[-1].filename}:{stack[-1].lineno})" if stack else "")
@@ -596,7 +604,11 @@ class Trainer:
                                  f"{where} made NaN gradients") from None
         if self.world_size > 1:
             distributed.allreduce_gradients(self.model)
-        self.optimizer.step()
+        if self.scaler is not None:  # skips the step when a gradient overflowed
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
         if self.scheduler is not None:

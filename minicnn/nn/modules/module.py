@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..._compat import add_note
-from ...autograd import no_grad
+from ...autograd import is_floating_dtype, no_grad
 from ...device import as_device, move
 from ...device import device as Device
 from ...tensor import Tensor
@@ -389,11 +389,11 @@ class Module:
             device = as_device(device)
         if dtype is not None:
             dtype = np.dtype(dtype)
-            if dtype.kind != "f":
+            if not is_floating_dtype(dtype):
                 raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
 
         def convert(t: Tensor) -> Tensor:
-            target = dtype if dtype is not None and t.dtype.kind == "f" else None
+            target = dtype if dtype is not None and is_floating_dtype(t.dtype) else None
             return t.to(device=device, dtype=target)
 
         return self._apply_to_tensors(convert)
