@@ -11,6 +11,7 @@ Layers of the test plan (docs: DESIGN.md, "Tests, in layers"):
 5. bad input: each error names the argument.
 """
 import math
+import re
 
 import numpy as np
 import pytest
@@ -519,6 +520,78 @@ def test_instance_norm_matches_torch(torch, shape, dtype, mode, seed, device, us
     compare_grads([mx, mw, mb], [tx, tw, tb], dtype, "instance_norm", k, x.size // C)
 
 
+INSTANCE_NORMS = {1: (4, 3, 5), 2: (3, 3, 4, 5), 3: (2, 3, 3, 2, 4)}  # d -> a batched input shape
+
+
+def instance_norm_pair(torch, d, device="cpu", **kwargs):
+    """(minicnn, torch) InstanceNorm{d}d in float64, torch's random weights, bias and running
+    statistics loaded into minicnn's by name."""
+    tm = getattr(torch.nn, f"InstanceNorm{d}d")(3, dtype=torch.float64, **kwargs)
+    mm = getattr(minicnn.nn, f"InstanceNorm{d}d")(3, dtype=np.float64, device=device, **kwargs)
+    assert list(mm.state_dict()) == list(tm.state_dict())
+    with torch.no_grad():
+        for name, v in tm.state_dict().items():
+            if v.is_floating_point():
+                v.uniform_(0.5, 1.5) if name == "running_var" else v.normal_()
+    mm.load_state_dict({k: v.numpy() for k, v in tm.state_dict().items()})
+    return mm, tm
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("track", [True, False], ids=["track", "notrack"])
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_instance_norm_modules_match_torch(torch, d, affine, track, batched, device):
+    mm, tm = instance_norm_pair(torch, d, device, affine=affine, track_running_stats=track,
+                                momentum=0.3)
+    rng = np.random.default_rng(d)
+    shape = INSTANCE_NORMS[d] if batched else INSTANCE_NORMS[d][1:]
+    close = dict(rtol=1e-9, atol=1e-10)
+    for training in (True, True, False):  # two training steps, then eval
+        mm.train(training), tm.train(training)
+        x, g = make(rng, shape, np.float64, 2.0, 0.5), make(rng, shape, np.float64)
+        mx = minicnn.tensor(x, requires_grad=True, device=device)
+        tx = torch.tensor(x, requires_grad=True)
+        y, ty = mm(mx), tm(tx)
+        assert tuple(y.shape) == shape
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), **close)
+        y.backward(minicnn.tensor(g, device=device))
+        ty.backward(torch.tensor(g))
+        np.testing.assert_allclose(mx.grad.numpy(), tx.grad.numpy(), **close)
+        for name, p in tm.named_parameters():
+            got = getattr(mm, name).grad
+            np.testing.assert_allclose(got.numpy(), p.grad.numpy(), **close, err_msg=name)
+        mm.zero_grad(), tm.zero_grad()
+        for name, b in tm.state_dict().items():
+            np.testing.assert_allclose(mm.state_dict()[name].numpy(), b.numpy(), **close,
+                                       err_msg=name)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_instance_norm_module_repr_parameters_and_momentum_none(torch, d):
+    configs = [{}, dict(affine=True), dict(affine=True, bias=False),
+               dict(track_running_stats=True, momentum=None, eps=1e-3)]
+    for kwargs in configs:
+        mm, tm = instance_norm_pair(torch, d, **kwargs)
+        assert repr(mm) == repr(tm)
+        assert [n for n, _ in mm.named_parameters()] == [n for n, _ in tm.named_parameters()]
+        assert [n for n, _ in mm.named_buffers()] == [n for n, _ in tm.named_buffers()]
+        assert {n: p is None for n, p in mm._parameters.items()} \
+            == {n: p is None for n, p in tm._parameters.items()}
+    # momentum=None: PyTorch passes momentum 0, leaving the running statistics as they were
+    x = make(np.random.default_rng(0), INSTANCE_NORMS[d], np.float64)
+    before = {k: v.numpy().copy() for k, v in mm.state_dict().items()}
+    mm(minicnn.tensor(x)), tm(torch.tensor(x))
+    for name, b in tm.state_dict().items():  # PyTorch's (1 - 0) * r + 0 * x may move an ulp
+        np.testing.assert_allclose(mm.state_dict()[name].numpy(), b.numpy(), rtol=1e-15, atol=1e-15)
+        np.testing.assert_allclose(mm.state_dict()[name].numpy(), before[name], rtol=1e-15,
+                                   atol=1e-15)
+    assert repr(minicnn.nn.InstanceNorm2d(3)) == ("InstanceNorm2d(3, eps=1e-05, momentum=0.1, "
+                                                  "affine=False, bias=False, "
+                                                  "track_running_stats=False)")
+
+
 # ---------------------------------------------------------------- 3. float64 gradcheck
 
 def leaves(arrays, device):
@@ -708,6 +781,53 @@ def test_instance_norm_bad_arguments():
         F.instance_norm(t((2, 3, 4)), use_input_stats=False)
     with pytest.raises(ValueError, match=r"running_var must have shape \(3,\)"):
         F.instance_norm(t((2, 3, 4)), t(3), t(2))
+
+
+def torch_error(torch, fn):
+    """PyTorch's (type, message) for ``fn()``."""
+    with pytest.raises(Exception) as info:
+        fn()
+    return info.type, str(info.value)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_instance_norm_module_bad_input(torch, d):
+    mc_cls, t_cls = getattr(minicnn.nn, f"InstanceNorm{d}d"), getattr(torch.nn, f"InstanceNorm{d}d")
+    batched = INSTANCE_NORMS[d]
+    for shape in [batched[:-2], batched + (2,)]:  # one rank too few, one too many
+        kind, message = torch_error(torch, lambda: t_cls(3)(torch.ones(shape)))
+        with pytest.raises(kind, match=f"^{re.escape(message)}"):
+            mc_cls(3)(t(shape))
+    for shape in [(2, 4) + batched[2:], (4,) + batched[2:]]:  # 4 channels, batched and not
+        kind, message = torch_error(torch, lambda: t_cls(3, affine=True)(torch.ones(shape)))
+        with pytest.raises(kind, match=f"^{re.escape(message)}"):
+            mc_cls(3, affine=True)(t(shape))
+        # affine=False: num_features is unused, PyTorch only warns
+        x = make(np.random.default_rng(1), shape, np.float32)
+        with pytest.warns(UserWarning) as caught:
+            ty = t_cls(3)(torch.tensor(x))
+        with pytest.warns(UserWarning, match=f"^{re.escape(str(caught[0].message))}$") as ours:
+            y = mc_cls(3)(minicnn.tensor(x))
+        assert ours[0].filename == __file__  # points at the caller
+        np.testing.assert_allclose(y.numpy(), ty.numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError, match=f"InstanceNorm{d}d\\(3\\) expected a minicnn.Tensor"):
+        mc_cls(3)(np.ones(batched, np.float32))
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element when training"):
+        mc_cls(3)(t((3,) + (1,) * d))
+    mc_cls(3, track_running_stats=True).eval()(t((3,) + (1,) * d))  # fine with running stats
+
+
+def test_instance_norm_module_loads_running_stats_only_when_tracking(torch):
+    """As PyTorch for its own (versioned) state dicts: running statistics are unexpected keys
+    for a module that does not track them."""
+    sd = torch.nn.InstanceNorm2d(3, track_running_stats=True).state_dict()
+    theirs = torch.nn.InstanceNorm2d(3).load_state_dict(sd, strict=False)
+    ours = minicnn.nn.InstanceNorm2d(3).load_state_dict({k: v.numpy() for k, v in sd.items()},
+                                                        strict=False)
+    assert ours.unexpected_keys == theirs.unexpected_keys and not ours.missing_keys
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "running_mean", '
+                                           r'"running_var", "num_batches_tracked"'):
+        minicnn.nn.InstanceNorm2d(3).load_state_dict(sd)
 
 
 # the kernels themselves (Cython): never crash, name the argument

@@ -119,7 +119,7 @@ def test_run_directory(trained_run):
     last = minicnn.load(out / "last.npz")
     assert set(last) == {"format", "version", "epoch", "model", "optimizer", "scheduler", "rng",
                          "config", "dataset", "history", "best", "interrupted", "world_size",
-                         "fingerprint", "ema"}
+                         "fingerprint", "ema", "scaler"}
     assert last["format"] == "minicnn-train" and last["epoch"] == 2
     assert last["interrupted"] is None
     assert last["rng"]["loader"] == {"seed": 0, "epoch": 2}

@@ -1,12 +1,14 @@
-"""Normalization layers: BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm (``torch.nn``'s).
+"""Normalization layers: BatchNorm1d, BatchNorm2d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm
+(``torch.nn``'s).
 
-Each holds its affine parameters (and, for batch norm, the running statistics as buffers) and
-calls :mod:`minicnn.nn.functional`; :func:`~minicnn.nn.functional.batch_norm` updates the
-running statistics itself, in place.
+Each holds its affine parameters (and, for batch and instance norm, the running statistics as
+buffers) and calls :mod:`minicnn.nn.functional`; :func:`~minicnn.nn.functional.batch_norm` and
+:func:`~minicnn.nn.functional.instance_norm` update the running statistics themselves, in place.
 """
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
@@ -24,7 +26,8 @@ from .module import Module
 if TYPE_CHECKING:
     from ...device import device as Device
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+           "LayerNorm", "GroupNorm"]
 
 
 def _positive_int(cls: str, name: str, value: object) -> int:
@@ -49,12 +52,9 @@ def _affine(module: Module, shape: int | tuple[int, ...], affine: bool, bias: bo
         module.register_parameter("bias", None)
 
 
-class _BatchNorm(Module):
-    """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015), as torch.nn's
-    _BatchNorm: see BatchNorm2d for the arguments and semantics."""
-
-    _ndims: tuple[int, ...]  # the accepted input ranks, set by each subclass
-    _layout = ""  # the expected input layout, for error messages
+class _NormBase(Module):
+    """The (C,) affine parameters and running-statistics buffers shared by batch and instance
+    norm, as torch.nn's _NormBase: see BatchNorm2d for the arguments."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
@@ -94,6 +94,19 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class _BatchNorm(_NormBase):
+    """Batch normalization over the channel axis 1 (Ioffe & Szegedy 2015), as torch.nn's
+    _BatchNorm: see BatchNorm2d for the arguments and semantics."""
+
+    _ndims: tuple[int, ...]  # the accepted input ranks, set by each subclass
+    _layout = ""  # the expected input layout, for error messages
+
     def forward(self, input: Tensor) -> Tensor:
         if not isinstance(input, Tensor) or input.ndim not in self._ndims \
                 or input.shape[1] != self.num_features:
@@ -124,11 +137,6 @@ class _BatchNorm(Module):
                             f"minicnn.Tensor input, got {type(input).__name__}")
         raise ValueError(f"{type(self).__name__}({self.num_features}) expected input of shape "
                          f"{self._layout.format(C=self.num_features)}, got {tuple(input.shape)}")
-
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, bias={self.bias is not None}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -164,6 +172,98 @@ class BatchNorm2d(_BatchNorm):
 
     _ndims = (4,)
     _layout = "(N, {C}, H, W)"
+
+
+class _InstanceNorm(_NormBase):
+    """Instance normalization (Ulyanov, Vedaldi & Lempitsky 2016), as torch.nn's _InstanceNorm:
+    see InstanceNorm2d for the arguments and semantics."""
+
+    _ndim: int  # the rank of a batched input, set by each subclass; one less is unbatched
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = False, track_running_stats: bool = False,
+                 device: str | Device | None = None, dtype: npt.DTypeLike | None = None, *,
+                 bias: bool = True) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype,
+                         bias=bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{type(self).__name__}({self.num_features}) expected a "
+                            f"minicnn.Tensor input, got {type(input).__name__}")
+        batched = self._ndim
+        if input.ndim not in (batched - 1, batched):
+            raise ValueError(f"expected {batched - 1}D or {batched}D input "
+                             f"(got {input.ndim}D input)")
+        dim = input.ndim - batched + 1  # the channel axis: 0 unbatched, 1 batched
+        if input.shape[dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={dim} to match num_features "
+                                 f"({self.num_features}), but got: {input.shape[dim]}.")
+            # without weight or bias (and running statistics) any channel count works
+            warnings.warn(f"input's size at dim={dim} does not match num_features. You can "
+                          "silence this warning by not passing in num_features, which is not "
+                          "used because affine=False", UserWarning, stacklevel=3)
+        unbatched = dim == 0
+        if unbatched:
+            input = input.unsqueeze(0)
+        buffers, params = self._buffers, self._parameters
+        # momentum=None means no update here (PyTorch passes 0), not a cumulative average
+        out = F.instance_norm(input, buffers["running_mean"], buffers["running_var"],
+                              params["weight"], params["bias"],
+                              self.training or not self.track_running_stats,
+                              0.0 if self.momentum is None else self.momentum, self.eps)
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of an (N, C, L) or unbatched (C, L) input
+    (``torch.nn.InstanceNorm1d``); arguments, buffers and semantics as :class:`InstanceNorm2d`,
+    statistics over L. Raises ValueError "expected 2D or 3D input (got 4D input)" for another
+    rank.
+    """
+
+    _ndim = 3
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization (Ulyanov, Vedaldi & Lempitsky 2016, "Instance Normalization: The
+    Missing Ingredient for Fast Stylization"; ``torch.nn.InstanceNorm2d``) of an (N, C, H, W)
+    or unbatched (C, H, W) input: each sample's each channel is normalized over its (H, W)
+    positions, y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance). Output: the
+    input's shape.
+
+    Args: num_features C, eps=1e-5, momentum=0.1, affine=False (True: learnable ``weight`` = 1
+    and ``bias`` = 0, (C,)), track_running_stats=False, device, dtype, keyword ``bias=True``
+    (False: no bias even when affine).
+
+    Buffers (when track_running_stats): ``running_mean`` (C,) = 0, ``running_var`` (C,) = 1 and
+    ``num_batches_tracked`` (0-d int64) = 0, which, as in PyTorch, instance norm never counts.
+
+    Statistics come from the input unless the module is in eval mode with track_running_stats,
+    which normalizes with the running statistics. Training with track_running_stats updates them
+    in place: running = (1 - momentum) * running + momentum * stat, stat being the batch mean of
+    the per-instance means and unbiased variances; momentum=None leaves them unchanged.
+
+    Raises TypeError for a non-Tensor input; ValueError "expected 3D or 4D input (got 5D
+    input)" for another rank, "expected input's size at dim=1 to match num_features (3), but
+    got: 4." when affine and the channel count differs (affine=False only warns, as PyTorch,
+    though running statistics of the wrong size then raise), and as
+    :func:`~minicnn.nn.functional.instance_norm` (e.g. "Expected more than 1 spatial element
+    when training").
+    """
+
+    _ndim = 4
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of an (N, C, D, H, W) or unbatched (C, D, H, W) input
+    (``torch.nn.InstanceNorm3d``); arguments, buffers and semantics as :class:`InstanceNorm2d`,
+    statistics over (D, H, W). Raises ValueError "expected 4D or 5D input (got 6D input)" for
+    another rank.
+    """
+
+    _ndim = 5
 
 
 class LayerNorm(Module):
