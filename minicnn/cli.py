@@ -9,6 +9,7 @@
                                                --checkpoint FILE; --input-shape C,H,W
   minicnn viz gradcam --checkpoint runs/lenet5/best.npz --image shoe.png --out cam.png
   minicnn explain conv2d --padding 1           what conv2d computes, step by step
+  minicnn explain conv2d --backward --groups 2  its backward pass (dW, dX by col2im), grouped
   minicnn data info fashion-mnist              (or: data fetch NAME)
   minicnn info                                 version, backends, threads, BLAS, CUDA
   minicnn bench all --json FILE --plot PNG     speed against PyTorch
@@ -200,10 +201,16 @@ def _summary(args):
     try:
         if checkpoint is None:
             model = build_model(name, num_classes, shape[0], shape[1:], args.small_input)
-        print(summary(model, shape, batch_size=args.batch_size))
+        table = summary(model, shape, batch_size=args.batch_size)
     except (ValueError, RuntimeError) as e:
         raise ConfigError(f"model {name!r} does not accept input shape "
                           f"{','.join(map(str, shape))}: {e}") from None
+    if args.rf:  # after the plain pass, so that an error here is the receptive field's own
+        try:
+            table = summary(model, shape, batch_size=args.batch_size, rf=True)
+        except ValueError as e:
+            raise ConfigError(f"--rf: {e}") from None
+    print(table)
     return EXIT_OK
 
 
@@ -211,6 +218,8 @@ def _summary(args):
 
 
 def _viz(args):
+    import numpy as np
+
     from . import no_grad, tensor
     from .training import ConfigError, InputFileError, load_checkpoint_model, read_images
     from .utils import viz
@@ -229,20 +238,26 @@ def _viz(args):
                 raise ConfigError(f"viz {args.what} needs --image FILE")
             x = tensor(read_images([args.image], info))
             if args.what == "features":
-                maps = viz.feature_maps(model, x, args.layer)[0]
-                viz.plot_feature_maps(maps, out, title=f"{args.layer or 'first conv'}: "
-                                      f"{maps.shape[0]} maps of {args.image}")
+                maps, source = viz.feature_maps(model, x, args.layer, return_layer=True)
+                viz.plot_feature_maps(maps[0], out, title=f"{source}: {maps.shape[1]} maps of "
+                                      f"{args.image}")
             else:
+                with no_grad():
+                    probs = viz.softmax(model(x).numpy())[0]
+                predicted = int(probs.argmax())
                 target = _class_index(args.target, info["classes"])
-                if target is None:  # the predicted class
-                    with no_grad():
-                        target = int(model(x).numpy().argmax())
-                if args.what == "gradcam":
-                    heat = viz.grad_cam(model, x, args.layer, target)[0]
+                # the predicted class, and beside it the chosen one on the same absolute scale
+                targets = [predicted] + ([target] if target not in (None, predicted) else [])
+                if args.what == "gradcam":  # weighted by p: a class ruled out looks cold
+                    heat = [viz.grad_cam(model, x, args.layer, t, by_probability=True)[0]
+                            for t in targets]
+                    what = "Grad-CAM x p(class)"
                 else:
-                    heat = viz.saliency(model, x, target)[0]
-                viz.plot_heatmap(x.numpy()[0], heat, out, title=f"{args.what} for class "
-                                 f"{info['classes'][target]!r}")
+                    heat = [viz.saliency(model, x, t)[0] for t in targets]
+                    what = "saliency |d logit / d pixel|"
+                viz.plot_heatmap(x.numpy()[0], np.stack(heat), out, title=f"{what}: {title}",
+                                 titles=[f"{info['classes'][t]!r} p={probs[t]:.3f}"
+                                         for t in targets])
     except InputFileError:  # an image it cannot read: a bad file, not a bad option
         raise
     except ValueError as e:
@@ -270,10 +285,13 @@ def _explain(args):
     try:
         if args.op == "conv2d":
             explain.conv2d(stride=args.stride or 1, padding=args.padding,
-                           dilation=args.dilation)
-        elif args.op == "maxpool":
-            explain.max_pool2d(kernel_size=args.kernel_size, stride=args.stride,
-                               padding=args.padding)
+                           dilation=args.dilation, groups=args.groups, backward=args.backward,
+                           in_channels=args.in_channels)
+        elif args.op in ("maxpool", "avgpool"):
+            pool = explain.max_pool2d if args.op == "maxpool" else explain.avg_pool2d
+            pool(kernel_size=args.kernel_size, stride=args.stride, padding=args.padding)
+        elif args.op == "softmax":
+            explain.softmax_cross_entropy()
         else:
             explain.batch_norm()
     except ValueError as e:
@@ -511,6 +529,9 @@ def build_parser():
     p.add_argument("--small-input", action="store_true",
                    help="with a model name: its CIFAR stem (3x3 stride-1 first conv, no early "
                    "downsampling), as minicnn train --small-input")
+    p.add_argument("--rf", action="store_true",
+                   help="add each layer's receptive field size, jump (effective stride) and "
+                   "start (centre of the first unit's field), in input pixels")
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("viz", help="draw filters, feature maps, Grad-CAM, saliency or training "
@@ -527,14 +548,23 @@ def build_parser():
     p.add_argument("--out", metavar="PNG", help="default WHAT.png")
     p.set_defaults(func=_viz)
 
-    p = sub.add_parser("explain", help="print step by step what conv2d (im2col + GEMM), max "
-                       "pooling or batch norm computes on a small input")
-    p.add_argument("op", choices=("conv2d", "maxpool", "batchnorm"))
-    p.add_argument("--kernel-size", type=_positive_int, default=2, help="maxpool (default 2)")
+    p = sub.add_parser("explain", help="print step by step what conv2d (im2col + GEMM, and its "
+                       "backward), max or average pooling, batch norm or softmax + cross "
+                       "entropy computes on a small input")
+    p.add_argument("op", choices=("conv2d", "maxpool", "avgpool", "batchnorm", "softmax"))
+    p.add_argument("--kernel-size", type=_positive_int, default=2,
+                   help="maxpool, avgpool (default 2)")
     p.add_argument("--stride", type=_positive_int,
-                   help="conv2d (default 1), maxpool (default: the kernel size)")
+                   help="conv2d (default 1), maxpool, avgpool (default: the kernel size)")
     p.add_argument("--padding", type=int, default=0, help="default 0")
     p.add_argument("--dilation", type=_positive_int, default=1, help="conv2d (default 1)")
+    p.add_argument("--groups", type=_positive_int, default=1,
+                   help="conv2d (default 1; depthwise when equal to the channels)")
+    p.add_argument("--in-channels", type=_positive_int, metavar="C",
+                   help="conv2d: channels of the example image (default 2, or --groups when "
+                   "2 is not a multiple of it)")
+    p.add_argument("--backward", action="store_true",
+                   help="conv2d: also the gradients, dW = grad @ cols^T, dX = col2im(W^T @ grad)")
     p.set_defaults(func=_explain)
 
     p = sub.add_parser("data", help="download a data set, or show what minicnn knows of it")

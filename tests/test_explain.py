@@ -13,14 +13,16 @@ from minicnn.backends import BACKENDS, reference
 
 def printed(text, title):
     """The numbers printed under the line ``title:`` (up to the next unindented line), without
-    the row labels (k=0, (c,i,j))."""
+    the row and column labels (k=0, (c,i,j))."""
     lines = text.splitlines()
     start = lines.index(f"{title}:") + 1
     rows = []
     for line in lines[start:]:
         if not line.startswith("  "):
             break
-        rows.append([float(v) for v in line.split() if not re.search(r"[=(]", v)])  # no labels
+        row = [float(v) for v in line.split() if not re.search(r"[=(]", v)]  # no labels
+        if row:  # not the column labels' line
+            rows.append(row)
     return np.array(rows)
 
 
@@ -126,3 +128,142 @@ def test_cli(capsys):
     assert code == 0 and "dgamma" in out
     code, _, err = run(capsys, "explain", "maxpool", "--padding", "5")
     assert code == 2 and "padding should be at most half" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"groups": 2}, {"groups": 2, "in_channels": 4, "stride": 2, "padding": 1},
+    {"groups": 3, "dilation": 2, "padding": 1}, {"padding": 1, "stride": 2},
+])
+def test_conv2d_backward_steps(torch, kwargs):
+    out = io.StringIO()
+    r = explain.conv2d(**kwargs, backward=True, file=out)
+    text = out.getvalue()
+    s, p, d = kwargs.get("stride", 1), kwargs.get("padding", 0), kwargs.get("dilation", 1)
+    G = kwargs.get("groups", 1)
+    assert r["x"].shape[0] == kwargs.get("in_channels", 2 if 2 % G == 0 else G)
+    x, w, b = (torch.tensor(r[k], requires_grad=True) for k in ("x", "weight", "bias"))
+    y = torch.nn.functional.conv2d(x[None], w, b, s, p, d, G)
+    y.backward(torch.from_numpy(r["grad_output"][None]))
+    want = dict(output=y[0].detach().numpy(), grad_input=x.grad.numpy(),
+                grad_weight=w.grad.numpy(), grad_bias=b.grad.numpy())
+    for key, value in want.items():  # integer-valued: exact
+        np.testing.assert_array_equal(r[key], value)
+        np.testing.assert_array_equal(r["minicnn_" + key], value)
+    np.testing.assert_array_equal(r["kernel_col2im"], want["grad_input"])
+    C, K = r["x"].shape[0], r["weight"].shape[0]
+    for c in range(C):  # what is printed is what autograd computes
+        np.testing.assert_array_equal(printed(text, f"dX[{c}]"), want["grad_input"][c])
+    for k in range(K):
+        for c in range(C // G):
+            np.testing.assert_array_equal(printed(text, f"dW[{k}, {c}]"), want["grad_weight"][k, c])
+        np.testing.assert_array_equal(printed(text, f"y[{k}]"), want["output"][k])
+    # the steps: dW = grad @ cols^T and W^T @ grad per group, printed as computed
+    R, L = r["weight_matrix"].shape[1], r["cols"].shape[1]
+    Cg, Kg = C // G, K // G
+    for g in range(G):
+        part = "" if G == 1 else (f" for group {g} (channels {g * Cg}..{(g + 1) * Cg - 1}, "
+                                  f"filters {g * Kg}..{(g + 1) * Kg - 1})")
+        rows, filters = slice(g * R, (g + 1) * R), slice(g * Kg, (g + 1) * Kg)
+        gm = r["grad_output"].reshape(K, L)[filters]
+        np.testing.assert_array_equal(
+            printed(text, f"dW{part} = grad @ cols^T: ({K // G}, {L}) @ ({L}, {R}) = "
+                          f"({K // G}, {R}), row k, column (c, i, j)"),
+            gm @ r["cols"][rows].T)
+        np.testing.assert_array_equal(
+            printed(text, f"W^T @ grad{part}: ({R}, {K // G}) @ ({K // G}, {L}) = ({R}, {L}), the "
+                          "gradient of each entry of the column matrix"),
+            r["weight_matrix"][filters].T @ gm)
+        np.testing.assert_array_equal(
+            printed(text, f"GEMM{part}: weight matrix @ columns = ({K // G}, {L})"),
+            r["weight_matrix"][filters] @ r["cols"][rows])
+    assert ("depthwise" in text) == (G == C)
+    assert text.count("max difference 0\n") == 5
+
+
+def test_conv2d_groups_errors():
+    with pytest.raises(ValueError, match=r"groups \(3\) must divide the 4 input channels"):
+        explain.conv2d(groups=3, in_channels=4, file=io.StringIO())
+    with pytest.raises(ValueError, match=r"weight must be \(K, C/groups=1, kh, kw\)"):
+        explain.conv2d(np.ones((2, 3, 3)), np.ones((2, 2, 2, 2)), groups=2, file=io.StringIO())
+    with pytest.raises(ValueError, match=r"groups \(2\) must divide the 3 filters"):
+        explain.conv2d(np.ones((2, 3, 3)), np.ones((3, 1, 2, 2)), groups=2, file=io.StringIO())
+    with pytest.raises(ValueError, match=r"grad_output must be \(2, 3, 3\)"):
+        explain.conv2d(backward=True, grad_output=np.ones((2, 2, 2)), file=io.StringIO())
+
+
+@pytest.mark.parametrize("op", [explain.max_pool2d, explain.avg_pool2d])
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3, "stride": 1, "padding": 1},
+                                    {"kernel_size": 3, "stride": 2, "padding": 1},
+                                    {"kernel_size": 2, "stride": 1, "padding": 1}])
+def test_pool_windows_stay_in_the_image(op, kwargs):
+    # windows on the padding used to print rows/columns past the last one (4 of a 4x4 image)
+    out = io.StringIO()
+    op(**kwargs, file=out)
+    windows = re.findall(r"^window \((\d+), (\d+)\): rows (-?\d+)\.\.(-?\d+), columns "
+                         r"(-?\d+)\.\.(-?\d+)( \(and padding[^)]*\))?:", out.getvalue(), re.M)
+    k, s, p = kwargs["kernel_size"], kwargs["stride"], kwargs["padding"]
+    Ho = (4 + 2 * p - k) // s + 1
+    assert len(windows) == Ho * Ho
+    for oh, ow, r0, r1, c0, c1, padding in windows:
+        oh, ow, r0, r1, c0, c1 = map(int, (oh, ow, r0, r1, c0, c1))
+        assert (r0, r1) == (max(oh * s - p, 0), min(oh * s - p + k, 4) - 1)
+        assert (c0, c1) == (max(ow * s - p, 0), min(ow * s - p + k, 4) - 1)
+        assert bool(padding) == (r1 - r0 + 1 < k or c1 - c0 + 1 < k)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"kernel_size": 3, "stride": 1, "padding": 1},
+                                    {"kernel_size": 3, "stride": 2, "padding": 1}])
+def test_avg_pool2d_steps(torch, rng, kwargs):
+    out = io.StringIO()
+    Ho = (4 + 2 - 3) // kwargs["stride"] + 1 if kwargs else 2
+    g = None if not kwargs else rng.standard_normal((1, Ho, Ho))
+    r = explain.avg_pool2d(**kwargs, grad_output=g, file=out)
+    text = out.getvalue()
+    x = torch.tensor(r["x"][None], requires_grad=True)
+    k = kwargs.get("kernel_size", 2)
+    y = torch.nn.functional.avg_pool2d(x, k, kwargs.get("stride"), kwargs.get("padding", 0))
+    y.backward(torch.ones_like(y) if g is None else torch.from_numpy(g[None]))
+    want = dict(output=y[0].detach().numpy(), grad_input=x.grad[0].numpy())
+    for key, value in want.items():
+        np.testing.assert_allclose(r[key], value, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(r["minicnn_" + key], value, rtol=1e-12, atol=1e-15)
+        # printed to 4 significant digits
+        name = {"output": "y[0]", "grad_input": "grad_input[0]"}[key]
+        np.testing.assert_allclose(printed(text, name), value[0], rtol=1e-3, atol=1e-4)
+    assert f"sum / {k * k} (count_include_pad" in text
+    with pytest.raises(ValueError, match="padding should be at most half of kernel_size"):
+        explain.avg_pool2d(kernel_size=2, padding=2, file=out)
+
+
+def test_softmax_cross_entropy_steps(torch):
+    out = io.StringIO()
+    r = explain.softmax_cross_entropy(file=out)
+    text = out.getvalue()
+    z = torch.tensor([[2.0, 1, -1], [0, 3, 1]], dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(z, torch.tensor([0, 2]))
+    loss.backward()
+    p = torch.softmax(z, 1).detach().numpy()
+    for mine in (r["probabilities"], r["minicnn_probabilities"]):
+        np.testing.assert_allclose(mine, p, rtol=1e-12)
+    for mine in (r["loss"], r["minicnn_loss"]):
+        assert mine == pytest.approx(loss.item(), rel=1e-12)
+    for mine in (r["grad"], r["minicnn_grad"]):
+        np.testing.assert_allclose(mine, z.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(printed(text, "p"), p, rtol=1e-3)
+    np.testing.assert_allclose(printed(text, "grad = (p - onehot) / N"), z.grad.numpy(),
+                               rtol=1e-3)
+    assert f"= {loss.item():.4g}\n" in text
+    for bad in ([0, 3], [0], [0.0, 1.0]):
+        with pytest.raises(ValueError, match=r"target must be 2 class indices in \[0, 3\)"):
+            explain.softmax_cross_entropy(target=bad, file=out)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["conv2d", "--backward", "--groups", "2"], "dX = col2im(W^T @ grad)"),
+    (["conv2d", "--groups", "2", "--in-channels", "4"], "im2col for group 1 (channels 2..3"),
+    (["avgpool", "--kernel-size", "3", "--padding", "1"], "(and padding, 0: 1 row above"),
+    (["softmax"], "grad = (p - onehot) / N:"),
+])
+def test_cli_new_ops(capsys, argv, expected):
+    code, out, _ = run(capsys, "explain", *argv)
+    assert code == 0 and expected in out and "max difference 0\n" in out

@@ -47,8 +47,10 @@ COMMANDS = {
         ["viz", what, "--checkpoint", "{run}/best.npz", "--image", "{image}",
          "--out", f"{what}.png"]
         for what in ("filters", "features", "gradcam", "saliency", "curves")],
-    "minicnn explain conv2d|maxpool|batchnorm": [["explain", op]
-                                                 for op in ("conv2d", "maxpool", "batchnorm")],
+    "minicnn explain conv2d|maxpool|avgpool|batchnorm|softmax": [
+        ["explain", op] for op in ("conv2d", "maxpool", "avgpool", "batchnorm", "softmax")],
+    "minicnn explain conv2d --backward --groups 2": [
+        ["explain", "conv2d", "--backward", "--groups", "2"]],
     "minicnn explain": [["explain", "conv2d"]],
     "minicnn train | eval | predict | summary | viz | explain | data | bench": [
         [command, "--help"] for command in

@@ -67,11 +67,15 @@ class RFLayer:
 class ReceptiveField:
     """What :func:`receptive_field` returns: ``layers`` (list of :class:`RFLayer`, in call order),
     ``input_size`` (H, W); ``rf["features.3"]`` finds a layer's row by name (its first call);
-    ``str()`` is a table."""
+    ``str()`` is a table. ``maps``: module name -> ``(rf, jump, start)``, each an (h, w) pair, of
+    the module's output (first call) for every module whose output is a map computed from the
+    input: window layers, the layers between them (batch norm, ReLU: their input's values) and
+    blocks (where branches join, the largest field, as for ``layers``)."""
 
-    def __init__(self, layers, input_size):
+    def __init__(self, layers, input_size, maps=None):
         self.layers = layers
         self.input_size = input_size
+        self.maps = {} if maps is None else maps
 
     def __getitem__(self, name):
         for layer in self.layers:
@@ -106,7 +110,9 @@ def receptive_field(model, input_shape):
     Paths of another spatial size that are broadcast onto the map (the 1x1 gates of SE and CBAM
     blocks) are left out: the recurrence describes the local, sliding-window path. Rows are
     Conv2d, MaxPool2d, AvgPool2d and adaptive pooling (windows in/out when the input size is a
-    multiple of the output size); layers after the map is flattened are not listed.
+    multiple of the output size), and the subsampling shortcut of the CIFAR ResNets
+    (``ZeroPadShortcut``, a 1x1 window with the block's stride); layers after the map is
+    flattened are not listed.
 
     Returns a :class:`ReceptiveField`. Raises TypeError when ``model`` is not an nn.Module,
     ValueError for an ``input_shape`` that is not three positive ints, for a ConvTranspose2d (no
@@ -135,10 +141,21 @@ def receptive_field(model, input_shape):
     # id(tensor) -> (tensor, geometry); the tensor is kept so that its id stays unique
     known = {id(x): (x, _Geometry((1, 1), (1, 1), (0.0, 0.0), shape[1:]))}
     layers = []
+    maps = {}  # module name -> geometry of its first output
     names = {id(m): name for name, m in model.named_modules()}
 
     def hook(module, args, output):
-        if not args or getattr(output, "ndim", 0) != 4 or getattr(args[0], "ndim", 0) != 4:
+        if getattr(output, "ndim", 0) != 4:
+            return
+        if module._modules:  # a block: its layers did the work; find where its output comes from
+            try:
+                geo = _trace(output, known, names[id(module)])
+            except ValueError:  # resized by a functional call: the layer it feeds reports it
+                return
+            if geo is not None:
+                maps.setdefault(names[id(module)], geo)
+            return
+        if not args or getattr(args[0], "ndim", 0) != 4:
             return
         geo = _trace(args[0], known, names[id(module)])
         if geo is None:
@@ -153,8 +170,9 @@ def receptive_field(model, input_shape):
                              f"({type(module).__name__}) changes the map size without a "
                              "window the recurrence knows")
         known[id(output)] = (output, geo)
+        maps.setdefault(names[id(module)], geo)
 
-    handles = [m.register_forward_hook(hook) for _, m in model.named_modules() if not m._modules]
+    handles = [m.register_forward_hook(hook) for _, m in model.named_modules()]
     was_training = model.training
     model.eval()
     try:
@@ -164,7 +182,8 @@ def receptive_field(model, input_shape):
         for h in handles:
             h.remove()
         model.train(was_training)
-    return ReceptiveField(layers, shape[1:])
+    return ReceptiveField(layers, shape[1:],
+                          {name: (g.rf, g.jump, g.start) for name, g in maps.items()})
 
 
 @dataclass
@@ -214,6 +233,7 @@ def _trace(t, known, name):
 
 def _window(module, size_in, size_out, name):
     """(kernel, stride, padding, dilation) pairs of a window layer, None for other layers."""
+    from ..models.resnet import ZeroPadShortcut
     from ..nn import (
         AdaptiveAvgPool2d,
         AdaptiveMaxPool2d,
@@ -243,6 +263,8 @@ def _window(module, size_in, size_out, name):
                              "choose an input size that is a multiple of its output size")
         k = tuple(i // o for i, o in zip(size_in, size_out))
         return k, k, (0, 0), (1, 1)
+    if isinstance(module, ZeroPadShortcut):  # x[:, :, ::s, ::s]: a 1x1 window with stride s
+        return (1, 1), (module.stride,) * 2, (0, 0), (1, 1)
     return None
 
 
