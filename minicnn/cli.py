@@ -292,6 +292,8 @@ def _explain(args):
             pool(kernel_size=args.kernel_size, stride=args.stride, padding=args.padding)
         elif args.op == "softmax":
             explain.softmax_cross_entropy()
+        elif args.op == "edges":
+            explain.edge_filters()
         else:
             explain.batch_norm()
     except ValueError as e:
@@ -550,8 +552,10 @@ def build_parser():
 
     p = sub.add_parser("explain", help="print step by step what conv2d (im2col + GEMM, and its "
                        "backward), max or average pooling, batch norm or softmax + cross "
-                       "entropy computes on a small input")
-    p.add_argument("op", choices=("conv2d", "maxpool", "avgpool", "batchnorm", "softmax"))
+                       "entropy computes on a small input, or Sobel edge filters (edges) on a "
+                       "Fashion-MNIST image")
+    p.add_argument("op", choices=("conv2d", "maxpool", "avgpool", "batchnorm", "softmax",
+                                  "edges"))
     p.add_argument("--kernel-size", type=_positive_int, default=2,
                    help="maxpool, avgpool (default 2)")
     p.add_argument("--stride", type=_positive_int,

@@ -1,6 +1,7 @@
 """Step-by-step printouts of what conv2d (grouped and depthwise too, forward and backward),
 max and average pooling, batch norm and softmax + cross entropy compute, on inputs small
-enough to follow by hand (``minicnn explain conv2d|maxpool|avgpool|batchnorm|softmax``).
+enough to follow by hand (``minicnn explain conv2d|maxpool|avgpool|batchnorm|softmax``), and
+hand-made Sobel edge filters on a real Fashion-MNIST image (``minicnn explain edges``).
 
 Each function recomputes its op with plain loops and NumPy, printing every intermediate array
 (for conv2d: the output-size formula, one output worked out term by term, im2col's column
@@ -16,7 +17,8 @@ import numpy as np
 
 from .geometry import integer, output_size, pool_window
 
-__all__ = ["avg_pool2d", "batch_norm", "conv2d", "max_pool2d", "softmax_cross_entropy"]
+__all__ = ["avg_pool2d", "batch_norm", "conv2d", "edge_filters", "max_pool2d",
+           "softmax_cross_entropy"]
 
 
 def conv2d(x=None, weight=None, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -515,6 +517,103 @@ def batch_norm(x=None, weight=None, bias=None, grad_output=None, eps=1e-5, momen
                  "grad_bias"):
         _check(out, f"minicnn's {what}", result[what], result["minicnn_" + what])
     return result
+
+
+# Sobel & Feldman (1968), "A 3x3 isotropic gradient operator for image processing": a
+# difference across the edge, smoothed 1-2-1 along it
+SOBEL = np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]],   # left to right: vertical edges
+                  [[[-1, -2, -1], [0, 0, 0], [1, 2, 1]]]])  # top to bottom: horizontal edges
+
+
+def edge_filters(image=None, index=0, crop=8, file=None):
+    """Explain hand-made edge detectors: the two 3x3 Sobel filters (Sobel & Feldman 1968)
+    applied by :func:`minicnn.nn.functional.conv2d` (padding 1, no bias) to one image.
+
+    ``image``: (H, W), (1, H, W) or (1, 1, H, W), default Fashion-MNIST test image ``index``
+    (pixels 0..255 as float64; when the data set is missing, a synthetic 28x28 image with a
+    bright rectangle, said so in one printed line). Prints the filters, a ``crop`` x ``crop``
+    window of the input and of each response around the strongest edge (the largest gradient
+    magnitude sqrt(gx^2 + gy^2)), rounded to integers, and one output of the stronger filter
+    there worked out as its 9 products and their sum. The zero padding makes the image's
+    border an edge wherever the image is not 0 there. Prints to ``file`` (default stdout).
+
+    Returns a dict with ``image`` (H, W), ``weight`` (2, 1, 3, 3), ``output`` (2, H, W): the
+    responses recomputed with NumPy, ``minicnn_output`` (the same from conv2d), ``magnitude``
+    (H, W), ``position`` (k, h, w) of the output worked out, ``products`` (3, 3) and ``value``
+    (their sum, a float).
+
+    Raises ValueError for an image of another shape, or a ``crop`` below 1; the data set's
+    errors other than DatasetNotFoundError, IndexError for an ``index`` out of range.
+    """
+    out = _printer(file)
+    if not isinstance(crop, int) or crop < 1:
+        raise ValueError(f"crop must be a positive int, got {crop!r}")
+    if image is None:
+        from .data import DatasetNotFoundError, get_dataset
+
+        try:
+            test = get_dataset("fashion-mnist", train=False)
+        except DatasetNotFoundError:
+            image = np.zeros((28, 28))
+            image[8:20, 6:22] = 200
+            out("Fashion-MNIST is not installed (minicnn data info fashion-mnist): using a "
+                "synthetic 28x28 image, a bright rectangle (200) on black (0)")
+        else:
+            pixels, label = test[index]
+            image = np.asarray(pixels, np.float64)
+            out(f"Fashion-MNIST test image {index} ({test.classes[label]}), pixels 0..255")
+    x = np.asarray(image)
+    while x.ndim > 2 and x.shape[0] == 1:
+        x = x[0]
+    if x.ndim != 2:
+        raise ValueError(f"image must be (H, W), (1, H, W) or (1, 1, H, W), got shape "
+                         f"{tuple(np.shape(image))}")
+    x = x.astype(x.dtype if x.dtype.kind == "f" else np.float64)
+    H, W = x.shape
+    weight = SOBEL.astype(x.dtype)
+
+    out(f"edges: image ({H}, {W}), two hand-made 3x3 Sobel filters (Sobel & Feldman 1968), "
+        "conv2d with padding 1 (the output keeps the image's size), no bias")
+    out("Each filter takes a difference across an edge (-1, 0, 1), smoothed 1-2-1 along it; "
+        "a flat region gives 0, a step from dark to bright a large value")
+    out(_matrix("weight[0] (gx: left to right, finds vertical edges)", weight[0, 0]))
+    out(_matrix("weight[1] (gy: top to bottom, finds horizontal edges)", weight[1, 0]))
+    xp = np.pad(x, 1)
+    # cross-correlation as conv2d computes it: y[h, w] = sum of weight[i, j] * xpad[h+i, w+j]
+    y = np.stack([sum(w[i, j] * xp[i:i + H, j:j + W] for i in range(3) for j in range(3))
+                  for w in weight[:, 0]])
+    magnitude = np.sqrt(y[0] ** 2 + y[1] ** 2)
+    h, w = np.unravel_index(int(np.argmax(magnitude)), magnitude.shape)
+    k = int(abs(y[1, h, w]) > abs(y[0, h, w]))
+    r0, c0 = (min(max(v - crop // 2, 0), max(n - crop, 0)) for v, n in ((h, H), (w, W)))
+    rows, cols = slice(r0, r0 + crop), slice(c0, c0 + crop)
+    labels = dict(rows=[f"{r}" for r in range(H)][rows], cols=[f"{c}" for c in range(W)][cols])
+    out(f"\nThe strongest edge: sqrt(gx^2 + gy^2) = {_num(magnitude[h, w])} at (h, w) = "
+        f"({h}, {w}); rows {rows.start}..{min(rows.stop, H) - 1}, columns "
+        f"{cols.start}..{min(cols.stop, W) - 1} around it, rounded to integers")
+    for title, a in (("image", x), ("gx = y[0]", y[0]), ("gy = y[1]", y[1]),
+                     ("sqrt(gx^2 + gy^2)", magnitude)):
+        out(_matrix(title, np.rint(a[rows, cols]), **labels))
+
+    products = weight[k, 0] * xp[h:h + 3, w:w + 3]
+    value = float(products.sum())
+    out("\nOne output: y[k, h, w] = sum over i, j of weight[k, i, j] * xpad[h + i, w + j], "
+        "the 3x3 window of the padded image centred on pixel (h, w)")
+    out(_matrix(f"xpad[{h}..{h + 2}, {w}..{w + 2}] (image rows {h - 1}..{h + 1}, columns "
+                f"{w - 1}..{w + 1})", xp[h:h + 3, w:w + 3]))
+    terms = " + ".join(f"{_factor(a)}*{_factor(b)}"
+                       for a, b in zip(weight[k, 0].ravel(), xp[h:h + 3, w:w + 3].ravel()))
+    out(f"y[{k}, {h}, {w}] = {terms} = {_num(value)}")
+
+    import minicnn
+
+    from .nn import functional as F
+
+    mine = F.conv2d(minicnn.tensor(x[None, None]), minicnn.tensor(weight), padding=1).numpy()[0]
+    out(f"conv2d's y[{k}, {h}, {w}] = {_num(mine[k, h, w])}")
+    _check(out, "minicnn.nn.functional.conv2d", y, mine)
+    return dict(image=x, weight=weight, output=y, minicnn_output=mine, magnitude=magnitude,
+                position=(k, int(h), int(w)), products=products, value=value)
 
 
 # ------------------------------------------------------------------ helpers

@@ -267,3 +267,63 @@ def test_softmax_cross_entropy_steps(torch):
 def test_cli_new_ops(capsys, argv, expected):
     code, out, _ = run(capsys, "explain", *argv)
     assert code == 0 and expected in out and "max difference 0\n" in out
+
+
+def test_edge_filters_one_output_by_hand():
+    """The printed 9 products and their sum are conv2d's output at the strongest edge, and the
+    printed crops are the arrays returned."""
+    out = io.StringIO()
+    r = explain.edge_filters(file=out)
+    text = out.getvalue()
+    k, h, w = r["position"]
+    line = re.search(rf"^y\[{k}, {h}, {w}\] = (.*) = (\S+)$", text, re.M)
+    products = [float(a.strip("()")) * float(b.strip("()"))
+                for a, b in (t.split("*") for t in line.group(1).split(" + "))]
+    assert len(products) == 9 and sum(products) == float(line.group(2))
+    assert float(line.group(2)) == r["minicnn_output"][k, h, w] == r["value"] != 0
+    np.testing.assert_array_equal(r["output"], r["minicnn_output"])
+    assert r["magnitude"][h, w] == r["magnitude"].max()
+    for title, a in (("image", r["image"]), ("gx = y[0]", r["output"][0]),
+                     ("gy = y[1]", r["output"][1])):
+        lines = text.splitlines()
+        start = lines.index(f"{title}:") + 1
+        columns = [int(c) for c in lines[start].split()]  # the column labels, then 8 rows
+        crop = np.array([[float(v) for v in line.split()] for line in lines[start + 1:start + 9]])
+        rows = crop[:, 0].astype(int)  # the row labels
+        assert len(columns) == len(rows) == 8 and h in rows and w in columns
+        np.testing.assert_array_equal(crop[:, 1:], np.rint(a[np.ix_(rows, columns)]))
+    assert "max difference 0\n" in text
+
+
+def test_edge_filters_are_zero_on_a_constant_image():
+    """A flat region has no edge; only the border is one, against the zero padding."""
+    r = explain.edge_filters(np.full((10, 12), 7), file=io.StringIO())
+    assert r["image"].dtype == np.float64 and r["minicnn_output"].shape == (2, 10, 12)
+    np.testing.assert_array_equal(r["minicnn_output"][:, 1:-1, 1:-1], 0)
+    assert np.all(r["magnitude"][0] > 0) and np.all(r["magnitude"][:, 0] > 0)
+    with pytest.raises(ValueError, match=r"image must be \(H, W\).*got shape \(2, 3, 3\)"):
+        explain.edge_filters(np.zeros((2, 3, 3)), file=io.StringIO())
+
+
+def test_edge_filters_without_the_data_set(monkeypatch):
+    """No Fashion-MNIST: one line says so and a synthetic rectangle stands in for it."""
+    from minicnn import data
+
+    def missing(*args, **kwargs):
+        raise data.DatasetNotFoundError("no fashion-mnist here")
+
+    monkeypatch.setattr(data, "get_dataset", missing)
+    out = io.StringIO()
+    r = explain.edge_filters(file=out)
+    text = out.getvalue()
+    assert text.count("synthetic") == 1 and "Fashion-MNIST is not installed" in text
+    assert r["image"].shape == (28, 28) and set(np.unique(r["image"])) == {0, 200}
+    k, h, w = r["position"]
+    assert r["image"][h - 1:h + 2, w - 1:w + 2].std() > 0  # on the rectangle's outline
+    np.testing.assert_array_equal(r["output"], r["minicnn_output"])
+    assert r["value"] == r["minicnn_output"][k, h, w] != 0
+
+
+def test_cli_edges(capsys):
+    code, out, _ = run(capsys, "explain", "edges")
+    assert code == 0 and "Sobel & Feldman 1968" in out and "max difference 0\n" in out

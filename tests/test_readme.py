@@ -47,8 +47,9 @@ COMMANDS = {
         ["viz", what, "--checkpoint", "{run}/best.npz", "--image", "{image}",
          "--out", f"{what}.png"]
         for what in ("filters", "features", "gradcam", "saliency", "curves")],
-    "minicnn explain conv2d|maxpool|avgpool|batchnorm|softmax": [
-        ["explain", op] for op in ("conv2d", "maxpool", "avgpool", "batchnorm", "softmax")],
+    "minicnn explain conv2d|maxpool|avgpool|batchnorm|softmax|edges": [
+        ["explain", op] for op in ("conv2d", "maxpool", "avgpool", "batchnorm", "softmax",
+                                   "edges")],
     "minicnn explain conv2d --backward --groups 2": [
         ["explain", "conv2d", "--backward", "--groups", "2"]],
     "minicnn explain": [["explain", "conv2d"]],
