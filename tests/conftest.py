@@ -1,4 +1,4 @@
-"""Shared test settings: a hypothesis profile sized for the 2-core CI machine, and the optional
+"""Shared test settings: hypothesis profiles sized for the 2-core CI machine, and the optional
 PyTorch oracle."""
 import os
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("default", max_examples=25, deadline=None,
+# default (CI): the same examples every run (derandomize), so a red run is reproducible and
+# never a coin toss; "thorough" draws new ones each time, with 12x as many examples
+settings.register_profile("default", max_examples=25, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

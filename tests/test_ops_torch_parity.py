@@ -96,7 +96,11 @@ def check_parity(torch, fn, arrays, rng, tol, device="cpu", mc_fn=None, output=N
     ref.backward(torch.tensor(g))
     for i, (x, t) in enumerate(zip(xs, ts)):
         assert x.grad is not None, f"input {i} got no gradient"
-        assert_same(x.grad.numpy(), t.grad.numpy(), tol, f"gradient of input {i}")
+        # the gradient of a broadcast input sums n = out.size / x.size terms, whose rounding
+        # error grows with n (and cancelling terms make it absolute): widen atol by n
+        n = max(1, ref.numel() // max(1, t.numel()))
+        grad_tol = {**tol, "atol": tol.get("atol", 0) * n}
+        assert_same(x.grad.numpy(), t.grad.numpy(), grad_tol, f"gradient of input {i}")
     return out, ref
 
 
