@@ -244,16 +244,9 @@ def max_pool2d(x=None, kernel_size=2, stride=None, padding=0, grad_output=None, 
     larger than the padded image, ValueError for a grad_output of the wrong shape.
     """
     out = _printer(file)
-    x = _image((np.arange(16) * 7 % 11).reshape(1, 4, 4) if x is None else x, "x")
-    k = integer(kernel_size, "kernel_size", "max_pool2d")
-    s = k if stride is None else integer(stride, "stride", "max_pool2d")
-    p = integer(padding, "padding", "max_pool2d")
-    window = pool_window(k, s, p, 1, "max_pool2d")
+    x, k, s, p, g = _pool_setup("max_pool2d", x, kernel_size, stride, padding, grad_output)
     C, H, W = x.shape
-    Ho, Wo = output_size("max_pool2d", (H, W), *window)
-    g = np.ones((C, Ho, Wo), x.dtype) if grad_output is None else np.asarray(grad_output, x.dtype)
-    if g.shape != (C, Ho, Wo):
-        raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {tuple(g.shape)}")
+    Ho, Wo = g.shape[1:]
 
     out(f"max_pool2d: x {tuple(x.shape)} (C, H, W), kernel_size {k}, stride {s}, padding {p}: "
         f"output ({C}, {Ho}, {Wo}), Ho = floor((H + 2p - k) / s) + 1 = {Ho}")
@@ -315,16 +308,9 @@ def avg_pool2d(x=None, kernel_size=2, stride=None, padding=0, grad_output=None, 
     ValueError for a grad_output of the wrong shape.
     """
     out = _printer(file)
-    x = _image((np.arange(16) * 7 % 11).reshape(1, 4, 4) if x is None else x, "x")
-    k = integer(kernel_size, "kernel_size", "avg_pool2d")
-    s = k if stride is None else integer(stride, "stride", "avg_pool2d")
-    p = integer(padding, "padding", "avg_pool2d")
-    window = pool_window(k, s, p, 1, "avg_pool2d")
+    x, k, s, p, g = _pool_setup("avg_pool2d", x, kernel_size, stride, padding, grad_output)
     C, H, W = x.shape
-    Ho, Wo = output_size("avg_pool2d", (H, W), *window)
-    g = np.ones((C, Ho, Wo), x.dtype) if grad_output is None else np.asarray(grad_output, x.dtype)
-    if g.shape != (C, Ho, Wo):
-        raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {tuple(g.shape)}")
+    Ho, Wo = g.shape[1:]
 
     out(f"avg_pool2d: x {tuple(x.shape)} (C, H, W), kernel_size {k}, stride {s}, padding {p}: "
         f"output ({C}, {Ho}, {Wo}), Ho = floor((H + 2p - k) / s) + 1 = {Ho}; each output is its "
@@ -693,6 +679,21 @@ def _group(g, G, Cg, Kg):
 
 def _cij(channels, kh, kw):
     return [f"({c},{i},{j})" for c in channels for i in range(kh) for j in range(kw)]
+
+
+def _pool_setup(fn, x, kernel_size, stride, padding, grad_output):
+    """The checked arguments of a pooling explanation: (x (C, H, W), k, s, p, grad_output
+    (C, Ho, Wo), ones by default)."""
+    x = _image((np.arange(16) * 7 % 11).reshape(1, 4, 4) if x is None else x, "x")
+    k = integer(kernel_size, "kernel_size", fn)
+    s = k if stride is None else integer(stride, "stride", fn)
+    p = integer(padding, "padding", fn)
+    C, H, W = x.shape
+    Ho, Wo = output_size(fn, (H, W), *pool_window(k, s, p, 1, fn))
+    g = np.ones((C, Ho, Wo), x.dtype) if grad_output is None else np.asarray(grad_output, x.dtype)
+    if g.shape != (C, Ho, Wo):
+        raise ValueError(f"grad_output must be ({C}, {Ho}, {Wo}), got shape {tuple(g.shape)}")
+    return x, k, s, p, g
 
 
 def _window(oh, ow, k, s, p, H, W, padding_value):

@@ -24,3 +24,16 @@ def torch():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """minicnn on one thread for a module: tests that run hundreds of small kernels on the busy
+    2-core machine would otherwise wait at every barrier for a preempted thread (10-50x slower).
+    Use as ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import minicnn
+
+    before = minicnn.get_num_threads()
+    minicnn.set_num_threads(1)
+    yield
+    minicnn.set_num_threads(before)

@@ -50,15 +50,7 @@ def _case_id(case):
     return name + "".join(f"-{k}={v}" for k, v in kw.items() if k != "block_config")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the models run hundreds of small kernels; on a busy 2-core machine a team of 2 threads
-    # waits on a preempted thread at every barrier (10-50x slower), so run minicnn (and torch,
-    # when the twins are used) with one thread here
-    before = minicnn.get_num_threads()
-    minicnn.set_num_threads(1)
-    yield
-    minicnn.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture

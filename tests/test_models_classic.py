@@ -23,13 +23,7 @@ VGGS = ["vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", 
 _CFG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # many small kernels on a busy 2-core machine: one thread avoids waiting at barriers
-    before = minicnn.get_num_threads()
-    minicnn.set_num_threads(1)
-    yield
-    minicnn.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 @pytest.fixture

@@ -38,14 +38,7 @@ from minicnn.models.shufflenet import (
 )
 from minicnn.utils import summary
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # hundreds of small kernels: one thread avoids barrier waits on the busy 2-core machine
-    before = minicnn.get_num_threads()
-    minicnn.set_num_threads(1)
-    yield
-    minicnn.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _count(model):

@@ -23,14 +23,7 @@ from minicnn.models.resnet import (
 )
 from minicnn.models.wide_resnet import WideResNet, wide_resnet_cifar, wrn_28_10
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # hundreds of small kernels: one thread is faster than a team on the 2-core machine
-    before = minicnn.get_num_threads()
-    minicnn.set_num_threads(1)
-    yield
-    minicnn.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 
 def _make_twins(torch):

@@ -161,10 +161,8 @@ class TrainConfig:
             randaugment_options(self.randaugment)
         if self.randaugment is not None and self.autoaugment:
             raise ConfigError("--randaugment and --autoaugment are two policies; choose one")
-        if self.small_input and "small_input" not in inspect.signature(
-                getattr(models, self.model)).parameters:
-            raise ConfigError(f"--small-input: {self.model} has no ImageNet stem to replace (it "
-                              "is built for small images already)")
+        if self.small_input:
+            check_small_input(self.model)
         _check_number("timeout", self.timeout, 0.0, None, low_open=True)
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
@@ -215,6 +213,18 @@ def randaugment_options(text: str) -> tuple[int, int]:
         raise ConfigError(f"--randaugment takes N,M: N >= 1 ops of magnitude M in 0..30 (e.g. "
                           f"2,9), got {text!r}")
     return n, m
+
+
+def has_small_input(name: str) -> bool:
+    """Whether the zoo model ``name`` takes ``small_input`` (an ImageNet model's CIFAR stem)."""
+    return "small_input" in inspect.signature(getattr(models, name)).parameters
+
+
+def check_small_input(name: str) -> None:
+    """Raise :class:`ConfigError` unless the zoo model ``name`` has a ``small_input`` stem."""
+    if not has_small_input(name):
+        raise ConfigError(f"--small-input: {name} has no ImageNet stem to replace (it is built "
+                          "for small images already)")
 
 
 def check_model(name: str) -> None:

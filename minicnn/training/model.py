@@ -12,7 +12,14 @@ import inspect
 
 from .. import models
 from ..autograd import no_grad
-from .config import ConfigError, TrainConfig, check_model, dataset_info
+from .config import (
+    ConfigError,
+    TrainConfig,
+    check_model,
+    check_small_input,
+    dataset_info,
+    has_small_input,
+)
 
 __all__ = ["build_model", "data_entry", "model_for", "untrained_model"]
 
@@ -23,9 +30,7 @@ def build_model(name, num_classes, in_channels, image_size, small_input=False):
     asked (the CIFAR stem of an ImageNet model)."""
     kwargs = dict(num_classes=num_classes, in_channels=in_channels)
     if small_input:
-        if "small_input" not in inspect.signature(getattr(models, name)).parameters:
-            raise ConfigError(f"--small-input: {name} has no ImageNet stem to replace (it is "
-                              "built for small images already)")
+        check_small_input(name)
         kwargs["small_input"] = True
     if "input_size" in inspect.signature(getattr(models, name)).parameters:
         kwargs["input_size"] = image_size[-1]
@@ -42,8 +47,7 @@ def _check_input(model, name, shape, dataset):
         with no_grad():
             model(zeros((1, *shape)))
     except (ValueError, RuntimeError) as e:
-        hint = ("; --small-input gives it a stem for small images" if "small_input" in
-                inspect.signature(getattr(models, name)).parameters else "")
+        hint = "; --small-input gives it a stem for small images" if has_small_input(name) else ""
         raise ConfigError(f"model {name!r} does not accept the {'x'.join(map(str, shape))} "
                           f"images of {dataset}: {e}{hint}") from None
     model.train()

@@ -280,6 +280,8 @@ class Trainer:
         self.mixing = _batch_mixing(config, len(self.classes))
         # float16's narrow range needs loss scaling; bfloat16 has float32's (as in PyTorch)
         self.scaler = amp.GradScaler() if config.amp == "float16" else None
+        self.amp_dtype = (None if config.amp is None else amp.bfloat16_dtype()
+                          if config.amp == "bfloat16" else np.dtype(np.float16))
         self.optimizer = self._make_optimizer()
         self.scheduler = self._make_scheduler()
         self.fingerprint = {"data": data_print, "recipe": recipe_fingerprint(config, self.model)}
@@ -582,8 +584,7 @@ class Trainer:
             mix = self.mixing[0] if len(self.mixing) == 1 else \
                 self.mixing[int(_random.default_generator().integers(2))]
             x, target = mix(x, y)
-        low = {"bfloat16": amp.bfloat16_dtype, "float16": lambda: np.float16}
-        with (amp.autocast("cpu", dtype=low[self.config.amp]()) if self.config.amp
+        with (amp.autocast("cpu", dtype=self.amp_dtype) if self.amp_dtype is not None
               else contextlib.nullcontext()):
             logits, aux = _logits_and_aux(self.model(x))
             loss = nn.functional.cross_entropy(logits, target,
