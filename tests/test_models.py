@@ -25,6 +25,8 @@ CASES = [
     ("resnet44", {}, (3, 16, 16), 658_586),
     ("resnet56", {}, (3, 16, 16), 853_018),
     ("resnet110", {}, (3, 16, 16), 1_727_962),
+    ("plain20", {"in_channels": 1}, (1, 16, 16), None),
+    ("plain56", {}, (3, 16, 16), 853_018),
     ("resnet18", {}, (3, 32, 32), 11_689_512),
     ("resnet18", {"small_input": True, "num_classes": 10}, (3, 32, 32), None),
     ("resnet34", {}, (3, 32, 32), 21_797_672),
@@ -41,8 +43,8 @@ CASES = [
 IMAGENET = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121",
             "densenet"}
 CONSTRUCTORS = ["lenet5", "simple_cnn", "convnet", "vgg11_bn", "vgg16_bn", "resnet20",
-                "resnet32", "resnet44", "resnet56", "resnet110", "resnet18", "resnet34",
-                "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121", "densenet"]
+                "resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain56", "resnet18",
+                "resnet34", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121", "densenet"]
 
 
 def _case_id(case):
@@ -236,6 +238,8 @@ def test_bad_constructor_arguments():
         M.CifarResNet(21)
     with pytest.raises(ValueError, match="shortcut"):
         M.resnet20(shortcut="C")
+    with pytest.raises(ValueError, match="no shortcut"):
+        M.PlainBlock(16, 32, 2, downsample=M.ZeroPadShortcut(16, 32, 2))
     with pytest.raises(ValueError, match="cfg"):
         M.VGG("Z")
     with pytest.raises(ValueError, match="stride"):

@@ -117,7 +117,7 @@ class VGG(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, inplanes, planes, stride=1, downsample=None):
+    def __init__(self, inplanes, planes, stride=1, downsample=None, residual=True):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -125,9 +125,12 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
+        self.residual = residual  # False: the plain block of He et al. 2016 (no shortcut)
 
     def forward(self, x):
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if not self.residual:
+            return self.relu(out)
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
@@ -211,10 +214,10 @@ class CifarResNet(nn.Module):
             for j in range(n):
                 s = 2 if (i > 0 and j == 0) else 1
                 down = None
-                if s != 1 or cin != planes:
+                if shortcut != "none" and (s != 1 or cin != planes):
                     down = (ZeroPadShortcut(cin, planes, s) if shortcut == "A"
                             else _projection(cin, planes, s))
-                blocks.append(BasicBlock(cin, planes, s, down))
+                blocks.append(BasicBlock(cin, planes, s, down, residual=shortcut != "none"))
                 cin = planes
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -509,6 +512,8 @@ def build(name, **kw):
     """The twin of ``minicnn.models.<name>(**kw)``."""
     if name.startswith("resnet") and int(name[6:]) in (20, 32, 44, 56, 110):
         return CifarResNet(int(name[6:]), **kw)
+    if name.startswith("plain"):
+        return CifarResNet(int(name[5:]), shortcut="none", **kw)
     table = {
         "lenet5": LeNet5, "simple_cnn": SimpleCNN, "convnet": ConvNet,
         "vgg11_bn": lambda **k: VGG("A", **k), "vgg16_bn": lambda **k: VGG("D", **k),

@@ -6,7 +6,8 @@ names, so a torchvision state_dict (as NumPy arrays) loads by name.
   variants (CIFAR head by default, ``small_input=False`` for torchvision's ImageNet head);
 - ResNets: :func:`resnet18` ... :func:`resnet152`, :func:`resnext50_32x4d`,
   :func:`wide_resnet50_2` (ImageNet), :func:`resnet20` ... :func:`resnet110` (CIFAR, He et
-  al. 2016 sec. 4.2), :func:`wrn_28_10` (CIFAR, Zagoruyko & Komodakis 2016);
+  al. 2016 sec. 4.2) and their plain counterparts :func:`plain20` ... :func:`plain56`
+  (no shortcuts), :func:`wrn_28_10` (CIFAR, Zagoruyko & Komodakis 2016);
 - :func:`mobilenet_v1`, :func:`mobilenet_v2`, :func:`mobilenet_v3_small`,
   :func:`mobilenet_v3_large`, :func:`shufflenet_v2_x1_0`, :func:`efficientnet_b0` ...
   :func:`efficientnet_b7`, :func:`densenet121` / :func:`densenet`, :func:`convnext_tiny`;
@@ -56,6 +57,7 @@ _MODELS = {
     "vgg11_bn": _CIFAR, "vgg13_bn": _CIFAR, "vgg16_bn": _CIFAR, "vgg19_bn": _CIFAR,
     "resnet20": _CIFAR, "resnet32": _CIFAR, "resnet44": _CIFAR, "resnet56": _CIFAR,
     "resnet110": _CIFAR, "wrn_28_10": _CIFAR,
+    "plain20": _CIFAR, "plain32": _CIFAR, "plain44": _CIFAR, "plain56": _CIFAR,
     "alexnet": _IMAGENET, "googlenet": _IMAGENET,
     "resnet18": _IMAGENET, "resnet34": _IMAGENET, "resnet50": _IMAGENET,
     "resnet101": _IMAGENET, "resnet152": _IMAGENET, "resnext50_32x4d": _IMAGENET,

@@ -9,7 +9,8 @@ from .blocks import _initialize
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "ZeroPadShortcut", "CifarResNet", "resnet18",
            "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-           "wide_resnet50_2", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
+           "wide_resnet50_2", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110",
+           "PlainBlock", "plain20", "plain32", "plain44", "plain56"]
 
 
 def _projection(in_channels, out_channels, stride):
@@ -224,6 +225,20 @@ class ZeroPadShortcut(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, stride={self.stride}"
 
 
+class PlainBlock(BasicBlock):
+    """:class:`BasicBlock` without its shortcut: relu(bn2(conv2(relu(bn1(conv1(x)))))), the
+    "plain" counterpart of He et al. 2016 (sec. 4.1: the same layers, batch norm after every
+    conv, no identity). (N, inplanes, H, W) -> (N, planes, H / stride, W / stride)."""
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        if downsample is not None:
+            raise ValueError("PlainBlock has no shortcut: downsample must be None")
+        super().__init__(inplanes, planes, stride)
+
+    def forward(self, x):
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+
+
 class CifarResNet(nn.Module):
     """The CIFAR-10 ResNets of He et al. 2016, sec. 4.2: conv1 3x3 (16) -> bn1 -> relu ->
     layer1, layer2, layer3 (n :class:`BasicBlock` each, 16, 32, 64 channels on 32x32, 16x16,
@@ -231,11 +246,13 @@ class CifarResNet(nn.Module):
 
     ``shortcut="A"`` (the paper's choice for these models): parameter-free
     :class:`ZeroPadShortcut` where the shape changes; ``"B"``: 1x1 conv + BN projections there
-    (``downsample.0``/``.1``, 2,752 more parameters). Keys follow torchvision's ResNet
-    (``conv1``, ``layer2.0.conv1``, ``fc``). Input (N, in_channels, 32, 32) (any H, W >= 4
-    works); output (N, num_classes). Parameters for 10 classes with option A, as the paper's
-    table 6: resnet20 269,722 (0.27M), resnet32 464,154, resnet44 658,586, resnet56 853,018,
-    resnet110 1,727,962 (1.7M). Initialization: He-normal (fan_out) convs, default Linear.
+    (``downsample.0``/``.1``, 2,752 more parameters); ``"none"``: the paper's plain network,
+    :class:`PlainBlock` everywhere (no shortcut; as many parameters as option A). Keys follow
+    torchvision's ResNet (``conv1``, ``layer2.0.conv1``, ``fc``). Input (N, in_channels, 32,
+    32) (any H, W >= 4 works); output (N, num_classes). Parameters for 10 classes with option
+    A, as the paper's table 6: resnet20 269,722 (0.27M), resnet32 464,154, resnet44 658,586,
+    resnet56 853,018, resnet110 1,727,962 (1.7M). Initialization: He-normal (fan_out) convs,
+    default Linear.
     """
 
     def __init__(self, depth, num_classes=10, in_channels=3, shortcut="A"):
@@ -243,8 +260,9 @@ class CifarResNet(nn.Module):
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"CifarResNet: depth must be 6n + 2 (20, 32, 44, 56, 110, ...), "
                              f"got {depth}")
-        if shortcut not in ("A", "B"):
-            raise ValueError(f"CifarResNet: shortcut must be 'A' or 'B', got {shortcut!r}")
+        if shortcut not in ("A", "B", "none"):
+            raise ValueError(f"CifarResNet: shortcut must be 'A', 'B' or 'none', got "
+                             f"{shortcut!r}")
         n = (depth - 2) // 6
         self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -252,12 +270,16 @@ class CifarResNet(nn.Module):
         channels = 16
         for i, planes in enumerate((16, 32, 64)):
             stride = 1 if i == 0 else 2
-            downsample = None
-            if stride != 1 or channels != planes:
-                downsample = (ZeroPadShortcut(channels, planes, stride) if shortcut == "A"
-                              else _projection(channels, planes, stride))
-            blocks = [BasicBlock(channels, planes, stride, downsample)]
-            blocks += [BasicBlock(planes, planes) for _ in range(1, n)]
+            if shortcut == "none":
+                blocks: list[nn.Module] = [PlainBlock(channels, planes, stride)]
+                blocks += [PlainBlock(planes, planes) for _ in range(1, n)]
+            else:
+                downsample = None
+                if stride != 1 or channels != planes:
+                    downsample = (ZeroPadShortcut(channels, planes, stride) if shortcut == "A"
+                                  else _projection(channels, planes, stride))
+                blocks = [BasicBlock(channels, planes, stride, downsample)]
+                blocks += [BasicBlock(planes, planes) for _ in range(1, n)]
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
             channels = planes
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -293,3 +315,25 @@ def resnet56(num_classes=10, in_channels=3, shortcut="A"):
 def resnet110(num_classes=10, in_channels=3, shortcut="A"):
     """CIFAR ResNet-110 (n = 18): 1,727,962 parameters (1.7M) for 10 classes, option A."""
     return CifarResNet(110, num_classes, in_channels, shortcut)
+
+
+def plain20(num_classes=10, in_channels=3):
+    """The plain 20-layer CIFAR network of He et al. 2016 (sec. 4.2, fig. 6 left): ResNet-20's
+    layers without shortcuts, batch norm after every conv. 269,722 parameters for 10 classes."""
+    return CifarResNet(20, num_classes, in_channels, shortcut="none")
+
+
+def plain32(num_classes=10, in_channels=3):
+    """The plain 32-layer CIFAR network (He et al. 2016, fig. 6): 464,154 parameters."""
+    return CifarResNet(32, num_classes, in_channels, shortcut="none")
+
+
+def plain44(num_classes=10, in_channels=3):
+    """The plain 44-layer CIFAR network (He et al. 2016, fig. 6): 658,586 parameters."""
+    return CifarResNet(44, num_classes, in_channels, shortcut="none")
+
+
+def plain56(num_classes=10, in_channels=3):
+    """The plain 56-layer CIFAR network (He et al. 2016, fig. 6; its training error is higher
+    than plain-20's: the degradation problem). 853,018 parameters for 10 classes."""
+    return CifarResNet(56, num_classes, in_channels, shortcut="none")
