@@ -51,6 +51,24 @@ def test_linear_kernels_match_reference_with_any_thread_count(M, n_in, n_out, dt
         _cpu.set_num_threads(before)
 
 
+@pytest.mark.parametrize("M, n_in, n_out", [(1, 4096, 130), (3, 1000, 200), (8, 37, 5),
+                                             (8, 1024, 64), (9, 70, 20), (1, 1, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_forward_of_a_small_batch(M, n_in, n_out, dtype, restore_threads):
+    """At most 8 rows run as dot products along W's rows (linear_impl.h), 9 and more on the GEMM;
+    both against the twin, and the same bits on 1 and 2 threads (the larger cases split)."""
+    rng = np.random.default_rng(M * n_in)
+    x, w = rng.standard_normal((M, n_in)).astype(dtype), rng.standard_normal((n_out, n_in))
+    b = rng.standard_normal(n_out).astype(dtype)
+    w = w.astype(dtype)
+    _cpu.set_num_threads(1)
+    one = _cpu.linear(x, w, b)
+    _cpu.set_num_threads(2)
+    np.testing.assert_array_equal(one, _cpu.linear(x, w, b))
+    _close(one, reference.linear(x, w, b), dtype)
+    _close(_cpu.linear(x, w, None), reference.linear(x, w, None), dtype)
+
+
 def test_linear_op_matches_torch(torch):
     import minicnn
     import minicnn.nn.functional as F
