@@ -54,6 +54,7 @@ iinfo = _np.iinfo
 
 from . import data, models, nn, optim, utils  # noqa: E402  (they use the names above)
 from . import amp  # noqa: E402
+from . import onnx  # noqa: E402  (torch.onnx's place; the onnx package loads only on export)
 from .amp import autocast  # noqa: E402
 
 if autograd.BFLOAT16 is not None:

@@ -209,6 +209,35 @@ class detect_anomaly:
         return wrapper  # type: ignore[return-value]
 
 
+class OpTracer:
+    """What :func:`set_tracer` installs: the interface of ``minicnn.onnx``'s tracer.
+
+    While installed, ``Function.apply`` asks ``wants()`` before every op (False on other threads
+    and while the tracer itself runs the op) and, when it answers True, returns
+    ``record(cls, args)`` instead of running the op: ``record`` runs it by calling
+    ``cls.apply(*args)`` again (``wants()`` then answers False) and notes the call.
+    """
+
+    def wants(self) -> bool:
+        raise NotImplementedError
+
+    def record(self, cls: type[Function], args: tuple[Any, ...]) -> Any:
+        raise NotImplementedError
+
+
+# The installed OpTracer, or None: Function.apply reads this one global first, which is all that
+# tracing costs an op while nobody traces.
+_tracer: OpTracer | None = None
+
+
+def set_tracer(tracer: OpTracer | None) -> OpTracer | None:
+    """Install ``tracer`` (an :class:`OpTracer`, or None to remove it) for every thread; returns
+    the one it replaces. Used by ``minicnn.onnx.export`` to record a model's ops."""
+    global _tracer
+    previous, _tracer = _tracer, tracer
+    return previous
+
+
 class Context:
     """The record of one Function call: the graph node that is its output tensors' ``grad_fn``.
 
@@ -487,6 +516,8 @@ class Function:
         float16/bfloat16, as PyTorch does) and when forward returns a tuple holding something
         other than arrays.
         """
+        if _tracer is not None and _tracer.wants():  # minicnn.onnx is recording the ops
+            return _tracer.record(cls, args)
         Tensor = _Tensor
         raw = []
         needs = []
