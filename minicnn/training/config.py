@@ -29,7 +29,7 @@ AMP_DTYPES = ("bfloat16", "float16")
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3}
 # options that may differ when resuming: they change how fast a run goes, not what it computes
 RUNTIME_OPTIONS = ("threads", "workers", "data_root", "device", "plot", "distributed",
-                   "detect_anomaly", "timeout")
+                   "detect_anomaly", "timeout", "tensorboard")
 
 
 class ConfigError(ValueError):
@@ -79,7 +79,9 @@ class TrainConfig:
     the job (:func:`minicnn.distributed.init`; 30 minutes, as torch's). plot: draw
     ``curves.png`` at the end of the run (skipped, with a note, without matplotlib).
     detect_anomaly: train under :class:`minicnn.autograd.detect_anomaly` (slow): a NaN
-    gradient stops the run naming the op whose backward made it.
+    gradient stops the run naming the op whose backward made it. tensorboard: write TensorBoard
+    event files every epoch (:mod:`minicnn.training.trainer`, "TensorBoard"): True into
+    ``out/tb``, a string into that directory; False: none.
     """
 
     model: str = "lenet5"
@@ -121,6 +123,7 @@ class TrainConfig:
     workers: int = 0
     distributed: bool = False
     timeout: float = default_pg_timeout.total_seconds()
+    tensorboard: bool | str = False
 
     def validate(self):
         """Check every value; fill in ``lr``. Raises :class:`ConfigError` naming the option."""
@@ -164,6 +167,10 @@ class TrainConfig:
         if self.small_input:
             check_small_input(self.model)
         _check_number("timeout", self.timeout, 0.0, None, low_open=True)
+        if not (isinstance(self.tensorboard, bool) or
+                isinstance(self.tensorboard, str) and self.tensorboard):
+            raise ConfigError(f"--tensorboard takes a directory, or no value for DIR/tb (in a "
+                              f"--config file: true or a path), got {self.tensorboard!r}")
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"--warmup-epochs must be smaller than --epochs "
                               f"({self.epochs}), got {self.warmup_epochs}")

@@ -68,6 +68,22 @@ others need the data set files (and, to resume, the checkpoint) at the same path
 resumes exactly on the same number of ranks (``"world_size"`` in the checkpoint); on one rank,
 ``--distributed`` computes what a plain run does.
 
+TensorBoard (``--tensorboard [DIR]``)
+-------------------------------------
+Rank 0 writes event files (:class:`minicnn.utils.tensorboard.SummaryWriter`) into DIR
+(default ``out/tb``) at global step = the epoch (1-based), after each epoch: the metrics row as
+scalars (``loss/train``, ``acc/train``, ``loss/val``, ``acc/val`` or ``loss/test``,
+``acc/test``, ``lr`` -- the epoch's first step's --, ``time/epoch_s``,
+``speed/images_per_s``), a histogram of every parameter (``params/NAME``) and of its gradient
+as the epoch's last step left it (``grads/NAME``; none for a frozen parameter, nor for a
+float16 step skipped for overflow), and the first convolution's filters as one image
+(``filters/NAME``, :func:`~minicnn.utils.tensorboard.filter_grid`: one scale for all filters,
+symmetric about 0). After the final test, ``add_hparams`` in the run ``DIR/hparams``: the
+recipe's options (those of the resume fingerprint) with ``hparam/test_acc``,
+``hparam/test_loss`` and, with a validation split, ``hparam/best_val_acc``. A resumed run
+appends to the same DIR with ``purge_step`` = its first epoch, so that the events of an
+interrupted epoch, logged before its checkpoint was written, give way to the redone ones.
+
 Optimizer and schedule
 ----------------------
 ``sgd`` (momentum ``--momentum``), ``adam`` or ``adamw``; the default ``lr`` is 0.05 for SGD and
@@ -101,6 +117,7 @@ from ..nn.modules.norm import _BatchNorm
 from ..optim.swa_utils import AveragedModel, get_ema_avg_fn
 from ..serialization import load, save
 from ..utils.data import DistributedSampler
+from ..utils.tensorboard import SummaryWriter, filter_grid, require_tensorboard
 from .config import (
     RUNTIME_OPTIONS,
     ConfigError,
@@ -129,6 +146,12 @@ from .rundir import (
 from .transfer import frozen_names, head_parameter_names, init_from, set_bn_eval
 
 __all__ = ["Trainer", "TrainingInterrupted", "train"]
+
+# --tensorboard: the scalar tag of each metrics column (loss and accuracy grouped by split)
+TENSORBOARD_TAGS = {"lr": "lr", "train_loss": "loss/train", "train_acc": "acc/train",
+                    "val_loss": "loss/val", "val_acc": "acc/val", "test_loss": "loss/test",
+                    "test_acc": "acc/test", "epoch_time_s": "time/epoch_s",
+                    "images_per_s": "speed/images_per_s"}
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -226,6 +249,9 @@ class Trainer:
                                       if config.distributed else (0, 1))
         if config.threads is not None:
             set_num_threads(config.threads)
+        if config.tensorboard and self.rank == 0:  # fail now, not after the first epoch
+            require_tensorboard(images=True)
+        self.writer = None  # the SummaryWriter of --tensorboard while fit() runs
         self.device = config.device
 
         # data: the training set (minus a seeded validation split), the test set
@@ -425,6 +451,9 @@ class Trainer:
             with detect_anomaly() if self.config.detect_anomaly else contextlib.nullcontext():
                 return self._fit()
         finally:
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
             if lock is not None:
                 lock.release()
 
@@ -443,6 +472,7 @@ class Trainer:
                         f"{mark['batches']}; it restarts from its first batch)")
             self._log(f"resuming {c.out} after epoch {self.epoch}/{c.epochs}{note}")
         self._rewrite_metrics()
+        self.writer = self._tensorboard_writer()
         self._log(f"training {c.model} on {self.dataset_name}: {len(self.train_set)} train"
                   + (f", {len(self.val_set)} val" if self.val_set else "")
                   + f", {len(self.test_set)} test images; {c.epochs} "
@@ -463,6 +493,7 @@ class Trainer:
                 self.epoch += 1
                 self.history.append(row)
                 self._append_metrics(row)
+                self._tensorboard_epoch(row)
                 self._log(epoch_line(row, c.epochs, lrs))
                 # the held-out split chooses best.npz; without one it is the last epoch (the
                 # test set never chooses: that would leak it into the result)
@@ -479,6 +510,7 @@ class Trainer:
                 self.position = None  # between epochs
             self.position = (c.epochs, 0, 0, "final test")
             results = self._final_test()
+            self._tensorboard_hparams(results)
         except KeyboardInterrupt:
             raise self._interrupted(last) from None
         saved = []
@@ -489,6 +521,9 @@ class Trainer:
         saved += [(last, f"epoch {self.epoch}"),
                   (os.path.join(c.out, "metrics.csv"), "per-epoch metrics (and metrics.jsonl)"),
                   (os.path.join(c.out, "results.json"), "final test results")]
+        if self.writer is not None:
+            saved.append((self.writer.get_logdir(), "TensorBoard event files (tensorboard "
+                          f"--logdir {self.writer.get_logdir()})"))
         if c.plot and self.rank == 0:
             try:
                 require_matplotlib()
@@ -694,6 +729,48 @@ class Trainer:
     def _write_json(self, name, obj):
         if self.rank == 0:
             write_json(os.path.join(self.config.out, name), obj)
+
+    def _tensorboard_writer(self):
+        """The SummaryWriter of ``--tensorboard`` (None without it, and on ranks other than 0).
+        A resumed run appends to the same directory, purging the events of the epochs after
+        its checkpoint (see the module docstring)."""
+        c = self.config
+        if not c.tensorboard or self.rank != 0:
+            return None
+        log_dir = os.path.join(c.out, "tb") if c.tensorboard is True else c.tensorboard
+        return SummaryWriter(log_dir, purge_step=self.epoch + 1 if self.resumed_from else None)
+
+    def _tensorboard_epoch(self, row):
+        """Log epoch ``row`` (its metrics, the parameters' and gradients' histograms, the first
+        convolution's filters) at global step ``row["epoch"]``; nothing without a writer."""
+        writer, step = self.writer, row["epoch"]
+        if writer is None:
+            return
+        for key, tag in TENSORBOARD_TAGS.items():
+            if row[key] is not None:
+                writer.add_scalar(tag, row[key], step)
+        for name, p in self.model.named_parameters():
+            writer.add_histogram(f"params/{name}", p, step)
+            if p.grad is not None:
+                grad = p.grad.detach().cpu().numpy()
+                if np.isfinite(grad).all():  # a float16 step skipped for overflow leaves inf
+                    writer.add_histogram(f"grads/{name}", grad, step)
+        conv = next(((n, m) for n, m in self.model.named_modules()
+                     if isinstance(m, nn.Conv2d)), None)
+        if conv is not None:
+            writer.add_image(f"filters/{conv[0]}", filter_grid(conv[1].weight), step)
+        writer.flush()  # visible to a TensorBoard watching the run after every epoch
+
+    def _tensorboard_hparams(self, results):
+        """The recipe's options and final metrics for TensorBoard's HParams dashboard."""
+        if self.writer is None:
+            return
+        metrics = {"hparam/test_acc": results["test_acc"],
+                   "hparam/test_loss": results["test_loss"]}
+        if self.best is not None and self.best["metric"] == "val_acc":
+            metrics["hparam/best_val_acc"] = self.best["value"]
+        self.writer.add_hparams(dict(self.fingerprint["recipe"]["options"]), metrics,
+                                run_name="hparams", global_step=self.epoch)
 
     def plot(self, path):
         """Loss and accuracy per epoch (train and val/test) into ``path`` (a PNG); returns
