@@ -4,7 +4,8 @@
   or any other callable, with its answers checked first (docs/benchmarking.md has a worked
   example).
 - :func:`run` (``minicnn bench``): the standard cases of docs/benchmarking.md, op by op
-  (:func:`run_ops`) and as whole training steps (:func:`run_models`).
+  (:func:`run_ops`), as whole training steps (:func:`run_models`) and as eval-mode inference
+  at batch 1 and 128 against PyTorch and ONNX Runtime (:func:`run_inference`).
 - :mod:`minicnn.bench.harness`: the timing primitives (paired interleaved timing, the
   machine's sgemm and copy-bandwidth ceilings, host information).
 
@@ -15,7 +16,7 @@ import sys
 
 from . import harness
 from .compare import BenchmarkMismatch, check_close, compare, to_numpy
-from .models import run_models
+from .models import run_inference, run_models
 from .ops import run_ops
 from .report import Report, say
 
@@ -37,7 +38,7 @@ def check_device(device):
 
 
 def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, device="cpu",
-        json=None, plot=None, out=None):
+        inference=False, json=None, plot=None, out=None):
     """Run the benchmarks of ``minicnn bench``: ``what`` is "ops" (:func:`run_ops`), "models"
     (:func:`run_models`) or "all" (both), printing their tables to ``out`` as they go.
 
@@ -48,17 +49,24 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     the records (:meth:`Report.to_json`) and the ratio plot (:meth:`Report.plot`, needs
     matplotlib; skipped with a note when no record has a ratio). out: the stream for the
     tables (default sys.stdout). device: "cpu", or "cuda" (minicnn's CUDA kernels, against
-    PyTorch on the same GPU when its build can use it).
+    PyTorch on the same GPU when its build can use it). inference: with "models", time the
+    models' eval-mode forward at batch 1 and 128 (:func:`run_inference`) instead of training
+    steps; with "all", in addition to them (CPU only).
 
     Returns the combined :class:`Report`; its ``failures`` are the cases whose answer differed
-    from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``, or when
-    ``cases`` selects nothing.
+    from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``,
+    ``inference`` with "ops" or on "cuda", or when ``cases`` selects nothing.
     """
     from minicnn.backends import configure_runtime
     from minicnn.training import ConfigError
 
     configure_runtime()  # the settings the timings assume (a no-op after minicnn's CLI made them)
     out = sys.stdout if out is None else out
+    if inference and what == "ops":
+        raise ConfigError("--inference times whole models: use it with `minicnn bench models` "
+                          "(or all), not ops")
+    if inference and device != "cpu":
+        raise ConfigError(f"--inference runs on the CPU only, not --device {device}")
     check_device(device)
     if what not in WHAT:
         raise ConfigError(f"unknown benchmark {what!r}; expected one of {', '.join(WHAT)}")
@@ -74,8 +82,11 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     parts = []
     if what in ("ops", "all"):
         parts.append(run_ops(cases, quick=quick, **opts))
-    if what in ("models", "all"):
+    if what == "all" or what == "models" and not inference:
         parts.append(run_models(cases, **opts))
+    if inference:
+        del opts["device"]
+        parts.append(run_inference(cases, **opts))
     report = Report(host=next((p.host for p in reversed(parts) if p.records), {}))
     for part in parts:
         report.records += part.records
@@ -91,9 +102,10 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
         else:
             say(out, f"# no ratios to plot: {plot} not written")
     if report.failures:
-        say(out, f"# {len(report.failures)} case(s) FAILED the answer check against PyTorch")
+        say(out, f"# {len(report.failures)} case(s) FAILED the answer check against PyTorch"
+                 + (" or ONNX Runtime" if inference else ""))
     return report
 
 
 __all__ = ["BenchmarkMismatch", "Report", "check_close", "check_device", "compare", "harness",
-           "run", "run_models", "run_ops", "to_numpy"]
+           "run", "run_inference", "run_models", "run_ops", "to_numpy"]

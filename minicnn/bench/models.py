@@ -9,7 +9,9 @@ the figure is the median of the paired step-time ratios minicnn / PyTorch, with 
 both. Before timing, the first step's loss is checked against PyTorch's (dropout switched off
 for the check only: its random masks differ between the frameworks).
 """
+import statistics
 import time
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -161,3 +163,287 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
             say(out, report.row(rec))
         report.host = harness.host_info(n, device)
     return report
+
+
+# ---------------------------------------------------------------- inference
+
+INFERENCE_BATCHES = (1, 128)
+SMALL_BATCH_FACTOR = 6  # batch 1: calls take ~1 ms, so six times the timed and warm-up calls
+# the peers of minicnn's eval-mode forward: record key prefix -> what the notes call it
+PEERS = {"torch": "PyTorch eager NCHW", "torch_cl": "PyTorch eager channels_last",
+         "ort": "ONNX Runtime"}
+RATIO_KEYS = {"torch": "ratio", "torch_cl": "ratio_cl", "ort": "ratio_ort"}  # minicnn / peer
+
+
+def import_onnxruntime() -> tuple[Any, str | None]:
+    """(the onnxruntime module, None), or (None, why) when onnxruntime, or the onnx package
+    that :func:`minicnn.onnx.export` needs, is not installed."""
+    try:
+        import onnx  # noqa: F401  (minicnn.onnx.export builds the file with it)
+        import onnxruntime
+    except ImportError as e:
+        return None, (f"{e.name or 'onnx'} is not installed: no ONNX Runtime peer "
+                      f"(pip install -e '.[onnx]')")
+    return onnxruntime, None
+
+
+def ort_session(model: Any, image_shape: tuple[int, ...], threads: int, ort: Any) -> Any:
+    """An onnxruntime.InferenceSession (CPU) of ``model`` exported by :func:`minicnn.onnx.export`
+    with a free batch size, for inputs of shape (N, *image_shape): ``threads`` intra-op threads,
+    one inter-op thread, sequential execution, everything else onnxruntime's defaults (graph
+    optimizations on, spinning worker threads). Raises minicnn.onnx.ExportError when the model
+    does not export."""
+    import tempfile
+
+    import minicnn
+    import minicnn.onnx
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/model.onnx"
+        minicnn.onnx.export(model, minicnn.zeros(1, *image_shape), path, dynamic_batch=True)
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+class _Clocked:
+    """A zero-argument callable that also keeps the wall time of each of its calls, so that the
+    spread (max / median) comes from the very calls :func:`harness.paired` timed."""
+
+    def __init__(self, fn):
+        self.fn, self.seconds = fn, []
+
+    def __call__(self):
+        t0 = time.perf_counter()
+        result = self.fn()
+        self.seconds.append(time.perf_counter() - t0)
+        return result
+
+    def last(self, n):
+        return self.seconds[-n:]
+
+
+def _spread(seconds):
+    return max(seconds) / statistics.median(seconds)
+
+
+def _forwards(name, kwargs, image_shape, torch, ort, threads):
+    """The minicnn model (eval mode, seed 0) and its peers that can run: {"torch": its PyTorch
+    twin with the same weights, "torch_cl": the twin in channels_last, "ort": an onnxruntime
+    session of its ONNX export}. Returns (model, peers, notes), notes naming skipped peers."""
+    import minicnn
+
+    minicnn.manual_seed(0)
+    model = minicnn.models.get_model(name, **kwargs).eval()
+    peers, notes = {}, []
+    if torch is not None:
+        import copy
+
+        from minicnn.utils import to_torch_state_dict
+
+        from . import torch_models
+
+        twin = torch_models.build(name, **kwargs).eval()
+        twin.load_state_dict(to_torch_state_dict(model))
+        peers["torch"] = twin
+        peers["torch_cl"] = copy.deepcopy(twin).to(memory_format=torch.channels_last)
+    if ort is not None:
+        import minicnn.onnx
+
+        try:
+            peers["ort"] = ort_session(model, image_shape, threads, ort)
+        except minicnn.onnx.ExportError as e:
+            notes.append(f"no ONNX Runtime peer for {_label(name, image_shape)}: {e}")
+    return model, peers, notes
+
+
+def _calls(model, peers, x, torch):
+    """Zero-argument callables running one eval-mode forward of ``x`` (a float32 NCHW array):
+    {"minicnn": ..., peer: ...}. Inputs are made outside the timed calls (channels_last's
+    too)."""
+    import minicnn
+
+    xm = minicnn.tensor(x)
+
+    def mine():
+        with minicnn.no_grad():
+            return model(xm)
+
+    calls = {"minicnn": mine}
+    for key, peer in peers.items():
+        if key == "ort":
+            feed = {peer.get_inputs()[0].name: x}
+            calls[key] = lambda s=peer, f=feed: s.run(None, f)[0]
+            continue
+        xt = torch.from_numpy(x)
+        if key == "torch_cl":
+            xt = xt.contiguous(memory_format=torch.channels_last)
+
+        def eager(net=peer, xt=xt):
+            with torch.inference_mode():
+                return net(xt)
+        calls[key] = eager
+    return calls
+
+
+def measure_inference(name: str, kwargs: dict[str, Any], image_shape: tuple[int, ...],
+                      torch: Any = None, ort: Any = None, *,
+                      batches: tuple[int, ...] = INFERENCE_BATCHES, repeat: int = 10,
+                      warmup: int = 3, rtol: float = 1e-4, threads: int | None = None
+                      ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Time eval-mode forwards of ``minicnn.models.get_model(name, **kwargs)`` (seed 0) on
+    (batch, *image_shape) float32 inputs, for each batch in ``batches``, against its peers:
+    the PyTorch twin (when ``torch`` is given) in NCHW and in channels_last under
+    torch.inference_mode, and the model's ONNX export in onnxruntime (when ``ort``, the
+    onnxruntime module, is given) with ``threads`` intra-op threads (default minicnn's).
+
+    Per batch, every peer's output is first checked against minicnn's (check_close: ``rtol``
+    times the largest output magnitude); then minicnn and each peer in turn run interleaved,
+    ``warmup`` untimed and ``repeat`` timed pairs per peer (at batch 1, SMALL_BATCH_FACTOR
+    times both). At batch 1 each framework is then timed alone as well, which shows what
+    interleaving two runtimes' threads costs.
+
+    Returns (records, notes): one record per batch (see :func:`run_inference`), and lines
+    naming peers that could not run.
+    """
+    import minicnn
+
+    threads = threads or minicnn.get_num_threads()
+    model, peers, notes = _forwards(name, kwargs, image_shape, torch, ort, threads)
+    records = []
+    for batch in batches:
+        x = np.random.default_rng(0).standard_normal((batch, *image_shape), dtype=np.float32)
+        rec = {"op": "inference", "family": "inference",
+               "case": f"{_label(name, image_shape)} batch {batch}", "standard": True,
+               "batch": batch, "shape": [batch, *image_shape], "dtype": "float32",
+               "threads": minicnn.get_num_threads()}
+        calls = _calls(model, peers, x, torch)
+        try:
+            ours = calls["minicnn"]()
+            errors = [check_close(ours, calls[k](), rtol=rtol, atol=0.0, case=rec["case"],
+                                  reference=PEERS[k]) for k in peers]
+        except BenchmarkMismatch as e:
+            records.append(dict(rec, error=f"eval forward: {e}"))
+            continue
+        n, w = (SMALL_BATCH_FACTOR * repeat, SMALL_BATCH_FACTOR * warmup) if batch == 1 else \
+            (repeat, warmup)
+        clocked = {k: _Clocked(fn) for k, fn in calls.items()}
+        mine = clocked["minicnn"]
+        seconds: dict[str, list[float]] = {k: [] for k in calls}
+        ratios: dict[str, float] = {}
+        c0, t0 = time.process_time(), time.perf_counter()
+        if not peers:
+            harness.alone(mine, n, w)
+            seconds["minicnn"] = mine.last(n)
+        for key in peers:
+            ratios[key] = harness.paired(mine, clocked[key], n, w)["ratio"]
+            seconds["minicnn"] += mine.last(n)
+            seconds[key] = clocked[key].last(n)
+        rec["cpu_per_wall"] = (time.process_time() - c0) / (time.perf_counter() - t0)
+        for key, s in seconds.items():
+            rec[f"{key}_ms"] = harness._ms(s)
+            if batch == 1:
+                rec[f"{key}_spread"] = _spread(s)
+        rec.update({RATIO_KEYS[k]: ratio for k, ratio in ratios.items()})
+        if torch is not None:
+            rec["ratio_vs_best_torch"] = max(ratios["torch"], ratios["torch_cl"])
+        if peers:
+            rec["ratio_vs_best"] = max(ratios.values())
+            rec["max_abs_err"] = max(e[0] for e in errors)
+            rec["rel_err"] = max(e[1] for e in errors)
+        if batch == 1:  # the same calls with no other runtime in between
+            for key, fn in calls.items():
+                rec[f"{key}_alone_ms"] = harness.alone(fn, n, w)["ms"]
+        records.append(rec)
+    return records, notes
+
+
+def run_inference(cases: list[str] | None = None, *, threads: int | None = None,
+                  repeat: int = 10, warmup: int = 3, out: TextIO | None = None) -> Report:
+    """Measure eval-mode inference of the MODELS (those whose label, e.g. ``"resnet20
+    3x32x32"``, contains one of the substrings ``cases``, case-insensitive; default all) at
+    batch 1 and 128 (:func:`measure_inference`) against PyTorch eager in NCHW and in
+    channels_last and against ONNX Runtime, each peer when it is installed (a note says which
+    is missing; with none, minicnn alone).
+
+    threads: for minicnn, PyTorch and onnxruntime's intra-op pool (default: all cores this
+    process may use). repeat, warmup: timed and untimed pairs per peer at batch 128;
+    SMALL_BATCH_FACTOR times as many at batch 1. out: a stream for the table, printed row by
+    row (None: silent).
+
+    Returns a :class:`Report`. Records, one per model and batch: op and family ("inference"),
+    case ("<model> <C>x<H>x<W> batch <N>"), batch, shape, dtype, threads;
+    minicnn_ms, torch_ms (NCHW), torch_cl_ms (channels_last), ort_ms ([min, median, max]
+    milliseconds per forward over the timed calls; minicnn's pooled over its pairings with
+    every peer); ratio, ratio_cl, ratio_ort (medians of the paired time ratios minicnn /
+    peer: below 1, minicnn is faster), ratio_vs_best_torch (against the faster PyTorch
+    layout), ratio_vs_best (against the fastest peer); at batch 1 also <framework>_spread
+    (max / median of its timed calls: latency steadiness) and <framework>_alone_ms (the
+    same number of calls timed with no other runtime in between); max_abs_err and rel_err
+    (the worst over the peers of minicnn's output against theirs); cpu_per_wall. A record
+    whose outputs differ carries ``error`` instead of timings. The summary holds geometric
+    means of the ratios per batch and, per framework, of the batch-1 median time paired over
+    alone.
+    """
+    import minicnn
+
+    torch = harness.import_torch()
+    ort, why = import_onnxruntime()
+    chosen = [m for m in MODELS if not cases
+              or any(c.lower() in _label(m[0], m[2]).lower() for c in cases)]
+    if not chosen:
+        return Report()
+    if why:
+        say(out, f"# {why}")
+    peers = ([k for k in PEERS if k != "ort"] if torch else []) + (["ort"] if ort else [])
+    with harness.same_threads(threads or harness.available_cores()):
+        n = minicnn.get_num_threads()
+        keys = ["case", "minicnn_ms"] + [f"{k}_ms" for k in peers]
+        keys += [RATIO_KEYS[k] for k in peers] + (["ratio_vs_best_torch"] if torch else [])
+        keys += (["ratio_vs_best"] if peers else []) + ["minicnn_spread"]
+        keys += [f"{k}_spread" for k in peers] + (["rel_err"] if peers else [])
+        report = Report(host=harness.host_info(n), columns=keys + ["cpu_per_wall"])
+        versions = "".join(f", {lib.__name__} {lib.__version__}" for lib in (torch, ort) if lib)
+        say(out, f"# inference: {report.host['cpu']}, threads {n}, float32, eval mode"
+                 f"{versions}, {time.strftime('%Y-%m-%d')}")
+        say(out, report.header())
+        for name, kwargs, shape in chosen:
+            records, notes = measure_inference(name, kwargs, shape, torch, ort, repeat=repeat,
+                                               warmup=warmup, threads=n)
+            for line in notes:
+                say(out, f"# {line}")
+            for rec in records:
+                report.records.append(rec)
+                say(out, report.row(rec))
+        report.summary.update(_inference_summary(report.records, ["minicnn"] + peers))
+        report.host = harness.host_info(n)
+        if ort:
+            report.host["onnxruntime"] = ort.__version__
+    for line in report.summary_lines():
+        say(out, line)
+    return report
+
+
+def _inference_summary(records, frameworks):
+    """Geometric means over the models: of each ratio per batch, and of each framework's
+    batch-1 median time paired / alone (above 1: interleaving slowed it)."""
+    def geomean(values):
+        return float(np.exp(np.mean(np.log(values))))
+
+    summary = {}
+    ok = [r for r in records if not r.get("error")]
+    for key, what in (("ratio_vs_best", "best peer"), ("ratio_vs_best_torch", "best torch"),
+                      ("ratio_ort", "onnxruntime")):
+        for batch in INFERENCE_BATCHES:
+            values = [r[key] for r in ok if r["batch"] == batch and key in r]
+            if values:
+                summary[f"geomean inference ratio vs {what}, batch {batch}"] = geomean(values)
+    small = [r for r in ok if r["batch"] == 1]
+    if small:
+        slowdown = {k: [r[f"{k}_ms"][1] / r[f"{k}_alone_ms"][1] for r in small
+                        if f"{k}_alone_ms" in r] for k in frameworks}  # a model may lack a peer
+        summary["batch 1 paired / alone median time"] = {
+            k: geomean(v) for k, v in slowdown.items() if v}
+    return summary
