@@ -7,12 +7,16 @@
   minicnn predict --checkpoint runs/lenet5/best.npz shoe.png       (or --model NAME, untrained)
   minicnn summary resnet20                     a model name or a checkpoint; or --model NAME,
                                                --checkpoint FILE; --input-shape C,H,W
+  minicnn export runs/lenet5 --format onnx     the checkpoint's model as ONNX (minicnn[onnx])
   minicnn viz gradcam --checkpoint runs/lenet5/best.npz --image shoe.png --out cam.png
+  minicnn explore runs/lenet5 --image 3        one test image through every layer: an HTML page
   minicnn explain conv2d --padding 1           what conv2d computes, step by step
   minicnn explain conv2d --backward --groups 2  its backward pass (dW, dX by col2im), grouped
   minicnn data info fashion-mnist              (or: data fetch NAME)
   minicnn info                                 version, backends, threads, BLAS, CUDA
   minicnn bench all --json FILE --plot PNG     speed against PyTorch
+  minicnn bench models --inference --threads 2  eval forward vs PyTorch, ONNX Runtime
+  minicnn docs --notebooks notebooks/          the docs chapters as Jupyter notebooks (--list)
 
 eval, predict and summary take a checkpoint of minicnn train (--checkpoint FILE, a run
 directory meaning its best.npz) or a model name (--model NAME, from minicnn.models.list_models());
@@ -86,8 +90,8 @@ def _train(args):
             raise ConfigError("--resume continues a run with the options it was started with; "
                               f"drop {', '.join('--' + f.replace('_', '-') for f in fixed)} "
                               "(only --threads, --workers, --data-root, --device, --plot, "
-                              "--no-plot, --distributed, --timeout and --detect-anomaly may "
-                              "change)")
+                              "--no-plot, --distributed, --timeout, --detect-anomaly and "
+                              "--tensorboard may change)")
         trainer = Trainer.resume(args.resume, **given)
     else:
         config = TrainConfig(**given).validate()
@@ -214,6 +218,43 @@ def _summary(args):
     return EXIT_OK
 
 
+def _export(args):
+    import json
+
+    from .creation import zeros
+    from .onnx import MAX_OPSET, MIN_OPSET, ExportError, export
+    from .training import ConfigError, InputFileError, load_checkpoint_model
+
+    if not MIN_OPSET <= args.opset <= MAX_OPSET:
+        raise ConfigError(f"--opset must be from {MIN_OPSET} to {MAX_OPSET}, got {args.opset}")
+    if not os.path.exists(args.source):
+        raise FileNotFoundError(f"{args.source}: no such checkpoint file or run directory")
+    model, ckpt = load_checkpoint_model(args.source)
+    info, name = ckpt["dataset"], ckpt["config"]["model"]
+    shape = args.input_shape or (info["channels"], *info["image_size"])
+    out = args.out
+    if out is None:  # next to the checkpoint: best.npz -> best.onnx (a run directory: its best)
+        base = os.path.join(args.source, "best.npz") if os.path.isdir(args.source) \
+            else args.source
+        out = os.path.splitext(base)[0] + ".onnx"
+    metadata = {"model": name, "classes": json.dumps(info["classes"]),
+                "input": "images scaled to [0, 1], then (x - mean) / std per channel",
+                "mean": json.dumps(info["mean"]), "std": json.dumps(info["std"])}
+    try:
+        export(model, zeros(1, *shape), out, opset_version=args.opset, metadata=metadata)
+    except ExportError as e:
+        raise InputFileError(f"{args.source}: its model {name!r} cannot be exported: {e}") \
+            from None
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"model {name!r} does not accept input shape "
+                          f"{','.join(map(str, shape))}: {e}") from None
+    print(f"wrote {out}: {name} as ONNX opset {args.opset}, input 'input' "
+          f"(batch, {', '.join(map(str, shape))}), output 'output' (batch, "
+          f"{len(info['classes'])}); feed images scaled to [0, 1] and normalized with mean "
+          f"{info['mean']} and std {info['std']} (stored in the model's metadata)")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ viz, explain
 
 
@@ -278,6 +319,17 @@ def _class_index(target, classes):
                      f"{', '.join(classes)}; got {target!r}")
 
 
+def _explore(args):
+    from .utils.explore import explore_checkpoint
+
+    target = args.target
+    if target is not None and target.isdigit():
+        target = int(target)
+    print(explore_checkpoint(args.source, image=args.image, file=args.file, target=target,
+                             out=args.out, data_root=args.data_root, max_mb=args.max_mb))
+    return EXIT_OK
+
+
 def _explain(args):
     from . import explain
     from .training import ConfigError
@@ -316,6 +368,23 @@ def _data(args):
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ docs
+
+
+def _docs(args):
+    from .utils import notebooks
+
+    if args.notebooks is None:
+        paths = notebooks.chapters(args.source)
+        width = max(len(path.name) for path in paths)
+        for path in paths:
+            print(f"{path.name:<{width}}  {notebooks.chapter_title(path)}")
+    else:
+        for path in notebooks.write_notebooks(args.notebooks, args.source):
+            print(f"wrote {path}")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ bench
 
 
@@ -323,7 +392,8 @@ def _bench(args):
     from . import bench
 
     report = bench.run(args.what, threads=args.threads, repeat=args.repeat, cases=args.cases,
-                       quick=args.quick, device=args.device, json=args.json, plot=args.plot)
+                       quick=args.quick, device=args.device, inference=args.inference,
+                       json=args.json, plot=args.plot)
     return EXIT_FAILURE if report.failures else EXIT_OK
 
 
@@ -458,6 +528,11 @@ def _add_train_options(p):
                    help="with --distributed: how long a rank waits for the others in a "
                    "collective before it ends the job with an error (default "
                    f"{d.timeout:g}, 30 minutes, as torch.distributed)")
+    p.add_argument("--tensorboard", nargs="?", const=True, metavar="DIR", default=S,
+                   help="write TensorBoard event files every epoch (loss, accuracy, lr, "
+                   "weight and gradient histograms, first-layer filters) into DIR (default: "
+                   "the run directory's tb/); view them with tensorboard --logdir DIR (needs "
+                   "minicnn[tensorboard])")
 
 
 def _add_model_source(p):
@@ -536,6 +611,18 @@ def build_parser():
                    "start (centre of the first unit's field), in input pixels")
     p.set_defaults(func=_summary)
 
+    p = sub.add_parser("export", help="write a checkpoint's model as an ONNX file for "
+                       "onnxruntime, Netron and other tools (needs onnx: minicnn[onnx])")
+    p.add_argument("source", metavar="RUN_OR_CHECKPOINT",
+                   help="a checkpoint of minicnn train, or a run directory (its best.npz)")
+    p.add_argument("--format", choices=("onnx",), default="onnx", help="default onnx")
+    p.add_argument("--out", metavar="FILE",
+                   help="default: the checkpoint's path ending in .onnx (runs/x/best.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset, 17 to 20 (default 17)")
+    p.add_argument("--input-shape", type=_input_shape, metavar="C,H,W",
+                   help="default: the checkpoint's image shape; the batch size stays dynamic")
+    p.set_defaults(func=_export)
+
     p = sub.add_parser("viz", help="draw filters, feature maps, Grad-CAM, saliency or training "
                        "curves of a checkpoint into a PNG (needs matplotlib)")
     p.add_argument("what", choices=("filters", "features", "gradcam", "saliency", "curves"))
@@ -549,6 +636,29 @@ def build_parser():
                    "saliency (default: the predicted class)")
     p.add_argument("--out", metavar="PNG", help="default WHAT.png")
     p.set_defaults(func=_viz)
+
+    p = sub.add_parser("explore", help="write one self-contained HTML page of a checkpoint's "
+                       "model on one image: every layer's feature maps, a unit's receptive field, "
+                       "filter and arithmetic, the probabilities, Grad-CAM, saliency and the "
+                       "run's curves; prints its path")
+    p.add_argument("source", metavar="RUN_OR_CHECKPOINT",
+                   help="a run directory of minicnn train (its best.npz) or a checkpoint file")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--image", type=int, metavar="N",
+                       help="test image N of the checkpoint's data set (default 0)")
+    which.add_argument("--file", metavar="IMAGE", help="an image file instead (PNG, JPEG), "
+                       "converted as minicnn predict does")
+    p.add_argument("--class", dest="target", metavar="CLASS",
+                   help="class index or name whose Grad-CAM and saliency show beside the "
+                   "predicted class's (default: the true class when the prediction is wrong, "
+                   "else the runner-up)")
+    p.add_argument("--out", metavar="HTML", help="default RUN/explore.html, or NAME-explore.html "
+                   "beside a checkpoint NAME.npz")
+    p.add_argument("--data-root", metavar="DIR", help="where to look for the test set")
+    p.add_argument("--max-mb", type=float, default=8.0, metavar="MB",
+                   help="the page's size limit (default 8): a bigger model keeps the filters, "
+                   "then the map channels, of its most active channels only")
+    p.set_defaults(func=_explore)
 
     p = sub.add_parser("explain", help="print step by step what conv2d (im2col + GEMM, and its "
                        "backward), max or average pooling, batch norm or softmax + cross "
@@ -594,7 +704,23 @@ def build_parser():
                    "when named")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test: 3 timed pairs, 1 warm-up, no batch-1/32 convolutions")
+    p.add_argument("--inference", action="store_true",
+                   help="models: time the eval-mode forward at batch 1 and 128 against PyTorch "
+                   "(NCHW, channels_last) and ONNX Runtime instead of training steps (all: "
+                   "as well)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("docs", help="list the docs chapters, or write them as Jupyter "
+                       "notebooks generated from their Markdown (needs minicnn[notebooks])")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--list", action="store_true",
+                      help="list the chapters with their titles (the default)")
+    what.add_argument("--notebooks", metavar="DIR",
+                      help="write DIR/NAME.ipynb for every chapter NAME.md (python blocks as "
+                      "code cells; bash and other blocks as text, never run)")
+    p.add_argument("--source", metavar="DIR", help="the folder of the chapters (default: "
+                   "docs/ of the source checkout minicnn runs from)")
+    p.set_defaults(func=_docs)
 
     p = sub.add_parser("info", help="version, backends, OpenMP, threads, BLAS and CUDA")
     p.set_defaults(func=_info)

@@ -9,6 +9,7 @@ import tracemalloc
 import zipfile
 
 import numpy as np
+import pytest
 
 import minicnn
 from minicnn import nn, optim
@@ -17,6 +18,30 @@ from minicnn.training import Trainer
 from minicnn.utils import gradcheck
 
 N_TRAIN, N_TEST = 64, 32  # the tiny Fashion-MNIST of write_fashion_mnist
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout above tests/
+
+
+def _not_in_checkout(paths):
+    """The reason to skip a test that reads ``paths`` of the checkout, or "" when all exist."""
+    missing = [p for p in paths if not os.path.exists(os.path.join(REPO, p))]
+    return (f"needs the source tree: {', '.join(missing)} not found (the tests run against an "
+            f"installed package, tests/wheel_check.sh)") if missing else ""
+
+
+def needs_source_tree(*paths):
+    """A skip mark for a test that reads files of the checkout (``paths``, relative to its root:
+    README.md, docs/..., csrc/...), which a copy of tests/ run against an installed wheel
+    (tests/wheel_check.sh) does not have. A decorator, or ``pytestmark = ...``."""
+    reason = _not_in_checkout(paths)
+    return pytest.mark.skipif(bool(reason), reason=reason)
+
+
+def require_source_tree(*paths):
+    """Skip the whole calling module when ``paths`` are missing (see needs_source_tree); called
+    at the top level of a module that reads them as it is imported."""
+    reason = _not_in_checkout(paths)
+    if reason:
+        pytest.skip(reason, allow_module_level=True)
 
 
 def both_thread_counts(fn):

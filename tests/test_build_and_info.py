@@ -10,6 +10,8 @@ import pytest
 import minicnn
 from minicnn import backends
 
+from helpers import needs_source_tree
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 try:
@@ -47,7 +49,16 @@ def test_c_extension_is_importable():
 
     assert backends._cpu is _cpu
     assert backends._CPU_IMPORT_ERROR is None
-    assert os.path.abspath(_cpu.__file__).startswith(os.path.join(REPO, "minicnn"))
+    package = os.path.dirname(os.path.abspath(minicnn.__file__))
+    assert os.path.abspath(_cpu.__file__).startswith(package + os.sep)  # not another install's
+
+
+@needs_source_tree("minicnn")
+def test_the_checkout_is_what_is_tested():
+    """From a checkout, its own package and build, not an older install."""
+    from minicnn.backends import _cpu
+
+    assert os.path.abspath(_cpu.__file__).startswith(os.path.join(REPO, "minicnn", ""))
 
 
 def test_openmp_is_enabled():
@@ -213,3 +224,21 @@ def test_sources_of_the_extension_are_tracked():
     assert "minicnn/backends/_cpu.pyx" in files
     assert any(f.startswith("csrc/cpu/") and f.endswith(".c") for f in files)
     assert "csrc/cpu/minicnn.h" in files
+
+
+@pytest.mark.parametrize("error, fix", [
+    ("libgomp.so.1: cannot open shared object file: No such file or directory",
+     "apt-get install libgomp1"),
+    ("No module named 'minicnn.backends._cpu'", "pip install -e ."),
+])
+def test_an_extension_that_fails_to_load_says_what_to_do(monkeypatch, error, fix):
+    """A wheel on a machine without libgomp1 needs the runtime, not a build; a source checkout
+    needs the build. Either way the NumPy kernels take over, with one warning."""
+    def fail(name):
+        raise ImportError(error)
+
+    monkeypatch.setattr(backends, "_cpu_state", None)
+    monkeypatch.setattr(backends.importlib, "import_module", fail)
+    with pytest.warns(RuntimeWarning, match="falls back to the slow NumPy") as record:
+        assert backends._load_cpu() is None
+    assert fix in str(record[0].message) and error in str(record[0].message)

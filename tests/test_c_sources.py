@@ -7,9 +7,12 @@ import subprocess
 
 import pytest
 
+from helpers import needs_source_tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCES = sorted(glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.c")))
 CC = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+pytestmark = needs_source_tree("csrc/cpu")
 
 
 @pytest.mark.skipif(CC is None, reason="no C compiler")

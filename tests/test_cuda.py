@@ -20,6 +20,7 @@ from minicnn.backends import BACKENDS, info, reference
 from minicnn.backends.cuda import _lib
 
 from cuda_emulator import Emulator, installed
+from helpers import needs_source_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GPU = minicnn.cuda.is_available()
@@ -36,6 +37,7 @@ NO_DRIVER = "no NVIDIA driver found (libcuda.so.1 is not installed)"
 # ---------------------------------------------------------------- without a GPU
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found")
+@needs_source_tree("csrc/cuda")
 def test_sources_build_with_nvcc_and_load(tmp_path):
     """One architecture only (the build's default is sm_75/80/90 + PTX): the point is that the
     sources compile and that the library loads with ctypes, GPU or not (static cudart), and

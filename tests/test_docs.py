@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from helpers import needs_source_tree
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
+@needs_source_tree("README.md", "docs")
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_code_blocks_run(path, tmp_path, monkeypatch, capsys):
     blocks = BLOCK.findall(path.read_text())
@@ -26,6 +29,7 @@ def test_code_blocks_run(path, tmp_path, monkeypatch, capsys):
             raise
 
 
+@needs_source_tree("README.md")
 def test_the_readme_has_code_to_run():
     assert len(BLOCK.findall((ROOT / "README.md").read_text())) >= 1
 

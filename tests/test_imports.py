@@ -8,11 +8,13 @@ importing module itself lives in (already being imported); an explicit import of
 (``from .. import name``, ``import minicnn``) counts. Imports under ``if TYPE_CHECKING:`` are
 for type checkers only and do not run."""
 import ast
+import importlib.util
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = ROOT / "minicnn"
+# the minicnn under test, found without importing it: the checkout's, or an installed wheel's
+PACKAGE = Path(importlib.util.find_spec("minicnn").origin).resolve().parent
+ROOT = PACKAGE.parent
 
 
 def module_name(path: Path) -> str:

@@ -23,7 +23,7 @@ from minicnn import backends
 from minicnn.backends import reference
 from minicnn.utils import gradcheck
 
-from helpers import both_thread_counts
+from helpers import both_thread_counts, needs_source_tree
 
 F = minicnn.nn.functional
 _cpu = backends._cpu
@@ -197,6 +197,7 @@ def baseline_loss_lib(tmp_path_factory):
     return ctypes.CDLL(lib)
 
 
+@needs_source_tree("csrc/cpu")
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @settings(max_examples=15)
 @given(config=ce_configs(max_n=40), seed=seeds)

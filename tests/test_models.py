@@ -44,7 +44,8 @@ IMAGENET = {"resnet18", "resnet34", "resnet50", "mobilenet_v2", "efficientnet_b0
             "densenet"}
 CONSTRUCTORS = ["lenet5", "simple_cnn", "convnet", "vgg11_bn", "vgg16_bn", "resnet20",
                 "resnet32", "resnet44", "resnet56", "resnet110", "plain20", "plain56", "resnet18",
-                "resnet34", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121", "densenet"]
+                "resnet34", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121",
+                "densenet"]
 
 
 def _case_id(case):

@@ -20,9 +20,10 @@ import tomllib
 from minicnn import cli
 from minicnn.data import datasets as D
 
-from helpers import N_TEST, N_TRAIN, write_fashion_mnist
+from helpers import N_TEST, N_TRAIN, needs_source_tree, require_source_tree, write_fashion_mnist
 from test_data_datasets import served_cifar, served_mnist  # noqa: F401 (fixtures)
 
+require_source_tree("README.md")
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 INSTALL = re.search(r"## Install and run\n.*?```bash\n(.*?)\n```", README, re.S).group(1)
@@ -53,13 +54,22 @@ COMMANDS = {
     "minicnn explain conv2d --backward --groups 2": [
         ["explain", "conv2d", "--backward", "--groups", "2"]],
     "minicnn explain": [["explain", "conv2d"]],
-    "minicnn train | eval | predict | summary | viz | explain | data | bench": [
+    "minicnn train | eval | predict | summary | viz | explain | explore | export | data | docs "
+    "| bench": [
         [command, "--help"] for command in
-        ("train", "eval", "predict", "summary", "viz", "explain", "data", "bench")],
+        ("train", "eval", "predict", "summary", "viz", "explain", "explore", "export", "data",
+         "docs", "bench")],
+    "minicnn explore RUN": [["explore", "{run}", "--image", "1"]],
+    "minicnn export RUN --format onnx": [["export", "{run}", "--format", "onnx"]],
+    "minicnn train --tensorboard": [["train", "--epochs", "1", "--out", "tb-run", "--tensorboard"]],
+    "minicnn docs --notebooks DIR": [["docs", "--notebooks", "notebooks"]],
     # against PyTorch: one quick case
     "minicnn bench": [["bench", "models", "--quick", "--cases", "lenet5", "--repeat", "1"]],
 }
 NEEDS_TORCH = {"minicnn bench"}
+# the optional packages a command needs (the test skips without them)
+NEEDS = {"minicnn export RUN --format onnx": "onnx", "minicnn train --tensorboard": "tensorboardX",
+         "minicnn docs --notebooks DIR": "jupytext"}
 # what the README says a command shows: words its output must contain
 SHOWS = {
     "minicnn train --help": ["--model", "--optimizer", "--scheduler", "--augment", "--resume DIR"],
@@ -103,6 +113,7 @@ def test_every_command_the_readme_names_is_run():
     assert not unknown, f"README commands without a test (add them to COMMANDS): {unknown}"
 
 
+@needs_source_tree("pyproject.toml", ".ci/run")
 def test_install_steps_name_what_exists():
     """apt's package is the one the data package looks for, the torch pin is CI's, and every
     extra is declared in pyproject.toml."""
@@ -164,6 +175,8 @@ def test_readme_command_runs(span, readme_run, served_mnist, served_cifar,  # no
     assert code == 0
     if span in NEEDS_TORCH:
         pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[bench]')")
+    if span in NEEDS:
+        pytest.importorskip(NEEDS[span], reason=f"{NEEDS[span]} is not installed (see README)")
     served_cifar()
     monkeypatch.chdir(work)
     for key in ("MINICNN_DATA", "XDG_CACHE_HOME", "MPLBACKEND"):

@@ -28,7 +28,7 @@ from minicnn.training import (
 )
 from minicnn.utils.summary import summary
 
-from helpers import N_TEST, N_TRAIN, interrupt_after, write_fashion_mnist
+from helpers import N_TEST, N_TRAIN, interrupt_after, needs_source_tree, write_fashion_mnist
 
 BATCH = 16  # 4 batches per epoch
 
@@ -148,6 +148,7 @@ def test_run_directory(trained_run):
     assert f"accuracy {results['test_acc']:.2%}" in text and "confusion matrix" in text
 
 
+@needs_source_tree("docs/05-training-recipes.md")
 def test_run_directory_is_documented(trained_run):
     """docs/05-training-recipes.md, "The run directory", names every file, metrics column,
     checkpoint key and results key that a run writes."""

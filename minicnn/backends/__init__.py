@@ -89,11 +89,13 @@ def _load_cpu():
             _cpu_state = (importlib.import_module(f"{__name__}._cpu"), None)
         except ImportError as exc:
             _cpu_state = (None, exc)
+            # a wheel on a machine without GCC's OpenMP runtime: install it, nothing to build
+            fix = ("install GCC's OpenMP runtime (Debian/Ubuntu: apt-get install libgomp1)"
+                   if "libgomp" in str(exc) else "build it with `pip install -e .`")
             warnings.warn(
                 "minicnn's C extension minicnn.backends._cpu is not built or failed to load "
-                f"({exc}); the 'cpu' device falls back to the slow NumPy reference kernels. "
-                "Build it with `pip install -e .`.",
-                RuntimeWarning, stacklevel=3)
+                f"({exc}); the 'cpu' device falls back to the slow NumPy reference kernels: "
+                f"{fix}.", RuntimeWarning, stacklevel=3)
     return _cpu_state[0]
 
 
