@@ -16,6 +16,7 @@
   minicnn info                                 version, backends, threads, BLAS, CUDA
   minicnn bench all --json FILE --plot PNG     speed against PyTorch
   minicnn bench models --inference --threads 2  eval forward vs PyTorch, ONNX Runtime
+  minicnn bench overhead                       small work, each framework in its own process
   minicnn docs --notebooks notebooks/          the docs chapters as Jupyter notebooks (--list)
 
 eval, predict and summary take a checkpoint of minicnn train (--checkpoint FILE, a run
@@ -689,10 +690,11 @@ def build_parser():
 
     p = sub.add_parser("bench", help="speed against PyTorch: the standard op cases and "
                        "training steps (docs/benchmarking.md)")
-    p.add_argument("what", nargs="?", choices=("ops", "models", "all"), default="all",
-                   help="op by op, whole training steps, or both (default all)")
+    p.add_argument("what", nargs="?", choices=("ops", "models", "overhead", "all"),
+                   default="all", help="op by op, whole training steps, small work with each "
+                   "framework in its own process, or all three (default all)")
     p.add_argument("--threads", type=_positive_int,
-                   help="threads for minicnn and PyTorch (default: all cores)")
+                   help="threads for minicnn and PyTorch (default: all cores; overhead: 1)")
     p.add_argument("--repeat", type=_positive_int,
                    help="timed pairs per case (default 10; 3 with --quick)")
     p.add_argument("--json", metavar="FILE", help="write the records and host info to FILE")

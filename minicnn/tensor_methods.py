@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 
+from . import autograd as _autograd
 from . import ops
 from . import random as _random
 from .autograd import is_floating_dtype
@@ -58,6 +59,32 @@ def _operator(method: _Operator) -> _Operator:
         other = _operand(other, self)
         return NotImplemented if other is NotImplemented else method(self, other)
     return operator
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _no_grad_fast_path(ufunc: np.ufunc) -> Callable[[_Operator], _Operator]:
+    """Decorator for ``x + y``, ``x - y``, ``x * y`` and ``x / y``: two CPU tensors of one shape
+    and one dtype, float32 or float64, neither requiring grad, outside an ONNX trace, go
+    straight to ``ufunc`` on their arrays, skipping the op's argument checks, promotion and
+    Function.apply (a 4x4 no-grad add: 4.1 us down to about 1, against PyTorch's 1.2; issue 21).
+    The result is the one the full path gives: those ops' forwards are these very ufuncs, and
+    nothing is recorded without grads. Anything else (numbers, broadcasting, mixed dtypes,
+    grads, other devices) takes the full path."""
+    def decorate(method: _Operator) -> _Operator:
+        @functools.wraps(method)
+        def operator(self: Any, other: Any) -> Any:
+            if (type(other) is Tensor and not (self.requires_grad or other.requires_grad)
+                    and self._device.type == "cpu" == other._device.type
+                    and _autograd._tracer is None):
+                x, y = self._data, other._data
+                if (x.dtype is y.dtype and (x.dtype is _F32 or x.dtype is _F64)
+                        and x.shape == y.shape):
+                    return Tensor._wrap(ufunc(x, y), self._device)
+            return method(self, other)
+        return operator
+    return decorate
 
 
 class TensorMethods:
@@ -258,6 +285,7 @@ class TensorMethods:
 
     # ------------------------------------------------------------ arithmetic
 
+    @_no_grad_fast_path(np.add)
     @_operator
     def __add__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.add(self, other)
@@ -266,6 +294,7 @@ class TensorMethods:
     def __radd__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.add(other, self)
 
+    @_no_grad_fast_path(np.subtract)
     @_operator
     def __sub__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.sub(self, other)
@@ -274,6 +303,7 @@ class TensorMethods:
     def __rsub__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.sub(other, self)
 
+    @_no_grad_fast_path(np.multiply)
     @_operator
     def __mul__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.mul(self, other)
@@ -282,6 +312,7 @@ class TensorMethods:
     def __rmul__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.mul(other, self)
 
+    @_no_grad_fast_path(np.true_divide)
     @_operator
     def __truediv__(self: Any, other: Tensor | Number | npt.NDArray[Any]) -> Tensor:
         return ops.div(self, other)

@@ -225,6 +225,35 @@ def test_run_models_one_model(torch):
     assert rec["minicnn_img_s"] == pytest.approx(128e3 / rec["minicnn_ms"][1])
 
 
+def test_overhead_cases_time_in_this_process(monkeypatch):
+    from minicnn.bench import overhead
+
+    monkeypatch.setattr(overhead, "REPEAT_SECONDS", 0.001)
+    got = overhead.time_cases("minicnn", 1, ["add 4x4", "4 ops f+b 4x4"])
+    assert sorted(got) == ["4 ops f+b 4x4", "add 4x4"] and all(us > 0 for us in got.values())
+    assert minicnn.is_grad_enabled()  # a no-grad case leaves grad mode as it found it
+
+
+def test_run_overhead_pairs_processes_round_by_round(torch):
+    report = bench.run_overhead(["add 4x4"], rounds=1)
+    (rec,) = report.records
+    assert rec["case"] == "add 4x4" and rec["threads"] == 1 and rec["rounds"] == 1
+    mine, theirs = rec["minicnn_us"], rec["torch_us"]
+    assert 0 < mine[0] == mine[1] == mine[2] and theirs[0] == theirs[2] > 0
+    assert rec["ratio"] == pytest.approx(mine[1] / theirs[1])
+    assert "minicnn us" in report.table().splitlines()[0]
+
+
+def test_run_overhead_errors(monkeypatch):
+    from minicnn.bench import overhead
+
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        bench.run_overhead(rounds=0)
+    assert bench.run_overhead(["no such case"]).records == []
+    with pytest.raises(RuntimeError, match="the nope worker failed"):
+        overhead._in_process("nope", 1, ["add 4x4"])
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -270,6 +299,11 @@ def test_cli_cuda_on_the_emulated_gpu(capsys, tmp_path):
     assert [r["case"] for r in doc["records"] if r.get("skipped")] == ["last dim 32"] * 3
     (step,) = [r for r in doc["records"] if r["op"] == "train step"]
     assert step["minicnn_img_s"] > 0 and "ratio" not in step  # this torch has no CUDA
+
+
+def test_cli_overhead_is_cpu_only(capsys):
+    code, out, err = bench_cli(capsys, "overhead", "--device", "cuda")
+    assert code == 2 and "overhead runs on the CPU only" in err
 
 
 def test_cli_cases_that_match_nothing(capsys):

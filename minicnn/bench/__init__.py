@@ -5,7 +5,8 @@
   example).
 - :func:`run` (``minicnn bench``): the standard cases of docs/benchmarking.md, op by op
   (:func:`run_ops`), as whole training steps (:func:`run_models`) and as eval-mode inference
-  at batch 1 and 128 against PyTorch and ONNX Runtime (:func:`run_inference`).
+  at batch 1 and 128 against PyTorch and ONNX Runtime (:func:`run_inference`), and small
+  work with each framework alone in its own process (:func:`run_overhead`).
 - :mod:`minicnn.bench.harness`: the timing primitives (paired interleaved timing, the
   machine's sgemm and copy-bandwidth ceilings, host information).
 
@@ -18,9 +19,10 @@ from . import harness
 from .compare import BenchmarkMismatch, check_close, compare, to_numpy
 from .models import run_inference, run_models
 from .ops import run_ops
+from .overhead import run_overhead
 from .report import Report, say
 
-WHAT = ("ops", "models", "all")
+WHAT = ("ops", "models", "overhead", "all")
 
 
 def check_device(device):
@@ -40,7 +42,9 @@ def check_device(device):
 def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, device="cpu",
         inference=False, json=None, plot=None, out=None):
     """Run the benchmarks of ``minicnn bench``: ``what`` is "ops" (:func:`run_ops`), "models"
-    (:func:`run_models`) or "all" (both), printing their tables to ``out`` as they go.
+    (:func:`run_models`), "overhead" (:func:`run_overhead`: small work, each framework in its
+    own process, 5 rounds, 3 with ``quick``; CPU only) or "all" (the three; overhead only on
+    the CPU), printing their tables to ``out`` as they go.
 
     threads: for minicnn and PyTorch (default: all cores). repeat: timed pairs per case
     (default 10; 3 with ``quick``, which also cuts the warm-up to 1 and skips the batch-1 and
@@ -55,16 +59,19 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
 
     Returns the combined :class:`Report`; its ``failures`` are the cases whose answer differed
     from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``,
-    ``inference`` with "ops" or on "cuda", or when ``cases`` selects nothing.
+    ``inference`` with "ops" or "overhead" or on "cuda", "overhead" on "cuda", or when
+    ``cases`` selects nothing.
     """
     from minicnn.backends import configure_runtime
     from minicnn.training import ConfigError
 
     configure_runtime()  # the settings the timings assume (a no-op after minicnn's CLI made them)
     out = sys.stdout if out is None else out
-    if inference and what == "ops":
+    if inference and what in ("ops", "overhead"):
         raise ConfigError("--inference times whole models: use it with `minicnn bench models` "
-                          "(or all), not ops")
+                          f"(or all), not {what}")
+    if what == "overhead" and device != "cpu":
+        raise ConfigError(f"overhead runs on the CPU only, not --device {device}")
     if inference and device != "cpu":
         raise ConfigError(f"--inference runs on the CPU only, not --device {device}")
     check_device(device)
@@ -87,6 +94,8 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     if inference:
         del opts["device"]
         parts.append(run_inference(cases, **opts))
+    if what == "overhead" or what == "all" and device == "cpu":
+        parts.append(run_overhead(cases, threads=threads, rounds=3 if quick else 5, out=out))
     report = Report(host=next((p.host for p in reversed(parts) if p.records), {}))
     for part in parts:
         report.records += part.records
@@ -108,4 +117,4 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
 
 
 __all__ = ["BenchmarkMismatch", "Report", "check_close", "check_device", "compare", "harness",
-           "run", "run_inference", "run_models", "run_ops", "to_numpy"]
+           "run", "run_inference", "run_models", "run_ops", "run_overhead", "to_numpy"]

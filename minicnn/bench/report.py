@@ -23,6 +23,8 @@ COLUMNS = [
     ("torch_ms", "torch ms", 9, "{:.4g}"),
     ("torch_cl_ms", "cl ms", 8, "{:.4g}"),
     ("ort_ms", "ort ms", 8, "{:.4g}"),
+    ("minicnn_us", "minicnn us", 10, "{:.3g}"),  # small work (bench overhead): microseconds
+    ("torch_us", "torch us", 9, "{:.3g}"),
     ("ratio", "ratio", 6, "{:.2f}"),
     ("ratio_cl", "vs cl", 6, "{:.2f}"),
     ("ratio_vs_best_torch", "torch best", 10, "{:.2f}"),

@@ -1,0 +1,112 @@
+"""The engine's fast paths (issue 21) give exactly what the full path gives.
+
+``x + y``, ``x - y``, ``x * y`` and ``x / y`` on two CPU float tensors of one shape and dtype,
+neither requiring grad, skip the op machinery (minicnn/tensor_methods.py,
+``_no_grad_fast_path``). These tests compare them with the ops they stand for, check that the
+fast path is really the one taken, and that everything it does not cover still takes the full
+path (grads, broadcasting, numbers, integer and mixed dtypes, an ONNX trace).
+"""
+import operator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minicnn
+from minicnn import autograd, ops
+
+OPERATORS = [(operator.add, "add"), (operator.sub, "sub"), (operator.mul, "mul"),
+             (operator.truediv, "div")]
+IDS = [name for _, name in OPERATORS]
+
+
+def _full_path_only(monkeypatch):
+    """Make every op that the operators delegate to raise: only the fast path can answer."""
+    for _, name in OPERATORS:
+        def refuse(*args, _name=name, **kwargs):
+            raise AssertionError(f"ops.{_name} called: the fast path was not taken")
+        monkeypatch.setattr(ops, name, refuse)
+
+
+@pytest.mark.parametrize("op,name", OPERATORS, ids=IDS)
+@settings(max_examples=25, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=5),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2 ** 32 - 1),
+       grads=st.sampled_from([(False, False), (True, False), (False, True), (True, True)]),
+       grad_mode=st.booleans())
+def test_operator_equals_the_op(op, name, shape, dtype, seed, grads, grad_mode):
+    rng = np.random.default_rng(seed)
+    a = minicnn.tensor(rng.standard_normal(shape).astype(dtype), requires_grad=grads[0])
+    b = minicnn.tensor((rng.standard_normal(shape) + 3).astype(dtype), requires_grad=grads[1])
+    with minicnn.set_grad_enabled(grad_mode):
+        got, want = op(a, b), getattr(ops, name)(a, b)
+    assert type(got) is minicnn.Tensor
+    assert got.dtype == want.dtype and got.shape == want.shape and got.device == want.device
+    np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+    assert got.requires_grad == want.requires_grad
+    assert (got.grad_fn is None) == (want.grad_fn is None)
+
+
+@pytest.mark.parametrize("op,name", OPERATORS, ids=IDS)
+def test_no_grad_tensors_take_the_fast_path(monkeypatch, op, name):
+    a, b = minicnn.randn(4, 4), minicnn.randn(4, 4).abs() + 1
+    want = op(a.numpy(), b.numpy())
+    _full_path_only(monkeypatch)
+    got = op(a, b)
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert got.grad_fn is None and not got.requires_grad
+    got.zero_()  # a fresh array: the operands are untouched
+    assert got._vc is not a._vc
+    np.testing.assert_array_equal(op(a, b).numpy(), want)
+
+
+@pytest.mark.parametrize("op,name", OPERATORS, ids=IDS)
+@pytest.mark.parametrize("case", ["requires_grad", "broadcast", "number", "int64", "mixed",
+                                  "float16", "parameter"])
+def test_everything_else_takes_the_full_path(monkeypatch, op, name, case):
+    a, b = minicnn.randn(3, 4), minicnn.randn(3, 4)
+    if case == "requires_grad":
+        b.requires_grad_()
+    elif case == "broadcast":
+        b = minicnn.randn(4)
+    elif case == "number":
+        b = 2.0
+    elif case == "int64":
+        a, b = minicnn.tensor([[1, 2]]), minicnn.tensor([[3, 4]])
+    elif case == "mixed":
+        b = b.double()
+    elif case == "float16":
+        a, b = a.half(), b.half()
+    elif case == "parameter":  # a subclass: only a plain Tensor operand qualifies
+        b = minicnn.nn.Parameter(b, requires_grad=False)
+    _full_path_only(monkeypatch)
+    with pytest.raises(AssertionError, match="fast path was not taken"):
+        op(a, b)
+
+
+def test_the_fast_path_keeps_out_of_an_onnx_trace(monkeypatch):
+    recorded = []
+
+    class Tracer:
+        def wants(self):
+            return True
+
+        def record(self, cls, args):
+            recorded.append(cls.__name__)
+            return minicnn.Tensor._wrap(args[0]._data + args[1]._data, args[0].device)
+
+    previous = autograd.set_tracer(Tracer())
+    try:
+        minicnn.ones(2) + minicnn.ones(2)
+    finally:
+        autograd.set_tracer(previous)
+    assert recorded == ["AddFn"]
+
+
+def test_a_gradient_still_flows_through_the_full_path():
+    a = minicnn.tensor([1.0, 2.0], requires_grad=True)
+    b = minicnn.tensor([3.0, 4.0])
+    (a * b + b / a - a).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [3 - 3 / 1 - 1, 4 - 4 / 4 - 1])
