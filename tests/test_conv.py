@@ -1223,3 +1223,65 @@ def test_winograd_reference_is_the_convolution(cfg, seed):
     if cfg.ph <= 2 and cfg.pw <= 2:
         assert_close(winograd.winograd_conv2d_backward_input(gy, w, cfg.H, cfg.W, cfg.ph, cfg.pw),
                      naive_conv2d_backward_input(gy, w, cfg), cfg.dtype, "input gradient")
+
+
+# ---------------------------------------------------------------- the two vector builds
+
+_BUILD_SCRIPT = """
+import sys
+import numpy as np
+from minicnn.backends import _cpu
+rng = np.random.default_rng(0)
+out = {}
+# (N, C, H, W, K, kh, kw, stride, padding, dilation, groups): Winograd (channels padded), im2col +
+# GEMM (strided, grouped, dilated, 1x1), depthwise
+cases = [(3, 5, 9, 11, 20, 3, 3, 1, 1, 1, 1), (2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1),
+         (2, 6, 12, 10, 16, 5, 5, 2, 2, 1, 2), (2, 8, 9, 9, 40, 3, 3, 1, 2, 2, 1),
+         (4, 32, 6, 6, 24, 1, 1, 1, 0, 1, 1), (2, 12, 10, 10, 12, 3, 3, 1, 1, 1, 12)]
+for dt in (np.float32, np.float64):
+    for i, (N, C, H, W, K, kh, kw, s, p, d, g) in enumerate(cases):
+        x = rng.standard_normal((N, C, H, W)).astype(dt)
+        w = rng.standard_normal((K, C // g, kh, kw)).astype(dt)
+        geo = (s, s, p, p, d, d, g)
+        y = _cpu.conv2d(x, w, None, *geo)
+        gy = rng.standard_normal(y.shape).astype(dt)
+        out[f"conv{i}{dt.__name__}"] = y
+        out[f"dx{i}{dt.__name__}"] = _cpu.conv2d_backward_input(gy, w, H, W, *geo)
+        out[f"dw{i}{dt.__name__}"] = _cpu.conv2d_backward_weight(gy, x, kh, kw, *geo)
+    for M in (3, 40):
+        x = rng.standard_normal((M, 70)).astype(dt)
+        w = rng.standard_normal((33, 70)).astype(dt)
+        g = rng.standard_normal((M, 33)).astype(dt)
+        out[f"lin{M}{dt.__name__}"] = _cpu.linear(x, w, None)
+        out[f"lin_dx{M}{dt.__name__}"] = _cpu.linear_backward_input(g, w)
+        out[f"lin_dw{M}{dt.__name__}"] = _cpu.linear_backward_weight(g, x)
+np.savez(sys.argv[1], **out)
+"""
+
+
+def _avx2_cpu():
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return all(f" {flag}" in flags for flag in ("avx2", "fma", "bmi2", "movbe"))
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not _avx2_cpu(), reason="needs an x86-64 AVX2 CPU")
+def test_the_avx2_build_and_the_64_byte_build_agree(tmp_path):
+    """conv_f32_avx2.c / conv_f64_avx2.c (32-byte vectors, what an AVX2 CPU without AVX-512
+    runs) and conv_f32.c / conv_f64.c (64-byte vectors) compute the same convolutions and linear
+    layers, each path of each: MINICNN_AVX2_KERNELS picks the build in a fresh process. Their
+    blockings differ, so sums run in another order: equal to float rounding."""
+    results = {}
+    for choice in ("0", "1"):
+        path = tmp_path / f"build{choice}.npz"
+        env = dict(__import__("os").environ, MINICNN_AVX2_KERNELS=choice, OMP_NUM_THREADS="2")
+        subprocess.run([sys.executable, "-c", _BUILD_SCRIPT, str(path)], env=env, check=True)
+        results[choice] = np.load(path)
+    wide, avx2 = results["0"], results["1"]
+    assert sorted(wide.files) == sorted(avx2.files) and len(wide.files) == 48
+    for key in wide.files:
+        tol = 1e-5 if key.endswith("float32") else 1e-12
+        scale = max(1.0, float(np.abs(wide[key]).max()))
+        np.testing.assert_allclose(avx2[key], wide[key], rtol=0, atol=tol * scale, err_msg=key)

@@ -1,4 +1,4 @@
-/* The convolution kernels for float (see conv_kernels.h). */
+/* The convolution kernels for float, 64-byte vectors (see conv_kernels.h). */
 #define T float
 #define SFX f32
 #define VT mc_vf32

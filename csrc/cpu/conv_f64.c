@@ -1,4 +1,4 @@
-/* The convolution kernels for double (see conv_kernels.h). */
+/* The convolution kernels for double, 64-byte vectors (see conv_kernels.h). */
 #define T double
 #define SFX f64
 #define VT mc_vf64

@@ -91,6 +91,7 @@ MC_INLINE void MC_NAME(copy_rows)(const T *src, int64_t ld_src, T *dst, int64_t 
 
 MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_geometry *g,
                                          T *ws) {
+    MC_ROUTE_VOID(depthwise_conv2d, x, w, y, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
     const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
@@ -160,6 +161,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
  * added, shifted per tap, into a padded gradient plane, whose interior is gx. */
 MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w, T *gx,
                                                         const mc_geometry *g, T *ws) {
+    MC_ROUTE_VOID(depthwise_conv2d_backward_input, gy, w, gx, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
     const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
@@ -231,6 +233,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_input)(const T *gy, const T *w,
  * input plane shifted by i dh Wp + j dw (the wide row's extra columns are zero). */
 MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x, T *gw,
                                                          const mc_geometry *g, T *ws) {
+    MC_ROUTE_VOID(depthwise_conv2d_backward_weight, gy, x, gw, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, M = g->K / g->C, kh = g->kh, kw = g->kw;
     const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
@@ -338,6 +341,7 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
 }
 
 int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
+    MC_ROUTE(conv2d_gemm_workspace, pass, g);
     const int64_t N = g->N, C = g->C, K = g->K, kh = g->kh, kw = g->kw, groups = g->groups;
     const int64_t Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     return (int64_t)mc_get_num_threads() * MC_NAME(gemm_ws_per_thread)(pass, N, C, K, kh, kw,
@@ -361,6 +365,7 @@ MC_INLINE void MC_NAME(chunk_im2col)(const T *x, int64_t n0, int64_t nb, int64_t
 }
 
 MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geometry *g, T *ws) {
+    MC_ROUTE_VOID(conv2d_gemm, x, w, y, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
     const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
@@ -404,6 +409,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
  * im2col) adds them onto each image. */
 MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *gx,
                                                    const mc_geometry *g, T *ws) {
+    MC_ROUTE_VOID(conv2d_gemm_backward_input, gy, w, gx, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
     const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
@@ -456,6 +462,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
  * the thread count. */
 MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *gw,
                                                     const mc_geometry *g, T *ws) {
+    MC_ROUTE_VOID(conv2d_gemm_backward_weight, gy, x, gw, g, ws);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, kh = g->kh, kw = g->kw;
     const int64_t groups = g->groups, Ho = g->Ho, Wo = g->Wo;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;

@@ -47,16 +47,26 @@ MC_INLINE void MC_NAME(ukernel)(const int MR, const int NV, int64_t depth, const
 }
 
 /* The register blocking of a product with M rows and N columns: NV vectors (NR = NV * VL
- * columns) by MR rows, up to 24 accumulators. Narrow products (a few output channels) take
- * narrow panels; wide ones 6 x 4 vectors, or 8 x 3 when M is a multiple of 8 but not of 6 (16,
- * 32, 64 ... channels: no partial block of rows). Without AVX-512, always 6 x 1
- * (see mc_wide_vectors). */
+ * columns) by MR rows. With 64-byte vectors (32 registers, AVX-512), up to 24 accumulators:
+ * narrow products (a few output channels) take narrow panels; wide ones 6 x 4 vectors, or 8 x 3
+ * when M is a multiple of 8 but not of 6 (16, 32, 64 ... channels: no partial block of rows);
+ * on a CPU without AVX-512 that runs this build (the baseline clone), always 6 x 1 (see
+ * mc_wide_vectors). With 32-byte vectors (16 registers, AVX2), 12 accumulators: 6 x 2, or
+ * 12 x 1 for a narrow product. */
+#if MC_VBYTES == 64
 MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
     if (N <= VL || !mc_wide_vectors()) return 1;
     if (N <= 2 * VL) return 2;
     return M % 6 != 0 && M % 8 == 0 ? 3 : 4;
 }
 #define MC_GEMM_MR(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 || mc_wide_vectors() ? 12 : 6)
+#else
+MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
+    (void)M;
+    return N <= VL ? 1 : 2;
+}
+#define MC_GEMM_MR(nv) ((nv) == 2 ? 6 : 12)
+#endif
 
 /* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
  * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
@@ -99,12 +109,16 @@ MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row, in
             T *cp = full ? c + i0 * ldc + j0 : tile;
             const int64_t ldt = full ? ldc : NR;
             const int acc = full && accumulate;
+#if MC_VBYTES == 64
             if (nv == 4)
                 MC_NAME(ukernel)(6, 4, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else if (nv == 3)
                 MC_NAME(ukernel)(8, 3, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else if (nv == 2)
                 MC_NAME(ukernel)(12, 2, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+#else
+            if (nv == 2) MC_NAME(ukernel)(6, 2, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
+#endif
             else if (MR == 12)
                 MC_NAME(ukernel)(12, 1, depth, ap, ar, ad, bp, ldp, cp, ldt, acc);
             else

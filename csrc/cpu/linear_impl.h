@@ -9,6 +9,7 @@
 #endif
 
 int64_t MC_NAME(linear_workspace)(int64_t M, int64_t in, int64_t out) {
+    MC_ROUTE(linear_workspace, M, in, out);
     int64_t depth = in > out ? in : out;
     if (M > depth) depth = M;
     const int64_t wt = M <= MC_LINEAR_FEW ? 0 : in * out;
@@ -50,6 +51,7 @@ static MC_CLONES __attribute__((noinline)) void MC_NAME(linear_dots)(const T *x,
  * GEMM reads B along rows), then the product. */
 MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int64_t M, int64_t in,
                                int64_t out, T *ws) {
+    MC_ROUTE_VOID(linear, x, w, bias, y, M, in, out, ws);
     if (M <= MC_LINEAR_FEW) {
         const int nt = M * in * out < 16 * MC_PARALLEL_MIN ? 1 : mc_get_num_threads();
         MC_GEMM_PARALLEL(nt) {
@@ -73,6 +75,7 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
 /* gx (M, in) = g W for g (M, out). */
 MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int64_t M, int64_t in,
                                               int64_t out, T *ws) {
+    MC_ROUTE_VOID(linear_backward_input, g, w, gx, M, in, out, ws);
     const int nt = MC_NAME(gemm_threads)(M, in, out);
     MC_GEMM_PARALLEL(nt)
     MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in, 0,
@@ -82,6 +85,7 @@ MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int
 /* gw (out, in) = g^T x: A = g^T is read in place (element (o, m) at g[m * out + o]). */
 MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, int64_t M, int64_t in,
                                                int64_t out, T *ws) {
+    MC_ROUTE_VOID(linear_backward_weight, g, x, gw, M, in, out, ws);
     const int nt = MC_NAME(gemm_threads)(out, in, M);
     MC_GEMM_PARALLEL(nt)
     MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in, 0,

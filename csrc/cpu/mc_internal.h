@@ -4,6 +4,8 @@
 
 #include "minicnn.h"
 
+#include <stdlib.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -51,6 +53,28 @@ static inline int mc_wide_vectors(void) {
     return 0;
 #endif
 }
+
+/* The conv/linear kernels come in two builds (conv_kernels.h): 64-byte GCC vectors with the
+ * x86-64-v4/v3/baseline clones (conv_f32.c, conv_f64.c), and 32-byte vectors compiled for
+ * x86-64-v3 (conv_f32_avx2.c, conv_f64_avx2.c). GCC keeps a 64-byte vector on the stack when
+ * the CPU's registers are 32 bytes wide (every use a load or a store: conv2d ran at 6-8 GFLOP/s
+ * on an AVX2 EPYC, PyTorch at 48-87), so a CPU with AVX2 but no AVX-512 runs the second build:
+ * each public function of the first starts with MC_ROUTE, which hands the call over.
+ * MINICNN_AVX2_KERNELS=0 keeps a CPU on the first build, =1 puts any AVX2 CPU on the second
+ * (the tests compare the two). */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12 && defined(__x86_64__) &&           \
+    defined(__linux__) && defined(__GLIBC__) && !defined(MC_NO_CLONES)
+#define MC_HAVE_AVX2_BUILD 1
+static inline int mc_avx2_build(void) {
+    static int use = -1; /* set once; racing threads all write the same value */
+    if (use < 0) {
+        const char *env = getenv("MINICNN_AVX2_KERNELS");
+        const int wanted = env && env[0] ? env[0] != '0' : !__builtin_cpu_supports("avx512f");
+        use = wanted && __builtin_cpu_supports("x86-64-v3");
+    }
+    return use;
+}
+#endif
 
 /* The calling thread's number in its OpenMP team (0 outside one, or without OpenMP). */
 MC_INLINE int mc_thread_id(void) {

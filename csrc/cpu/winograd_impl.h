@@ -65,10 +65,17 @@ MC_INLINE void MC_NAME(input_transform)(const T *const src[16], int64_t Cp, T *v
 
 /* The register blocking of the forward product M[xi] (tiles, Kp) = V[xi] (tiles, Cp) @ U[xi]:
  * NV vectors of output channels (as many as divide Kp, up to 4) by MR tiles. */
+#if MC_VBYTES == 64
 MC_INLINE int MC_NAME(fwd_nv)(int64_t Kp) {
     return (Kp / VL) % 4 == 0 ? 4 : (Kp / VL) % 2 == 0 ? 2 : 1;
 }
 #define MC_FWD_MR(nv) ((nv) == 4 ? 6 : 12)
+#define MC_BWD_NV(Kp) ((Kp / VL) % 2 == 0 ? 2 : 1)
+#else /* 16 registers: 6 x 2 or 12 x 1 vectors; 8 x 1 for the weight gradient */
+MC_INLINE int MC_NAME(fwd_nv)(int64_t Kp) { return (Kp / VL) % 2 == 0 ? 2 : 1; }
+#define MC_FWD_MR(nv) ((nv) == 2 ? 6 : 12)
+#define MC_BWD_NV(Kp) 1
+#endif
 
 /* Tiles per block of the forward: enough rows to reuse each loaded weight vector many times,
  * few enough that the block's V (16 x Tb x Cp) stays in the core's L2 cache. */
@@ -81,6 +88,7 @@ MC_INLINE int64_t MC_NAME(fwd_block)(int64_t Cp, int MR) {
 }
 
 int64_t MC_NAME(winograd_scratch)(int64_t Cp, int64_t Kp) {
+    MC_ROUTE(winograd_scratch, Cp, Kp);
     const int nv = MC_NAME(fwd_nv)(Kp), MR = MC_FWD_MR(nv);
     const int64_t tb = MC_NAME(fwd_block)(Cp, MR);
     return Cp + (int64_t)mc_get_num_threads() * tb * (16 * Cp + 16 * nv * VL + 4 * VL);
@@ -96,9 +104,10 @@ int64_t MC_NAME(winograd_scratch)(int64_t Cp, int64_t Kp) {
  * the output transform, written straight into y. No thread waits on another inside a chunk. */
 MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_geometry *g,
                                         int64_t n_chunk, T *xh, T *scratch) {
+    MC_ROUTE_VOID(winograd_conv2d, x, U, y, g, n_chunk, xh, scratch);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, ph = g->ph, pw = g->pw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
-    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
+    const int64_t Cp = (C + PL - 1) / PL * PL, Kp = (K + PL - 1) / PL * PL;
     const int nv = MC_NAME(fwd_nv)(Kp), MR = MC_FWD_MR(nv), NR = nv * VL;
     const int64_t Tb_max = MC_NAME(fwd_block)(Cp, MR);
     const int64_t TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, P = TH * TW;
@@ -143,12 +152,15 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_g
                         const T *Vx = V + xi * Tb * Cp, *Ux = U + xi * Cp * Kp + k0;
                         T *Mx = M + xi * Tb * NR;
                         for (int64_t i = 0; i < rows; i += MR) {
+#if MC_VBYTES == 64
                             if (nv == 4)
                                 MC_NAME(ukernel)(6, 4, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
                                                  NR, 0);
-                            else if (nv == 2)
-                                MC_NAME(ukernel)(12, 2, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
-                                                 NR, 0);
+                            else
+#endif
+                                if (nv == 2)
+                                MC_NAME(ukernel)(MC_FWD_MR(2), 2, Cp, Vx + i * Cp, Cp, 1, Ux, Kp,
+                                                 Mx + i * NR, NR, 0);
                             else
                                 MC_NAME(ukernel)(12, 1, Cp, Vx + i * Cp, Cp, 1, Ux, Kp, Mx + i * NR,
                                                  NR, 0);
@@ -206,10 +218,11 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
                                                         const mc_geometry *g, int64_t n_chunk,
                                                         T *xh, T *gh, T *vbuf, T *gbuf, T *zero,
                                                         T *dU) {
+    MC_ROUTE_VOID(winograd_conv2d_backward_weight, gy, x, g, n_chunk, xh, gh, vbuf, gbuf, zero, dU);
     const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K, ph = g->ph, pw = g->pw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
-    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
-    const int nv = (Kp / VL) % 2 == 0 ? 2 : 1, NR = nv * VL;
+    const int64_t Cp = (C + PL - 1) / PL * PL, Kp = (K + PL - 1) / PL * PL;
+    const int nv = MC_BWD_NV(Kp), NR = nv * VL;
     const int64_t TH = (Ho + 1) / 2, TW = (Wo + 1) / 2, P = TH * TW;
     const int64_t slab = 256; /* tiles of depth per product call: its panels stay in L1/L2 */
     for (int64_t c = 0; c < (Cp > Kp ? Cp : Kp); c++) zero[c] = 0;
@@ -277,7 +290,8 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
  * In C rather than NumPy: NumPy would hand these small products to its BLAS threads, which then
  * spin on the cores that the convolution's own threads need next. */
 MC_CLONES void MC_NAME(winograd_weight)(const T *w, int64_t K, int64_t C, T *U) {
-    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
+    MC_ROUTE_VOID(winograd_weight, w, K, C, U);
+    const int64_t Cp = (C + PL - 1) / PL * PL, Kp = (K + PL - 1) / PL * PL;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(mc_get_num_threads()) if (K * C >= 4096)
 #endif
@@ -308,7 +322,8 @@ MC_CLONES void MC_NAME(winograd_weight)(const T *w, int64_t K, int64_t C, T *U) 
 /* gw (K, C, 3, 3) = G^T dU G for every (k, c): the weight gradient from its Winograd-domain
  * form dU (16, Cp, Kp), as winograd_conv2d_backward_weight leaves it. */
 MC_CLONES void MC_NAME(winograd_weight_grad)(const T *dU, int64_t K, int64_t C, T *gw) {
-    const int64_t Cp = (C + VL - 1) / VL * VL, Kp = (K + VL - 1) / VL * VL;
+    MC_ROUTE_VOID(winograd_weight_grad, dU, K, C, gw);
+    const int64_t Cp = (C + PL - 1) / PL * PL, Kp = (K + PL - 1) / PL * PL;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(mc_get_num_threads()) if (K * C >= 4096)
 #endif
