@@ -8,8 +8,9 @@ import numpy as _np
 
 from . import accelerator, autograd, backends, cuda, random
 from .version import __version__
-from .autograd import (Function, enable_grad, is_anomaly_check_nan_enabled, is_anomaly_enabled,
-                       is_grad_enabled, no_grad, set_grad_enabled)
+from .autograd import (Function, enable_grad, inference_mode, is_anomaly_check_nan_enabled,
+                       is_anomaly_enabled, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                       set_grad_enabled)
 from .backends import get_num_threads, set_num_threads
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
                        get_default_dtype, is_floating_point, is_tensor, linspace, normal, numel,

@@ -122,6 +122,50 @@ class enable_grad(_FixedGradMode):
     MODE = True
 
 
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()`` on this thread (``torch.is_inference_mode_enabled``)."""
+    return getattr(_state, "inference", False)
+
+
+class inference_mode(_GradMode):
+    """Context manager / decorator for inference (``torch.inference_mode``): ops inside record
+    no graph, as under ``no_grad``, and ``is_inference_mode_enabled()`` is True;
+    ``inference_mode(False)`` leaves inference mode and turns grad mode on, as PyTorch's does
+    (even inside ``no_grad``). Usable as ``with inference_mode():``,
+    ``@inference_mode()`` or bare ``@inference_mode``.
+
+    PyTorch also marks the tensors made inside as inference tensors, which autograd refuses
+    later; minicnn's are ordinary tensors that do not require grad (what no_grad makes).
+    """
+
+    def __new__(cls, mode: bool | Callable[..., Any] = True) -> Any:
+        if callable(mode):  # bare decorator: @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool | Callable[..., Any] = True) -> None:
+        super().__init__(False)
+        self.inference = bool(mode)
+
+    def __enter__(self) -> inference_mode:
+        self.prev, self.prev_inference = is_grad_enabled(), is_inference_mode_enabled()
+        _state.enabled, _state.inference = not self.inference, self.inference
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled, _state.inference = self.prev, self.prev_inference
+
+    def __call__(self, fn: _F) -> _F:
+        inference = self.inference
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(inference):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
 class set_grad_enabled(_GradMode):
     """``set_grad_enabled(mode)`` switches grad mode at once; as a context manager it restores the
     previous mode on exit; as a decorator it applies to each call (``torch.set_grad_enabled``)."""

@@ -3,6 +3,7 @@
 Each behaviour is checked against its analytic value and, where PyTorch is installed, against
 PyTorch itself (the ``torch`` fixture skips those checks when it is missing).
 """
+import contextlib
 import sys
 import threading
 
@@ -277,6 +278,43 @@ def test_set_grad_enabled_as_context_manager():
             z = x * 2.0
         assert not minicnn.is_grad_enabled()
     assert z.requires_grad
+
+
+@pytest.mark.parametrize("outer", [None, "no_grad", "enable_grad"])
+@pytest.mark.parametrize("mode", [True, False])
+def test_inference_mode_matches_torch(torch, outer, mode):
+    """Grad mode and is_inference_mode_enabled inside inference_mode(mode), inside another
+    mode, and after it, as torch's (inference_mode(False) turns grad mode on, no_grad or not)."""
+    def observe(lib):
+        x = lib.ones(2, requires_grad=True)
+        seen = []
+        with getattr(lib, outer)() if outer else contextlib.nullcontext():
+            with lib.inference_mode(mode):
+                seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled(),
+                             (x * 2).requires_grad))
+            seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled()))
+        seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled()))
+        return seen
+
+    assert observe(minicnn) == observe(torch)
+
+
+def test_inference_mode_as_decorator_and_after_an_exception():
+    @minicnn.inference_mode
+    def bare():
+        return minicnn.is_grad_enabled(), minicnn.is_inference_mode_enabled()
+
+    @minicnn.inference_mode(False)
+    def off():
+        return minicnn.is_grad_enabled(), minicnn.is_inference_mode_enabled()
+
+    assert bare() == (False, True)
+    with minicnn.no_grad():
+        assert off() == (True, False)
+    with pytest.raises(KeyError):
+        with minicnn.inference_mode():
+            raise KeyError
+    assert minicnn.is_grad_enabled() and not minicnn.is_inference_mode_enabled()
 
 
 def test_grad_mode_is_thread_local():

@@ -7,7 +7,13 @@ from collections import OrderedDict
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, SupportsIndex, cast, overload
 
+from ... import amp, autograd
+from ...tensor import Tensor
+from .. import functional as F
+from ..utils import fusion
+from .conv import Conv2d
 from .module import Module
+from .norm import BatchNorm2d
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
@@ -32,6 +38,47 @@ def _renumber(container: Module, items: Iterable[Module]) -> None:
         container.add_module(str(i), m)
 
 
+def _foldable(conv: Module, bn: Module, x: Any) -> bool:
+    """Whether conv -> bn may run as one folded convolution on ``x`` (minicnn.nn.utils.fusion):
+    exactly a zero-padded Conv2d and an eval-mode BatchNorm2d with running statistics, no hooks,
+    a 4-d CPU input the conv takes, outside autocast and an ONNX trace, and an output large
+    enough for the fold to pay."""
+    if not (type(conv) is Conv2d and type(bn) is BatchNorm2d and not bn.training
+            and conv.padding_mode == "zeros" and bn.running_mean is not None
+            and bn.running_var is not None and bn.num_features == conv.out_channels
+            and not (conv._forward_hooks or conv._forward_pre_hooks or bn._forward_hooks
+                     or bn._forward_pre_hooks)
+            and isinstance(x, Tensor) and x.ndim == 4 and x.shape[1] == conv.in_channels
+            and x.device.type == "cpu" and autograd._tracer is None
+            and not amp.is_autocast_enabled("cpu")):
+        return False
+    weight = conv.weight
+    sh, sw = conv.stride
+    out_elements = x.shape[0] * conv.out_channels * (x.shape[2] // sh) * (x.shape[3] // sw)
+    return out_elements >= fusion.MIN_OUTPUT_PER_WEIGHT * weight.numel()
+
+
+def _forward_folding_bn(modules: list[Module], input: Any) -> Any:
+    """Sequential's forward with grads off: each foldable conv -> BN pair as one convolution."""
+    i = 0
+    while i < len(modules):
+        module = modules[i]
+        if i + 1 < len(modules) and _foldable(module, modules[i + 1], input):
+            conv, bn = cast(Conv2d, module), cast(BatchNorm2d, modules[i + 1])
+            w, b = fusion.fold_conv_bn_arrays(
+                conv.weight._data, None if conv.bias is None else conv.bias._data,
+                bn.running_mean._data, bn.running_var._data, bn.eps,
+                None if bn.weight is None else bn.weight._data,
+                None if bn.bias is None else bn.bias._data)
+            input = F.conv2d(input, Tensor._wrap(w, input.device), Tensor._wrap(b, input.device),
+                           conv.stride, conv.padding, conv.dilation, conv.groups)
+            i += 2
+        else:
+            input = module(input)
+            i += 1
+    return input
+
+
 class Sequential(Module):
     """Modules applied one after another: ``Sequential(m1, m2, ...)`` or
     ``Sequential(OrderedDict(name=m, ...))``. ``forward(x)`` returns ``...m2(m1(x))``.
@@ -53,7 +100,10 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:
-        for module in _children(self).values():
+        modules = list(_children(self).values())
+        if fusion.enabled and not autograd.is_grad_enabled():
+            return _forward_folding_bn(modules, input)
+        for module in modules:
             input = module(input)
         return input
 

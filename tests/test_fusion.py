@@ -1,0 +1,212 @@
+"""Conv -> BatchNorm folding (minicnn/nn/utils/fusion.py): ``fuse_conv_bn_weights`` and
+``fuse_conv_bn_eval`` against PyTorch's, and nn.Sequential's automatic folding in inference
+against the unfolded path: when it folds, that its result equals the unfolded one to float
+rounding, and every case where it must not fold."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minicnn
+from minicnn import nn
+from minicnn.nn.utils import fusion
+
+
+def _randomize_bn(bn, rng):
+    """Running statistics and affine parameters away from their identity initial values."""
+    c = bn.num_features
+    bn.running_mean.copy_(minicnn.tensor(rng.standard_normal(c).astype(np.float32)))
+    bn.running_var.copy_(minicnn.tensor(rng.uniform(0.2, 3, c).astype(np.float32)))
+    if bn.weight is not None:
+        with minicnn.no_grad():
+            bn.weight.copy_(minicnn.tensor(rng.uniform(0.5, 2, c).astype(np.float32)))
+            bn.bias.copy_(minicnn.tensor(rng.standard_normal(c).astype(np.float32)))
+
+
+def _block(rng, c_in=3, c_out=8, bias=False, affine=True, relu=True, **conv):
+    minicnn.manual_seed(int(rng.integers(1 << 30)))
+    layers = [nn.Conv2d(c_in, c_out, 3, bias=bias, **conv), nn.BatchNorm2d(c_out, affine=affine)]
+    if relu:
+        layers.append(nn.ReLU())
+    model = nn.Sequential(*layers)
+    _randomize_bn(model[1], rng)
+    return model.eval()
+
+
+@pytest.fixture
+def unfolded(monkeypatch):
+    """Make BatchNorm2d's forward count its calls: a folded pair never calls it."""
+    calls = []
+    original = nn.BatchNorm2d.forward
+
+    def forward(self, input):
+        calls.append(self)
+        return original(self, input)
+
+    monkeypatch.setattr(nn.BatchNorm2d, "forward", forward)
+    return calls
+
+
+# ---------------------------------------------------------------- the functions, against PyTorch
+
+@pytest.mark.parametrize("conv_bias", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_fuse_conv_bn_weights_matches_torch(torch, conv_bias, affine, transpose):
+    from torch.nn.utils import fusion as tfusion
+
+    rng = np.random.default_rng(0)
+    shape = (4, 6, 3, 3) if transpose else (6, 4, 3, 3)  # 6 channels out of the conv
+    arrays = {"w": rng.standard_normal(shape), "b": rng.standard_normal(6),
+              "rm": rng.standard_normal(6), "rv": rng.uniform(0.2, 3, 6),
+              "g": rng.uniform(0.5, 2, 6), "beta": rng.standard_normal(6)}
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    ours, theirs = (
+        [lib.tensor(arrays[k]) for k in ("w", "b", "rm", "rv", "g", "beta")]
+        for lib in (minicnn, torch))
+    for group in (ours, theirs):
+        group[0].requires_grad_()
+        if not conv_bias:
+            group[1] = None
+        if not affine:
+            group[4] = group[5] = None
+    w, b = fusion.fuse_conv_bn_weights(*ours[:4], 1e-5, *ours[4:], transpose=transpose)
+    tw, tb = tfusion.fuse_conv_bn_weights(*theirs[:4], 1e-5, *theirs[4:], transpose=transpose)
+    assert isinstance(w, nn.Parameter) and isinstance(b, nn.Parameter)
+    assert (w.requires_grad, b.requires_grad) == (tw.requires_grad, tb.requires_grad)
+    assert w.dtype == minicnn.float32 and b.dtype == minicnn.float32
+    np.testing.assert_allclose(w.detach().numpy(), tw.detach().numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(b.detach().numpy(), tb.detach().numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_fuse_conv_bn_eval_is_one_conv_for_both(torch):
+    rng = np.random.default_rng(1)
+    model = _block(rng, bias=True, relu=False, stride=2, padding=1)
+    fused = fusion.fuse_conv_bn_eval(model[0], model[1])
+    assert type(fused) is nn.Conv2d and fused is not model[0]
+    x = minicnn.randn(2, 3, 9, 9)
+    fusion.enabled = False
+    try:
+        want = model(x).detach().numpy()
+    finally:
+        fusion.enabled = True
+    np.testing.assert_allclose(fused(x).detach().numpy(), want, rtol=1e-5, atol=1e-5)
+    assert not np.array_equal(model[0].weight.detach().numpy(), fused.weight.detach().numpy())
+    model[1].train()
+    with pytest.raises(AssertionError, match="Fusion only for eval!"):
+        fusion.fuse_conv_bn_eval(model[0], model[1])
+    no_stats = nn.BatchNorm2d(8, track_running_stats=False).eval()
+    with pytest.raises(AssertionError, match="running_mean and bn.running_var must not be None"):
+        fusion.fuse_conv_bn_eval(model[0], no_stats)
+
+
+# ---------------------------------------------------------------- Sequential, automatically
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), bias=st.booleans(), affine=st.booleans(),
+       stride=st.integers(1, 2), padding=st.integers(0, 2), dilation=st.integers(1, 2),
+       groups=st.sampled_from([1, 2]), batch=st.integers(1, 4),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_sequential_folds_in_inference_and_agrees(seed, bias, affine, stride, padding, dilation,
+                                                  groups, batch, dtype):
+    rng = np.random.default_rng(seed)
+    model = _block(rng, c_in=4, c_out=6, bias=bias, affine=affine, stride=stride,
+                   padding=padding, dilation=dilation, groups=groups)
+    model.to(dtype)
+    x = minicnn.tensor(rng.standard_normal((batch, 4, 12, 12)).astype(dtype))
+    with minicnn.no_grad():
+        fusion.enabled = False
+        try:
+            want = model(x).numpy()
+        finally:
+            fusion.enabled = True
+        got = model(x)
+    assert got.dtype == want.dtype and got.shape == want.shape and not got.requires_grad
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
+
+
+def test_the_pair_is_folded_in_inference(unfolded):
+    model = _block(np.random.default_rng(2))
+    with minicnn.no_grad():
+        model(minicnn.randn(2, 3, 16, 16))
+    assert unfolded == []
+    with minicnn.inference_mode():
+        model(minicnn.randn(2, 3, 16, 16))
+    assert unfolded == []
+
+
+@pytest.mark.parametrize("case", ["grad", "switched off", "bn training", "forward hook",
+                                  "pre hook", "autocast", "small output", "no running stats",
+                                  "not adjacent", "unbatched"])
+def test_what_is_not_folded(unfolded, case):
+    rng = np.random.default_rng(3)
+    model = _block(rng)
+    x = minicnn.randn(2, 3, 16, 16)
+    if case == "switched off":
+        fusion.enabled = False
+    elif case == "bn training":
+        model[1].train()
+    elif case == "forward hook":
+        model[1].register_forward_hook(lambda m, args, out: None)
+    elif case == "pre hook":
+        model[0].register_forward_pre_hook(lambda m, args: None)
+    elif case == "small output":  # 1 x 8 x 2 x 2 outputs, 8 x 3 x 3 x 3 weights
+        x = minicnn.randn(1, 3, 4, 4)
+    elif case == "no running stats":
+        model[1] = nn.BatchNorm2d(8, track_running_stats=False).eval()
+    elif case == "not adjacent":
+        model = nn.Sequential(model[0], nn.Identity(), model[1])
+    elif case == "unbatched":
+        x = minicnn.randn(3, 16, 16)
+    try:
+        if case == "grad":
+            model(x)
+        elif case == "autocast":
+            with minicnn.no_grad(), minicnn.autocast("cpu", dtype=minicnn.bfloat16):
+                model(x)
+        elif case == "unbatched":  # BatchNorm2d takes 4-d input only: its own error
+            with minicnn.no_grad(), pytest.raises(ValueError, match="expected input of shape"):
+                model(x)
+        else:
+            with minicnn.no_grad():
+                model(x)
+    finally:
+        fusion.enabled = True
+    assert len(unfolded) == 1
+
+
+def test_weights_changed_between_calls_are_seen():
+    """Nothing is cached: a write through .data (no version counter sees it) shows at once."""
+    model = _block(np.random.default_rng(4))
+    x = minicnn.randn(2, 3, 10, 10)
+    with minicnn.no_grad():
+        before = model(x).numpy()
+        model[0].weight.data.mul_(2)
+        model[1].running_mean.data.add_(1)
+        after = model(x).numpy()
+        fusion.enabled = False
+        try:
+            want = model(x).numpy()
+        finally:
+            fusion.enabled = True
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_zoo_model_in_inference_agrees_with_and_without_folding():
+    minicnn.manual_seed(0)
+    model = minicnn.models.get_model("convnet").eval()
+    rng = np.random.default_rng(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            _randomize_bn(m, rng)
+    x = minicnn.randn(4, 3, 32, 32)
+    with minicnn.no_grad():
+        folded = model(x).numpy()
+        fusion.enabled = False
+        try:
+            plain = model(x).numpy()
+        finally:
+            fusion.enabled = True
+    np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
