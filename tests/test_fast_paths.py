@@ -64,7 +64,7 @@ def test_no_grad_tensors_take_the_fast_path(monkeypatch, op, name):
 
 @pytest.mark.parametrize("op,name", OPERATORS, ids=IDS)
 @pytest.mark.parametrize("case", ["requires_grad", "broadcast", "number", "int64", "mixed",
-                                  "float16", "parameter"])
+                                  "float16", "parameter", "two devices"])
 def test_everything_else_takes_the_full_path(monkeypatch, op, name, case):
     a, b = minicnn.randn(3, 4), minicnn.randn(3, 4)
     if case == "requires_grad":
@@ -79,6 +79,8 @@ def test_everything_else_takes_the_full_path(monkeypatch, op, name, case):
         b = b.double()
     elif case == "float16":
         a, b = a.half(), b.half()
+    elif case == "two devices":  # both NumPy arrays, but the op raises for mixed devices
+        b = b.to("numpy")
     elif case == "parameter":  # a subclass: only a plain Tensor operand qualifies
         b = minicnn.nn.Parameter(b, requires_grad=False)
     _full_path_only(monkeypatch)

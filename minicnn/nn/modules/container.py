@@ -7,6 +7,8 @@ from collections import OrderedDict
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, SupportsIndex, cast, overload
 
+import numpy as np
+
 from ... import amp, autograd
 from ...tensor import Tensor
 from .. import functional as F
@@ -41,7 +43,8 @@ def _renumber(container: Module, items: Iterable[Module]) -> None:
 def _foldable(conv: Module, bn: Module, x: Any) -> bool:
     """Whether conv -> bn may run as one folded convolution on ``x`` (minicnn.nn.utils.fusion):
     exactly a zero-padded Conv2d and an eval-mode BatchNorm2d with running statistics, no hooks,
-    a 4-d CPU input the conv takes, outside autocast and an ONNX trace, and an output large
+    a 4-d input in host memory (NumPy arrays: the fold is computed with them) the conv takes,
+    outside autocast and an ONNX trace, and an output large
     enough for the fold to pay."""
     if not (type(conv) is Conv2d and type(bn) is BatchNorm2d and not bn.training
             and conv.padding_mode == "zeros" and bn.running_mean is not None
@@ -49,7 +52,7 @@ def _foldable(conv: Module, bn: Module, x: Any) -> bool:
             and not (conv._forward_hooks or conv._forward_pre_hooks or bn._forward_hooks
                      or bn._forward_pre_hooks)
             and isinstance(x, Tensor) and x.ndim == 4 and x.shape[1] == conv.in_channels
-            and x.device.type == "cpu" and autograd._tracer is None
+            and isinstance(x._data, np.ndarray) and autograd._tracer is None
             and not amp.is_autocast_enabled("cpu")):
         return False
     weight = conv.weight

@@ -11,11 +11,12 @@ so conv -> BN is one convolution, with one pass over the output and one array fe
 
 :class:`minicnn.nn.Sequential` does this by itself (``enabled``, on by default): with grads off
 (``no_grad``, ``inference_mode``), a ``Conv2d`` straight followed by a ``BatchNorm2d`` in eval
-mode runs as the folded convolution, on the CPU, outside autocast and an ONNX trace, when
-neither module has hooks and the output has at least ``MIN_OUTPUT_PER_WEIGHT`` times as many
-elements as the weight (folding reads and writes the weight once per call: a batch-1 layer
-with a big weight and a small output is faster unfolded). It folds on every call rather than
-caching, since weights can change in ways no version counter sees (writes through ``.data``).
+mode runs as the folded convolution, for tensors in host memory (the CPU and NumPy devices),
+outside autocast and an ONNX trace, when neither module has hooks and the output has at least
+``MIN_OUTPUT_PER_WEIGHT`` times as many elements as the weight (folding reads and writes the
+weight once per call: a batch-1 layer with a big weight and a small output is faster
+unfolded). It folds on every call rather than caching, since weights can change in ways no
+version counter sees (writes through ``.data``).
 Folding reorders the rounding: the outputs agree with the unfolded ones to a few float32 ulps
 (about 1e-6 relative), not bit for bit. ``minicnn.nn.utils.fusion.enabled = False`` switches
 it off.
