@@ -218,11 +218,32 @@ def test_run_ops_without_torch(monkeypatch):
 
 
 def test_run_models_one_model(torch):
-    report = bench.run_models(["lenet5"], threads=1, repeat=1, warmup=0)
+    report = bench.run_models(["lenet5"], threads=1, repeat=1, warmup=0,
+                              modes=("channels_last",))
     (rec,) = report.records
     assert rec["case"] == "lenet5 1x28x28" and rec["shape"] == [128, 1, 28, 28]
-    assert rec["rel_err"] < 1e-4 and rec["ratio"] > 0
+    assert rec["rel_err"] < 1e-4 and rec["ratio"] > 0 and rec["ratio_cl"] > 0
+    assert rec["ratio_vs_best"] == max(rec["ratio"], rec["ratio_cl"])
+    assert "torch_compile_ms" not in rec and "vs cl" in report.table().splitlines()[0]
     assert rec["minicnn_img_s"] == pytest.approx(128e3 / rec["minicnn_ms"][1])
+
+
+def test_run_models_says_when_torch_compile_does_not_run(torch, monkeypatch, capsys):
+    class Broken(torch.nn.Module):  # what torch.compile gives where it cannot compile
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            raise RuntimeError("InductorError: no working C++ compiler\nmore")
+
+    monkeypatch.setattr(torch, "compile", Broken)
+    report = bench.run_models(["lenet5"], threads=1, repeat=1, warmup=0, modes=("compile",),
+                              out=sys.stdout)
+    (rec,) = report.records
+    assert rec["torch_compile_error"] == "RuntimeError: InductorError: no working C++ compiler"
+    assert "ratio_compile" not in rec and rec["ratio_vs_best"] == rec["ratio"]
+    assert "# torch.compile did not run here: RuntimeError" in capsys.readouterr().out
 
 
 def test_overhead_cases_time_in_this_process(monkeypatch):

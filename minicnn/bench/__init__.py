@@ -17,7 +17,7 @@ import sys
 
 from . import harness
 from .compare import BenchmarkMismatch, check_close, compare, to_numpy
-from .models import run_inference, run_models
+from .models import PEER_MODES, run_inference, run_models
 from .ops import run_ops
 from .overhead import run_overhead
 from .report import Report, say
@@ -47,9 +47,10 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     the CPU), printing their tables to ``out`` as they go.
 
     threads: for minicnn and PyTorch (default: all cores). repeat: timed pairs per case
-    (default 10; 3 with ``quick``, which also cuts the warm-up to 1 and skips the batch-1 and
-    batch-32 convolutions: for smoke tests, not for figures). cases: substrings selecting cases
-    by label (extra, non-standard op cases run only when named). json, plot: paths to write
+    (default 10; 3 with ``quick``, which also cuts the warm-up to 1, leaves torch.compile out of
+    the training steps and skips the batch-1 and batch-32 convolutions: for smoke tests, not for
+    figures). cases: substrings selecting cases by label (extra, non-standard op cases run only
+    when named). json, plot: paths to write
     the records (:meth:`Report.to_json`) and the ratio plot (:meth:`Report.plot`, needs
     matplotlib; skipped with a note when no record has a ratio). out: the stream for the
     tables (default sys.stdout). device: "cpu", or "cuda" (minicnn's CUDA kernels, against
@@ -90,7 +91,9 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     if what in ("ops", "all"):
         parts.append(run_ops(cases, quick=quick, **opts))
     if what == "all" or what == "models" and not inference:
-        parts.append(run_models(cases, **opts))
+        # torch.compile's first step compiles for a minute: not in a --quick smoke test
+        modes = ("channels_last",) if quick else PEER_MODES
+        parts.append(run_models(cases, modes=modes, **opts))
     if inference:
         del opts["device"]
         parts.append(run_inference(cases, **opts))

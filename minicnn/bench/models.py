@@ -31,6 +31,7 @@ MODELS = [
 TARGETS = {"training step <= 1.0": 1.0}  # issue 6
 GPU_TARGETS = {"training step on the GPU <= 2.0": 2.0}  # issue 7 (for convnet 3x32x32)
 SGD = {"lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4}
+PEER_MODES = ("channels_last", "compile")  # PyTorch's modes besides eager NCHW (CPU)
 
 
 def _label(name, image_shape):
@@ -46,12 +47,13 @@ def _dropout_off(*models):
 
 
 def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10, warmup=3,
-                  rtol=1e-4, device="cpu"):
+                  rtol=1e-4, device="cpu", modes=PEER_MODES):
     """Time training steps of ``minicnn.models.get_model(name, **kwargs)`` on (batch,
     *image_shape) inputs against its PyTorch twin (when ``torch`` is given), both on ``device``
-    ("cpu" or "cuda"; on the GPU each step ends with a synchronize). Returns one record (see
-    :func:`run_models`); ``error`` instead of timings when the first losses differ by more than
-    ``rtol``."""
+    ("cpu" or "cuda"; on the GPU each step ends with a synchronize): eager NCHW, and on the CPU
+    also the PyTorch ``modes`` ("channels_last", "compile": ``torch.compile`` with its default
+    backend), each paired with minicnn in turn. Returns one record (see :func:`run_models`);
+    ``error`` instead of timings when the first losses differ by more than ``rtol``."""
     import minicnn
     import minicnn.nn.functional as F
 
@@ -82,6 +84,8 @@ def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10
         return dict(rec, minicnn_ms=t["ms"], minicnn_img_s=batch / (t["ms"][1] / 1e3),
                     cpu_per_wall=t["cpu_per_wall"])
 
+    import copy
+
     from minicnn.utils import to_torch_state_dict
 
     from . import torch_models
@@ -89,17 +93,26 @@ def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10
     twin = torch_models.build(name, **kwargs).train()
     twin.load_state_dict(to_torch_state_dict(model))
     twin.to(device)
-    topt = torch.optim.SGD(twin.parameters(), **SGD)
     xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
-    def step_t():
-        topt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(twin(xt), yt)
-        loss.backward()
-        topt.step()
+    def torch_step(net, inputs):
+        topt = torch.optim.SGD(net.parameters(), **SGD)
 
-    if gpu:
-        step_t = harness.gpu_synced(step_t, torch)
+        def step():
+            topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(inputs), yt)
+            loss.backward()
+            topt.step()
+        return harness.gpu_synced(step, torch) if gpu else step
+
+    step_t = torch_step(twin, xt)
+    # the other PyTorch modes a speed-minded user picks, each on its own copy of the twin
+    peers = {}
+    if not gpu and "channels_last" in modes:
+        cl = copy.deepcopy(twin).to(memory_format=torch.channels_last)
+        peers["torch_cl"] = torch_step(cl, xt.contiguous(memory_format=torch.channels_last))
+    if not gpu and "compile" in modes:
+        peers["torch_compile"] = torch_step(torch.compile(copy.deepcopy(twin)), xt)
 
     restore = _dropout_off(model, twin)
     try:
@@ -110,14 +123,25 @@ def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10
     finally:
         restore()
     t = harness.paired(step_m, step_t, repeat, warmup)
-    return dict(rec, minicnn_ms=t["a_ms"], torch_ms=t["b_ms"], ratio=t["ratio"],
-                minicnn_img_s=batch / (t["a_ms"][1] / 1e3),
-                torch_img_s=batch / (t["b_ms"][1] / 1e3), rel_err=rel,
-                cpu_per_wall=t["cpu_per_wall"])
+    rec = dict(rec, minicnn_ms=t["a_ms"], torch_ms=t["b_ms"], ratio=t["ratio"],
+               minicnn_img_s=batch / (t["a_ms"][1] / 1e3),
+               torch_img_s=batch / (t["b_ms"][1] / 1e3), rel_err=rel,
+               cpu_per_wall=t["cpu_per_wall"])
+    for key, step in peers.items():
+        ratio_key = "ratio_cl" if key == "torch_cl" else "ratio_compile"
+        try:
+            step()  # torch.compile compiles here, outside the timed pairs
+        except Exception as e:  # e.g. no C++ compiler for the inductor backend
+            rec[f"{key}_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            continue
+        p = harness.paired(step_m, step, repeat, warmup)
+        rec[f"{key}_ms"], rec[ratio_key] = p["b_ms"], p["ratio"]
+    rec["ratio_vs_best"] = max(rec[k] for k in ("ratio", "ratio_cl", "ratio_compile") if k in rec)
+    return rec
 
 
 def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=None,
-               device="cpu"):
+               device="cpu", modes=PEER_MODES):
     """Measure training steps of the MODELS (those whose label, e.g. ``"convnet 3x32x32"``,
     contains one of the substrings ``cases``, case-insensitive; default all) against PyTorch
     when it is installed, minicnn alone otherwise.
@@ -130,7 +154,10 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
     case, shape, dtype, threads, minicnn_ms and torch_ms ([min, median, max] milliseconds per
     step), ratio (median of paired step-time ratios minicnn / PyTorch), minicnn_img_s and
     torch_img_s (images per second at the median step time), rel_err (of the first-step loss),
-    cpu_per_wall; or ``error`` when the first-step losses differ.
+    cpu_per_wall; or ``error`` when the first-step losses differ. On the CPU, for each of the
+    PyTorch ``modes`` that runs ("channels_last", "compile"), torch_cl_ms / torch_compile_ms
+    and ratio_cl / ratio_compile, else torch_cl_error / torch_compile_error saying why; and
+    ratio_vs_best, against the fastest PyTorch mode.
 
     device: "cpu", or "cuda": both frameworks on the GPU (PyTorch only when its build has CUDA).
     The target (training step <= 1.0) is the CPU's; on the GPU the issue asks for ConvNet
@@ -147,7 +174,12 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
         return Report()
     with harness.same_threads(threads or harness.available_cores()):
         n = minicnn.get_num_threads()
-        keys = ["op", "case", "minicnn_ms"] + (["torch_ms", "ratio"] if torch else [])
+        extra = [] if gpu or not torch else [
+            k for mode, ks in (("channels_last", ["torch_cl_ms", "ratio_cl"]),
+                               ("compile", ["torch_compile_ms", "ratio_compile"]))
+            if mode in modes for k in ks]
+        keys = ["op", "case", "minicnn_ms"] + (["torch_ms", "ratio"] if torch else []) + extra
+        keys += ["ratio_vs_best"] if extra else []
         keys += ["minicnn_img_s"] + (["torch_img_s", "rel_err"] if torch else [])
         report = Report(host=harness.host_info(n, device), targets=GPU_TARGETS if gpu else TARGETS,
                         columns=keys + ["cpu_per_wall"])
@@ -158,9 +190,12 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
         say(out, report.header())
         for name, kwargs, shape in chosen:
             rec = measure_model(name, kwargs, shape, torch, batch=batch, repeat=repeat,
-                                warmup=warmup, device=device)
+                                warmup=warmup, device=device, modes=modes)
             report.records.append(rec)
             say(out, report.row(rec))
+            for key, mode in (("torch_cl", "channels_last"), ("torch_compile", "torch.compile")):
+                if f"{key}_error" in rec:
+                    say(out, f"# {mode} did not run here: {rec[f'{key}_error']}")
         report.host = harness.host_info(n, device)
     return report
 

@@ -23,10 +23,12 @@ COLUMNS = [
     ("torch_ms", "torch ms", 9, "{:.4g}"),
     ("torch_cl_ms", "cl ms", 8, "{:.4g}"),
     ("ort_ms", "ort ms", 8, "{:.4g}"),
+    ("torch_compile_ms", "compile ms", 10, "{:.4g}"),
     ("minicnn_us", "minicnn us", 10, "{:.3g}"),  # small work (bench overhead): microseconds
     ("torch_us", "torch us", 9, "{:.3g}"),
     ("ratio", "ratio", 6, "{:.2f}"),
     ("ratio_cl", "vs cl", 6, "{:.2f}"),
+    ("ratio_compile", "vs comp.", 8, "{:.2f}"),
     ("ratio_vs_best_torch", "torch best", 10, "{:.2f}"),
     ("ratio_ort", "vs ort", 6, "{:.2f}"),
     ("ratio_vs_best", "vs best", 7, "{:.2f}"),
