@@ -87,6 +87,7 @@ _timeout = default_pg_timeout.total_seconds()  # how long a collective waits, in
 # _SPIN_S (the wait of ranks in step, and a transfer under way, at a blocking call's speed),
 # then the pauses of a rank that waits for a late one: the first, doubled up to the last
 _SPIN_S, _FIRST_PAUSE_S, _LAST_PAUSE_S = 0.01, 50e-6, 1e-3
+_FORWARD_S = 0.5  # abort(): time for mpiexec to forward this rank's last output
 
 
 class DistributedTimeoutError(RuntimeError):
@@ -228,12 +229,15 @@ def _wait(request, caller):
 
 def abort(errorcode=1):
     """End every rank of the job now with exit code ``errorcode`` (``MPI_Abort``), after
-    flushing this rank's stdout and stderr. Only in a job of more than one rank; otherwise it
-    returns and the caller exits as usual."""
+    flushing this rank's stdout and stderr and half a second for mpiexec to forward them. Only
+    in a job of more than one rank; otherwise it returns and the caller exits as usual."""
     if _comm is None or _comm.Get_size() == 1:
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    # mpiexec forwards each rank's output through a pipe; aborting right after the write could
+    # end the job before the error message got through (seen: mpiexec with an empty stderr)
+    time.sleep(_FORWARD_S)
     _comm.Abort(int(errorcode))
 
 
