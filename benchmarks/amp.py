@@ -14,6 +14,7 @@ Each row: the median of 10 interleaved pairs (float32 step, autocast step) and t
 their per-pair ratios (autocast / float32: above 1 means autocast is slower).
 """
 import argparse
+import contextlib
 
 import numpy as np
 
@@ -30,18 +31,18 @@ def minicnn_steps(name, x, y):
     scaler = minicnn.amp.GradScaler()
     xt, yt = minicnn.tensor(x), minicnn.tensor(y)
 
-    def fp32():
-        loss = F.cross_entropy(model(xt), yt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def bf16():
-        with minicnn.autocast("cpu", dtype=minicnn.bfloat16):
+    def step(autocast):
+        with autocast:
             loss = F.cross_entropy(model(xt), yt)
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+    def fp32():
+        step(contextlib.nullcontext())
+
+    def bf16():
+        step(minicnn.autocast("cpu", dtype=minicnn.bfloat16))
 
     def fp16():
         with minicnn.autocast("cpu", dtype=minicnn.float16):

@@ -85,12 +85,15 @@ class _GradMode:
     def __exit__(self, *exc: object) -> None:
         _state.enabled = self.prev
 
-    def __call__(self, fn: _F) -> _F:
-        mode = self.mode
+    def _fresh(self) -> _GradMode:
+        """A new context manager of this mode (one per call of a decorated function: the
+        previous mode is kept on the instance)."""
+        return _GradMode(self.mode)
 
+    def __call__(self, fn: _F) -> _F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _GradMode(mode):
+            with self._fresh():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -155,15 +158,8 @@ class inference_mode(_GradMode):
     def __exit__(self, *exc: object) -> None:
         _state.enabled, _state.inference = self.prev, self.prev_inference
 
-    def __call__(self, fn: _F) -> _F:
-        inference = self.inference
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with inference_mode(inference):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+    def _fresh(self) -> inference_mode:
+        return inference_mode(self.inference)
 
 
 class set_grad_enabled(_GradMode):

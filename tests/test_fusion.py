@@ -33,6 +33,15 @@ def _block(rng, c_in=3, c_out=8, bias=False, affine=True, relu=True, **conv):
     return model.eval()
 
 
+def _unfolded_output(model, x):
+    """model(x) as an array, with nn.Sequential's folding switched off."""
+    fusion.enabled = False
+    try:
+        return model(x).detach().numpy()
+    finally:
+        fusion.enabled = True
+
+
 @pytest.fixture
 def unfolded(monkeypatch):
     """Make BatchNorm2d's forward count its calls: a folded pair never calls it."""
@@ -85,11 +94,7 @@ def test_fuse_conv_bn_eval_is_one_conv_for_both(torch):
     fused = fusion.fuse_conv_bn_eval(model[0], model[1])
     assert type(fused) is nn.Conv2d and fused is not model[0]
     x = minicnn.randn(2, 3, 9, 9)
-    fusion.enabled = False
-    try:
-        want = model(x).detach().numpy()
-    finally:
-        fusion.enabled = True
+    want = _unfolded_output(model, x)
     np.testing.assert_allclose(fused(x).detach().numpy(), want, rtol=1e-5, atol=1e-5)
     assert not np.array_equal(model[0].weight.detach().numpy(), fused.weight.detach().numpy())
     model[1].train()
@@ -115,11 +120,7 @@ def test_sequential_folds_in_inference_and_agrees(seed, bias, affine, stride, pa
     model.to(dtype)
     x = minicnn.tensor(rng.standard_normal((batch, 4, 12, 12)).astype(dtype))
     with minicnn.no_grad():
-        fusion.enabled = False
-        try:
-            want = model(x).numpy()
-        finally:
-            fusion.enabled = True
+        want = _unfolded_output(model, x)
         got = model(x)
     assert got.dtype == want.dtype and got.shape == want.shape and not got.requires_grad
     tol = 1e-5 if dtype == np.float32 else 1e-12
@@ -185,11 +186,7 @@ def test_weights_changed_between_calls_are_seen():
         model[0].weight.data.mul_(2)
         model[1].running_mean.data.add_(1)
         after = model(x).numpy()
-        fusion.enabled = False
-        try:
-            want = model(x).numpy()
-        finally:
-            fusion.enabled = True
+        want = _unfolded_output(model, x)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, want, rtol=1e-5, atol=1e-5)
 
@@ -204,9 +201,5 @@ def test_a_zoo_model_in_inference_agrees_with_and_without_folding():
     x = minicnn.randn(4, 3, 32, 32)
     with minicnn.no_grad():
         folded = model(x).numpy()
-        fusion.enabled = False
-        try:
-            plain = model(x).numpy()
-        finally:
-            fusion.enabled = True
+        plain = _unfolded_output(model, x)
     np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())

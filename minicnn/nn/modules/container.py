@@ -103,10 +103,9 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:
-        modules = list(_children(self).values())
         if fusion.enabled and not autograd.is_grad_enabled():
-            return _forward_folding_bn(modules, input)
-        for module in modules:
+            return _forward_folding_bn(list(_children(self).values()), input)
+        for module in _children(self).values():
             input = module(input)
         return input
 

@@ -49,12 +49,14 @@ def fold_conv_bn_arrays(w: np.ndarray, b: np.ndarray | None, mean: np.ndarray,
     """(W', b') of the module docstring on NumPy arrays: ``w`` (K, C/groups, kh, kw), or with
     ``transpose`` a transposed convolution's (C, K/groups, kh, kw) scaled along axis 1; ``b``,
     ``mean``, ``var``, ``gamma``, ``beta`` (K,), None meaning zeros (b, beta) or ones (gamma).
-    Computed in float64, returned in ``w``'s dtype (the bias in ``b``'s, or ``w``'s without)."""
+    The per-channel scale and the bias are computed in float64; W' in ``w``'s dtype directly
+    (no float64 copy of the weight: this runs on every folded call). Returned in ``w``'s dtype
+    (the bias in ``b``'s, or ``w``'s without)."""
     scale = 1.0 / np.sqrt(var.astype(np.float64) + eps)
     if gamma is not None:
         scale = scale * gamma
     shape = (1, -1) if transpose else (-1, 1)
-    folded_w = (w * scale.reshape(shape + (1,) * (w.ndim - 2))).astype(w.dtype)
+    folded_w = w * scale.astype(w.dtype).reshape(shape + (1,) * (w.ndim - 2))
     shift = (0.0 if b is None else b) - mean.astype(np.float64)
     folded_b = shift * scale + (0.0 if beta is None else beta)
     return folded_w, folded_b.astype(w.dtype if b is None else b.dtype)
