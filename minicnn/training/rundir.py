@@ -290,9 +290,15 @@ class RunDirLock:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise RunDirBusyError(f"run directory {directory} is in use by "
-                                      f"{_owner(f.read().split())}: wait for that run to end, "
-                                      "or choose another --out") from None
+                owner = _owner(f.read().split())
+                for _ in range(20):  # the owner may be between truncate and write: let it finish
+                    if owner != "another process":
+                        break
+                    time.sleep(0.005)
+                    f.seek(0)
+                    owner = _owner(f.read().split())
+                raise RunDirBusyError(f"run directory {directory} is in use by {owner}: wait "
+                                      "for that run to end, or choose another --out") from None
 
     @classmethod
     def is_held(cls, directory: str) -> bool:
