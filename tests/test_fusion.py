@@ -1,7 +1,9 @@
 """Conv -> BatchNorm folding (minicnn/nn/utils/fusion.py): ``fuse_conv_bn_weights`` and
 ``fuse_conv_bn_eval`` against PyTorch's, and nn.Sequential's automatic folding in inference
 against the unfolded path: when it folds, that its result equals the unfolded one to float
-rounding, and every case where it must not fold."""
+rounding, and every case where it must not fold. BatchNorm -> ReLU/ReLU6 as one op
+(batch_norm_activation): the kernels against the NumPy reference, and Sequential's fused
+forward and backward equal to the unfused ones, bit for bit."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -44,15 +46,16 @@ def _unfolded_output(model, x):
 
 @pytest.fixture
 def unfolded(monkeypatch):
-    """Make BatchNorm2d's forward count its calls: a folded pair never calls it."""
+    """Make batch norm count its runs (forward and the fused BN -> ReLU both go through
+    forward_activated): a folded pair never runs it."""
     calls = []
-    original = nn.BatchNorm2d.forward
+    original = nn.BatchNorm2d.forward_activated
 
-    def forward(self, input):
+    def forward_activated(self, input, activation):
         calls.append(self)
-        return original(self, input)
+        return original(self, input, activation)
 
-    monkeypatch.setattr(nn.BatchNorm2d, "forward", forward)
+    monkeypatch.setattr(nn.BatchNorm2d, "forward_activated", forward_activated)
     return calls
 
 
@@ -203,3 +206,178 @@ def test_a_zoo_model_in_inference_agrees_with_and_without_folding():
         folded = model(x).numpy()
         plain = _unfolded_output(model, x)
     np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+
+
+# ---------------------------------------------------------------- BatchNorm -> ReLU / ReLU6
+
+
+def _bn_act_model(c, act, training, dtype, rng, affine=True):
+    minicnn.manual_seed(int(rng.integers(1 << 30)))
+    model = nn.Sequential(nn.BatchNorm2d(c, affine=affine), act()).to(dtype)
+    if affine:
+        with minicnn.no_grad():
+            model[0].weight.copy_(minicnn.tensor(rng.uniform(-2, 2, c).astype(dtype)))
+            model[0].bias.copy_(minicnn.tensor(rng.standard_normal(c).astype(dtype)))
+    model[0].running_var.copy_(minicnn.tensor(rng.uniform(0.2, 3, c).astype(dtype)))
+    return model.train(training)
+
+
+def _run_bn_act(model, x, g, fused):
+    """(output, x.grad, weight.grad, bias.grad, running_mean, running_var, grad_fn name) of one
+    forward and backward of a copy of ``model``."""
+    import copy
+
+    model = copy.deepcopy(model)
+    fusion.enabled = fused
+    try:
+        xx = minicnn.tensor(x, requires_grad=True)
+        y = model(xx)
+        y.backward(minicnn.tensor(g))
+    finally:
+        fusion.enabled = True
+    bn = model[0]
+    grads = [None if p is None or p.grad is None else p.grad.numpy()
+             for p in (bn.weight, bn.bias)]
+    return ([y.detach().numpy(), xx.grad.numpy(), *grads, bn.running_mean.numpy(),
+             bn.running_var.numpy()], y.grad_fn.name())
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 5), c=st.integers(1, 9), hw=st.integers(1, 12),
+       act=st.sampled_from([nn.ReLU, nn.ReLU6]), training=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), affine=st.booleans(),
+       seed=st.integers(0, 2**31 - 1))
+def test_bn_activation_fused_equals_unfused(n, c, hw, act, training, dtype, affine, seed):
+    if training and n * hw * hw == 1:
+        return  # one value per channel: batch norm's own error, fused or not
+    rng = np.random.default_rng(seed)
+    model = _bn_act_model(c, act, training, dtype, rng, affine)
+    x = (rng.standard_normal((n, c, hw, hw)) * 4).astype(dtype)
+    x.flat[::7] = 0.0  # outputs exactly at the kinks for a zero-mean channel
+    g = rng.standard_normal(x.shape).astype(dtype)
+    fused, fused_fn = _run_bn_act(model, x, g, True)
+    plain, plain_fn = _run_bn_act(model, x, g, False)
+    assert fused_fn == "BatchNormBackward" and plain_fn in ("ReLUBackward", "HardtanhBackward")
+    for a, b in zip(fused, plain):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
+def test_bn_activation_keeps_nan_and_masks_as_torch(torch):
+    """NaN stays NaN forward; ReLU6 gives it a 0 gradient (PyTorch's vectorized
+    hardtanh_backward); the result agrees with PyTorch's BatchNorm2d -> ReLU6 in eval mode."""
+    rng = np.random.default_rng(7)
+    model = _bn_act_model(3, nn.ReLU6, False, np.float32, rng)
+    x = (rng.standard_normal((2, 3, 4, 4)) * 6).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    (y, gx, gw, gb, _, _), _ = _run_bn_act(model, x, g, True)
+    twin = torch.nn.Sequential(torch.nn.BatchNorm2d(3), torch.nn.ReLU6()).eval()
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                          for k, v in model.state_dict().items()})
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty = twin(tx)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-5, atol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-5, atol=1e-5, equal_nan=True)
+    assert np.isnan(y[0, 0, 0, 0]) and gx[0, 0, 0, 0] == 0
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bn_activation_kernels_match_the_reference(act, train, dtype):
+    from minicnn.backends import BACKENDS, reference
+
+    cpu = BACKENDS["cpu"]
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal((3, 5, 6, 7)) * 5).astype(dtype)
+    w, b = rng.uniform(-6, 6, 5).astype(dtype), rng.standard_normal(5).astype(dtype)
+    rm, rv = rng.standard_normal(5).astype(dtype), rng.uniform(0.5, 2, 5).astype(dtype)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    if train:
+        got = cpu.batch_norm_forward_train(x, w, b, 1e-5, activation=act)
+        want = reference.batch_norm_forward_train(x, w, b, 1e-5, activation=act)
+        y, mean, invstd = got[0], got[1], got[3]
+        for a, e in zip(got, want):
+            np.testing.assert_allclose(a, e, **tol)
+    else:
+        y = cpu.batch_norm_forward_eval(x, rm, rv, w, b, 1e-5, activation=act)
+        np.testing.assert_allclose(y, reference.batch_norm_forward_eval(x, rm, rv, w, b, 1e-5,
+                                                                        activation=act), **tol)
+        mean, invstd = rm, reference.batch_norm_invstd(rv, 1e-5)
+    assert y.min() == 0 and (act == "relu" or y.max() == 6)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    got = cpu.batch_norm_backward(g, x, mean, invstd, w, train, (True, True, True),
+                                  activation=act, output=y)
+    want = reference.batch_norm_backward(g, x, mean, invstd, w, train, (True, True, True),
+                                         activation=act, output=y)
+    for a, e in zip(got, want):
+        np.testing.assert_allclose(a, e, **tol)
+    with pytest.raises(ValueError, match="activation must be None, 'relu' or 'relu6'"):
+        cpu.batch_norm_forward_eval(x, rm, rv, w, b, 1e-5, activation="gelu")
+    with pytest.raises(ValueError, match="needs the forward's output"):
+        cpu.batch_norm_backward(g, x, mean, invstd, w, train, (True, True, True),
+                                activation=act)
+
+
+@pytest.mark.parametrize("case", ["switched off", "hook on the relu", "relu subclass",
+                                  "autocast", "leaky relu", "not adjacent", "trace"])
+def test_what_is_not_fused(case):
+    class MyReLU(nn.ReLU):
+        pass
+
+    model = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU())
+    x = minicnn.randn(2, 4, 5, 5)
+    if case == "switched off":
+        fusion.enabled = False
+    elif case == "hook on the relu":
+        model[1].register_forward_hook(lambda m, args, out: None)
+    elif case == "relu subclass":
+        model[1] = MyReLU()
+    elif case == "leaky relu":
+        model[1] = nn.LeakyReLU()
+    elif case == "not adjacent":
+        model = nn.Sequential(model[0], nn.Identity(), model[1])
+    try:
+        if case == "autocast":
+            with minicnn.autocast("cpu", dtype=minicnn.float16):
+                y = model(x)
+        elif case == "trace":
+            from minicnn import autograd
+            from minicnn.nn.modules import container
+
+            assert container._bn_activation(model[0], model[1], x) == "relu"
+            autograd._tracer, saved = object(), autograd._tracer
+            try:
+                assert container._bn_activation(model[0], model[1], x) is None
+            finally:
+                autograd._tracer = saved
+            return
+        else:
+            y = model(x)
+    finally:
+        fusion.enabled = True
+    assert y.grad_fn.name() != "BatchNormBackward"
+
+
+def test_a_zoo_model_trains_the_same_with_and_without_fusion():
+    """MobileNetV2 (ReLU6) and the ConvNet (ReLU): one training step's loss and gradients."""
+    for name, shape in (("convnet", (4, 3, 32, 32)), ("mobilenet_v2", (2, 3, 32, 32))):
+        results = []
+        for fused in (True, False):
+            minicnn.manual_seed(0)
+            model = minicnn.models.get_model(name, num_classes=10)
+            x = minicnn.randn(*shape)
+            fusion.enabled = fused
+            try:
+                target = minicnn.tensor([1, 2, 3, 4][:shape[0]])
+                loss = nn.functional.cross_entropy(model(x), target)
+                loss.backward()
+            finally:
+                fusion.enabled = True
+            results.append([loss.item()] + [p.grad.numpy() for p in model.parameters()])
+        for a, b in zip(*results):
+            np.testing.assert_array_equal(a, b)

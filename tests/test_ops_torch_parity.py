@@ -248,6 +248,7 @@ KINKS = [
     ("clamp_max_at_bound", lambda L, x: L.clamp(x, max=0.25), [0.25, 0.2, 0.3]),
     ("hardtanh_at_bounds", lambda L, x: _f(L).hardtanh(x, -0.5, 0.5), [-0.5, 0.5, -0.6, 0.6, 0]),
     ("relu6_at_bounds", lambda L, x: _f(L).relu6(x), [0.0, 6.0, -1.0, 7.0, 3.0]),
+    ("relu_at_nan", lambda L, x: L.relu(x), [np.nan, 1.0, -1.0]),
     ("pow_0_at_0", lambda L, x: x ** 0, [0.0, 2.0]),
     ("pow_2_at_0", lambda L, x: x ** 2, [0.0, -2.0]),
 ]

@@ -10,21 +10,28 @@
 
 #include <stdint.h>
 
+/* The activation a batch-norm kernel applies to its output in the same pass (act arguments):
+ * none, ReLU max(z, 0), ReLU6 min(max(z, 0), 6); NaN stays NaN. */
+#define MC_ACT_NONE 0
+#define MC_ACT_RELU 1
+#define MC_ACT_RELU6 2
+
 #define MC_DECLARE_NORM(T, SFX)                                                                    \
     /* batch statistics: mean, var (biased), invstd = 1/sqrt(var + eps) per channel, and           \
-     * y = (x - mean) * invstd * weight + bias */                                                  \
+     * y = act((x - mean) * invstd * weight + bias) */                                             \
     void mc_batch_norm_forward_train_##SFX(const T *x, const T *weight, const T *bias, T *y,       \
                                            T *mean, T *var, T *invstd, int64_t N, int64_t C,       \
-                                           int64_t S, double eps, double *work);                   \
-    /* y = (x - running_mean) * weight / sqrt(running_var + eps) + bias */                         \
+                                           int64_t S, double eps, int act, double *work);          \
+    /* y = act((x - running_mean) * weight / sqrt(running_var + eps) + bias) */                    \
     void mc_batch_norm_forward_eval_##SFX(const T *x, const T *running_mean, const T *running_var, \
                                           const T *weight, const T *bias, T *y, int64_t N,         \
-                                          int64_t C, int64_t S, double eps);                       \
+                                          int64_t C, int64_t S, double eps, int act);              \
     /* gradients from the saved mean and invstd; train = 0 treats them as constants (eval);        \
-     * gx, gw, gb may each be NULL when not wanted; work: 3 * C doubles */                         \
+     * gx, gw, gb may each be NULL when not wanted; with act, y is the forward's output and gy     \
+     * is first taken back through the activation; work: 3 * C doubles */                          \
     void mc_batch_norm_backward_##SFX(const T *gy, const T *x, const T *mean, const T *invstd,     \
                                       const T *weight, T *gx, T *gw, T *gb, int64_t N, int64_t C,  \
-                                      int64_t S, int train, double *work);                         \
+                                      int64_t S, int train, const T *y, int act, double *work);    \
     /* group norm with G groups of C / G channels (layer norm of (M, D): N = M, C = D, S = 1,      \
      * G = 1); mean, invstd: (N, G); work: 2 * C doubles */                                        \
     void mc_group_norm_forward_##SFX(const T *x, const T *weight, const T *bias, T *y, T *mean,    \

@@ -45,25 +45,83 @@ static void MC_NAME(norm_row_moments)(const T *row, int64_t S, T shift, double *
     *sum_dd += t2;
 }
 
+/* Sums of g and of g * (x - shift) over one block of n <= MC_NORM_BLOCK values, in T. */
+MC_INLINE void MC_NAME(norm_block_grad_sums)(const T *g, const T *x, int64_t n, T shift, T *s1,
+                                             T *s2) {
+    T a1 = 0, a2 = 0;
+    MC_SIMD_SUM_A12
+    for (int64_t s = 0; s < n; s++) {
+        a1 += g[s];
+        a2 += g[s] * (x[s] - shift);
+    }
+    *s1 = a1;
+    *s2 = a2;
+}
+
 /* Sums of g and of g * (x - shift) over one row of S values. */
 static void MC_NAME(norm_row_grad_sums)(const T *grow, const T *xrow, int64_t S, T shift,
                                         double *sum_g, double *sum_gd) {
     double t1 = 0.0, t2 = 0.0;
     for (int64_t b = 0; b < S; b += MC_NORM_BLOCK) {
         const int64_t e = b + MC_NORM_BLOCK < S ? b + MC_NORM_BLOCK : S;
-        T a1 = 0, a2 = 0;
-        MC_SIMD_SUM_A12
-        for (int64_t s = b; s < e; s++) {
-            T g = grow[s];
-            a1 += g;
-            a2 += g * (xrow[s] - shift);
-        }
+        T a1, a2;
+        MC_NAME(norm_block_grad_sums)(grow + b, xrow + b, e - b, shift, &a1, &a2);
         t1 += (double)a1;
         t2 += (double)a2;
     }
     *sum_g += t1;
     *sum_gd += t2;
 }
+
+/* The gradient g of act(z) taken back to z, from y = act(z): ReLU passes it where y > 0 or y
+ * is NaN (relu_backward, PyTorch's threshold_backward); ReLU6 only where 0 < y < 6, so not at
+ * NaN (PyTorch's vectorized hardtanh_backward): a fused backward equals the unfused one. */
+MC_INLINE T MC_NAME(act_grad)(T g, T y, int act) {
+    const int off = act == MC_ACT_RELU6 ? !((y > 0) & (y < (T)6)) : y <= 0; /* vectorizes */
+    return off ? (T)0 : g;
+}
+
+/* Sums of g' = act_grad(g, y) and of g' * (x - shift) over one row of S values: g' is
+ * written block by block to a buffer and summed by the same code as norm_row_grad_sums, so the
+ * sums round exactly as those of the unfused activation backward's output. */
+static void MC_NAME(norm_row_act_grad_sums)(const T *grow, const T *yrow, const T *xrow, int64_t S,
+                                            T shift, int act, double *sum_g, double *sum_gd) {
+    double t1 = 0.0, t2 = 0.0;
+    T gm[MC_NORM_BLOCK];
+    for (int64_t b = 0; b < S; b += MC_NORM_BLOCK) {
+        const int64_t e = b + MC_NORM_BLOCK < S ? b + MC_NORM_BLOCK : S;
+        MC_SIMD
+        for (int64_t s = b; s < e; s++) gm[s - b] = MC_NAME(act_grad)(grow[s], yrow[s], act);
+        T a1, a2;
+        MC_NAME(norm_block_grad_sums)(gm, xrow + b, e - b, shift, &a1, &a2);
+        t1 += (double)a1;
+        t2 += (double)a2;
+    }
+    *sum_g += t1;
+    *sum_gd += t2;
+}
+
+/* out[s] = act(EXPR) for s in [0, S), one loop per activation so that each vectorizes. */
+#define MC_ACT_ROW(act, S, out, EXPR)                                                              \
+    do {                                                                                           \
+        if ((act) == MC_ACT_RELU6) {                                                               \
+            MC_SIMD                                                                                \
+            for (int64_t s = 0; s < (S); s++) {                                                    \
+                T v_ = (EXPR);                                                                     \
+                v_ = v_ < 0 ? (T)0 : v_;                                                           \
+                (out)[s] = v_ > (T)6 ? (T)6 : v_;                                                  \
+            }                                                                                      \
+        } else if ((act) == MC_ACT_RELU) {                                                         \
+            MC_SIMD                                                                                \
+            for (int64_t s = 0; s < (S); s++) {                                                    \
+                T v_ = (EXPR);                                                                     \
+                (out)[s] = v_ < 0 ? (T)0 : v_;                                                     \
+            }                                                                                      \
+        } else {                                                                                   \
+            MC_SIMD                                                                                \
+            for (int64_t s = 0; s < (S); s++) (out)[s] = (EXPR);                                   \
+        }                                                                                          \
+    } while (0)
 
 /* Training forward. Per channel, one pass of shifted sums (blocks in T, totals in double):
  * with K the mean of the channel's first row (a cheap estimate of the mean) and d = x - K,
@@ -77,10 +135,11 @@ static void MC_NAME(norm_row_grad_sums)(const T *grow, const T *xrow, int64_t S,
  * (m_hi) and the rest (m_lo): for |mean| >> std, x - m_hi is exact (Sterbenz's lemma: the two are
  * within a factor 2) and m_lo restores the digits that rounding the mean to T lost, so y is as
  * accurate as with the mean subtracted in double (x * scale + shift, PyTorch's form, loses them).
- * weight and bias may be NULL (1 and 0). work: 3 * C doubles. M == 0 gives mean 0, var 0. */
+ * weight and bias may be NULL (1 and 0). act (MC_ACT_*) applies ReLU or ReLU6 to y in the same
+ * pass. work: 3 * C doubles. M == 0 gives mean 0, var 0. */
 void MC_NAME(batch_norm_forward_train)(const T *x, const T *weight, const T *bias, T *y, T *mean,
                                        T *var, T *invstd, int64_t N, int64_t C, int64_t S,
-                                       double eps, double *work) {
+                                       double eps, int act, double *work) {
     const int64_t M = N * S;
     double *sum_d = work, *sum_dd = work + C, *shift = work + 2 * C;
 #ifdef _OPENMP
@@ -127,18 +186,18 @@ void MC_NAME(batch_norm_forward_train)(const T *x, const T *weight, const T *bia
             const T b = bias ? bias[c] : (T)0;
             const T *xr = x + r * S;
             T *yr = y + r * S;
-            MC_SIMD
-            for (int64_t s = 0; s < S; s++) yr[s] = ((xr[s] - m_hi) - m_lo) * k + b;
+            MC_ACT_ROW(act, S, yr, ((xr[s] - m_hi) - m_lo) * k + b);
         }
     }
 }
 
 /* Eval forward with the running statistics: y = (x - running_mean) * scale + bias with
  * scale = weight / sqrt(running_var + eps) (PyTorch folds this into x * scale + shift; the
- * subtraction first costs the same and keeps large means accurate). Rows in parallel. */
+ * subtraction first costs the same and keeps large means accurate). act as in the training
+ * forward. Rows in parallel. */
 void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean, const T *running_var,
                                       const T *weight, const T *bias, T *y, int64_t N, int64_t C,
-                                      int64_t S, double eps) {
+                                      int64_t S, double eps, int act) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (N * C * S >= MC_PARALLEL_MIN)                        \
     num_threads(mc_get_num_threads())
@@ -151,8 +210,7 @@ void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean, const T
         const T b = bias ? bias[c] : (T)0;
         const T *xr = x + r * S;
         T *yr = y + r * S;
-        MC_SIMD
-        for (int64_t s = 0; s < S; s++) yr[s] = (xr[s] - m) * k + b;
+        MC_ACT_ROW(act, S, yr, (xr[s] - m) * k + b);
     }
 }
 
@@ -166,10 +224,12 @@ void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean, const T
  * b = -a * invstd^2 * sum(g * (x - mean)) / M. Subtracting gbar from g before scaling (rather
  * than adding a folded constant) keeps gx exact where it should vanish: a constant g (the
  * gradient of y.sum()) or a single value per channel give 0, not rounding noise times invstd.
- * gx, gw, gb may each be NULL (not wanted); weight may be NULL. work: 3 * C doubles. */
+ * gx, gw, gb may each be NULL (not wanted); weight may be NULL. With act (MC_ACT_*), the
+ * forward applied ReLU or ReLU6 and y is its output: g is first taken back through the
+ * activation (act_grad), in the same passes. work: 3 * C doubles. */
 void MC_NAME(batch_norm_backward)(const T *gy, const T *x, const T *mean, const T *invstd,
                                   const T *weight, T *gx, T *gw, T *gb, int64_t N, int64_t C,
-                                  int64_t S, int train, double *work) {
+                                  int64_t S, int train, const T *y, int act, double *work) {
     const int64_t M = N * S;
     const int sums = gw || gb || (gx && train);
     double *k1 = work, *k2 = work + C, *k3 = work + 2 * C; /* sums, then a, b, gbar */
@@ -184,7 +244,11 @@ void MC_NAME(batch_norm_backward)(const T *gy, const T *x, const T *mean, const 
             for (int64_t n = 0; n < N; n++)
                 for (int64_t c = c0; c < c1; c++) {
                     const int64_t off = (n * C + c) * S;
-                    MC_NAME(norm_row_grad_sums)(gy + off, x + off, S, mean[c], &k1[c], &k2[c]);
+                    if (act)
+                        MC_NAME(norm_row_act_grad_sums)(gy + off, y + off, x + off, S, mean[c], act,
+                                                        &k1[c], &k2[c]);
+                    else
+                        MC_NAME(norm_row_grad_sums)(gy + off, x + off, S, mean[c], &k1[c], &k2[c]);
                 }
         for (int64_t c = c0; c < c1; c++) {
             const double sg = k1[c], sgd = k2[c];
@@ -207,7 +271,19 @@ void MC_NAME(batch_norm_backward)(const T *gy, const T *x, const T *mean, const 
                 const T *gr = gy + r * S;
                 const T *xr = x + r * S;
                 T *out = gx + r * S;
-                if (train) {
+                if (act) {
+                    const T *yr = y + r * S;
+                    if (train) {
+                        MC_SIMD
+                        for (int64_t s = 0; s < S; s++)
+                            out[s] =
+                                a * (MC_NAME(act_grad)(gr[s], yr[s], act) - gbar) + b * (xr[s] - m);
+                    } else {
+                        MC_SIMD
+                        for (int64_t s = 0; s < S; s++)
+                            out[s] = a * MC_NAME(act_grad)(gr[s], yr[s], act);
+                    }
+                } else if (train) {
                     MC_SIMD
                     for (int64_t s = 0; s < S; s++) out[s] = a * (gr[s] - gbar) + b * (xr[s] - m);
                 } else {

@@ -11,28 +11,28 @@
 cdef extern from "minicnn.h" nogil:
     void mc_batch_norm_forward_train_f32(const float *x, const float *weight, const float *bias,
                                          float *y, float *mean, float *var, float *invstd,
-                                         int64_t N, int64_t C, int64_t S, double eps,
+                                         int64_t N, int64_t C, int64_t S, double eps, int act,
                                          double *work)
     void mc_batch_norm_forward_train_f64(const double *x, const double *weight,
                                          const double *bias, double *y, double *mean,
                                          double *var, double *invstd, int64_t N, int64_t C,
-                                         int64_t S, double eps, double *work)
+                                         int64_t S, double eps, int act, double *work)
     void mc_batch_norm_forward_eval_f32(const float *x, const float *running_mean,
                                         const float *running_var, const float *weight,
                                         const float *bias, float *y, int64_t N, int64_t C,
-                                        int64_t S, double eps)
+                                        int64_t S, double eps, int act)
     void mc_batch_norm_forward_eval_f64(const double *x, const double *running_mean,
                                         const double *running_var, const double *weight,
                                         const double *bias, double *y, int64_t N, int64_t C,
-                                        int64_t S, double eps)
+                                        int64_t S, double eps, int act)
     void mc_batch_norm_backward_f32(const float *gy, const float *x, const float *mean,
                                     const float *invstd, const float *weight, float *gx,
                                     float *gw, float *gb, int64_t N, int64_t C, int64_t S,
-                                    int train, double *work)
+                                    int train, const float *y, int act, double *work)
     void mc_batch_norm_backward_f64(const double *gy, const double *x, const double *mean,
                                     const double *invstd, const double *weight, double *gx,
                                     double *gw, double *gb, int64_t N, int64_t C, int64_t S,
-                                    int train, double *work)
+                                    int train, const double *y, int act, double *work)
     void mc_group_norm_forward_f32(const float *x, const float *weight, const float *bias,
                                    float *y, float *mean, float *invstd, int64_t N, int64_t C,
                                    int64_t S, int64_t G, double eps)
@@ -89,8 +89,20 @@ cdef tuple _norm_mask(str fn, object output_mask):
     return mask
 
 
-def batch_norm_forward_train(x, weight, bias, double eps):
+cdef int _norm_act(str fn, object activation) except -1:
+    """The MC_ACT_* code of ``activation``: None, "relu" or "relu6"."""
+    if activation is None:
+        return 0
+    if activation == "relu":
+        return 1
+    if activation == "relu6":
+        return 2
+    raise ValueError(f"{fn}: activation must be None, 'relu' or 'relu6', got {activation!r}")
+
+
+def batch_norm_forward_train(x, weight, bias, double eps, activation=None):
     cdef str fn = "batch_norm_forward_train"
+    cdef int act = _norm_act(fn, activation)
     cdef bint f64 = _is_f64(fn, "x", x)
     cdef int64_t N, C, S
     N, C, S = _ncs(fn, "x", x)
@@ -113,16 +125,18 @@ def batch_norm_forward_train(x, weight, bias, double eps):
         if f64:
             mc_batch_norm_forward_train_f64(<double*>px, <double*>pw, <double*>pb, <double*>py,
                                             <double*>pm, <double*>pv, <double*>pi, N, C, S, eps,
-                                            pwork)
+                                            act, pwork)
         else:
             mc_batch_norm_forward_train_f32(<float*>px, <float*>pw, <float*>pb, <float*>py,
                                             <float*>pm, <float*>pv, <float*>pi, N, C, S, eps,
-                                            pwork)
+                                            act, pwork)
     return y, mean, var, invstd
 
 
-def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, double eps):
+def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, double eps,
+                            activation=None):
     cdef str fn = "batch_norm_forward_eval"
+    cdef int act = _norm_act(fn, activation)
     cdef bint f64 = _is_f64(fn, "x", x)
     cdef int64_t N, C, S
     N, C, S = _ncs(fn, "x", x)
@@ -140,17 +154,23 @@ def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, double e
     with nogil:
         if f64:
             mc_batch_norm_forward_eval_f64(<double*>px, <double*>prm, <double*>prv, <double*>pw,
-                                           <double*>pb, <double*>py, N, C, S, eps)
+                                           <double*>pb, <double*>py, N, C, S, eps, act)
         else:
             mc_batch_norm_forward_eval_f32(<float*>px, <float*>prm, <float*>prv, <float*>pw,
-                                           <float*>pb, <float*>py, N, C, S, eps)
+                                           <float*>pb, <float*>py, N, C, S, eps, act)
     return y
 
 
-def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask):
+def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask,
+                        activation=None, output=None):
     cdef str fn = "batch_norm_backward"
     cdef bint f64 = _is_f64(fn, "x", x)
     _check_like(fn, "grad_output", grad_output, "x", x)
+    cdef int act = _norm_act(fn, activation)
+    if act:
+        if output is None:
+            raise ValueError(f"{fn}: activation {activation!r} needs the forward's output")
+        _check_like(fn, "output", output, "x", x)
     cdef int64_t N, C, S
     N, C, S = _ncs(fn, "x", x)
     _norm_channel_vec(fn, "mean", mean, x, C, False)
@@ -171,15 +191,16 @@ def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask
     cdef void *pgx = _norm_ptr_or_null(gx)
     cdef void *pgw = _norm_ptr_or_null(gw)
     cdef void *pgb = _norm_ptr_or_null(gb)
+    cdef void *pout = _ptr(output) if act else NULL
     with nogil:
         if f64:
             mc_batch_norm_backward_f64(<double*>pg, <double*>px, <double*>pm, <double*>pi,
                                        <double*>pw, <double*>pgx, <double*>pgw, <double*>pgb,
-                                       N, C, S, t, pwork)
+                                       N, C, S, t, <double*>pout, act, pwork)
         else:
             mc_batch_norm_backward_f32(<float*>pg, <float*>px, <float*>pm, <float*>pi,
                                        <float*>pw, <float*>pgx, <float*>pgw, <float*>pgb,
-                                       N, C, S, t, pwork)
+                                       N, C, S, t, <float*>pout, act, pwork)
     return gx, gw, gb
 
 

@@ -292,14 +292,19 @@ def _ones(call: Call, t: Any, shape: tuple[int, ...], value: float) -> str:
 
 @_op(BatchNormFn)
 def _batch_norm(call: Call) -> str:
-    x, mean, var, weight, bias, training, momentum, eps = call.args
+    x, mean, var, weight, bias, training, momentum, eps, activation = call.args
     if training:
         raise Unsupported("it normalizes with the batch's statistics in eval mode "
                           "(track_running_stats=False); export needs running statistics")
     c = (x.shape[1],)
-    return call.node("BatchNormalization",
-                     [call.input(0), _ones(call, weight, c, 1.0), _ones(call, bias, c, 0.0),
-                      call.input(1), call.input(2)], epsilon=float(eps))
+    y = call.node("BatchNormalization",
+                  [call.input(0), _ones(call, weight, c, 1.0), _ones(call, bias, c, 0.0),
+                   call.input(1), call.input(2)], epsilon=float(eps))
+    if activation == "relu":  # batch_norm_activation
+        return call.node("Relu", [y])
+    if activation == "relu6":
+        return call.node("Clip", [y, call.const(0.0), call.const(6.0)])
+    return y
 
 
 @_op(InstanceNormFn)

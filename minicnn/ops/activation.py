@@ -127,7 +127,8 @@ class LeakyReLUFn(Function):
 
 class HardtanhFn(Function):
     """clip(x, lo, hi); the gradient passes only strictly inside (lo, hi), as PyTorch's hardtanh
-    (unlike clamp, whose interval is closed)."""
+    (unlike clamp, whose interval is closed), so not at NaN: PyTorch's vectorized kernel gives
+    NaN a 0 gradient too (its scalar tail, tensors of under 16 floats, passes it)."""
 
     @staticmethod
     def forward(ctx, x, lo, hi):

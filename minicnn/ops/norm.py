@@ -29,43 +29,50 @@ from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 
-__all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm"]
+__all__ = ["batch_norm", "batch_norm_activation", "instance_norm", "layer_norm", "group_norm"]
 
 
 # ---------------------------------------------------------------- Functions
 
 class BatchNormFn(Function):
-    """Batch norm over axis 1 of x (N, C, *); running stats updated in place in training mode."""
+    """Batch norm over axis 1 of x (N, C, *); running stats updated in place in training mode;
+    ``activation`` ("relu", "relu6" or None) applied to the output in the same kernel passes,
+    forward and backward (the backward masks the gradient with the saved output)."""
     _low_precision = "input"  # a bfloat16 input with float32 parameters stays bfloat16
 
     @staticmethod
-    def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps):
+    def forward(ctx, x, running_mean, running_var, weight, bias, training, momentum, eps,
+                activation):
         x, weight, bias = _c(x), _c(weight), _c(bias)
+        act = {} if activation is None else {"activation": activation}
         if training:
-            y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x, weight, bias, eps)
+            y, mean, var, invstd = ctx.backend.batch_norm_forward_train(x, weight, bias, eps,
+                                                                        **act)
             M = x.size // x.shape[1] if x.shape[1] else 0
             if M > 0:  # PyTorch leaves the running statistics alone for an empty batch
                 ctx.backend.batch_norm_update_running(running_mean, running_var, mean, var,
                                                       momentum, M)
         else:
             y = ctx.backend.batch_norm_forward_eval(x, _c(running_mean), _c(running_var), weight,
-                                                    bias, eps)
+                                                    bias, eps, **act)
             if any(ctx.needs_input_grad):
                 # copies: the running statistics may change in place before backward runs
                 mean = running_mean.copy()
                 invstd = ctx.backend.batch_norm_invstd(running_var, eps)
         if any(ctx.needs_input_grad):
-            ctx.save_for_backward(x, mean, invstd, weight)
+            ctx.save_for_backward(x, mean, invstd, weight, None if activation is None else y)
             ctx.training = training
+            ctx.act = act
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, mean, invstd, weight = ctx.saved_tensors
+        x, mean, invstd, weight, y = ctx.saved_tensors
         need = ctx.needs_input_grad
+        act = ctx.act if y is None else dict(ctx.act, output=y)
         gx, gw, gb = ctx.backend.batch_norm_backward(_c(g), x, mean, invstd, weight, ctx.training,
-                                                     (need[0], need[3], need[4]))
-        return gx, None, None, gw, gb, None, None, None
+                                                     (need[0], need[3], need[4]), **act)
+        return gx, None, None, gw, gb, None, None, None, None
 
 
 class InstanceNormFn(Function):
@@ -244,6 +251,26 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     both shapes), missing running statistics in eval mode, a negative eps, and, in training mode,
     a single value per channel ("Expected more than 1 value per channel when training").
     """
+    return batch_norm_activation(input, running_mean, running_var, weight, bias, training,
+                                 momentum, eps, None)
+
+
+def batch_norm_activation(input: Tensor, running_mean: Tensor | None,
+                          running_var: Tensor | None, weight: Tensor | None,
+                          bias: Tensor | None, training: bool, momentum: float, eps: float,
+                          activation: str | None) -> Tensor:
+    """``activation(batch_norm(input, ...))`` in one op: :func:`batch_norm`'s arguments, checks
+    and results, with ``activation`` "relu" (``torch.relu``), "relu6"
+    (``torch.nn.functional.relu6``) or None applied in the batch-norm kernels' own passes over
+    memory, forward and backward (minicnn's fusion, which PyTorch eager does not do; what
+    ``nn.Sequential`` runs for BatchNorm -> ReLU). The results equal the two ops run one after
+    the other, gradients included; the backward keeps the output instead of the ReLU's copy.
+
+    Raises as :func:`batch_norm`, and ValueError for another activation.
+    """
+    if activation not in (None, "relu", "relu6"):
+        raise ValueError(f"batch_norm_activation: activation must be None, 'relu' or 'relu6', "
+                         f"got {activation!r}")
     fn = "batch_norm"
     momentum, eps = _check_channel_stats(fn, input, "(N, C) or (N, C, *)", running_mean,
                                          running_var, weight, bias, momentum, eps)
@@ -256,7 +283,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError(f"{fn}: running_mean and running_var must be given in evaluation mode "
                          "(training=False)")
     return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum,
-                             eps)
+                             eps, activation)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,

@@ -470,26 +470,40 @@ def adaptive_avg_pool2d_backward(grad_output, H, W):
 
 
 # ---------------------------------------------------------------- batch norm
+# The activation the CPU kernels fuse into batch norm (nn.Sequential's BN -> ReLU) runs here as
+# a separate ReLU launch; ReLU6 has no CUDA kernel (Sequential fuses in host memory only).
 
-def batch_norm_forward_train(x, weight, bias, eps):
+def _bn_activation(fn, activation):
+    if activation not in (None, "relu"):
+        raise NotImplementedError(f"{fn}: activation {activation!r} has no CUDA kernel (only "
+                                  "None and 'relu')")
+
+
+def batch_norm_forward_train(x, weight, bias, eps, activation=None):
     _f32("batch_norm_forward_train", "x", x)
+    _bn_activation("batch_norm_forward_train", activation)
     N, C, S = _ncs(x.shape)
     y, mean, var, invstd = empty(x.shape), empty((C,)), empty((C,)), empty((C,))
     check(lib().mc_cuda_batch_norm_forward_train(x.ptr, _ptr(weight), _ptr(bias), y.ptr, mean.ptr,
                                                  var.ptr, invstd.ptr, N, C, S, eps))
-    return y, mean, var, invstd
+    return (y if activation is None else relu(y)), mean, var, invstd
 
 
-def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps):
+def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps, activation=None):
     _f32("batch_norm_forward_eval", "x", x)
+    _bn_activation("batch_norm_forward_eval", activation)
     N, C, S = _ncs(x.shape)
     y = empty(x.shape)
     check(lib().mc_cuda_batch_norm_forward_eval(x.ptr, running_mean.ptr, running_var.ptr,
                                                 _ptr(weight), _ptr(bias), y.ptr, N, C, S, eps))
-    return y
+    return y if activation is None else relu(y)
 
 
-def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask):
+def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask,
+                        activation=None, output=None):
+    _bn_activation("batch_norm_backward", activation)
+    if activation is not None:
+        grad_output = relu_backward(grad_output, output)
     _f32("batch_norm_backward", "grad_output", grad_output)
     _f32("batch_norm_backward", "x", x)
     _same_shape("batch_norm_backward", grad_output, x, ("grad_output", "x"))

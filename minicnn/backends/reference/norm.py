@@ -49,12 +49,34 @@ def _per_channel(v, default):
 
 # ---------------------------------------------------------------- batch norm
 
-def batch_norm_forward_train(x, weight, bias, eps):
+ACTIVATIONS = (None, "relu", "relu6")  # what a batch-norm kernel may apply to its output
+
+
+def _activate(y, activation):
+    """ReLU max(y, 0) or ReLU6 min(max(y, 0), 6) of ``y`` (None: y itself); NaN stays NaN."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if activation is not None:
+        y = np.where(y < 0, 0.0, y)
+        if activation == "relu6":
+            y = np.where(y > 6, 6.0, y)
+    return y
+
+
+def _activation_grad(g, output, activation):
+    """g taken back through the activation whose output is ``output``: ReLU passes it where
+    output > 0 or NaN (relu_backward's mask), ReLU6 only where 0 < output < 6 (hardtanh's)."""
+    if activation == "relu6":
+        return np.where((output > 0) & (output < 6), g, 0.0)
+    return np.where(output <= 0, 0.0, g)
+
+def batch_norm_forward_train(x, weight, bias, eps, activation=None):
     """Batch norm with the statistics of this batch (training mode).
 
     x: (N, C, *) float32/float64; weight, bias: (C,) or None; eps: float.
     Returns (y, mean, var, invstd): y like x; mean, var (biased: divided by M = N * S) and
-    invstd = 1 / sqrt(var + eps), each (C,). y = (x - mean) * invstd * weight + bias.
+    invstd = 1 / sqrt(var + eps), each (C,). y = (x - mean) * invstd * weight + bias, then
+    ``activation`` ("relu", "relu6" or None) applied to it in the same pass.
     An empty channel (M = 0) has mean 0 and var 0.
     """
     x3 = _ncs(x)
@@ -67,24 +89,27 @@ def batch_norm_forward_train(x, weight, bias, eps):
         var = ((xd - mean[:, None]) ** 2).mean(axis=(0, 2))  # two-pass: exact for a large mean
     invstd = 1.0 / np.sqrt(var + eps)
     y = (xd - mean[:, None]) * invstd[:, None] * _per_channel(weight, 1.0) + _per_channel(bias, 0.0)
+    y = _activate(y, activation)
     dt = x.dtype
     return y.astype(dt).reshape(x.shape), mean.astype(dt), var.astype(dt), invstd.astype(dt)
 
 
-def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps):
+def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps, activation=None):
     """Batch norm with given (running) statistics (eval mode).
 
     x: (N, C, *); running_mean, running_var, weight, bias: (C,) (weight, bias may be None).
-    y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, like x.
+    y = (x - running_mean) / sqrt(running_var + eps) * weight + bias, like x, then
+    ``activation`` as in :func:`batch_norm_forward_train`.
     """
     x3 = _ncs(x).astype(np.float64)
     invstd = 1.0 / np.sqrt(running_var.astype(np.float64) + eps)
     y = ((x3 - _per_channel(running_mean, 0.0)) * invstd[:, None] * _per_channel(weight, 1.0)
          + _per_channel(bias, 0.0))
-    return y.astype(x.dtype).reshape(x.shape)
+    return _activate(y, activation).astype(x.dtype).reshape(x.shape)
 
 
-def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask):
+def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask,
+                        activation=None, output=None):
     """Gradients of batch norm (Ioffe & Szegedy 2015, section 3).
 
     grad_output, x: (N, C, *); mean, invstd: (C,), as returned by the forward (train=True), or
@@ -96,10 +121,19 @@ def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask
     * eval:  grad_input = weight * invstd * g, the statistics being constants;
     * grad_weight = sum(g * xhat), grad_bias = sum(g).
 
+    With ``activation`` ("relu" or "relu6"), the forward applied it and ``output`` (like x) is
+    its result: g is first taken back through the activation (0 where output <= 0, and >= 6
+    for ReLU6).
+
     Returns (grad_input, grad_weight, grad_bias), each None unless ``output_mask`` asks for it.
     """
     want_x, want_w, want_b = (bool(m) for m in output_mask)
     g3 = _ncs(grad_output).astype(np.float64)
+    if activation is not None:
+        if activation not in ACTIVATIONS or output is None:
+            raise ValueError(f"batch_norm_backward: activation {activation!r} needs the "
+                             "forward's output, and must be 'relu' or 'relu6'")
+        g3 = _activation_grad(g3, _ncs(output), activation)
     x3 = _ncs(x).astype(np.float64)
     N, C, S = x3.shape
     M = N * S

@@ -13,9 +13,10 @@ from ... import amp, autograd
 from ...tensor import Tensor
 from .. import functional as F
 from ..utils import fusion
+from .activation import ReLU, ReLU6
 from .conv import Conv2d
-from .module import Module
-from .norm import BatchNorm2d
+from .module import Module, _note_layer
+from .norm import BatchNorm1d, BatchNorm2d, _BatchNorm
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
@@ -61,12 +62,43 @@ def _foldable(conv: Module, bn: Module, x: Any) -> bool:
     return out_elements >= fusion.MIN_OUTPUT_PER_WEIGHT * weight.numel()
 
 
-def _forward_folding_bn(modules: list[Module], input: Any) -> Any:
-    """Sequential's forward with grads off: each foldable conv -> BN pair as one convolution."""
+_ACTIVATIONS: dict[type, str] = {ReLU: "relu", ReLU6: "relu6"}
+
+
+def _hooked(module: Module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def _bn_activation(bn: Module, act: Module, x: Any) -> str | None:
+    """The activation ("relu", "relu6") that bn -> act may run as in one batch-norm op
+    (minicnn.nn.utils.fusion), or None: exactly a BatchNorm1d/2d and a ReLU or ReLU6, in either
+    mode, no hooks, a float32/float64 input in host memory (NumPy arrays), outside autocast
+    (which may round between the two ops) and an ONNX trace."""
+    kind = _ACTIVATIONS.get(type(act))
+    if (kind is None or type(bn) not in (BatchNorm1d, BatchNorm2d) or _hooked(bn) or _hooked(act)
+            or not isinstance(x, Tensor) or not isinstance(x._data, np.ndarray)
+            or x.dtype not in (np.float32, np.float64) or autograd._tracer is not None
+            or amp.is_autocast_enabled("cpu")):
+        return None
+    return kind
+
+
+def _forward_fused(modules: list[Module], input: Any) -> Any:
+    """Sequential's forward with fusion on: each BN -> ReLU/ReLU6 pair as one batch-norm op, and
+    with grads off each foldable conv -> BN pair as one convolution."""
+    fold = not autograd.is_grad_enabled()
     i = 0
     while i < len(modules):
         module = modules[i]
-        if i + 1 < len(modules) and _foldable(module, modules[i + 1], input):
+        kind = _bn_activation(module, modules[i + 1], input) if i + 1 < len(modules) else None
+        if kind is not None:
+            try:
+                input = cast(_BatchNorm, module).forward_activated(input, kind)
+            except Exception as e:  # named as module(input) names it
+                _note_layer(e, module)
+                raise
+            i += 2
+        elif fold and i + 1 < len(modules) and _foldable(module, modules[i + 1], input):
             conv, bn = cast(Conv2d, module), cast(BatchNorm2d, modules[i + 1])
             w, b = fusion.fold_conv_bn_arrays(
                 conv.weight._data, None if conv.bias is None else conv.bias._data,
@@ -103,8 +135,8 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:
-        if fusion.enabled and not autograd.is_grad_enabled():
-            return _forward_folding_bn(list(_children(self).values()), input)
+        if fusion.enabled:
+            return _forward_fused(list(_children(self).values()), input)
         for module in _children(self).values():
             input = module(input)
         return input

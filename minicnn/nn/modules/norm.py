@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from ...creation import empty, ones, tensor, zeros
 from ...geometry import integer
+from ...ops.norm import batch_norm_activation
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -108,6 +109,12 @@ class _BatchNorm(_NormBase):
     _layout = ""  # the expected input layout, for error messages
 
     def forward(self, input: Tensor) -> Tensor:
+        return self.forward_activated(input, None)
+
+    def forward_activated(self, input: Tensor, activation: str | None) -> Tensor:
+        """``activation(self(input))`` in one op, ``activation`` "relu", "relu6" or None
+        (:func:`minicnn.ops.norm.batch_norm_activation`): what ``nn.Sequential`` runs for this
+        layer followed by ReLU or ReLU6. Hooks are not called."""
         if not isinstance(input, Tensor) or input.ndim not in self._ndims \
                 or input.shape[1] != self.num_features:
             self._bad_input(input)
@@ -125,8 +132,9 @@ class _BatchNorm(_NormBase):
             running_mean = running_var = None  # batch statistics, nothing to update
         # eval mode normalizes with the running statistics, when there are some
         use_batch_stats = self.training or (running_mean is None and running_var is None)
-        out = F.batch_norm(input, running_mean, running_var, params["weight"], params["bias"],
-                           use_batch_stats, momentum, self.eps)
+        out = batch_norm_activation(input, running_mean, running_var, params["weight"],
+                                    params["bias"], use_batch_stats, momentum, self.eps,
+                                    activation)
         if count is not None:  # counted once the batch went through (PyTorch counts first)
             count._data += 1
         return out
