@@ -313,6 +313,7 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 
 #define MC_GEMM_COLUMNS 256
 #define MC_SLAB 256 /* pixels of depth per weight-gradient GEMM: bounds the scratch */
+#define MC_TT 16    /* side of the tiles of the weight gradient's final transpose */
 #define MC_PARTS                                                                                   \
     8 /* image ranges of the weight gradient, at most (thread-count independent sums) */
 
@@ -516,15 +517,26 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                 }
             }
         }
+    }
+    /* gw[grp * Kg + k][r] = sum of the parts' (grp, r, k): a transpose, taken in MC_TT x MC_TT
+     * tiles so that the reads (Kgp apart) and the writes (rows apart) both stay in cache (read
+     * element by element it cost more than the GEMM at batch 1); its own team, as the GEMMs of a
+     * small batch ran on one. */
+    const int64_t rt = (rows + MC_TT - 1) / MC_TT, kt = (Kg + MC_TT - 1) / MC_TT;
 #ifdef _OPENMP
-#pragma omp for schedule(static)
+#pragma omp parallel for schedule(static) if (K * rows >= MC_PARALLEL_MIN)                         \
+    num_threads(mc_get_num_threads())
 #endif
-        for (int64_t q = 0; q < K * rows; q++) { /* gw[grp * Kg + k][r] = sum of the parts */
-            const int64_t kk = q / rows, r = q % rows, grp = kk / Kg, k = kk % Kg;
-            T s = 0;
-            for (int part = 0; part < P; part++)
-                s += parts[part * part_size + (grp * rows + r) * Kgp + k];
-            gw[q] = s;
-        }
+    for (int64_t tile = 0; tile < groups * rt * kt; tile++) {
+        const int64_t grp = tile / (rt * kt), r0 = tile / kt % rt * MC_TT, k0 = tile % kt * MC_TT;
+        const int64_t r1 = r0 + MC_TT < rows ? r0 + MC_TT : rows;
+        const int64_t k1 = k0 + MC_TT < Kg ? k0 + MC_TT : Kg;
+        for (int64_t k = k0; k < k1; k++)
+            for (int64_t r = r0; r < r1; r++) {
+                T s = 0;
+                for (int part = 0; part < P; part++)
+                    s += parts[part * part_size + (grp * rows + r) * Kgp + k];
+                gw[(grp * Kg + k) * rows + r] = s;
+            }
     }
 }
