@@ -330,3 +330,30 @@ def test_cli_overhead_is_cpu_only(capsys):
 def test_cli_cases_that_match_nothing(capsys):
     code, _, err = bench_cli(capsys, "models", "--cases", "no-such-model")
     assert code == 2 and "no models case matches" in err
+
+
+# ---------------------------------------------------------------- benchmarks/memory.py
+
+
+def test_memory_benchmark_script(tmp_path, torch):
+    import pathlib
+    import subprocess
+
+    script = pathlib.Path(__file__).parent.parent / "benchmarks" / "memory.py"
+    done = subprocess.run([sys.executable, str(script), "--model", "lenet5", "--input", "1x28x28",
+                           "--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads",
+                           "1", "--channels-last", "--json", str(tmp_path / "m.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "minicnn/torch time" in done.stdout and "peak ratio" in done.stdout
+    doc = json.load(open(tmp_path / "m.json"))
+    assert doc["host"]["torch"] == torch.__version__
+    assert [(r["framework"], r["threads"]) for r in doc["runs"]] == [
+        ("minicnn", 1), ("torch", 1), ("torch_cl", 1)]
+    (rec,) = doc["records"]
+    assert rec["threads"] == 1 and rec["minicnn_speedup"] == rec["torch_speedup"] == 1.0
+    for fw in ("minicnn", "torch", "torch_cl"):
+        assert rec[f"{fw}_img_s"] > 0 and rec[f"{fw}_peak_mb"] > 10
+    for key in ("time_ratio_torch", "time_ratio_torch_cl", "peak_ratio"):
+        assert rec[key] > 0
+    assert rec["torch_increase_mb"] > 0 and rec["minicnn_increase_mb"] >= 0
