@@ -3,7 +3,8 @@
 against the unfolded path: when it folds, that its result equals the unfolded one to float
 rounding, and every case where it must not fold. BatchNorm -> ReLU/ReLU6 as one op
 (batch_norm_activation): the kernels against the NumPy reference, and Sequential's fused
-forward and backward equal to the unfused ones, bit for bit."""
+forward and backward equal to the unfused ones, bit for bit. The convolution's epilogue (bias +
+ReLU/ReLU6 in one pass, conv2d_activation) likewise, and in inference after a folded pair."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -381,3 +382,85 @@ def test_a_zoo_model_trains_the_same_with_and_without_fusion():
             results.append([loss.item()] + [p.grad.numpy() for p in model.parameters()])
         for a, b in zip(*results):
             np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- conv epilogue: bias + ReLU
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,groups", [((2, 3, 9, 9, 8, 3), 1),     # im2col + GEMM
+                                          ((2, 64, 8, 8, 64, 3), 1),   # Winograd
+                                          ((2, 8, 9, 9, 8, 3), 8)])    # depthwise
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_epilogue_kernel_matches_the_reference(act, dtype, shape, groups, bias):
+    from minicnn.backends import BACKENDS, reference
+    from minicnn.backends.reference.elementwise import activate
+
+    cpu = BACKENDS["cpu"]
+    rng = np.random.default_rng(9)
+    N, C, H, W, K, k = shape
+    x = (rng.standard_normal((N, C, H, W)) * 3).astype(dtype)
+    w = rng.standard_normal((K, C // groups, k, k)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    geometry = (1, 1, 1, 1, 1, 1, groups)
+    got = cpu.conv2d(x, w, b, *geometry, activation=act)
+    plain = cpu.conv2d(x, w, b, *geometry)
+    want = activate(plain, act).astype(dtype)
+    np.testing.assert_array_equal(got, want)  # the same ops in the same order as unfused
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, reference.conv2d(x, w, b, *geometry, activation=act),
+                               rtol=tol, atol=tol * np.abs(plain).max())
+    assert got.min() == 0 and (act == "relu" or got.max() == 6)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+def test_conv2d_activation_gradients_equal_the_unfused_ops(act):
+    from minicnn.ops.conv import conv2d_activation
+
+    rng = np.random.default_rng(10)
+    x0 = (rng.standard_normal((2, 4, 7, 7)) * 3).astype(np.float64)
+    w0 = rng.standard_normal((5, 4, 3, 3))
+    b0 = rng.standard_normal(5)
+    g = rng.standard_normal((2, 5, 7, 7))
+    results = []
+    for fused in (True, False):
+        x, w, b = (minicnn.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        if fused:
+            y = conv2d_activation(x, w, b, 1, 1, 1, 1, act)
+        else:
+            z = nn.functional.conv2d(x, w, b, 1, 1)
+            y = nn.functional.relu(z) if act == "relu" else nn.functional.relu6(z)
+        y.backward(minicnn.tensor(g))
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for a, e in zip(*results):
+        np.testing.assert_array_equal(a, e)
+    with pytest.raises(ValueError, match="activation must be None, 'relu' or 'relu6'"):
+        conv2d_activation(x, w, b, 1, 1, 1, 1, "tanh")
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.ReLU6])
+def test_inference_runs_the_relu_in_the_conv_epilogue(monkeypatch, act):
+    calls = []
+    original = act.forward
+
+    def forward(self, input):
+        calls.append(self)
+        return original(self, input)
+
+    monkeypatch.setattr(act, "forward", forward)
+    rng = np.random.default_rng(11)
+    model = _block(rng, relu=False)
+    model.append(act())
+    x = minicnn.randn(2, 3, 16, 16) * 3
+    with minicnn.no_grad():
+        fused = model(x).numpy()
+    assert calls == []
+    plain = _unfolded_output(model, x)
+    assert len(calls) == 1
+    np.testing.assert_allclose(fused, plain, rtol=1e-5, atol=1e-5 * np.abs(plain).max())
+    assert fused.min() == 0 and (act is nn.ReLU or fused.max() == 6)
+    model[2].register_forward_hook(lambda m, args, out: None)  # a hook keeps the module's call
+    with minicnn.no_grad():
+        model(x)
+    assert len(calls) == 2

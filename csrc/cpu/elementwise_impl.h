@@ -165,6 +165,33 @@ void MC_NAME(bias_add)(const T *x, const T *b, T *y, int64_t N, int64_t C, int64
     }
 }
 
+/* A convolution's epilogue in one pass, in place over (N, C, S): y = act(y + b[c]), the same
+ * operations in the same order as bias_add followed by relu (or relu6's clip), so the results
+ * are the same. b may be NULL (act alone). Parallel over the N * C rows. */
+void MC_NAME(bias_act)(T *y, const T *b, int64_t N, int64_t C, int64_t S, int act) {
+    const int64_t rows = N * C;
+#ifdef _OPENMP
+#pragma omp parallel for if (rows * S >= MC_PARALLEL_MIN) num_threads(mc_get_num_threads())
+#endif
+    for (int64_t r = 0; r < rows; r++) {
+        const T bc = b ? b[r % C] : (T)0;
+        T *yr = y + r * S;
+        if (act == MC_ACT_RELU6)
+            for (int64_t s = 0; s < S; s++) {
+                T v = b ? yr[s] + bc : yr[s];
+                v = v < 0 ? (T)0 : v;
+                yr[s] = v > (T)6 ? (T)6 : v;
+            }
+        else if (act == MC_ACT_RELU)
+            for (int64_t s = 0; s < S; s++) {
+                const T v = b ? yr[s] + bc : yr[s];
+                yr[s] = v < 0 ? (T)0 : v;
+            }
+        else
+            for (int64_t s = 0; s < S; s++) yr[s] = b ? yr[s] + bc : yr[s];
+    }
+}
+
 /* Sum over N and S per channel; accumulates in double so float32 sums of large batches stay
  * accurate. Parallel over channels: each thread owns whole channels, so no reduction races. */
 void MC_NAME(bias_add_backward)(const T *gy, T *gb, int64_t N, int64_t C, int64_t S) {

@@ -10,15 +10,9 @@
 
 #include <stdint.h>
 
-/* The activation a batch-norm kernel applies to its output in the same pass (act arguments):
- * none, ReLU max(z, 0), ReLU6 min(max(z, 0), 6); NaN stays NaN. */
-#define MC_ACT_NONE 0
-#define MC_ACT_RELU 1
-#define MC_ACT_RELU6 2
-
 #define MC_DECLARE_NORM(T, SFX)                                                                    \
     /* batch statistics: mean, var (biased), invstd = 1/sqrt(var + eps) per channel, and           \
-     * y = act((x - mean) * invstd * weight + bias) */                                             \
+     * y = act((x - mean) * invstd * weight + bias), act one of minicnn.h's MC_ACT_* */            \
     void mc_batch_norm_forward_train_##SFX(const T *x, const T *weight, const T *bias, T *y,       \
                                            T *mean, T *var, T *invstd, int64_t N, int64_t C,       \
                                            int64_t S, double eps, int act, double *work);          \

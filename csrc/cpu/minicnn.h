@@ -31,6 +31,13 @@ int mc_openmp_enabled(void);    /* 1 when built with OpenMP, else 0 */
 void mc_set_num_threads(int n); /* n >= 1; governs every minicnn kernel */
 int mc_get_num_threads(void);   /* defaults to omp_get_max_threads() (honours OMP_NUM_THREADS) */
 
+/* The activation a kernel may apply to its output in the pass that writes it (act arguments of
+ * the batch-norm kernels and of bias_act): none, ReLU max(z, 0), ReLU6 min(max(z, 0), 6); NaN
+ * stays NaN. */
+#define MC_ACT_NONE 0
+#define MC_ACT_RELU 1
+#define MC_ACT_RELU6 2
+
 /* ---- elementwise activations (elementwise.c); n = number of elements ----
  * Forward: y = f(x). Backward: gx = gy * f'(.), from the saved input x or output y as named. */
 #define MC_DECLARE_ELEMENTWISE(T, SFX)                                                             \
@@ -51,7 +58,9 @@ int mc_get_num_threads(void);   /* defaults to omp_get_max_threads() (honours OM
     /* y[n,c,s] = x[n,c,s] + b[c] for x of shape (N, C, S) */                                      \
     void mc_bias_add_##SFX(const T *x, const T *b, T *y, int64_t N, int64_t C, int64_t S);         \
     /* gb[c] = sum over n, s of gy[n,c,s] */                                                       \
-    void mc_bias_add_backward_##SFX(const T *gy, T *gb, int64_t N, int64_t C, int64_t S);
+    void mc_bias_add_backward_##SFX(const T *gy, T *gb, int64_t N, int64_t C, int64_t S);          \
+    /* in place, y[n,c,s] = act(y[n,c,s] + b[c]) (b may be NULL: act(y)); act: MC_ACT_* */         \
+    void mc_bias_act_##SFX(T *y, const T *b, int64_t N, int64_t C, int64_t S, int act);
 
 MC_DECLARE_ELEMENTWISE(float, f32)
 MC_DECLARE_ELEMENTWISE(double, f64)

@@ -65,6 +65,8 @@ cdef extern from "minicnn.h" nogil:
                          int64_t S)
     void mc_bias_add_backward_f32(const float *gy, float *gb, int64_t N, int64_t C, int64_t S)
     void mc_bias_add_backward_f64(const double *gy, double *gb, int64_t N, int64_t C, int64_t S)
+    void mc_bias_act_f32(float *y, const float *b, int64_t N, int64_t C, int64_t S, int act)
+    void mc_bias_act_f64(double *y, const double *b, int64_t N, int64_t C, int64_t S, int act)
 
 
 # ---------------------------------------------------------------- threads
@@ -121,6 +123,17 @@ cdef bint _check_like(str fn, str name, object a, str ref_name, object ref) exce
     if a.shape != ref.shape:
         raise ValueError(f"{fn}: {name} has shape {a.shape} but {ref_name} has shape {ref.shape}")
     return f64
+
+
+cdef int _activation_code(str fn, object activation) except -1:
+    """The MC_ACT_* code of minicnn.h for ``activation``: None, "relu" or "relu6"."""
+    if activation is None:
+        return 0
+    if activation == "relu":
+        return 1
+    if activation == "relu6":
+        return 2
+    raise ValueError(f"{fn}: activation must be None, 'relu' or 'relu6', got {activation!r}")
 
 
 cdef int _tanh_flag(str fn, object approximate) except -1:

@@ -116,6 +116,18 @@ cdef _ConvGeometry _geometry(str fn, tuple x_shape, tuple w_shape, object dtype,
     return g
 
 
+def conv2d_algorithm(tuple x_shape, tuple w_shape, int64_t sh, int64_t sw, int64_t ph,
+                     int64_t pw, int64_t dh, int64_t dw, int64_t groups):
+    """Which algorithm conv2d and its two gradients run for input (N, C, H, W) and weight
+    (K, C / groups, kh, kw): "winograd" (F(2x2, 3x3): 16 multiplications per 2x2 output tile
+    and channel pair instead of 36), "depthwise" (the direct depthwise kernels) or "gemm"
+    (im2col + GEMM). Not a kernel: the benchmarks use it to count the multiplications that ran.
+    Raises ValueError as conv2d for sizes that do not fit."""
+    cdef _ConvGeometry g = _geometry("conv2d_algorithm", x_shape, w_shape, np.float32, sh, sw,
+                                     ph, pw, dh, dw, groups)
+    return "depthwise" if g.depthwise() else "winograd" if g.winograd() else "gemm"
+
+
 cdef object _depthwise_workspace(_ConvGeometry g, object dtype):
     """The per-thread scratch planes of the depthwise kernels (stride 1), allocated here."""
     cdef mc_geometry c = g.c()
@@ -292,19 +304,21 @@ cdef object _winograd_backward_weight(object gy, object x, int64_t ph, int64_t p
     return gw
 
 
-cdef void _bias_add_inplace(object y, object bias, bint f64):
+cdef void _epilogue(object y, object bias, bint f64, int act):
+    """y = act(y + bias) in place, one pass (bias may be None)."""
     cdef void *py = _ptr(y)
-    cdef void *pb = _ptr(bias)
+    cdef void *pb = NULL if bias is None else _ptr(bias)
     cdef int64_t N = y.shape[0], C = y.shape[1], S = y.shape[2] * y.shape[3]
     with nogil:
         if f64:
-            mc_bias_add_f64(<double*>py, <double*>pb, <double*>py, N, C, S)
+            mc_bias_act_f64(<double*>py, <double*>pb, N, C, S, act)
         else:
-            mc_bias_add_f32(<float*>py, <float*>pb, <float*>py, N, C, S)
+            mc_bias_act_f32(<float*>py, <float*>pb, N, C, S, act)
 
 
 def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
-           int64_t dw, int64_t groups):
+           int64_t dw, int64_t groups, activation=None):
+    cdef int act = _activation_code("conv2d", activation)
     _is_f64("conv2d", "x", x)
     _is_f64("conv2d", "weight", weight)
     if weight.dtype != x.dtype:
@@ -336,8 +350,8 @@ def conv2d(x, weight, bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int6
         _winograd_conv2d(x, weight, ph, pw, y)
     else:
         _gemm_pass(g, 0, x, weight, y, mc_conv2d_gemm_f32, mc_conv2d_gemm_f64)
-    if bias is not None:
-        _bias_add_inplace(y, bias, g.f64)
+    if bias is not None or act:
+        _epilogue(y, bias, g.f64, act)
     return y
 
 

@@ -89,20 +89,9 @@ cdef tuple _norm_mask(str fn, object output_mask):
     return mask
 
 
-cdef int _norm_act(str fn, object activation) except -1:
-    """The MC_ACT_* code of ``activation``: None, "relu" or "relu6"."""
-    if activation is None:
-        return 0
-    if activation == "relu":
-        return 1
-    if activation == "relu6":
-        return 2
-    raise ValueError(f"{fn}: activation must be None, 'relu' or 'relu6', got {activation!r}")
-
-
 def batch_norm_forward_train(x, weight, bias, double eps, activation=None):
     cdef str fn = "batch_norm_forward_train"
-    cdef int act = _norm_act(fn, activation)
+    cdef int act = _activation_code(fn, activation)
     cdef bint f64 = _is_f64(fn, "x", x)
     cdef int64_t N, C, S
     N, C, S = _ncs(fn, "x", x)
@@ -136,7 +125,7 @@ def batch_norm_forward_train(x, weight, bias, double eps, activation=None):
 def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, double eps,
                             activation=None):
     cdef str fn = "batch_norm_forward_eval"
-    cdef int act = _norm_act(fn, activation)
+    cdef int act = _activation_code(fn, activation)
     cdef bint f64 = _is_f64(fn, "x", x)
     cdef int64_t N, C, S
     N, C, S = _ncs(fn, "x", x)
@@ -166,7 +155,7 @@ def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask
     cdef str fn = "batch_norm_backward"
     cdef bint f64 = _is_f64(fn, "x", x)
     _check_like(fn, "grad_output", grad_output, "x", x)
-    cdef int act = _norm_act(fn, activation)
+    cdef int act = _activation_code(fn, activation)
     if act:
         if output is None:
             raise ValueError(f"{fn}: activation {activation!r} needs the forward's output")

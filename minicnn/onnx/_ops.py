@@ -183,12 +183,22 @@ def _pairs(pair: tuple[int, int]) -> list[int]:
     return [int(pair[0]), int(pair[1]), int(pair[0]), int(pair[1])]
 
 
+def _activated(call: Call, y: str, activation: str | None) -> str:
+    """The node of an op's fused ``activation`` ("relu", "relu6" or None) after output ``y``."""
+    if activation == "relu":
+        return call.node("Relu", [y])
+    if activation == "relu6":
+        return call.node("Clip", [y, call.const(0.0), call.const(6.0)])
+    return y
+
+
 @_op(C.Conv2dFn)
 def _conv2d(call: Call) -> str:
-    x, w, bias, stride, padding, dilation, groups = call.args
+    x, w, bias, stride, padding, dilation, groups, activation = call.args
     inputs = [call.input(0), call.input(1)] + ([call.input(2)] if bias is not None else [])
-    return call.node("Conv", inputs, kernel_shape=list(w.shape[2:]), strides=list(stride),
-                     pads=_pairs(padding), dilations=list(dilation), group=int(groups))
+    y = call.node("Conv", inputs, kernel_shape=list(w.shape[2:]), strides=list(stride),
+                  pads=_pairs(padding), dilations=list(dilation), group=int(groups))
+    return _activated(call, y, activation)
 
 
 @_op(C.ConvTranspose2dFn)
@@ -300,11 +310,7 @@ def _batch_norm(call: Call) -> str:
     y = call.node("BatchNormalization",
                   [call.input(0), _ones(call, weight, c, 1.0), _ones(call, bias, c, 0.0),
                    call.input(1), call.input(2)], epsilon=float(eps))
-    if activation == "relu":  # batch_norm_activation
-        return call.node("Relu", [y])
-    if activation == "relu6":
-        return call.node("Clip", [y, call.const(0.0), call.const(6.0)])
-    return y
+    return _activated(call, y, activation)
 
 
 @_op(InstanceNormFn)

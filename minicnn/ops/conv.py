@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..autograd import Function, is_floating_dtype
 from ..geometry import (
     GeometryError,
@@ -30,21 +32,32 @@ from .shape import pad as _pad
 if TYPE_CHECKING:
     from ..types import IntPair
 
-__all__ = ["conv2d", "conv_transpose2d"]
+__all__ = ["conv2d", "conv2d_activation", "conv_transpose2d"]
 
 
 class Conv2dFn(Function):
+    """conv2d, and ``activation`` ("relu", "relu6" or None) applied with the bias in the
+    kernel's epilogue; its backward masks the gradient with the saved output first."""
+
     @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups, activation):
         x, weight = _c(x), _c(weight)
-        ctx.save_for_backward(x, weight)
         ctx.geometry = stride + padding + dilation + (groups,)
-        return ctx.backend.conv2d(x, weight, None if bias is None else _c(bias), *ctx.geometry)
+        act = {} if activation is None else {"activation": activation}
+        y = ctx.backend.conv2d(x, weight, None if bias is None else _c(bias), *ctx.geometry,
+                               **act)
+        ctx.save_for_backward(x, weight, None if activation is None else y)
+        ctx.activation = activation
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, weight = ctx.saved_tensors
+        x, weight, y = ctx.saved_tensors
         g = _c(g)
+        if ctx.activation == "relu":
+            g = ctx.backend.relu_backward(g, y)
+        elif ctx.activation == "relu6":  # the mask of HardtanhFn, which relu6 runs unfused
+            g = np.where((y > 0) & (y < 6), g, g.dtype.type(0))
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if need_x:
@@ -54,7 +67,7 @@ class Conv2dFn(Function):
                                                     *ctx.geometry)
         if need_b:
             gb = ctx.backend.bias_add_backward(g)
-        return gx, gw, gb, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None
 
 
 class ConvTranspose2dFn(Function):
@@ -121,6 +134,22 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     string, padding="same" with a stride, a (dilated) kernel larger than the padded input, or a
     size beyond int64.
     """
+    return conv2d_activation(input, weight, bias, stride, padding, dilation, groups, None)
+
+
+def conv2d_activation(input: Tensor, weight: Tensor, bias: Tensor | None, stride: IntPair,
+                      padding: IntPair | str, dilation: IntPair, groups: int,
+                      activation: str | None) -> Tensor:
+    """``activation(conv2d(input, weight, bias, ...))`` in one op: :func:`conv2d`'s arguments,
+    checks and result, then ``activation`` "relu" (``torch.relu``), "relu6"
+    (``torch.nn.functional.relu6``) or None applied together with the bias in one pass over the
+    output (the C kernel's epilogue), gradients included; what ``nn.Sequential`` runs in
+    inference for Conv2d -> BatchNorm2d (folded) -> ReLU. The result equals the ops run one
+    after the other. Takes Tensors only and does not autocast (conv2d's decorators do both for
+    it). Raises as :func:`conv2d`, and ValueError for another activation."""
+    if activation not in (None, "relu", "relu6"):
+        raise ValueError(f"conv2d_activation: activation must be None, 'relu' or 'relu6', got "
+                         f"{activation!r}")
     input, unbatched = _check("conv2d", input, weight, bias, groups)
     N, C, H, W = input.shape
     K, Cg, kh, kw = weight.shape
@@ -141,7 +170,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
         H, W = H + bottom - top, W + right - left
     padding = (top, left)
     output_size("conv2d", (H, W), (kh, kw), stride, padding, dilation)
-    y = Conv2dFn.apply(input, weight, bias, stride, padding, dilation, int(groups))
+    y = Conv2dFn.apply(input, weight, bias, stride, padding, dilation, int(groups), activation)
     return y.squeeze(0) if unbatched else y
 
 

@@ -337,12 +337,23 @@ def _conv_work(N, C, K, groups, kh, kw, P):
     return empty((nb * per_image,)), nb
 
 
-def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
+# The activation the CPU kernels fuse into batch norm and the convolution's epilogue
+# (nn.Sequential's BN -> ReLU, conv -> BN -> ReLU) runs here as a separate ReLU launch; ReLU6 has
+# no CUDA kernel (Sequential fuses in host memory only).
+
+def _fused_activation(fn, activation):
+    if activation not in (None, "relu"):
+        raise NotImplementedError(f"{fn}: activation {activation!r} has no CUDA kernel (only "
+                                  "None and 'relu')")
+
+
+def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, activation=None):
     """x (N, C, H, W), weight (K, C / groups, kh, kw), bias (K,) or None -> (N, K, Ho, Wo):
     the direct depthwise kernel when groups == C (> 1), else im2col + GEMM per chunk of images
-    (:data:`CONV_WORKSPACE_BYTES`) and group."""
+    (:data:`CONV_WORKSPACE_BYTES`) and group; ``activation`` "relu" as a separate launch."""
     for name, a in (("x", x), ("weight", weight)):
         _f32("conv2d", name, a)
+    _fused_activation("conv2d", activation)
     N, C, H, W, K, kh, kw = _conv_check("conv2d", x.shape, weight.shape, groups)
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     y = empty((N, K, Ho, Wo))
@@ -353,7 +364,7 @@ def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
         work, nb = _conv_work(N, C, K, groups, kh, kw, Ho * Wo)
         check(lib().mc_cuda_conv2d(x.ptr, weight.ptr, _ptr(bias), y.ptr, work.ptr, N, C, H, W, K,
                                    kh, kw, sh, sw, ph, pw, dh, dw, groups, nb))
-    return y
+    return y if activation is None else relu(y)
 
 
 def conv2d_backward_input(grad_output, weight, H, W, sh, sw, ph, pw, dh, dw, groups):
@@ -470,18 +481,10 @@ def adaptive_avg_pool2d_backward(grad_output, H, W):
 
 
 # ---------------------------------------------------------------- batch norm
-# The activation the CPU kernels fuse into batch norm (nn.Sequential's BN -> ReLU) runs here as
-# a separate ReLU launch; ReLU6 has no CUDA kernel (Sequential fuses in host memory only).
-
-def _bn_activation(fn, activation):
-    if activation not in (None, "relu"):
-        raise NotImplementedError(f"{fn}: activation {activation!r} has no CUDA kernel (only "
-                                  "None and 'relu')")
-
 
 def batch_norm_forward_train(x, weight, bias, eps, activation=None):
     _f32("batch_norm_forward_train", "x", x)
-    _bn_activation("batch_norm_forward_train", activation)
+    _fused_activation("batch_norm_forward_train", activation)
     N, C, S = _ncs(x.shape)
     y, mean, var, invstd = empty(x.shape), empty((C,)), empty((C,)), empty((C,))
     check(lib().mc_cuda_batch_norm_forward_train(x.ptr, _ptr(weight), _ptr(bias), y.ptr, mean.ptr,
@@ -491,7 +494,7 @@ def batch_norm_forward_train(x, weight, bias, eps, activation=None):
 
 def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps, activation=None):
     _f32("batch_norm_forward_eval", "x", x)
-    _bn_activation("batch_norm_forward_eval", activation)
+    _fused_activation("batch_norm_forward_eval", activation)
     N, C, S = _ncs(x.shape)
     y = empty(x.shape)
     check(lib().mc_cuda_batch_norm_forward_eval(x.ptr, running_mean.ptr, running_var.ptr,
@@ -501,7 +504,7 @@ def batch_norm_forward_eval(x, running_mean, running_var, weight, bias, eps, act
 
 def batch_norm_backward(grad_output, x, mean, invstd, weight, train, output_mask,
                         activation=None, output=None):
-    _bn_activation("batch_norm_backward", activation)
+    _fused_activation("batch_norm_backward", activation)
     if activation is not None:
         grad_output = relu_backward(grad_output, output)
     _f32("batch_norm_backward", "grad_output", grad_output)

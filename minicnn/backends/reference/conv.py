@@ -16,6 +16,7 @@ grad_weight = sum over images of grad_out @ cols^T.
 import numpy as np
 
 from ...geometry import conv_output_size
+from .elementwise import activate
 
 __all__ = ["im2col", "col2im", "conv2d", "conv2d_backward_input", "conv2d_backward_weight"]
 
@@ -56,9 +57,11 @@ def col2im(cols, C, H, W, kh, kw, sh, sw, ph, pw, dh, dw):
     return xp[:, ph:ph + H, pw:pw + W]
 
 
-def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
+def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups, activation=None):
     """y = x (*) weight + bias: x (N, C, H, W), weight (K, C / groups, kh, kw), bias (K,) or None
-    -> y (N, K, Ho, Wo). One im2col and one matrix product per image and group."""
+    -> y (N, K, Ho, Wo). One im2col and one matrix product per image and group. ``activation``
+    ("relu", "relu6" or None) is applied to y after the bias (the C kernel does both in one
+    pass)."""
     N, C, H, W = x.shape
     K, Cg, kh, kw = weight.shape
     Kg = K // groups
@@ -71,7 +74,7 @@ def conv2d(x, weight, bias, sh, sw, ph, pw, dh, dw, groups):
             y[n, g * Kg:(g + 1) * Kg] = (w @ cols).reshape(Kg, Ho, Wo)
     if bias is not None:
         y += bias.reshape(1, K, 1, 1)
-    return y
+    return y if activation is None else activate(y, activation).astype(y.dtype, copy=False)
 
 
 def conv2d_backward_input(grad_output, weight, H, W, sh, sw, ph, pw, dh, dw, groups):

@@ -151,3 +151,29 @@ def bias_add_backward(grad_output):
     """Gradient of bias_add with respect to the bias: sum over every axis but the channel axis 1."""
     axes = (0,) + tuple(range(2, grad_output.ndim))
     return grad_output.sum(axis=axes)
+
+
+# ---------------------------------------------------------------- fused activations
+# What a batch-norm kernel or a convolution applies to its output in the pass that writes it
+# (their ``activation`` argument); helpers, not kernels of the table.
+
+ACTIVATIONS = (None, "relu", "relu6")  # what a batch-norm kernel may apply to its output
+
+
+def activate(y, activation):
+    """ReLU max(y, 0) or ReLU6 min(max(y, 0), 6) of ``y`` (None: y itself); NaN stays NaN."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
+    if activation is not None:
+        y = np.where(y < 0, 0.0, y)
+        if activation == "relu6":
+            y = np.where(y > 6, 6.0, y)
+    return y
+
+
+def activation_grad(g, output, activation):
+    """g taken back through the activation whose output is ``output``: ReLU passes it where
+    output > 0 or NaN (relu_backward's mask), ReLU6 only where 0 < output < 6 (hardtanh's)."""
+    if activation == "relu6":
+        return np.where((output > 0) & (output < 6), g, 0.0)
+    return np.where(output <= 0, 0.0, g)

@@ -28,6 +28,10 @@ import math
 
 import numpy as np
 
+from .elementwise import ACTIVATIONS
+from .elementwise import activate as _activate
+from .elementwise import activation_grad as _activation_grad
+
 __all__ = [
     "batch_norm_forward_train", "batch_norm_forward_eval", "batch_norm_backward",
     "batch_norm_update_running", "batch_norm_invstd",
@@ -48,27 +52,6 @@ def _per_channel(v, default):
 
 
 # ---------------------------------------------------------------- batch norm
-
-ACTIVATIONS = (None, "relu", "relu6")  # what a batch-norm kernel may apply to its output
-
-
-def _activate(y, activation):
-    """ReLU max(y, 0) or ReLU6 min(max(y, 0), 6) of ``y`` (None: y itself); NaN stays NaN."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be None, 'relu' or 'relu6', got {activation!r}")
-    if activation is not None:
-        y = np.where(y < 0, 0.0, y)
-        if activation == "relu6":
-            y = np.where(y > 6, 6.0, y)
-    return y
-
-
-def _activation_grad(g, output, activation):
-    """g taken back through the activation whose output is ``output``: ReLU passes it where
-    output > 0 or NaN (relu_backward's mask), ReLU6 only where 0 < output < 6 (hardtanh's)."""
-    if activation == "relu6":
-        return np.where((output > 0) & (output < 6), g, 0.0)
-    return np.where(output <= 0, 0.0, g)
 
 def batch_norm_forward_train(x, weight, bias, eps, activation=None):
     """Batch norm with the statistics of this batch (training mode).

@@ -10,8 +10,8 @@ from typing import Any, SupportsIndex, cast, overload
 import numpy as np
 
 from ... import amp, autograd
+from ...ops.conv import conv2d_activation
 from ...tensor import Tensor
-from .. import functional as F
 from ..utils import fusion
 from .activation import ReLU, ReLU6
 from .conv import Conv2d
@@ -105,9 +105,13 @@ def _forward_fused(modules: list[Module], input: Any) -> Any:
                 bn.running_mean._data, bn.running_var._data, bn.eps,
                 None if bn.weight is None else bn.weight._data,
                 None if bn.bias is None else bn.bias._data)
-            input = F.conv2d(input, Tensor._wrap(w, input.device), Tensor._wrap(b, input.device),
-                           conv.stride, conv.padding, conv.dilation, conv.groups)
-            i += 2
+            # a ReLU/ReLU6 after the pair runs with the bias in the convolution's epilogue
+            act = (_ACTIVATIONS.get(type(modules[i + 2]))
+                   if i + 2 < len(modules) and not _hooked(modules[i + 2]) else None)
+            input = conv2d_activation(input, Tensor._wrap(w, input.device),
+                                      Tensor._wrap(b, input.device), conv.stride, conv.padding,
+                                      conv.dilation, conv.groups, act)
+            i += 2 if act is None else 3
         else:
             input = module(input)
             i += 1

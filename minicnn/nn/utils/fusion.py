@@ -18,7 +18,9 @@ weight once per call: a batch-1 layer with a big weight and a small output is fa
 unfolded). It folds on every call rather than caching, since weights can change in ways no
 version counter sees (writes through ``.data``).
 Folding reorders the rounding: the outputs agree with the unfolded ones to a few float32 ulps
-(about 1e-6 relative), not bit for bit.
+(about 1e-6 relative), not bit for bit. A ``ReLU`` or ``ReLU6`` (without hooks) right after
+the folded pair runs in the convolution's epilogue, the same pass that adds the bias
+(:func:`minicnn.ops.conv.conv2d_activation`), instead of a pass of its own.
 
 Sequential also runs a ``BatchNorm1d``/``BatchNorm2d`` straight followed by ``ReLU`` or
 ``ReLU6`` as one op, in training and in eval, grads on or off
