@@ -46,6 +46,51 @@ def _dropout_off(*models):
     return lambda: [m.train() for m in layers]
 
 
+# multiplications per output of Winograd F(2x2, 3x3) against the direct 3x3 convolution: 16
+# per 2x2 tile instead of 4 * 9 (Lavin & Gray 2016)
+WINOGRAD_MUL_FRACTION = 16 / 36
+
+
+def step_flops(model, image_shape, batch, winograd=True):
+    """(direct, executed) floating-point operations of one training step of ``model`` on a
+    batch of (batch, *image_shape): 2 per multiply-add of the convolutions and linear layers,
+    three products per layer (forward, input gradient, weight gradient; the first layer's
+    input gradient is not computed). "direct" counts every layer as a direct convolution, the
+    figure PyTorch's flop counter gives; "executed" counts the multiplications of the layers
+    that run Winograd F(2x2, 3x3) at 16/36 of that (its transforms' adds not counted), the
+    work the GEMMs really did (``winograd=False``: the GPU's kernels, which have none). Found
+    with forward hooks in one no-grad forward pass on the model's device."""
+    import minicnn
+    from minicnn import backends, nn
+
+    found = []  # (multiply-adds of one product, executed fraction, is the first layer)
+
+    def hook(module, args, output):
+        first = not found
+        x = args[0]
+        if isinstance(module, nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs = output.numel() * module.in_channels // module.groups * kh * kw
+            algo = winograd and backends.conv2d_algorithm(
+                x.shape, module.weight.shape, module.stride, module.padding, module.dilation,
+                module.groups)
+            found.append((macs, WINOGRAD_MUL_FRACTION if algo == "winograd" else 1.0, first))
+        elif isinstance(module, nn.Linear):
+            found.append((output.numel() * module.in_features, 1.0, first))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with minicnn.no_grad():
+            model(minicnn.zeros((batch, *image_shape), device=next(model.parameters()).device))
+    finally:
+        for h in handles:
+            h.remove()
+    direct = sum(2 * macs * (2 if first else 3) for macs, _, first in found)
+    executed = sum(2 * macs * (2 if first else 3) * frac for macs, frac, first in found)
+    return direct, executed
+
+
 def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10, warmup=3,
                   rtol=1e-4, device="cpu", modes=PEER_MODES):
     """Time training steps of ``minicnn.models.get_model(name, **kwargs)`` on (batch,
@@ -76,9 +121,11 @@ def measure_model(name, kwargs, image_shape, torch=None, *, batch=128, repeat=10
     if gpu:
         step_m = harness.gpu_synced(step_m)
 
+    direct, executed = step_flops(model, image_shape, batch, winograd=not gpu)
     rec = {"op": "train step", "family": "model", "case": _label(name, image_shape),
            "standard": True, "shape": [batch, *image_shape], "dtype": "float32",
-           "threads": minicnn.get_num_threads()}
+           "threads": minicnn.get_num_threads(), "step_gflop": direct / 1e9,
+           "executed_gflop": executed / 1e9}
     if torch is None:
         t = harness.alone(step_m, repeat, warmup)
         return dict(rec, minicnn_ms=t["ms"], minicnn_img_s=batch / (t["ms"][1] / 1e3),
@@ -157,7 +204,11 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
     cpu_per_wall; or ``error`` when the first-step losses differ. On the CPU, for each of the
     PyTorch ``modes`` that runs ("channels_last", "compile"), torch_cl_ms / torch_compile_ms
     and ratio_cl / ratio_compile, else torch_cl_error / torch_compile_error saying why; and
-    ratio_vs_best, against the fastest PyTorch mode.
+    ratio_vs_best, against the fastest PyTorch mode. The work (:func:`step_flops`):
+    step_gflop and executed_gflop per step, gflops (direct GFLOP at minicnn's median step time)
+    and executed_fraction (executed GFLOP/s over the sgemm ceiling measured at the start, the
+    report's summary ``sgemm_gflops``): how much of the machine's matrix-multiply rate the step
+    reaches.
 
     device: "cpu", or "cuda": both frameworks on the GPU (PyTorch only when its build has CUDA).
     The target (training step <= 1.0) is the CPU's; on the GPU the issue asks for ConvNet
@@ -181,8 +232,10 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
         keys = ["op", "case", "minicnn_ms"] + (["torch_ms", "ratio"] if torch else []) + extra
         keys += ["ratio_vs_best"] if extra else []
         keys += ["minicnn_img_s"] + (["torch_img_s", "rel_err"] if torch else [])
+        keys += ["gflops", "executed_fraction"]
+        ceiling = harness.gpu_sgemm_ceiling() if gpu else harness.sgemm_ceiling()
         report = Report(host=harness.host_info(n, device), targets=GPU_TARGETS if gpu else TARGETS,
-                        columns=keys + ["cpu_per_wall"])
+                        columns=keys + ["cpu_per_wall"], summary={"sgemm_gflops": ceiling})
         where = f"GPU {report.host['gpu']}" if gpu else f"{report.host['cpu']}, threads {n}"
         say(out, f"# models: {where}, float32, batch {batch}, "
                   f"SGD lr {SGD['lr']} momentum {SGD['momentum']} wd {SGD['weight_decay']}, "
@@ -191,6 +244,10 @@ def run_models(cases=None, *, threads=None, repeat=10, warmup=3, batch=128, out=
         for name, kwargs, shape in chosen:
             rec = measure_model(name, kwargs, shape, torch, batch=batch, repeat=repeat,
                                 warmup=warmup, device=device, modes=modes)
+            if "minicnn_ms" in rec:  # the rates at the median step time
+                seconds = rec["minicnn_ms"][1] / 1e3
+                rec["gflops"] = rec["step_gflop"] / seconds
+                rec["executed_fraction"] = rec["executed_gflop"] / seconds / ceiling
             report.records.append(rec)
             say(out, report.row(rec))
             for key, mode in (("torch_cl", "channels_last"), ("torch_compile", "torch.compile")):

@@ -37,6 +37,8 @@ COLUMNS = [
     ("gflops", "GFLOP/s", 8, "{:.1f}"),
     ("gbps", "GB/s", 6, "{:.1f}"),
     ("fraction_of_ceiling", "%ceil", 5, "{:.0%}"),
+    # training steps: executed GFLOP/s (Winograd's saved multiplications not counted) / sgemm
+    ("executed_fraction", "%sgemm", 6, "{:.0%}"),
     ("minicnn_spread", "spread", 6, "{:.2f}"),  # max / median of the timed calls (batch 1)
     ("torch_spread", "pt spr.", 7, "{:.2f}"),
     ("torch_cl_spread", "cl spr.", 7, "{:.2f}"),
