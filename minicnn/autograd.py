@@ -54,7 +54,16 @@ def is_floating_dtype(dtype: Any) -> bool:
 def _float32() -> np.dtype[Any]:
     return np.dtype(np.float32)
 
-_state = threading.local()  # grad mode is per thread, as in PyTorch
+
+class _ThreadState(threading.local):
+    """The grad mode, per thread as in PyTorch. The class attributes are every thread's
+    defaults: a read finds them without the AttributeError a getattr default pays (0.6 us, on
+    every op)."""
+    enabled = True
+    inference = False
+
+
+_state = _ThreadState()
 
 _Tensor: Any = None  # the Tensor class, handed over by minicnn.tensor (see set_tensor_type)
 
@@ -68,7 +77,7 @@ def set_tensor_type(cls: type) -> None:
 
 def is_grad_enabled() -> bool:
     """True unless inside ``no_grad()`` (or after ``set_grad_enabled(False)``) on this thread."""
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 class _GradMode:
@@ -127,7 +136,7 @@ class enable_grad(_FixedGradMode):
 
 def is_inference_mode_enabled() -> bool:
     """True inside ``inference_mode()`` on this thread (``torch.is_inference_mode_enabled``)."""
-    return getattr(_state, "inference", False)
+    return _state.inference
 
 
 class inference_mode(_GradMode):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import is_floating_dtype
 from ..backends import BACKENDS
 from ..device import CPU
@@ -184,6 +185,33 @@ def tensor_args(*names: str, optional: tuple[str, ...] = (),
             return func(*args, **kwargs)
 
         return cast(_F, checked)
+    return decorate
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def unary_fast_path(kernel: str) -> Callable[[_F], _F]:
+    """Decorator for an elementwise op ``op(input)`` whose Function's forward is the device
+    kernel ``kernel`` applied to the input's array: with nothing to record (grads off, or an
+    input that does not require grad), outside an ONNX trace, a float32/float64 C-contiguous
+    NumPy array (the "cpu" and "numpy" devices) goes straight to the kernel, skipping the
+    argument checks and Function.apply (its Context, saved arrays and version bookkeeping:
+    about 2 of the 4.4 us a 4x4 ``F.relu`` took; issue 21). The result is the one the full path
+    gives, and a fresh array, as there. Anything else takes the full path."""
+    def decorate(func: _F) -> _F:
+        @functools.wraps(func)
+        def op(input: Any, *args: Any, **kwargs: Any) -> Any:
+            if (type(input) is Tensor and not args and not kwargs
+                    and not (input.requires_grad and autograd.is_grad_enabled())
+                    and autograd._tracer is None):
+                x = input._data
+                if (type(x) is np.ndarray and (x.dtype is _F32 or x.dtype is _F64)
+                        and x.flags.c_contiguous):
+                    device = input._device
+                    return Tensor._wrap(getattr(BACKENDS[device.type], kernel)(x), device)
+            return func(input, *args, **kwargs)
+        return cast(_F, op)
     return decorate
 
 

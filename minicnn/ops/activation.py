@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd import Function
 from ._util import c_contiguous as _c
-from ._util import normalize_dim, tensor_args
+from ._util import normalize_dim, tensor_args, unary_fast_path
 
 if TYPE_CHECKING:
     from ..tensor import Tensor
@@ -287,6 +287,7 @@ def clamp(input: Tensor, min: Tensor | Number | None = None,
 clip = clamp
 
 
+@unary_fast_path("relu")
 @tensor_args("input")
 def relu(input: Tensor) -> Tensor:
     """max(input, 0) elementwise (``torch.relu``). Any shape; float32 or float64."""
@@ -317,23 +318,27 @@ def relu6(input: Tensor) -> Tensor:
     return HardtanhFn.apply(input, 0.0, 6.0)
 
 
+@unary_fast_path("sigmoid")
 @tensor_args("input")
 def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + exp(-input)), stable for large |input| (``torch.sigmoid``)."""
     return SigmoidFn.apply(input)
 
 
+@unary_fast_path("tanh")
 @tensor_args("input")
 def tanh(input: Tensor) -> Tensor:
     return TanhFn.apply(input)
 
 
+@unary_fast_path("silu")
 @tensor_args("input")
 def silu(input: Tensor) -> Tensor:
     """input * sigmoid(input) (Elfwing et al. 2018; ``torch.nn.functional.silu``)."""
     return SiLUFn.apply(input)
 
 
+@unary_fast_path("hardswish")
 @tensor_args("input")
 def hardswish(input: Tensor) -> Tensor:
     """input * relu6(input + 3) / 6 (Howard et al. 2019, MobileNetV3;
