@@ -446,6 +446,11 @@ BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and c
     # partial; odd output sizes (tiles hanging over the edge)
     Cfg(9, 64, 33, 33, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float64),
     Cfg(3, 40, 13, 15, 36, 3, 3, 1, 1, 2, 0, 1, 1, 1, np.float32),
+    # depthwise 3x3 stride 1 (MobileNet's): the unrolled 3x3 forward, and with padding 1 the
+    # input gradient as a correlation with the flipped kernel; rows narrower than a vector
+    Cfg(4, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, np.float32),
+    Cfg(3, 24, 13, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1, 24, np.float64),
+    Cfg(2, 40, 9, 11, 40, 3, 3, 1, 1, 0, 1, 1, 1, 40, np.float32),   # not "same": the general loop
 ]
 
 
