@@ -578,7 +578,7 @@ class Function:
             if isinstance(a, Tensor):
                 if first is None:
                     first = a
-                elif a.device != first.device:
+                elif a._device is not first._device and a._device != first._device:
                     raise RuntimeError(
                         f"{cls._op_name}: expected all tensors on the same device, got "
                         f"{first.device} (shape {tuple(first.shape)}) and {a.device} (shape "

@@ -1,6 +1,12 @@
 /* Normalization kernels (batch norm: training and eval forward, backward; group norm, which
  * also serves layer norm), instantiated for float and double from norm_impl.h (a "template"
  * included twice with T and SFX defined). */
+/* As in elementwise.c: no FP exception flags are read, so compares may become vector selects
+ * (the fused ReLU/ReLU6 of the batch-norm passes). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #include <math.h>
 #include <stddef.h>
 

@@ -195,9 +195,10 @@ void MC_NAME(batch_norm_forward_train)(const T *x, const T *weight, const T *bia
  * scale = weight / sqrt(running_var + eps) (PyTorch folds this into x * scale + shift; the
  * subtraction first costs the same and keeps large means accurate). act as in the training
  * forward. Rows in parallel. */
-void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean, const T *running_var,
-                                      const T *weight, const T *bias, T *y, int64_t N, int64_t C,
-                                      int64_t S, double eps, int act) {
+MC_CLONES void MC_NAME(batch_norm_forward_eval)(const T *x, const T *running_mean,
+                                                const T *running_var, const T *weight,
+                                                const T *bias, T *y, int64_t N, int64_t C,
+                                                int64_t S, double eps, int act) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (N * C * S >= MC_PARALLEL_MIN)                        \
     num_threads(mc_get_num_threads())
