@@ -464,3 +464,19 @@ def test_inference_runs_the_relu_in_the_conv_epilogue(monkeypatch, act):
     with minicnn.no_grad():
         model(x)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (4, 5, 7)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm1d_relu_fused_equals_unfused(shape, training):
+    rng = np.random.default_rng(12)
+    minicnn.manual_seed(3)
+    model = nn.Sequential(nn.BatchNorm1d(5), nn.ReLU()).train(training)
+    model[0].running_var.copy_(minicnn.tensor(rng.uniform(0.5, 2, 5).astype(np.float32)))
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    fused, fused_fn = _run_bn_act(model, x, g, True)
+    plain, plain_fn = _run_bn_act(model, x, g, False)
+    assert (fused_fn, plain_fn) == ("BatchNormBackward", "ReLUBackward")
+    for a, b in zip(fused, plain):
+        np.testing.assert_array_equal(a, b)
