@@ -30,7 +30,7 @@ from hypothesis.extra.numpy import array_shapes
 
 import minicnn
 from minicnn import backends
-from minicnn.backends import reference
+from minicnn.backends import conv2d_algorithm, reference
 from minicnn.utils import gradcheck
 
 F = minicnn.nn.functional
@@ -108,16 +108,16 @@ class Cfg:
 
     @property
     def path(self):
-        """Which code path of _cpu.conv2d this configuration takes."""
+        """Which code path of _cpu.conv2d this configuration takes (the extension's own rule,
+        backends.conv2d_algorithm; "pointwise": the GEMM without im2col)."""
         if self.groups == self.C and self.groups > 1:
             return "depthwise"
-        channels = min(self.C, self.K)  # the rule of _ConvGeometry.winograd in _cpu_conv.pxi
-        tiles = self.N * ((self.Ho + 1) // 2) * ((self.Wo + 1) // 2)
-        if ((self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups)
-                == (3, 3, 1, 1, 1, 1, 1)
-                and tiles >= 128
-                and (channels >= 64 or (channels >= 32 and self.Ho * self.Wo <= 256))):
-            return "winograd"
+        algorithm = conv2d_algorithm((self.N, self.C, self.H, self.W),
+                                     (self.K, self.C // self.groups, self.kh, self.kw),
+                                     (self.sh, self.sw), (self.ph, self.pw), (self.dh, self.dw),
+                                     self.groups)
+        if algorithm != "gemm":
+            return algorithm
         if (self.kh, self.kw, self.sh, self.sw, self.ph, self.pw) == (1, 1, 1, 1, 0, 0):
             return "pointwise"
         return "gemm"
@@ -451,6 +451,11 @@ BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and c
     Cfg(4, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, np.float32),
     Cfg(3, 24, 13, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1, 24, np.float64),
     Cfg(2, 40, 9, 11, 40, 3, 3, 1, 1, 0, 1, 1, 1, 40, np.float32),   # not "same": the general loop
+    # the direct 3x3 kernel (stride 1, padding 1, at most 32 channels): output channels not a
+    # multiple of its block of 4, rows narrower than a vector, one channel
+    Cfg(3, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float32),
+    Cfg(2, 3, 13, 7, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float64),
+    Cfg(2, 1, 5, 19, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float32),
 ]
 
 
@@ -1238,8 +1243,8 @@ import numpy as np
 from minicnn.backends import _cpu
 rng = np.random.default_rng(0)
 out = {}
-# (N, C, H, W, K, kh, kw, stride, padding, dilation, groups): Winograd (channels padded), im2col +
-# GEMM (strided, grouped, dilated, 1x1), depthwise
+# (N, C, H, W, K, kh, kw, stride, padding, dilation, groups): direct 3x3, Winograd (channels
+# padded), im2col + GEMM (strided, grouped, dilated, 1x1), depthwise 3x3
 cases = [(3, 5, 9, 11, 20, 3, 3, 1, 1, 1, 1), (2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1),
          (2, 6, 12, 10, 16, 5, 5, 2, 2, 1, 2), (2, 8, 9, 9, 40, 3, 3, 1, 2, 2, 1),
          (4, 32, 6, 6, 24, 1, 1, 1, 0, 1, 1), (2, 12, 10, 10, 12, 3, 3, 1, 1, 1, 12)]

@@ -8,3 +8,8 @@ int64_t mc_depthwise_workspace(const mc_geometry *g) {
     return (int64_t)mc_get_num_threads() *
            ((g->H + 2 * g->ph) * Wp + (g->kw - 1) * g->dw + g->Ho * Wp + MC_DW_SLACK);
 }
+
+int64_t mc_direct3x3_workspace(const mc_geometry *g) {
+    /* 16 lanes: the widest vector of any build (64 bytes of float), so one size fits both */
+    return (int64_t)mc_get_num_threads() * mc_direct3x3_workspace_per_thread(g->C, g->H, g->W, 16);
+}

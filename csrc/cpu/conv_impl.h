@@ -180,6 +180,76 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
     }
 }
 
+/* ---- direct 3x3 convolution, stride 1, padding 1, dilation 1, one group, for up to 64 channels
+ * where Winograd is not taken (ResNet-20's 16-channel stage, first layers on 1-3 channels:
+ * im2col + GEMM there has few output rows or a shallow depth and spends its time writing and
+ * reading a column matrix 9 times the input's size; Winograd's transforms cost more than they
+ * save at 16 channels). Per (image, block of MC_DK output channels): the image's C
+ * planes zero-padded to (H + 2) x Wp, Wp = W + 2, in the thread's buffer; the outputs computed
+ * "wide" (row stride Wp, as the depthwise kernel) two vectors at a time, each input vector
+ * loaded once for the block's MC_DK output channels (2 * MC_DK accumulators in registers); the
+ * wide rows cropped into y. The input gradient is this convolution of grad_output with the
+ * flipped, transposed weight (the caller makes it). ws: mc_direct3x3_workspace elements. */
+#define MC_DK 4
+
+MC_INLINE void MC_NAME(direct3x3_block)(const T *xp, int64_t C, int64_t plane, int64_t Wp,
+                                        int64_t span, const T *w, int64_t kb, T *wide) {
+    for (int64_t t = 0; t < span; t += 2 * VL) {
+        VT a[MC_DK][2];
+        for (int q = 0; q < MC_DK; q++) a[q][0] = a[q][1] = (VT){0};
+        for (int64_t c = 0; c < C; c++)
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++) {
+                    const T *src = xp + c * plane + i * Wp + j + t;
+                    const VT x0 = MC_NAME(vload)(src), x1 = MC_NAME(vload)(src + VL);
+                    for (int q = 0; q < MC_DK; q++) {
+                        if (q >= kb) break;
+                        const T wv = w[(q * C + c) * 9 + i * 3 + j];
+                        a[q][0] += wv * x0;
+                        a[q][1] += wv * x1;
+                    }
+                }
+        for (int q = 0; q < MC_DK && q < kb; q++) {
+            MC_NAME(vstore)(wide + q * (span + 2 * VL) + t, a[q][0]);
+            MC_NAME(vstore)(wide + q * (span + 2 * VL) + t + VL, a[q][1]);
+        }
+    }
+}
+
+MC_CLONES void MC_NAME(direct3x3_conv2d)(const T *x, const T *w, T *y, const mc_geometry *g,
+                                         T *ws) {
+    MC_ROUTE_VOID(direct3x3_conv2d, x, w, y, g, ws);
+    const int64_t N = g->N, C = g->C, H = g->H, W = g->W, K = g->K;
+    const int64_t Wp = W + 2, plane = (H + 2) * Wp, span = H * Wp;
+    const int64_t per = mc_direct3x3_workspace_per_thread(C, H, W, VL);
+    const int64_t blocks = (K + MC_DK - 1) / MC_DK, items = N * blocks;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(mc_get_num_threads()) if (N * K * H * W * C * 9 >= MC_PARALLEL_MIN)
+#endif
+    {
+        T *xp = ws + (int64_t)mc_thread_id() * per, *wide = xp + C * plane + 2 * VL + 2;
+        int64_t padded = -1; /* the image now in xp */
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (int64_t item = 0; item < items; item++) {
+            const int64_t n = item / blocks, k0 = item % blocks * MC_DK;
+            const int64_t kb = K - k0 < MC_DK ? K - k0 : MC_DK;
+            if (padded != n) {
+                for (int64_t c = 0; c < C; c++)
+                    MC_NAME(pad_plane)(x + (n * C + c) * H * W, H, W, 1, 1, Wp, plane,
+                                       xp + c * plane);
+                for (int64_t t = C * plane; t < C * plane + 2 * VL + 2; t++) xp[t] = 0;
+                padded = n;
+            }
+            MC_NAME(direct3x3_block)(xp, C, plane, Wp, span, w + k0 * C * 9, kb, wide);
+            for (int64_t q = 0; q < kb; q++)
+                MC_NAME(copy_rows)(wide + q * (span + 2 * VL), Wp, y + (n * K + k0 + q) * H * W, W,
+                                   H, W);
+        }
+    }
+}
+
 /* grad_input: each thread owns whole input planes (n, c) and gathers from the M output channels
  * of c, so the scatter-add has no races. */
 /* Stride 1, as the forward in reverse: the wide gradient row (gy with zero columns up to Wp) is

@@ -37,6 +37,8 @@
     void mc_winograd_conv2d_backward_weight_##SFX(const T *gy, const T *x, const mc_geometry *g,   \
                                                   int64_t n_chunk, T *xh, T *gh, T *vbuf, T *gbuf, \
                                                   T *zero, T *dU);                                 \
+    /* direct 3x3, stride 1, padding 1, one group (conv_impl.h); ws: mc_direct3x3_workspace */     \
+    void mc_direct3x3_conv2d_##SFX(const T *x, const T *w, T *y, const mc_geometry *g, T *ws);     \
     /* U = G g G^T for a weight (K, C, 3, 3); gw (K, C, 3, 3) = G^T dU G */                        \
     void mc_winograd_weight_##SFX(const T *w, int64_t K, int64_t C, T *U);                         \
     void mc_winograd_weight_grad_##SFX(const T *dU, int64_t K, int64_t C, T *gw);
@@ -44,6 +46,9 @@
 /* Elements of workspace the depthwise kernels need: per thread, one zero-padded plane (plus
  * slack) and one wide output row block; 0 when the stride is not 1. */
 int64_t mc_depthwise_workspace(const mc_geometry *g);
+
+/* Elements of workspace the direct 3x3 kernel needs (all threads). */
+int64_t mc_direct3x3_workspace(const mc_geometry *g);
 
 MC_DECLARE_CONV(float, f32)
 MC_DECLARE_CONV(double, f64)

@@ -102,4 +102,12 @@ MC_INLINE void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int6
  * 64-byte vectors past the end of a wide output block (64 elements cover float and double). */
 #define MC_DW_SLACK 64
 
+/* Elements of one thread's share of the direct 3x3 kernel's workspace for C channels of H x W
+ * and vectors of vl elements: the padded planes (C (H + 2) (W + 2)), slack for the last wide
+ * vectors' reads (2 vl + 2), and 4 wide output planes (H (W + 2) + 2 vl each; 4 = MC_DK). */
+static inline int64_t mc_direct3x3_workspace_per_thread(int64_t C, int64_t H, int64_t W,
+                                                        int64_t vl) {
+    return C * (H + 2) * (W + 2) + 2 * vl + 2 + 4 * (H * (W + 2) + 2 * vl);
+}
+
 #endif /* MC_INTERNAL_H */

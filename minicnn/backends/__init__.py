@@ -236,8 +236,9 @@ def c_kernels():
 def conv2d_algorithm(x_shape, w_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
                      groups=1):
     """The algorithm of the "cpu" device's conv2d (and its gradients) for input shape
-    (N, C, H, W) and weight shape (K, C / groups, kh, kw): "winograd", "depthwise" or "gemm"
-    (also when the C extension is not built: the reference's im2col). The benchmarks count the
+    (N, C, H, W) and weight shape (K, C / groups, kh, kw): "winograd", "depthwise", "direct"
+    (3x3 of few channels) or "gemm" (also when the C extension is not built: the reference's
+    im2col). The benchmarks count the
     multiplications that ran with it. Raises ValueError for sizes conv2d refuses."""
     cpu = _load_cpu()
     if cpu is None:
