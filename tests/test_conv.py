@@ -451,6 +451,11 @@ BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and c
     Cfg(4, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, np.float32),
     Cfg(3, 24, 13, 7, 24, 3, 3, 1, 1, 1, 1, 1, 1, 24, np.float64),
     Cfg(2, 40, 9, 11, 40, 3, 3, 1, 1, 0, 1, 1, 1, 40, np.float32),   # not "same": the general loop
+    # depthwise 3x3 stride 2 (MobileNet's downsampling): the forward's unrolled taps, odd sizes,
+    # uneven padding, a channel multiplier
+    Cfg(3, 24, 16, 16, 24, 3, 3, 2, 2, 1, 1, 1, 1, 24, np.float32),
+    Cfg(2, 8, 9, 7, 16, 3, 3, 2, 2, 1, 0, 1, 1, 8, np.float64),
+    Cfg(4, 6, 5, 6, 6, 3, 3, 2, 2, 0, 1, 1, 1, 6, np.float32),
     # the direct 3x3 kernel (stride 1, padding 1, at most 32 channels): output channels not a
     # multiple of its block of 4, rows narrower than a vector, one channel
     Cfg(3, 16, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, np.float32),

@@ -3,7 +3,9 @@
 #include "mc_internal.h"
 
 int64_t mc_depthwise_workspace(const mc_geometry *g) {
-    if (g->sh != 1 || g->sw != 1) return 0;
+    const int s2_3x3 = g->sh == 2 && g->sw == 2 && g->kh == 3 && g->kw == 3 && g->dh == 1 &&
+                       g->dw == 1; /* the forward's padded plane */
+    if ((g->sh != 1 || g->sw != 1) && !s2_3x3) return 0;
     const int64_t Wp = g->W + 2 * g->pw;
     return (int64_t)mc_get_num_threads() *
            ((g->H + 2 * g->ph) * Wp + (g->kw - 1) * g->dw + g->Ho * Wp + MC_DW_SLACK);

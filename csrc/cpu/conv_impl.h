@@ -152,6 +152,40 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
         }
         return;
     }
+    if (sh == 2 && sw == 2 && kh == 3 && kw == 3 && dh == 1 && dw == 1) {
+        /* 3x3 stride 2 (MobileNet's downsampling): the plane zero-padded once, then each
+         * output's nine taps unrolled, with no range checks (the loop below checks each tap's
+         * valid range per row, which costs more than the taps on small maps) */
+        const int64_t Wp = W + 2 * pw, xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;
+#ifdef _OPENMP
+#pragma omp parallel for if (planes * Ho * Wo * 9 >= MC_PARALLEL_MIN)                              \
+    num_threads(mc_get_num_threads())
+#endif
+        for (int64_t p = 0; p < planes; p++) {
+            const int64_t n = p / K, k = p % K, c = k / M;
+            T *xp = ws + (int64_t)mc_thread_id() * (xsize + Ho * Wp + MC_DW_SLACK);
+            const T *wk = w + k * 9;
+            MC_NAME(pad_plane)(x + (n * C + c) * H * W, H, W, ph, pw, Wp, xsize, xp);
+            T *yp = y + p * Ho * Wo;
+            for (int64_t oh = 0; oh < Ho; oh++) {
+                const T *r0 = xp + 2 * oh * Wp, *r1 = r0 + Wp, *r2 = r1 + Wp;
+                for (int64_t ow = 0; ow < Wo; ow++) {
+                    const int64_t u = 2 * ow;
+                    T a = wk[0] * r0[u]; /* the taps in the order of the loop below */
+                    a += wk[1] * r0[u + 1];
+                    a += wk[2] * r0[u + 2];
+                    a += wk[3] * r1[u];
+                    a += wk[4] * r1[u + 1];
+                    a += wk[5] * r1[u + 2];
+                    a += wk[6] * r2[u];
+                    a += wk[7] * r2[u + 1];
+                    a += wk[8] * r2[u + 2];
+                    yp[oh * Wo + ow] = a;
+                }
+            }
+        }
+        return;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for if (planes * Ho * Wo * kh * kw >= MC_PARALLEL_MIN)                        \
     num_threads(mc_get_num_threads())

@@ -5,7 +5,8 @@
  * the row stride, so several images' columns can sit side by side in one matrix, the "leading
  * dimension" of a GEMM); depthwise input (N, C, H, W), weight (C * M, 1, kh, kw) for a channel
  * multiplier M, output (N, C * M, Ho, Wo). The caller computes Ho, Wo and validates everything.
- * ws: depthwise workspace, mc_depthwise_workspace(g) elements (used for stride 1 only). */
+ * ws: depthwise workspace, mc_depthwise_workspace(g) elements (used for stride 1, and by the
+ * forward for 3x3 stride 2). */
 #ifndef MC_CONV_H
 #define MC_CONV_H
 
@@ -44,7 +45,7 @@
     void mc_winograd_weight_grad_##SFX(const T *dU, int64_t K, int64_t C, T *gw);
 
 /* Elements of workspace the depthwise kernels need: per thread, one zero-padded plane (plus
- * slack) and one wide output row block; 0 when the stride is not 1. */
+ * slack) and one wide output row block; 0 when the stride is not 1 (nor 3x3 stride 2). */
 int64_t mc_depthwise_workspace(const mc_geometry *g);
 
 /* Elements of workspace the direct 3x3 kernel needs (all threads). */
