@@ -415,20 +415,19 @@ def conv2d_backward_input(grad_output, weight, int64_t H, int64_t W, int64_t sh,
     cdef void *pgx
     cdef void *pws
     cdef mc_geometry c
-    if g.winograd() and ph <= 2 and pw <= 2:  # a Winograd convolution of grad_output, padded 2 - p
-        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        return _winograd_conv2d(grad_output, flipped, 2 - ph, 2 - pw,
-                                np.empty((g.N, g.C, H, W), dtype=weight.dtype))
+    # Winograd, or the direct kernel, convolving grad_output with the flipped kernel (C, K, 3, 3);
+    # the direct one not for one or two input channels: its blocks of 4 output channels run
+    # mostly empty (1 -> 64 at 28x28: GEMM 2.9 ms, direct 3.7)
+    cdef bint wino = g.winograd() and ph <= 2 and pw <= 2
     cdef _ConvGeometry gt
-    # the direct convolution of grad_output with the flipped kernel, which has C output
-    # channels: with one or two, the kernel's blocks of 4 run mostly empty (1 -> 64 at 28x28:
-    # GEMM 2.9 ms, direct 3.7)
-    if g.direct3x3() and g.C >= 3:
+    if wino or (g.direct3x3() and g.C >= 3):
         flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
+        if wino:  # padded 2 - p
+            return _winograd_conv2d(grad_output, flipped, 2 - ph, 2 - pw, gx)
         gt = _geometry("conv2d_backward_input", grad_output.shape, flipped.shape, weight.dtype,
                        1, 1, 1, 1, 1, 1, 1)
-        return _direct3x3(gt, grad_output, flipped,
-                          np.empty((g.N, g.C, H, W), dtype=weight.dtype))
+        return _direct3x3(gt, grad_output, flipped, gx)
     if g.depthwise():
         gx = np.empty((g.N, g.C, H, W), dtype=weight.dtype)
         pgx = _ptr(gx)

@@ -62,21 +62,17 @@ def step_flops(model, image_shape, batch, winograd=True):
     with forward hooks in one no-grad forward pass on the model's device."""
     import minicnn
     from minicnn import backends, nn
+    from minicnn.utils.summary import layer_macs
 
     found = []  # (multiply-adds of one product, executed fraction, is the first layer)
 
     def hook(module, args, output):
         first = not found
-        x = args[0]
-        if isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            macs = output.numel() * module.in_channels // module.groups * kh * kw
-            algo = winograd and backends.conv2d_algorithm(
-                x.shape, module.weight.shape, module.stride, module.padding, module.dilation,
-                module.groups)
-            found.append((macs, WINOGRAD_MUL_FRACTION if algo == "winograd" else 1.0, first))
-        elif isinstance(module, nn.Linear):
-            found.append((output.numel() * module.in_features, 1.0, first))
+        algo = winograd and isinstance(module, nn.Conv2d) and backends.conv2d_algorithm(
+            args[0].shape, module.weight.shape, module.stride, module.padding, module.dilation,
+            module.groups)
+        found.append((layer_macs(module, args, output),
+                      WINOGRAD_MUL_FRACTION if algo == "winograd" else 1.0, first))
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.Linear))]

@@ -13,6 +13,7 @@ import numpy as np
 from .. import autograd
 from ..autograd import is_floating_dtype
 from ..backends import BACKENDS
+from ..backends.reference.elementwise import ACTIVATIONS
 from ..device import CPU
 from ..geometry import int_tuple
 from ..tensor import Tensor, native_order
@@ -189,6 +190,13 @@ def tensor_args(*names: str, optional: tuple[str, ...] = (),
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def check_activation(fn: str, activation: Any) -> None:
+    """ValueError unless ``activation`` is one a kernel can fuse: None, "relu" or "relu6"."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{fn}: activation must be None, 'relu' or 'relu6', got "
+                         f"{activation!r}")
 
 
 def unary_fast_path(kernel: str) -> Callable[[_F], _F]:

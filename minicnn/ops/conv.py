@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..autograd import Function, is_floating_dtype
+from ..backends.reference.elementwise import activation_grad
 from ..geometry import (
     GeometryError,
     check_output_padding,
@@ -26,7 +25,7 @@ from ..geometry import (
 from ..tensor import Tensor
 from . import _autocast
 from ._util import c_contiguous as _c
-from ._util import tensor_args
+from ._util import check_activation, tensor_args
 from .shape import pad as _pad
 
 if TYPE_CHECKING:
@@ -57,7 +56,7 @@ class Conv2dFn(Function):
         if ctx.activation == "relu":
             g = ctx.backend.relu_backward(g, y)
         elif ctx.activation == "relu6":  # the mask of HardtanhFn, which relu6 runs unfused
-            g = np.where((y > 0) & (y < 6), g, g.dtype.type(0))
+            g = activation_grad(g, y, "relu6")
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         gx = gw = gb = None
         if need_x:
@@ -147,9 +146,7 @@ def conv2d_activation(input: Tensor, weight: Tensor, bias: Tensor | None, stride
     inference for Conv2d -> BatchNorm2d (folded) -> ReLU. The result equals the ops run one
     after the other. Takes Tensors only and does not autocast (conv2d's decorators do both for
     it). Raises as :func:`conv2d`, and ValueError for another activation."""
-    if activation not in (None, "relu", "relu6"):
-        raise ValueError(f"conv2d_activation: activation must be None, 'relu' or 'relu6', got "
-                         f"{activation!r}")
+    check_activation("conv2d_activation", activation)
     input, unbatched = _check("conv2d", input, weight, bias, groups)
     N, C, H, W = input.shape
     K, Cg, kh, kw = weight.shape

@@ -28,6 +28,7 @@ import numpy as np
 from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
+from ._util import check_activation
 
 __all__ = ["batch_norm", "batch_norm_activation", "instance_norm", "layer_norm", "group_norm"]
 
@@ -268,9 +269,7 @@ def batch_norm_activation(input: Tensor, running_mean: Tensor | None,
 
     Raises as :func:`batch_norm`, and ValueError for another activation.
     """
-    if activation not in (None, "relu", "relu6"):
-        raise ValueError(f"batch_norm_activation: activation must be None, 'relu' or 'relu6', "
-                         f"got {activation!r}")
+    check_activation("batch_norm_activation", activation)
     fn = "batch_norm"
     momentum, eps = _check_channel_stats(fn, input, "(N, C) or (N, C, *)", running_mean,
                                          running_var, weight, bias, momentum, eps)

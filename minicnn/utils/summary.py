@@ -179,7 +179,7 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32, rf=False):
         outputs.setdefault(id(module), shape)
         if not module._modules:
             activation[0] += sum(int(np.prod(s)) for s in _shape_list(shape)) * itemsize
-        macs[id(module)] = macs.get(id(module), 0) + _macs(module, args, output)
+        macs[id(module)] = macs.get(id(module), 0) + layer_macs(module, args, output)
 
     handles = [m.register_forward_hook(hook) for _, m in modules]
     params = list(model.parameters())
@@ -214,8 +214,10 @@ def summary(model, input_shape, batch_size=1, dtype=np.float32, rf=False):
         input_bytes=int(np.prod(shape)) * itemsize, activation_bytes=activation[0], rf=bool(rf))
 
 
-def _macs(module, args, output):
-    """Multiply-adds of one call of a weight layer (0 for any other module)."""
+def layer_macs(module, args, output):
+    """Multiply-adds of one call of a weight layer (Conv2d, ConvTranspose2d, Linear) with the
+    call's ``args`` and ``output``, in the convention of the module docstring; 0 for any other
+    module."""
     from ..nn import Conv2d, ConvTranspose2d, Linear
 
     if isinstance(module, Conv2d):
