@@ -480,3 +480,37 @@ def test_batchnorm1d_relu_fused_equals_unfused(shape, training):
     assert (fused_fn, plain_fn) == ("BatchNormBackward", "ReLUBackward")
     for a, b in zip(fused, plain):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_ops_pass_gradcheck_in_float64(act, training):
+    """Central differences in float64, with the inputs kept away from the kinks at 0 and 6."""
+    from minicnn.ops.conv import conv2d_activation
+    from minicnn.ops.norm import batch_norm_activation
+    from minicnn.utils import gradcheck
+
+    rng = np.random.default_rng(13)
+
+    def away_from_kinks(z):
+        return np.all(np.minimum(np.abs(z), np.abs(z - 6)) > 1e-3)
+
+    x = minicnn.tensor(rng.standard_normal((3, 4, 5, 5)) * 3, requires_grad=True)
+    w = minicnn.tensor(rng.uniform(0.5, 2, 4), requires_grad=True)
+    b = minicnn.tensor(rng.standard_normal(4), requires_grad=True)
+    rm, rv = minicnn.tensor(rng.standard_normal(4)), minicnn.tensor(rng.uniform(0.5, 2, 4))
+
+    def bn(x, w, b, activation=act):
+        return batch_norm_activation(x, rm.clone(), rv.clone(), w, b, training, 0.1, 1e-5,
+                                     activation)
+
+    assert away_from_kinks(bn(x, w, b, None).detach().numpy())  # the values ReLU sees
+    assert gradcheck(bn, (x, w, b))
+    cw = minicnn.tensor(rng.standard_normal((3, 4, 3, 3)), requires_grad=True)
+    cb = minicnn.tensor(rng.standard_normal(3), requires_grad=True)
+
+    def conv(x, cw, cb, activation=act):
+        return conv2d_activation(x, cw, cb, 1, 1, 1, 1, activation)
+
+    assert away_from_kinks(conv(x, cw, cb, None).detach().numpy())
+    assert gradcheck(conv, (x, cw, cb))
