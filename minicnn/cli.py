@@ -394,7 +394,7 @@ def _bench(args):
 
     report = bench.run(args.what, threads=args.threads, repeat=args.repeat, cases=args.cases,
                        quick=args.quick, device=args.device, inference=args.inference,
-                       json=args.json, plot=args.plot)
+                       batch=args.batch, json=args.json, plot=args.plot)
     return EXIT_FAILURE if report.failures else EXIT_OK
 
 
@@ -710,6 +710,8 @@ def build_parser():
                    help="models: time the eval-mode forward at batch 1 and 128 against PyTorch "
                    "(NCHW, channels_last) and ONNX Runtime instead of training steps (all: "
                    "as well)")
+    p.add_argument("--batch", type=_positive_int,
+                   help="models: the training steps' batch size (default 128)")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("docs", help="list the docs chapters, or write them as Jupyter "

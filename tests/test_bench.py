@@ -327,6 +327,25 @@ def test_cli_overhead_is_cpu_only(capsys):
     assert code == 2 and "overhead runs on the CPU only" in err
 
 
+def test_cli_models_batch(capsys, tmp_path, torch):
+    code, out, err = bench_cli(capsys, "models", "--quick", "--batch", "4", "--cases", "lenet5",
+                               "--repeat", "1", "--threads", "1", "--json", tmp_path / "r.json")
+    assert code == 0, err
+    assert "# models:" in out and "batch 4," in out
+    (step,) = json.load(open(tmp_path / "r.json"))["records"]
+    assert step["shape"] == [4, 1, 28, 28] and step["ratio"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("ops", "--batch", "32"), "--batch sets the batch of the training steps"),
+    (("models", "--inference", "--batch", "32"), "without --inference"),
+    (("models", "--batch", "0"), "expected a positive integer"),
+])
+def test_cli_batch_goes_with_training_steps(capsys, argv, message):
+    code, out, err = bench_cli(capsys, *argv)
+    assert code == 2 and out == "" and message in err
+
+
 def test_cli_cases_that_match_nothing(capsys):
     code, _, err = bench_cli(capsys, "models", "--cases", "no-such-model")
     assert code == 2 and "no models case matches" in err

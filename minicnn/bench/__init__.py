@@ -40,7 +40,7 @@ def check_device(device):
 
 
 def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, device="cpu",
-        inference=False, json=None, plot=None, out=None):
+        inference=False, batch=None, json=None, plot=None, out=None):
     """Run the benchmarks of ``minicnn bench``: ``what`` is "ops" (:func:`run_ops`), "models"
     (:func:`run_models`), "overhead" (:func:`run_overhead`: small work, each framework in its
     own process, 5 rounds, 3 with ``quick``; CPU only) or "all" (the three; overhead only on
@@ -56,12 +56,13 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     tables (default sys.stdout). device: "cpu", or "cuda" (minicnn's CUDA kernels, against
     PyTorch on the same GPU when its build can use it). inference: with "models", time the
     models' eval-mode forward at batch 1 and 128 (:func:`run_inference`) instead of training
-    steps; with "all", in addition to them (CPU only).
+    steps; with "all", in addition to them (CPU only). batch: the training steps' batch size
+    (default 128; the inference keeps batch 1 and 128).
 
     Returns the combined :class:`Report`; its ``failures`` are the cases whose answer differed
     from PyTorch's. Raises ConfigError (a ValueError) for a bad ``what`` or ``device``,
-    ``inference`` with "ops" or "overhead" or on "cuda", "overhead" on "cuda", or when
-    ``cases`` selects nothing.
+    ``inference`` with "ops" or "overhead" or on "cuda", "overhead" on "cuda", ``batch`` where
+    no training step runs or below 1, or when ``cases`` selects nothing.
     """
     from minicnn.backends import configure_runtime
     from minicnn.training import ConfigError
@@ -71,6 +72,11 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     if inference and what in ("ops", "overhead"):
         raise ConfigError("--inference times whole models: use it with `minicnn bench models` "
                           f"(or all), not {what}")
+    if batch is not None and (what in ("ops", "overhead") or what == "models" and inference):
+        raise ConfigError("--batch sets the batch of the training steps: use it with `minicnn "
+                          "bench models` (or all), without --inference (batch 1 and 128)")
+    if batch is not None and batch < 1:
+        raise ConfigError(f"--batch must be a positive integer, got {batch}")
     if what == "overhead" and device != "cpu":
         raise ConfigError(f"overhead runs on the CPU only, not --device {device}")
     if inference and device != "cpu":
@@ -93,7 +99,7 @@ def run(what="all", *, threads=None, repeat=None, cases=None, quick=False, devic
     if what == "all" or what == "models" and not inference:
         # torch.compile's first step compiles for a minute: not in a --quick smoke test
         modes = ("channels_last",) if quick else PEER_MODES
-        parts.append(run_models(cases, modes=modes, **opts))
+        parts.append(run_models(cases, modes=modes, batch=batch or 128, **opts))
     if inference:
         del opts["device"]
         parts.append(run_inference(cases, **opts))

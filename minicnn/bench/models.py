@@ -27,6 +27,7 @@ MODELS = [
     ("convnet", {}, (3, 32, 32)),
     ("resnet20", {}, (3, 32, 32)),
     ("mobilenet_v2", {"num_classes": 10}, (3, 32, 32)),
+    ("resnet18", {"num_classes": 10, "small_input": True}, (3, 32, 32)),  # the CIFAR stem
 ]
 TARGETS = {"training step <= 1.0": 1.0}  # issue 6
 GPU_TARGETS = {"training step on the GPU <= 2.0": 2.0}  # issue 7 (for convnet 3x32x32)
