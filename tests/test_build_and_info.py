@@ -80,7 +80,8 @@ def test_cpu_device_uses_c_kernels():
 def test_info_keys_and_values():
     info = backends.info()
     assert isinstance(info, dict)
-    assert {"version", "backends", "c_kernels", "openmp", "threads", "blas", "cuda"} <= set(info)
+    assert {"version", "backends", "c_kernels", "openmp", "threads", "parallel", "blas",
+            "cuda"} <= set(info)
     assert all(isinstance(v, str) for v in info.values())
     assert info["version"] == minicnn.__version__
     assert info["openmp"] == "on"
@@ -90,6 +91,35 @@ def test_info_keys_and_values():
     assert info["threads"] == str(minicnn.get_num_threads())
     assert info["cuda"].startswith("not available")
     assert "NumPy" in info["blas"]
+
+
+PARALLEL_PROBE = ("from minicnn.backends import _load_cpu; c = _load_cpu(); c.set_num_threads(2); "
+                  "print(c.parallel_min(), c.parallel_min_macs(), c.team_wake_us()); "
+                  "c.set_num_threads(1); print(c.parallel_min(), c.parallel_min_macs(), "
+                  "c.team_wake_us())")
+
+
+def _parallel_thresholds(**env):
+    proc = subprocess.run([sys.executable, "-c", PARALLEL_PROBE], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    return [[float(v) for v in line.split()] for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("policy", ["ACTIVE", "PASSIVE"])
+def test_parallel_thresholds_follow_the_measured_team_wake_up(policy):
+    """A memory-bound pass uses the thread team from 18000 elements per microsecond of wake-up
+    (32768 at least, 4M at most), a GEMM from 80000 multiply-adds per microsecond (1M at least);
+    on one thread there is no team to wake and the floors hold."""
+    (n, macs, wake), (n1, macs1, wake1) = _parallel_thresholds(OMP_WAIT_POLICY=policy)
+    assert wake > 0 and wake1 == 0 and (n1, macs1) == (32768, 1 << 20)
+    assert n == max(32768, min(1 << 22, int(wake * 18000)))
+    assert macs == max(1 << 20, int(wake * 80000))
+
+
+def test_parallel_threshold_fixed_by_the_environment():
+    (n, macs, _), (n1, macs1, _) = _parallel_thresholds(MINICNN_PARALLEL_MIN="1000")
+    assert (n, macs) == (n1, macs1) == (1000, 32000)
 
 
 def test_info_cli():

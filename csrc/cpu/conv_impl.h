@@ -258,7 +258,8 @@ MC_CLONES void MC_NAME(direct3x3_conv2d)(const T *x, const T *w, T *y, const mc_
     const int64_t per = mc_direct3x3_workspace_per_thread(C, H, W, VL);
     const int64_t blocks = (K + MC_DK - 1) / MC_DK, items = N * blocks;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads()) if (N * K * H * W * C * 9 >= MC_PARALLEL_MIN)
+#pragma omp parallel num_threads(mc_get_num_threads()) if (N * K * H * W * C * 9 >=                \
+                                                               mc_parallel_min_macs())
 #endif
     {
         T *xp = ws + (int64_t)mc_thread_id() * per, *wide = xp + C * plane + 2 * VL + 2;

@@ -141,9 +141,7 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
     const int64_t blocks = mb >= nb ? mb : nb;
     int nt = mc_get_num_threads();
     if (nt > blocks) nt = (int)blocks;
-    return 2 * M * N * depth < 64 * MC_PARALLEL_MIN
-               ? 1
-               : nt; /* ~2 MFLOP: a team wake-up costs ~20 us */
+    return M * N * depth < mc_parallel_min_macs() ? 1 : nt;
 }
 
 /* Thread t's share of C (= or +=) A @ B when nt threads split the larger side of C into contiguous

@@ -53,7 +53,7 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
                                int64_t out, T *ws) {
     MC_ROUTE_VOID(linear, x, w, bias, y, M, in, out, ws);
     if (M <= MC_LINEAR_FEW) {
-        const int nt = M * in * out < 16 * MC_PARALLEL_MIN ? 1 : mc_get_num_threads();
+        const int nt = M * in * out < mc_parallel_min_macs() ? 1 : mc_get_num_threads();
         MC_GEMM_PARALLEL(nt) {
             const int t = mc_thread_id();
             MC_NAME(linear_dots)(x, w, bias, y, M, in, out, out * t / nt, out * (t + 1) / nt);

@@ -10,9 +10,14 @@
 #include <omp.h>
 #endif
 
-/* Below this many elements a parallel region costs more than it saves (measured on 2-core EPYC:
- * a relu on 32K floats takes ~5 us, about the cost of waking a thread team). */
-#define MC_PARALLEL_MIN 32768
+/* Below this many elements (or multiply-adds) a memory-bound pass runs on the calling thread:
+ * measured at run time (threads.c), as the cost of waking a team differs tenfold between
+ * machines; compute-bound kernels count multiply-adds against mc_parallel_min_macs(). */
+#define MC_PARALLEL_MIN mc_parallel_min()
+/* The floor: a relu on 32K floats takes ~4 us on one core of a 2-core EPYC, about what a team
+ * whose threads are still spinning costs to start. */
+#define MC_PARALLEL_FLOOR_ELEMENTS 32768
+#define MC_PARALLEL_FLOOR_MACS (32 * MC_PARALLEL_FLOOR_ELEMENTS) /* a GEMM's: ~1M, ~25 us */
 
 /* Token pasting for the float/double templates: MC_NAME(relu) -> mc_relu_f32. */
 #define MC_CAT_(a, b) a##b

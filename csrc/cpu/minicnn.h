@@ -30,6 +30,16 @@ typedef struct mc_geometry {
 int mc_openmp_enabled(void);    /* 1 when built with OpenMP, else 0 */
 void mc_set_num_threads(int n); /* n >= 1; governs every minicnn kernel */
 int mc_get_num_threads(void);   /* defaults to omp_get_max_threads() (honours OMP_NUM_THREADS) */
+/* Memory-bound passes on fewer elements than mc_parallel_min(), and GEMMs and convolutions of
+ * fewer multiply-adds than mc_parallel_min_macs(), run on the calling thread: both thresholds
+ * grow with the measured cost of waking the thread team (mc_team_wake_us(), median of nine empty
+ * regions), from 32768 elements and 1M multiply-adds; MINICNN_PARALLEL_MIN fixes the first (and
+ * the second 32 times it). Measured again by mc_calibrate_parallel(), which mc_set_num_threads
+ * calls. */
+void mc_calibrate_parallel(void);
+int64_t mc_parallel_min(void);
+int64_t mc_parallel_min_macs(void);
+double mc_team_wake_us(void);
 
 /* The activation a kernel may apply to its output in the pass that writes it (act arguments of
  * the batch-norm kernels and of bias_act): none, ReLU max(z, 0), ReLU6 min(max(z, 0), 6); NaN

@@ -121,7 +121,8 @@ MC_CLONES void MC_NAME(winograd_conv2d)(const T *x, const T *U, T *y, const mc_g
         const int64_t fit = (per_thread + MR - 1) / MR * MR;
         const int64_t Tb = fit < Tb_max ? fit : Tb_max, blocks = (tiles + Tb - 1) / Tb;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads())
+#pragma omp parallel num_threads(mc_get_num_threads()) if (tiles * Cp * Kp * 16 >=                 \
+                                                               mc_parallel_min_macs())
 #endif
         {
             MC_NAME(to_nhwc)(x + n0 * C * H * W, nc, C, H, W, Cp, xh); /* ends in a barrier */
@@ -229,7 +230,8 @@ MC_CLONES void MC_NAME(winograd_conv2d_backward_weight)(const T *gy, const T *x,
     for (int64_t n0 = 0; n0 < N; n0 += n_chunk) {
         const int64_t nc = N - n0 < n_chunk ? N - n0 : n_chunk, tiles = nc * P;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(mc_get_num_threads())
+#pragma omp parallel num_threads(mc_get_num_threads()) if (tiles * Cp * Kp * 16 >=                 \
+                                                               mc_parallel_min_macs())
 #endif
         {
             MC_NAME(to_nhwc)(x + n0 * C * H * W, nc, C, H, W, Cp, xh);

@@ -309,7 +309,8 @@ def _blas_info():
 def info():
     """What minicnn was built with and how it runs, as a dict of strings.
 
-    Keys: version, backends, c_kernels, openmp, threads, blas, cuda. Printed by
+    Keys: version, backends, c_kernels, openmp, threads, parallel (from what size the C kernels
+    use the thread team, and the measured cost of waking it), blas, cuda. Printed by
     ``python -m minicnn info``.
     """
     from ..version import __version__
@@ -321,12 +322,17 @@ def info():
     else:
         cpu = "cpu (C kernels, minicnn.backends._cpu)"
         openmp = "on" if c_module.openmp_enabled() else "off (built without OpenMP: serial kernels)"
+    parallel = "n/a (C extension not built)" if c_module is None else (
+        f"a team from {c_module.parallel_min():,} elements (memory-bound passes) and "
+        f"{c_module.parallel_min_macs():,} multiply-adds (GEMMs, convolutions); waking it took "
+        f"{c_module.team_wake_us():.1f} us")
     return {
         "version": __version__,
         "backends": f"{cpu}; numpy (pure-NumPy reference kernels)",
         "c_kernels": ", ".join(c_kernels()) or "none",
         "openmp": openmp,
         "threads": str(get_num_threads()),
+        "parallel": parallel,
         "blas": f"{_blas_info()} via NumPy {np.__version__}",
         "cuda": _cuda_info(),
     }

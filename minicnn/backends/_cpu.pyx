@@ -27,6 +27,10 @@ cdef extern from "minicnn.h" nogil:
     int mc_openmp_enabled()
     void mc_set_num_threads(int n)
     int mc_get_num_threads()
+    void mc_calibrate_parallel()
+    int64_t mc_parallel_min()
+    int64_t mc_parallel_min_macs()
+    double mc_team_wake_us()
 
     void mc_relu_f32(const float *x, float *y, int64_t n)
     void mc_relu_f64(const double *x, double *y, int64_t n)
@@ -86,6 +90,24 @@ def set_num_threads(int n):
 def get_num_threads():
     """Number of OpenMP threads the kernels use (OMP_NUM_THREADS or all cores by default)."""
     return mc_get_num_threads()
+
+
+def parallel_min():
+    """Elements below which a memory-bound kernel runs on the calling thread (minicnn.h)."""
+    return mc_parallel_min()
+
+
+def parallel_min_macs():
+    """Multiply-adds below which a GEMM or convolution runs on the calling thread (minicnn.h)."""
+    return mc_parallel_min_macs()
+
+
+def team_wake_us():
+    """Measured microseconds to start the thread team from idle (0 with one thread)."""
+    return mc_team_wake_us()
+
+
+mc_calibrate_parallel()  # the team as OpenMP starts it, before any kernel runs
 
 
 # ---------------------------------------------------------------- validation
