@@ -538,6 +538,8 @@ class Function:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "_op_name" in cls.__dict__:  # named in its body (a variant of another op)
+            return
         name = cls.__name__
         # only minicnn's: a user's Function is named as written (MyFnBackward), as in PyTorch
         if name.endswith("Fn") and cls.__module__.startswith("minicnn."):

@@ -968,3 +968,24 @@ def test_anomaly_mode_switches():
             step()
     assert info.value.node.name() == "SqrtBackward" and info.value.index == 0
     assert not minicnn.is_anomaly_enabled()
+
+
+@pytest.mark.parametrize("dtype", [minicnn.float32, minicnn.float64])
+def test_number_operands_give_what_a_0d_tensor_operand_gives(dtype):
+    """x * 2.5, 2.5 * x, x + 1, 1 + x take a fast path (the number kept on the node, not made a
+    0-d tensor): the same bits, the same gradient, the same dtype and grad_fn name."""
+    ops = [lambda a, b: a * b, lambda a, b: b * a, lambda a, b: a + b, lambda a, b: b + a]
+    for s in (2, 0.1, -3.5):
+        for op in ops:
+            x = minicnn.randn(5, 7, dtype=dtype, requires_grad=True)
+            x0 = x.detach().clone().requires_grad_()
+            y, y0 = op(x, s), op(x0, minicnn.tensor(s, dtype=dtype))
+            assert y.dtype == y0.dtype == dtype
+            assert repr(y.grad_fn) == repr(y0.grad_fn) in ("<MulBackward>", "<AddBackward>")
+            np.testing.assert_array_equal(y.detach().numpy(), y0.detach().numpy())
+            g = minicnn.randn(5, 7, dtype=dtype)
+            y.backward(g)
+            y0.backward(g)
+            np.testing.assert_array_equal(x.grad.numpy(), x0.grad.numpy())
+    assert (minicnn.arange(3) * 2.5).dtype == minicnn.float32  # not the fast path: int tensor
+    assert (minicnn.tensor([True]) * 2).dtype == minicnn.int64

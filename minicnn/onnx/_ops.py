@@ -135,6 +135,13 @@ def _add_scaled(call: Call) -> str:
     return call.node("Add", [call.input(0), scaled])
 
 
+@_op(R.AddScalarFn, R.MulScalarFn)
+def _scalar_operand(call: Call) -> str:
+    """x + s, x * s for a Python number s: Add / Mul with s as a constant of x's dtype."""
+    op_type = "Add" if call.cls is R.AddScalarFn else "Mul"
+    return call.node(op_type, [call.input(0), call.const(call.args[1])])
+
+
 @_op(R.PowScalarFn)
 def _pow_scalar(call: Call) -> str:
     return call.node("Pow", [call.input(0), call.const(call.args[1])])

@@ -28,7 +28,7 @@ MinMaxResult = namedtuple("MinMaxResult", ["values", "indices"])
 
 def _unreduce(g, shape, axes, keepdim):
     """Broadcast a gradient of a reduction back over the reduced axes of ``shape``."""
-    if not keepdim and axes:
+    if not keepdim and axes and g.ndim:  # a 0-d gradient (a full reduction) broadcasts as is
         g = np.expand_dims(g, axes)
     return np.broadcast_to(g, shape)
 
