@@ -1300,3 +1300,31 @@ def test_the_avx2_build_and_the_64_byte_build_agree(tmp_path):
         tol = 1e-5 if key.endswith("float32") else 1e-12
         scale = max(1.0, float(np.abs(wide[key]).max()))
         np.testing.assert_allclose(avx2[key], wide[key], rtol=0, atol=tol * scale, err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C, K, H, k, stride, pad, dil, groups", [
+    (4, 6, 9, 3, 1, 1, 1, 2), (8, 8, 8, 3, 2, 1, 1, 4), (3, 5, 11, 3, 1, 2, 2, 1),
+    (16, 32, 8, 1, 1, 0, 1, 1), (6, 6, 7, 1, 2, 0, 1, 3), (64, 128, 16, 3, 1, 1, 1, 1),
+    (5, 10, 6, 5, 1, 2, 1, 5)])
+def test_one_image_weight_gradient(C, K, H, k, stride, pad, dil, groups, dtype):
+    """At batch 1 the GEMM path's weight gradient is one product straight into place
+    (conv_impl.h one_image_backward_weight): groups, strides, dilation, 1x1 and padding against
+    the reference, the same bits on one thread and on two."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, C, H, H)).astype(dtype)
+    Ho = (H + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    gy = rng.standard_normal((1, K, Ho, Ho)).astype(dtype)
+    args = (k, k, stride, stride, pad, pad, dil, dil, groups)
+    expected = reference.conv2d_backward_weight(gy, x, *args)
+    before = _cpu.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            _cpu.set_num_threads(threads)
+            got.append(_cpu.conv2d_backward_weight(gy, x, *args))
+    finally:
+        _cpu.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
