@@ -86,17 +86,10 @@ MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row, in
         const int64_t nj = N - j0 < NR ? N - j0 : NR;
         const T *bp = b + j0;
         int64_t ldp = ldb;
-        /* The panel is copied, contiguous, when it is partial or read by several blocks of rows:
-         * in place, its rows lie ldb apart, and for ldb a multiple of 1 KiB (256 or 1024 pixels)
-         * they fall into a few cache sets and evict each other (128->128 16x16 at batch 1: the
-         * forward 0.73-0.81 of its time without the copy, measured in one process). */
-        if (nj < NR || M > MR) {
+        if (nj < NR) {
             for (int64_t p = 0; p < depth; p++)
-                if (nj == NR)
-                    memcpy(bedge + p * NR, b + p * ldb + j0, (size_t)NR * sizeof(T));
-                else
-                    for (int64_t j = 0; j < NR; j++)
-                        bedge[p * NR + j] = j < nj ? b[p * ldb + j0 + j] : 0;
+                for (int64_t j = 0; j < NR; j++)
+                    bedge[p * NR + j] = j < nj ? b[p * ldb + j0 + j] : 0;
             bp = bedge;
             ldp = NR;
         }
