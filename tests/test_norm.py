@@ -888,3 +888,29 @@ def test_backward_kernel_bad_input_raises():
     with pytest.raises(ValueError, match=r"invstd must have shape \(3,\) to match the 3 rows"):
         _cpu.layer_norm_backward(np.ones((3, 4)), np.ones((3, 4)), np.ones(3), np.ones(4), None,
                                  (1, 1, 1))
+
+
+@pytest.mark.parametrize("dtype", [minicnn.float32, minicnn.float64])
+@pytest.mark.parametrize("activation", [None, "relu", "relu6"])
+def test_eval_batch_norm_with_nothing_to_record_skips_the_graph(dtype, activation, monkeypatch):
+    """Eval-mode batch norm under no_grad (or with no argument requiring grad) calls the kernel
+    without Function.apply: the same bits as the recorded path, and no graph."""
+    from minicnn.ops.norm import BatchNormFn, batch_norm_activation
+
+    x = minicnn.randn(2, 5, 4, 3, dtype=dtype) * 4
+    stats = [minicnn.randn(5, dtype=dtype), minicnn.rand(5, dtype=dtype) + 0.5,
+             minicnn.randn(5, dtype=dtype), minicnn.randn(5, dtype=dtype)]
+    args = (False, 0.1, 1e-5, activation)
+    recorded = batch_norm_activation(x.clone().requires_grad_(), *stats, *args)
+    assert recorded.grad_fn is not None
+
+    def no_apply(*a, **k):
+        raise AssertionError("Function.apply ran")
+
+    monkeypatch.setattr(BatchNormFn, "apply", no_apply)
+    with minicnn.no_grad():
+        fast = batch_norm_activation(x.clone().requires_grad_(), *stats, *args)
+    plain = batch_norm_activation(x, *stats, *args)  # grads on, nothing requires them
+    for y in (fast, plain):
+        assert y.grad_fn is None and not y.requires_grad and y.dtype == dtype
+        np.testing.assert_array_equal(y.numpy(), recorded.detach().numpy())

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import autograd
 from ..autograd import Function, is_floating_dtype
+from ..backends import BACKENDS
 from ..tensor import Tensor
 from ._util import c_contiguous as _c
 from ._util import check_activation
@@ -281,8 +283,43 @@ def batch_norm_activation(input: Tensor, running_mean: Tensor | None,
     elif running_mean is None or running_var is None:
         raise ValueError(f"{fn}: running_mean and running_var must be given in evaluation mode "
                          "(training=False)")
+    else:
+        y = _eval_fast_path(input, running_mean, running_var, weight, bias, eps, activation)
+        if y is not None:
+            return y
     return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum,
                              eps, activation)
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _eval_fast_path(input: Tensor, running_mean: Tensor, running_var: Tensor,
+                    weight: Tensor | None, bias: Tensor | None, eps: float,
+                    activation: str | None) -> Tensor | None:
+    """Eval-mode batch norm with nothing to record (grads off, or no argument requiring grad),
+    outside an ONNX trace, on float32/float64 NumPy arrays of one dtype and device: the forward's
+    kernel without Function.apply (2-3 of the 26 us one image's batch norm took; issue 21).
+    The same result as BatchNormFn's forward; None when the full path must run."""
+    if autograd._tracer is not None:
+        return None
+    grad = autograd.is_grad_enabled()
+    x = input._data
+    if (grad and input.requires_grad or type(x) is not np.ndarray
+            or not (x.dtype is _F32 or x.dtype is _F64) or not x.flags.c_contiguous):
+        return None
+    device = input._device
+    arrays = []
+    for t in (running_mean, running_var, weight, bias):
+        a = None if t is None else t._data
+        if t is not None and (grad and t.requires_grad or type(a) is not np.ndarray
+                              or a.dtype is not x.dtype or not a.flags.c_contiguous
+                              or t._device is not device and t._device != device):
+            return None
+        arrays.append(a)
+    act = {} if activation is None else {"activation": activation}
+    y = BACKENDS[device.type].batch_norm_forward_eval(x, *arrays, eps, **act)
+    return Tensor._wrap(y, device)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None,
