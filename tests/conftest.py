@@ -14,6 +14,10 @@ settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# the kernels' parallel threshold at its floor (32768 elements), whatever waking a thread team
+# costs on this machine: the cases sized above it then run the parallel paths everywhere
+os.environ.setdefault("MINICNN_PARALLEL_MIN", "32768")
+
 
 @pytest.fixture
 def torch():

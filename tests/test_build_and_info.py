@@ -99,9 +99,12 @@ PARALLEL_PROBE = ("from minicnn.backends import _load_cpu; c = _load_cpu(); c.se
                   "c.team_wake_us())")
 
 
+_MEASURED = {k: v for k, v in os.environ.items() if k != "MINICNN_PARALLEL_MIN"}  # conftest's
+
+
 def _parallel_thresholds(**env):
     proc = subprocess.run([sys.executable, "-c", PARALLEL_PROBE], cwd=REPO, capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **env})
+                          text=True, timeout=120, env={**_MEASURED, **env})
     assert proc.returncode == 0, proc.stderr
     return [[float(v) for v in line.split()] for line in proc.stdout.splitlines()]
 

@@ -431,7 +431,7 @@ def test_col2im_matches_naive_and_reference_and_is_adjoint(cfg, seed):
 
 # ---------------------------------------------------------------- above the OpenMP threshold
 
-BIG = [  # the C loops above MC_PARALLEL_MIN = 32768 elements (OpenMP on), and chunking
+BIG = [  # the C loops above MC_PARALLEL_MIN (32768 in the tests, conftest: OpenMP on), chunking
     Cfg(2, 6, 30, 31, 5, 3, 5, 1, 2, 1, 2, 1, 2, 1, np.float32),
     Cfg(2, 8, 29, 31, 16, 3, 3, 2, 1, 1, 1, 2, 1, 8, np.float64),   # depthwise x2
     Cfg(3, 8, 25, 22, 8, 5, 4, 1, 1, 2, 3, 1, 1, 8, np.float32),    # depthwise

@@ -14,6 +14,8 @@ from ..autograd import Function, is_floating_dtype
 from ..tensor import Tensor
 from . import _autocast
 from ._util import (
+    _F32,
+    _F64,
     check_broadcast,
     is_number,
     operands,
@@ -262,7 +264,6 @@ class MatmulFn(Function):
         return ga, gb
 
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SCALAR_FNS = {AddFn: AddScalarFn, MulFn: MulScalarFn}  # commutative: the number on either side
 
 
@@ -273,7 +274,7 @@ def _binary(fn, name, a, b):
         # a float32/float64 host tensor and a Python number: the same values as the 0-d operand
         # (the number cast to the tensor's dtype), without making one
         if (type(s) in (int, float) and isinstance(t, Tensor) and type(t._data) is np.ndarray
-                and t._data.dtype in _FLOATS):
+                and t._data.dtype in (_F32, _F64)):
             return scalar_fn.apply(t, s)
     a, b = operands(a, b)
     try:

@@ -29,8 +29,8 @@ from .. import autograd
 from ..autograd import Function, is_floating_dtype
 from ..backends import BACKENDS
 from ..tensor import Tensor
+from ._util import _F32, _F64, check_activation
 from ._util import c_contiguous as _c
-from ._util import check_activation
 
 __all__ = ["batch_norm", "batch_norm_activation", "instance_norm", "layer_norm", "group_norm"]
 
@@ -289,9 +289,6 @@ def batch_norm_activation(input: Tensor, running_mean: Tensor | None,
             return y
     return BatchNormFn.apply(input, running_mean, running_var, weight, bias, training, momentum,
                              eps, activation)
-
-
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _eval_fast_path(input: Tensor, running_mean: Tensor, running_var: Tensor,
