@@ -8,34 +8,36 @@
  *
  * One row per (channel, tap), written front to back. Inside a row, the valid output range of
  * each input line is copied (memcpy when the stride is 1) and the rest zero-filled, so there is
- * no per-element bounds test. */
-void MC_NAME(im2col)(const T *x, int64_t C, const mc_geometry *g, T *cols, int64_t ld) {
+ * no per-element bounds test. im2col_row writes row r = (channel c, tap (i, j)): Ho * Wo values
+ * into out. */
+MC_INLINE void MC_NAME(im2col_row)(const T *x, int64_t r, const mc_geometry *g, T *out) {
     const int64_t H = g->H, W = g->W, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;
     const int64_t ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw, Ho = g->Ho, Wo = g->Wo;
-    const int64_t rows = C * kh * kw;
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t j = r % kw, i = (r / kw) % kh, c = r / (kw * kh);
-        const int64_t off = j * dw - pw;
-        int64_t lo, hi;
-        mc_valid_range(off, sw, W, Wo, &lo, &hi);
-        T *out = cols + r * ld;
-        for (int64_t oh = 0; oh < Ho; oh++) {
-            const int64_t ih = oh * sh - ph + i * dh;
-            T *o = out + oh * Wo;
-            if (ih < 0 || ih >= H) {
-                memset(o, 0, (size_t)Wo * sizeof(T));
-                continue;
-            }
-            const T *xr = x + (c * H + ih) * W;
-            for (int64_t ow = 0; ow < lo; ow++) o[ow] = 0;
-            if (sw == 1) {
-                if (hi > lo) memcpy(o + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(T));
-            } else {
-                for (int64_t ow = lo; ow < hi; ow++) o[ow] = xr[ow * sw + off];
-            }
-            for (int64_t ow = hi; ow < Wo; ow++) o[ow] = 0;
+    const int64_t j = r % kw, i = (r / kw) % kh, c = r / (kw * kh);
+    const int64_t off = j * dw - pw;
+    int64_t lo, hi;
+    mc_valid_range(off, sw, W, Wo, &lo, &hi);
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const int64_t ih = oh * sh - ph + i * dh;
+        T *o = out + oh * Wo;
+        if (ih < 0 || ih >= H) {
+            memset(o, 0, (size_t)Wo * sizeof(T));
+            continue;
         }
+        const T *xr = x + (c * H + ih) * W;
+        for (int64_t ow = 0; ow < lo; ow++) o[ow] = 0;
+        if (sw == 1) {
+            if (hi > lo) memcpy(o + lo, xr + lo + off, (size_t)(hi - lo) * sizeof(T));
+        } else {
+            for (int64_t ow = lo; ow < hi; ow++) o[ow] = xr[ow * sw + off];
+        }
+        for (int64_t ow = hi; ow < Wo; ow++) o[ow] = 0;
     }
+}
+
+void MC_NAME(im2col)(const T *x, int64_t C, const mc_geometry *g, T *cols, int64_t ld) {
+    const int64_t rows = C * g->kh * g->kw;
+    for (int64_t r = 0; r < rows; r++) MC_NAME(im2col_row)(x, r, g, cols + r * ld);
 }
 
 /* The adjoint of im2col (serial, as im2col): every tap's column adds into the pixel it read. */
@@ -496,6 +498,12 @@ MC_INLINE int64_t MC_NAME(chunk)(int64_t S, int64_t N) {
     return b < N ? b : (N > 0 ? N : 1);
 }
 
+/* Elements of a forward column matrix of rows x L packed in panels (at most 4 vectors wide), and
+ * the row buffer after it (see chunk_im2col_panels). */
+MC_INLINE int64_t MC_NAME(panel_cols)(int64_t rows, int64_t L) {
+    return rows * (L + 4 * VL) + L + 4 * VL;
+}
+
 /* Workspace per thread for pass 0 (forward), 1 (input gradient), 2 (weight gradient): the column
  * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
  * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
@@ -505,16 +513,16 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
     const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
     const int64_t cols = point && B == 1 ? 0 : rows * L, side = B > 1 ? Kg * L : 0;
-    if (pass == 0) return cols + side + MC_GEMM_SCRATCH(rows);
+    if (pass == 0) return (cols ? MC_NAME(panel_cols)(rows, L) : 0) + side + MC_GEMM_SCRATCH(rows);
     if (pass == 1) return cols + side + MC_GEMM_SCRATCH(Kg);
     return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
 }
 
-/* The weight gradient of one image (see conv2d_gemm_backward_weight): its column matrix, the
- * transpose of that, and each thread's GEMM scratch for a depth of S pixels. */
+/* The weight gradient of one image (see one_image_backward_weight): its transposed column matrix
+ * in panels, and each thread's row buffer (S) and GEMM scratch for a depth of S pixels. */
 MC_INLINE int64_t MC_NAME(one_image_wgrad_ws)(const mc_geometry *g) {
     const int64_t rows = g->C / g->groups * g->kh * g->kw, S = g->Ho * g->Wo;
-    return 2 * rows * S + (int64_t)mc_get_num_threads() * MC_GEMM_SCRATCH(S);
+    return (rows + 4 * VL) * S + (int64_t)mc_get_num_threads() * (MC_GEMM_SCRATCH(S) + S);
 }
 
 int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
@@ -530,9 +538,34 @@ int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
 
 #ifdef _OPENMP
 #define MC_OVER_CHUNKS _Pragma("omp for schedule(dynamic, 1)")
+#define MC_BARRIER(nt)                                                                             \
+    if ((nt) > 1) {                                                                                \
+        _Pragma("omp barrier")                                                                     \
+    }
 #else
 #define MC_OVER_CHUNKS
+#define MC_BARRIER(nt)
 #endif
+
+/* Rows r0 .. r1 - 1 of the forward's column matrix of images n0 .. n0 + nb - 1, group grp, side
+ * by side (L = nb * S columns), packed in panels of NR columns for gemm (see there): each row is
+ * built in rowbuf (L + NR elements), zero-padded to whole panels and dealt out NR at a time. */
+MC_INLINE void MC_NAME(chunk_im2col_panels)(const T *x, int64_t n0, int64_t nb, int64_t grp,
+                                            int64_t Cg, const mc_geometry *g, T *cols, int64_t NR,
+                                            int64_t r0, int64_t r1, T *rowbuf) {
+    const int64_t S = g->Ho * g->Wo, L = nb * S, rows = Cg * g->kh * g->kw;
+    const int64_t np = (L + NR - 1) / NR, nv = NR / VL;
+    for (int64_t r = r0; r < r1; r++) {
+        for (int64_t i = 0; i < nb; i++)
+            MC_NAME(im2col_row)(x + ((n0 + i) * g->C + grp * Cg) * g->H * g->W, r, g,
+                                rowbuf + i * S);
+        for (int64_t j = L; j < np * NR; j++) rowbuf[j] = 0;
+        for (int64_t p = 0; p < np; p++)
+            for (int64_t v = 0; v < nv; v++)
+                MC_NAME(vstore)(cols + (p * rows + r) * NR + v * VL,
+                                MC_NAME(vload)(rowbuf + p * NR + v * VL));
+    }
+}
 
 /* The column matrix of images n0 .. n0 + nb - 1, group grp, side by side (row stride L). */
 MC_INLINE void MC_NAME(chunk_im2col)(const T *x, int64_t n0, int64_t nb, int64_t grp, int64_t Cg,
@@ -551,7 +584,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
     const int direct = point && B == 1;
     const int64_t per = MC_NAME(gemm_ws_per_thread)(0, N, C, K, kh, kw, groups, S, point);
-    const int64_t scr_at = (direct ? 0 : rows * L) + (B > 1 ? Kg * L : 0);
+    const int64_t scr_at = (direct ? 0 : MC_NAME(panel_cols)(rows, L)) + (B > 1 ? Kg * L : 0);
     const int few = chunks < mc_get_num_threads();
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
@@ -559,20 +592,29 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
     {
         /* a batch of at least one chunk per thread: chunks split among the threads; a smaller
          * one: chunk after chunk on thread 0, each GEMM split among the threads */
-        T *cols = ws + (few ? 0 : mc_thread_id() * per), *side = cols + (direct ? 0 : rows * L);
+        T *cols = ws + (few ? 0 : mc_thread_id() * per);
+        T *side = cols + (direct ? 0 : MC_NAME(panel_cols)(rows, L));
         MC_OVER_CHUNKS
         for (int64_t c = 0; c < chunks; c++) {
             const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
             for (int64_t grp = 0; grp < groups; grp++) {
                 const T *xg = x + (n0 * C + grp * Cg) * H * W;
-                if (!direct) MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
+                const int64_t NR = direct ? 0 : MC_NAME(gemm_panel)(Kg, nb * S);
                 T *yg = y + (n0 * K + grp * Kg) * S;
                 const int nt = few ? MC_NAME(gemm_threads)(Kg, nb * S, rows) : 1;
-                MC_GEMM_PARALLEL(nt)
-                MC_NAME(gemm_share)(mc_thread_id(), nt, Kg, nb * S, rows, w + grp * Kg * rows, rows,
-                                    1, direct ? xg : cols, direct ? S : L, B > 1 ? side : yg,
-                                    B > 1 ? L : S, 0,
-                                    few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
+                MC_GEMM_PARALLEL(nt) {
+                    /* a shared GEMM's threads build the column matrix together, row ranges */
+                    const int t = mc_thread_id();
+                    T *own = few ? ws + t * per : cols;
+                    if (!direct)
+                        MC_NAME(chunk_im2col_panels)(x, n0, nb, grp, Cg, g, cols, NR, rows * t / nt,
+                                                     rows * (t + 1) / nt,
+                                                     own + rows * (L + 4 * VL));
+                    MC_BARRIER(nt);
+                    MC_NAME(gemm_share)(t, nt, Kg, nb * S, rows, w + grp * Kg * rows, rows, 1,
+                                        direct ? xg : cols, S, NR, B > 1 ? side : yg, B > 1 ? L : S,
+                                        0, own + scr_at);
+                }
                 if (B > 1) /* the chunk's outputs, side by side, back to their images */
                     for (int64_t k = 0; k < Kg; k++)
                         for (int64_t i = 0; i < nb; i++)
@@ -618,55 +660,64 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
                 T *out = direct ? gxg : cols;
                 const int64_t ldb = B > 1 ? L : S, ldo = direct ? S : L;
                 const int nt = few ? MC_NAME(gemm_threads)(rows, nb * S, Kg) : 1;
-                MC_GEMM_PARALLEL(nt)
-                MC_NAME(gemm_share)(mc_thread_id(), nt, rows, nb * S, Kg, w + grp * Kg * rows, 1,
-                                    rows, b, ldb, out, ldo, 0,
-                                    few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
-                if (!direct)
-                    for (int64_t i = 0; i < nb; i++) {
-                        T *gxi = gxg + i * C * H * W;
-                        memset(gxi, 0, (size_t)(Cg * H * W) * sizeof(T));
-                        MC_NAME(col2im)(cols + i * S, L, Cg, g, gxi);
-                    }
+                MC_GEMM_PARALLEL(nt) {
+                    const int t = mc_thread_id();
+                    MC_NAME(gemm_share)(t, nt, rows, nb * S, Kg, w + grp * Kg * rows, 1, rows, b,
+                                        ldb, 0, out, ldo, 0,
+                                        few ? ws + t * per + scr_at : cols + scr_at);
+                    MC_BARRIER(nt);
+                    /* a shared GEMM's threads run col2im together, channel ranges */
+                    const int64_t c0 = Cg * t / nt, c1 = Cg * (t + 1) / nt;
+                    if (!direct && c1 > c0)
+                        for (int64_t i = 0; i < nb; i++) {
+                            T *gxi = gxg + i * C * H * W + c0 * H * W;
+                            memset(gxi, 0, (size_t)((c1 - c0) * H * W) * sizeof(T));
+                            MC_NAME(col2im)(cols + i * S + c0 * kh * kw * L, L, c1 - c0, g, gxi);
+                        }
+                }
             }
         }
     }
 }
 
 /* grad_weight of one image, group by group: gw (Kg, rows) = grad_output (Kg, S) @ columns^T
- * (S, rows), written in place by one GEMM over the whole depth of S pixels, the columns
- * transposed first in MC_TT x MC_TT tiles. The general path below computes it transposed into
- * accumulators that it zeroes, adds in slabs and transposes back: at 8x8 pixels those passes
- * over the rows x K accumulators cost more than the product (256 -> 256: 2.2 ms, PyTorch 1.0). */
+ * (S, rows) by one GEMM over the whole depth of S pixels, written in place. Its B, columns^T, is
+ * built packed in panels of NR columns (see gemm): row r of the column matrix (S values, built
+ * in the thread's row buffer, or the input plane itself for a 1x1 convolution) becomes column
+ * r % NR of panel r / NR. The threads build panel ranges, then share the GEMM. */
 MC_INLINE void MC_NAME(one_image_backward_weight)(const T *gy, const T *x, T *gw,
                                                   const mc_geometry *g, T *ws) {
     const int64_t C = g->C, K = g->K, kh = g->kh, kw = g->kw, groups = g->groups;
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = g->Ho * g->Wo;
     const int point = MC_NAME(pointwise)(g);
-    T *cols = ws, *colsT = cols + rows * S, *scratch = colsT + rows * S;
-    const int64_t rt = (rows + MC_TT - 1) / MC_TT, st = (S + MC_TT - 1) / MC_TT;
+    const int64_t NR = MC_NAME(gemm_panel)(Kg, rows), np = (rows + NR - 1) / NR;
+    T *colsT = ws, *own = colsT + (rows + 4 * VL) * S;
     for (int64_t grp = 0; grp < groups; grp++) {
         const T *src = x + grp * Cg * g->H * g->W;
-        if (!point) {
-            MC_NAME(im2col)(src, Cg, g, cols, S);
-            src = cols;
-        }
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (rows * S >= MC_PARALLEL_MIN)                         \
-    num_threads(mc_get_num_threads())
-#endif
-        for (int64_t tile = 0; tile < rt * st; tile++) {
-            const int64_t r0 = tile / st * MC_TT, s0 = tile % st * MC_TT;
-            const int64_t r1 = r0 + MC_TT < rows ? r0 + MC_TT : rows;
-            const int64_t s1 = s0 + MC_TT < S ? s0 + MC_TT : S;
-            for (int64_t q = s0; q < s1; q++)
-                for (int64_t r = r0; r < r1; r++) colsT[q * rows + r] = src[r * S + q];
-        }
         const int nt = MC_NAME(gemm_threads)(Kg, rows, S);
-        MC_GEMM_PARALLEL(nt)
-        MC_NAME(gemm_share)(mc_thread_id(), nt, Kg, rows, S, gy + grp * Kg * S, S, 1, colsT, rows,
-                            gw + grp * Kg * rows, rows, 0,
-                            scratch + mc_thread_id() * MC_GEMM_SCRATCH(S));
+        MC_GEMM_PARALLEL(nt) {
+            const int t = mc_thread_id();
+            T *rowbuf = own + t * (MC_GEMM_SCRATCH(S) + S);
+            for (int64_t p = np * t / nt; p < np * (t + 1) / nt; p++) {
+                T *panel = colsT + p * S * NR;
+                for (int64_t j = 0; j < NR; j++) {
+                    const int64_t r = p * NR + j;
+                    const T *row = rowbuf;
+                    if (r >= rows) {
+                        for (int64_t q = 0; q < S; q++) panel[q * NR + j] = 0;
+                        continue;
+                    }
+                    if (point)
+                        row = src + r * S;
+                    else
+                        MC_NAME(im2col_row)(src, r, g, rowbuf);
+                    for (int64_t q = 0; q < S; q++) panel[q * NR + j] = row[q];
+                }
+            }
+            MC_BARRIER(nt);
+            MC_NAME(gemm_share)(t, nt, Kg, rows, S, gy + grp * Kg * S, S, 1, colsT, 0, NR,
+                                gw + grp * Kg * rows, rows, 0, rowbuf + S);
+        }
     }
 }
 
@@ -729,7 +780,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                         MC_GEMM_PARALLEL(nt)
                         MC_NAME(gemm_share)(
                             mc_thread_id(), nt, rows, Kgp, np, (direct ? src : cols) + p0,
-                            direct ? S : L, 1, gyT, Kgp, acc + grp * rows * Kgp, Kgp, 1,
+                            direct ? S : L, 1, gyT, Kgp, 0, acc + grp * rows * Kgp, Kgp, 1,
                             few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
                     }
                 }

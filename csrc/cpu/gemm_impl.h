@@ -68,25 +68,35 @@ MC_INLINE int MC_NAME(gemm_nv)(int64_t M, int64_t N) {
 #define MC_GEMM_MR(nv) ((nv) == 2 ? 6 : 12)
 #endif
 
+/* The columns of a panel of B in a product of M rows and N columns (see gemm). */
+MC_INLINE int64_t MC_NAME(gemm_panel)(int64_t M, int64_t N) { return MC_NAME(gemm_nv)(M, N) * VL; }
+
 /* C (M x N) (= or +=) A (M x depth) @ B (depth x N) on the calling thread. A's element (i, p) is
- * a[i * a_row + p * a_depth] (any layout), B and C are row-major with row strides ldb, ldc.
- * Blocks of MR x NR go through the micro-kernel. At the edges the partial panel of B or block of
- * A is first copied, zero-padded, into scratch (MC_GEMM_SCRATCH(depth) elements) and the result
- * goes through a tile there: nothing outside the matrices is read or written. */
+ * a[i * a_row + p * a_depth] (any layout), C is row-major with row stride ldc. B is row-major with
+ * row stride ldb when panel is 0; else it is packed in panels of panel = NR columns (a
+ * gemm_panel(M, N) value): columns j0 .. j0 + NR - 1 at b + j0 * depth, row-major with row stride
+ * NR, the last panel zero-padded (ldb unused). A packed panel is contiguous: a strided one whose
+ * row stride is a multiple of 256 floats (1 KiB) maps its rows onto few cache sets and is read from
+ * L3 again for every block of rows. Blocks of MR x NR go through the micro-kernel. At the edges
+ * the partial panel of B or block of A is first copied, zero-padded, into scratch
+ * (MC_GEMM_SCRATCH(depth) elements) and the result goes through a tile there: nothing outside the
+ * matrices is read or written. */
 #define MC_GEMM_SCRATCH(depth) ((depth) * (4 * VL + 12) + 12 * 4 * VL)
 /* Its own set of clones, never inlined: inlined at each call site, its five micro-kernels were
  * compiled 3 clones x 2 types x 12 times (conv.c took 220 s to compile); a call per block row or
  * column costs nothing. */
 static MC_CLONES __attribute__((noinline)) void
 MC_NAME(gemm)(int64_t M, int64_t N, int64_t depth, const T *a, int64_t a_row, int64_t a_depth,
-              const T *b, int64_t ldb, T *c, int64_t ldc, int accumulate, T *scratch) {
-    const int nv = MC_NAME(gemm_nv)(M, N), MR = MC_GEMM_MR(nv), NR = nv * VL;
+              const T *b, int64_t ldb, int64_t panel, T *c, int64_t ldc, int accumulate,
+              T *scratch) {
+    const int nv = panel ? (int)(panel / VL) : MC_NAME(gemm_nv)(M, N), MR = MC_GEMM_MR(nv);
+    const int NR = nv * VL;
     T *bedge = scratch, *aedge = bedge + depth * NR, *tile = aedge + depth * MR;
     for (int64_t j0 = 0; j0 < N; j0 += NR) {
         const int64_t nj = N - j0 < NR ? N - j0 : NR;
-        const T *bp = b + j0;
-        int64_t ldp = ldb;
-        if (nj < NR) {
+        const T *bp = panel ? b + j0 * depth : b + j0;
+        int64_t ldp = panel ? NR : ldb;
+        if (nj < NR && !panel) {
             for (int64_t p = 0; p < depth; p++)
                 for (int64_t j = 0; j < NR; j++)
                     bedge[p * NR + j] = j < nj ? b[p * ldb + j0 + j] : 0;
@@ -149,9 +159,9 @@ MC_INLINE int MC_NAME(gemm_threads)(int64_t M, int64_t N, int64_t depth) {
  * in this inlined helper would be outlined without the caller's vector clones). scr: this
  * thread's MC_GEMM_SCRATCH(depth) elements. */
 MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t depth, const T *a,
-                                   int64_t a_row, int64_t a_depth, const T *b, int64_t ldb, T *c,
-                                   int64_t ldc, int accumulate, T *scr) {
-    const int nv = MC_NAME(gemm_nv)(M, N);
+                                   int64_t a_row, int64_t a_depth, const T *b, int64_t ldb,
+                                   int64_t panel, T *c, int64_t ldc, int accumulate, T *scr) {
+    const int nv = panel ? (int)(panel / VL) : MC_NAME(gemm_nv)(M, N);
     const int64_t MR = MC_GEMM_MR(nv), NR = nv * VL, mb = (M + MR - 1) / MR, nb = (N + NR - 1) / NR;
     const int split_rows = mb >= nb;
     const int64_t blocks = split_rows ? mb : nb;
@@ -159,13 +169,13 @@ MC_INLINE void MC_NAME(gemm_share)(int t, int nt, int64_t M, int64_t N, int64_t 
     if (split_rows) {
         const int64_t i0 = lo * MR, i1 = hi * MR < M ? hi * MR : M;
         if (i1 > i0)
-            MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb, c + i0 * ldc,
-                          ldc, accumulate, scr);
+            MC_NAME(gemm)(i1 - i0, N, depth, a + i0 * a_row, a_row, a_depth, b, ldb, panel,
+                          c + i0 * ldc, ldc, accumulate, scr);
     } else {
         const int64_t j0 = lo * NR, j1 = hi * NR < N ? hi * NR : N;
         if (j1 > j0)
-            MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, b + j0, ldb, c + j0, ldc,
-                          accumulate, scr);
+            MC_NAME(gemm)(M, j1 - j0, depth, a, a_row, a_depth, panel ? b + j0 * depth : b + j0,
+                          ldb, panel, c + j0, ldc, accumulate, scr);
     }
 }
 

@@ -65,7 +65,7 @@ MC_CLONES void MC_NAME(linear)(const T *x, const T *w, const T *bias, T *y, int6
         for (int64_t o = 0; o < out; o++) wt[i * out + o] = w[o * in + i];
     const int nt = MC_NAME(gemm_threads)(M, out, in);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, y, out, 0,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, out, in, x, in, 1, wt, out, 0, y, out, 0,
                         ws + in * out + mc_thread_id() * MC_GEMM_SCRATCH(in));
     if (bias)
         for (int64_t m = 0; m < M; m++)
@@ -78,7 +78,7 @@ MC_CLONES void MC_NAME(linear_backward_input)(const T *g, const T *w, T *gx, int
     MC_ROUTE_VOID(linear_backward_input, g, w, gx, M, in, out, ws);
     const int nt = MC_NAME(gemm_threads)(M, in, out);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, gx, in, 0,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, M, in, out, g, out, 1, w, in, 0, gx, in, 0,
                         ws + mc_thread_id() * MC_GEMM_SCRATCH(out));
 }
 
@@ -88,6 +88,6 @@ MC_CLONES void MC_NAME(linear_backward_weight)(const T *g, const T *x, T *gw, in
     MC_ROUTE_VOID(linear_backward_weight, g, x, gw, M, in, out, ws);
     const int nt = MC_NAME(gemm_threads)(out, in, M);
     MC_GEMM_PARALLEL(nt)
-    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, gw, in, 0,
+    MC_NAME(gemm_share)(mc_thread_id(), nt, out, in, M, g, 1, out, x, in, 0, gw, in, 0,
                         ws + mc_thread_id() * MC_GEMM_SCRATCH(M));
 }
