@@ -477,9 +477,10 @@ MC_CLONES void MC_NAME(depthwise_conv2d_backward_weight)(const T *gy, const T *x
 /* ---- im2col + GEMM convolution, any geometry and groups (the paths Winograd and depthwise do
  * not take). The threads take chunks of B images (B * Ho * Wo >= MC_GEMM_COLUMNS columns, so that
  * small late-stage images still fill the micro-kernel's 64-column panels); each runs im2col of
- * its chunk into its own column matrix (images side by side, row stride B * Ho * Wo) and the
- * GEMMs, so the threads never wait on each other inside a call. A 1x1 stride-1 unpadded
- * convolution with B = 1 skips im2col: the image already is its column matrix.
+ * its chunk into its own column matrix (images side by side; the forward's packed in the GEMM's
+ * panels) and the GEMMs, so the threads never wait on each other inside a call. A 1x1 stride-1
+ * unpadded convolution with B = 1 may skip im2col: the image already is its column matrix (the
+ * input gradient always, the forward for few output channels, see in_place_1x1).
  * ws: mc_conv2d_gemm_workspace(...) elements. */
 
 #define MC_GEMM_COLUMNS 256
@@ -504,6 +505,15 @@ MC_INLINE int64_t MC_NAME(panel_cols)(int64_t rows, int64_t L) {
     return rows * (L + 4 * VL) + L + 4 * VL;
 }
 
+/* Whether the forward of a 1x1 stride-1 unpadded convolution (point) with chunks of B images reads
+ * each image in place as its column matrix. With B = 1 it could, but rows S = Ho * Wo apart (1 KiB,
+ * 4 KiB at 16x16, 32x32 pixels) share few cache sets: the packed copy pays where each column is
+ * used by many output channels (measured at batch 128: 16 -> 96 at 32x32 0.58 of the time, 24 ->
+ * 144 0.74, 64 -> 128 at 16x16 0.86) and not for a few (192 -> 32: 1.25, 144 -> 24: 1.07). */
+MC_INLINE int MC_NAME(in_place_1x1)(int point, int64_t B, int64_t Kg) {
+    return point && B == 1 && Kg < 64;
+}
+
 /* Workspace per thread for pass 0 (forward), 1 (input gradient), 2 (weight gradient): the column
  * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
  * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
@@ -513,7 +523,9 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
     const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S;
     const int64_t cols = point && B == 1 ? 0 : rows * L, side = B > 1 ? Kg * L : 0;
-    if (pass == 0) return (cols ? MC_NAME(panel_cols)(rows, L) : 0) + side + MC_GEMM_SCRATCH(rows);
+    if (pass == 0)
+        return (MC_NAME(in_place_1x1)(point, B, Kg) ? 0 : MC_NAME(panel_cols)(rows, L)) + side +
+               MC_GEMM_SCRATCH(rows);
     if (pass == 1) return cols + side + MC_GEMM_SCRATCH(Kg);
     return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
 }
@@ -582,7 +594,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
     const int64_t Cg = C / groups, Kg = K / groups, rows = Cg * kh * kw, S = Ho * Wo;
     const int point = MC_NAME(pointwise)(g);
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
-    const int direct = point && B == 1;
+    const int direct = MC_NAME(in_place_1x1)(point, B, Kg);
     const int64_t per = MC_NAME(gemm_ws_per_thread)(0, N, C, K, kh, kw, groups, S, point);
     const int64_t scr_at = (direct ? 0 : MC_NAME(panel_cols)(rows, L)) + (B > 1 ? Kg * L : 0);
     const int few = chunks < mc_get_num_threads();
