@@ -514,6 +514,12 @@ MC_INLINE int MC_NAME(in_place_1x1)(int point, int64_t B, int64_t Kg) {
     return point && B == 1 && Kg < 64;
 }
 
+/* Whether the input gradient packs the output gradient in the GEMM's panels: always for chunks of
+ * images (it copies them side by side anyway), and for one image where each column feeds many
+ * rows (as in_place_1x1; paired, batch 1 or 32: 3x3 0.80-0.98 of the time, 1x1 96 -> 24 and
+ * 144 -> 24 at 32x32 0.59-0.93, 64 -> 128 at 16x16, 64 rows, 1.11). */
+MC_INLINE int MC_NAME(pack_grad)(int64_t B, int64_t rows) { return B > 1 || rows >= 96; }
+
 /* Workspace per thread for pass 0 (forward), 1 (input gradient), 2 (weight gradient): the column
  * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
  * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
@@ -526,7 +532,9 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
     if (pass == 0)
         return (MC_NAME(in_place_1x1)(point, B, Kg) ? 0 : MC_NAME(panel_cols)(rows, L)) + side +
                MC_GEMM_SCRATCH(rows);
-    if (pass == 1) return cols + side + MC_GEMM_SCRATCH(Kg);
+    if (pass == 1)
+        return cols + (MC_NAME(pack_grad)(B, rows) ? MC_NAME(panel_cols)(Kg, L) : 0) +
+               MC_GEMM_SCRATCH(Kg);
     return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
 }
 
@@ -559,6 +567,18 @@ int64_t MC_NAME(conv2d_gemm_workspace)(int pass, const mc_geometry *g) {
 #define MC_BARRIER(nt)
 #endif
 
+/* Row r (L values in rowbuf, which has NR elements of slack) of a matrix of `rows` rows packed in
+ * panels of NR columns (see gemm): zero-padded to whole panels, dealt out NR at a time. */
+MC_INLINE void MC_NAME(deal_row)(T *rowbuf, int64_t L, int64_t NR, int64_t rows, int64_t r,
+                                 T *panels) {
+    const int64_t np = (L + NR - 1) / NR, nv = NR / VL;
+    for (int64_t j = L; j < np * NR; j++) rowbuf[j] = 0;
+    for (int64_t p = 0; p < np; p++)
+        for (int64_t v = 0; v < nv; v++)
+            MC_NAME(vstore)(panels + (p * rows + r) * NR + v * VL,
+                            MC_NAME(vload)(rowbuf + p * NR + v * VL));
+}
+
 /* Rows r0 .. r1 - 1 of the forward's column matrix of images n0 .. n0 + nb - 1, group grp, side
  * by side (L = nb * S columns), packed in panels of NR columns for gemm (see there): each row is
  * built in rowbuf (L + NR elements), zero-padded to whole panels and dealt out NR at a time. */
@@ -566,16 +586,11 @@ MC_INLINE void MC_NAME(chunk_im2col_panels)(const T *x, int64_t n0, int64_t nb, 
                                             int64_t Cg, const mc_geometry *g, T *cols, int64_t NR,
                                             int64_t r0, int64_t r1, T *rowbuf) {
     const int64_t S = g->Ho * g->Wo, L = nb * S, rows = Cg * g->kh * g->kw;
-    const int64_t np = (L + NR - 1) / NR, nv = NR / VL;
     for (int64_t r = r0; r < r1; r++) {
         for (int64_t i = 0; i < nb; i++)
             MC_NAME(im2col_row)(x + ((n0 + i) * g->C + grp * Cg) * g->H * g->W, r, g,
                                 rowbuf + i * S);
-        for (int64_t j = L; j < np * NR; j++) rowbuf[j] = 0;
-        for (int64_t p = 0; p < np; p++)
-            for (int64_t v = 0; v < nv; v++)
-                MC_NAME(vstore)(cols + (p * rows + r) * NR + v * VL,
-                                MC_NAME(vload)(rowbuf + p * NR + v * VL));
+        MC_NAME(deal_row)(rowbuf, L, NR, rows, r, cols);
     }
 }
 
@@ -648,35 +663,40 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
     const int point = MC_NAME(pointwise)(g);
     const int64_t B = MC_NAME(chunk)(S, N), L = B * S, chunks = (N + B - 1) / B;
     const int direct = point && B == 1, few = chunks < mc_get_num_threads();
+    const int pack = MC_NAME(pack_grad)(B, rows);
     const int64_t per = MC_NAME(gemm_ws_per_thread)(1, N, C, K, kh, kw, groups, S, point);
-    const int64_t scr_at = (direct ? 0 : rows * L) + (B > 1 ? Kg * L : 0);
+    const int64_t side_at = direct ? 0 : rows * L;
+    const int64_t scr_at = side_at + (pack ? MC_NAME(panel_cols)(Kg, L) : 0);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
 #endif
     {
         /* threads over chunks, or over each GEMM for a small batch, as in conv2d_gemm */
-        T *cols = ws + (few ? 0 : mc_thread_id() * per), *side = cols + (direct ? 0 : rows * L);
+        T *cols = ws + (few ? 0 : mc_thread_id() * per), *side = cols + side_at;
         MC_OVER_CHUNKS
         for (int64_t c = 0; c < chunks; c++) {
-            const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B;
+            const int64_t n0 = c * B, nb = N - n0 < B ? N - n0 : B, Lc = nb * S;
             for (int64_t grp = 0; grp < groups; grp++) {
                 const T *gyg = gy + (n0 * K + grp * Kg) * S;
-                if (B > 1) /* the chunk's output gradients side by side */
-                    for (int64_t k = 0; k < Kg; k++)
-                        for (int64_t i = 0; i < nb; i++)
-                            memcpy(side + k * L + i * S, gyg + (i * K + k) * S,
-                                   (size_t)S * sizeof(T));
                 T *gxg = gx + (n0 * C + grp * Cg) * H * W;
                 /* W^T: element (r, k) of the group's (Kg, rows) weight is w[k * rows + r] */
-                const T *b = B > 1 ? side : gyg;
                 T *out = direct ? gxg : cols;
-                const int64_t ldb = B > 1 ? L : S, ldo = direct ? S : L;
-                const int nt = few ? MC_NAME(gemm_threads)(rows, nb * S, Kg) : 1;
+                const int64_t ldo = direct ? S : L, NR = pack ? MC_NAME(gemm_panel)(rows, Lc) : 0;
+                const int nt = few ? MC_NAME(gemm_threads)(rows, Lc, Kg) : 1;
                 MC_GEMM_PARALLEL(nt) {
                     const int t = mc_thread_id();
-                    MC_NAME(gemm_share)(t, nt, rows, nb * S, Kg, w + grp * Kg * rows, 1, rows, b,
-                                        ldb, 0, out, ldo, 0,
-                                        few ? ws + t * per + scr_at : cols + scr_at);
+                    T *own = few ? ws + t * per : cols;
+                    /* the chunk's output gradients side by side, packed, by all the threads */
+                    for (int64_t k = pack ? Kg * t / nt : 0; k < (pack ? Kg * (t + 1) / nt : 0);
+                         k++) {
+                        T *rowbuf = own + side_at + Kg * (L + 4 * VL);
+                        for (int64_t i = 0; i < nb; i++)
+                            memcpy(rowbuf + i * S, gyg + (i * K + k) * S, (size_t)S * sizeof(T));
+                        MC_NAME(deal_row)(rowbuf, Lc, NR, Kg, k, side);
+                    }
+                    MC_BARRIER(pack ? nt : 1);
+                    MC_NAME(gemm_share)(t, nt, rows, Lc, Kg, w + grp * Kg * rows, 1, rows,
+                                        pack ? side : gyg, S, NR, out, ldo, 0, own + scr_at);
                     MC_BARRIER(nt);
                     /* a shared GEMM's threads run col2im together, channel ranges */
                     const int64_t c0 = Cg * t / nt, c1 = Cg * (t + 1) / nt;
