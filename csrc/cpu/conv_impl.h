@@ -523,7 +523,7 @@ MC_INLINE int MC_NAME(pack_grad)(int64_t B, int64_t rows) { return B > 1 || rows
 /* Workspace per thread for pass 0 (forward), 1 (input gradient), 2 (weight gradient): the column
  * matrix (rows x L, L = B * S; none for a 1x1 convolution with B = 1), the output or output
  * gradient of a chunk side by side (Kg x L, when B > 1), the GEMM scratch for the pass's depth,
- * and for pass 2 a slab of the transposed output gradient (MC_SLAB x Kgp). */
+ * and for pass 2 a slab of the transposed output gradient (MC_SLAB x Kgp, in panels). */
 MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, int64_t K, int64_t kh,
                                               int64_t kw, int64_t groups, int64_t S, int point) {
     const int64_t rows = C / groups * kh * kw, Kg = K / groups, Kgp = (Kg + VL - 1) / VL * VL;
@@ -535,7 +535,7 @@ MC_INLINE int64_t MC_NAME(gemm_ws_per_thread)(int pass, int64_t N, int64_t C, in
     if (pass == 1)
         return cols + (MC_NAME(pack_grad)(B, rows) ? MC_NAME(panel_cols)(Kg, L) : 0) +
                MC_GEMM_SCRATCH(Kg);
-    return cols + MC_SLAB * Kgp + MC_GEMM_SCRATCH(MC_SLAB);
+    return cols + MC_SLAB * (Kgp + 4 * VL) + MC_GEMM_SCRATCH(MC_SLAB);
 }
 
 /* The weight gradient of one image (see one_image_backward_weight): its transposed column matrix
@@ -776,7 +776,7 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
     T *parts = ws + (int64_t)mc_get_num_threads() * per;
     const int P = N < MC_PARTS ? (N > 0 ? (int)N : 1) : MC_PARTS;
     const int few = N < mc_get_num_threads(); /* a small batch: GEMMs shared, not image ranges */
-    const int64_t scr_at = (direct ? 0 : rows * L) + MC_SLAB * Kgp;
+    const int64_t scr_at = (direct ? 0 : rows * L) + MC_SLAB * (Kgp + 4 * VL);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(mc_get_num_threads()) if (!few)
 #endif
@@ -796,23 +796,26 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_weight)(const T *gy, const T *x, T *
                     if (!direct) MC_NAME(chunk_im2col)(x, n0, nb, grp, Cg, g, cols, L);
                     for (int64_t p0 = 0; p0 < np_all; p0 += MC_SLAB) {
                         const int64_t np = np_all - p0 < MC_SLAB ? np_all - p0 : MC_SLAB;
-                        /* grad_output^T (pad columns zero), one image's run of pixels at a
-                         * time, channel by channel: contiguous reads (one pixel's channels lie
-                         * S apart and collide in the L1 cache) */
+                        /* grad_output^T packed in the GEMM's panels (pad columns zero), one
+                         * image's run of pixels at a time, channel by channel: contiguous reads
+                         * (one pixel's channels lie S apart and collide in the L1 cache) */
+                        const int64_t NR = MC_NAME(gemm_panel)(rows, Kgp);
                         for (int64_t q = 0; q < np;) {
                             const int64_t i = (p0 + q) / S, s = (p0 + q) % S;
                             const int64_t run = np - q < S - s ? np - q : S - s;
                             const T *g = gy + ((n0 + i) * K + grp * Kg) * S + s;
-                            for (int64_t k = 0; k < Kgp; k++)
+                            for (int64_t k = 0; k < (Kgp + NR - 1) / NR * NR; k++) {
+                                T *col = gyT + k / NR * np * NR + k % NR + q * NR;
                                 for (int64_t r = 0; r < run; r++)
-                                    gyT[(q + r) * Kgp + k] = k < Kg ? g[k * S + r] : 0;
+                                    col[r * NR] = k < Kg ? g[k * S + r] : 0;
+                            }
                             q += run;
                         }
                         const int nt = few ? MC_NAME(gemm_threads)(rows, Kgp, np) : 1;
                         MC_GEMM_PARALLEL(nt)
                         MC_NAME(gemm_share)(
                             mc_thread_id(), nt, rows, Kgp, np, (direct ? src : cols) + p0,
-                            direct ? S : L, 1, gyT, Kgp, 0, acc + grp * rows * Kgp, Kgp, 1,
+                            direct ? S : L, 1, gyT, Kgp, NR, acc + grp * rows * Kgp, Kgp, 1,
                             few ? ws + mc_thread_id() * per + scr_at : cols + scr_at);
                     }
                 }
