@@ -46,7 +46,8 @@ class GeometryError(ValueError, RuntimeError):
 
 def is_int(value: object) -> bool:
     """True for Python and NumPy integers; False for bool, which PyTorch refuses as a size."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return type(value) is int or (isinstance(value, numbers.Integral)
+                                  and not isinstance(value, bool))
 
 
 def integer(value: Any, name: str, fn: str, minimum: int | None = None) -> int:
@@ -130,6 +131,14 @@ def pair(value: Any, name: str, fn: str, minimum: int | None = None, *,
     Raises TypeError when ``value`` or an entry is not an int (a float, a string, a bool);
     GeometryError for a sequence of another length, or an entry below ``minimum`` when given.
     """
+    # the common cases first (a layer's forward parses its pairs on every call)
+    if (type(value) is int and (minimum is None or value >= minimum)
+            and -INT64_MAX - 1 <= value <= INT64_MAX):
+        return value, value
+    if (type(value) is tuple and len(value) == 2 and type(value[0]) is int
+            and type(value[1]) is int and (minimum is None or min(value) >= minimum)
+            and -INT64_MAX - 1 <= min(value) and max(value) <= INT64_MAX):
+        return value
     ok = (lambda v: v is None or is_int(v)) if optional else is_int
     what = "an int or a pair of ints" + (" or None" if optional else "")
     h: int | None
