@@ -260,6 +260,13 @@ def output_size(fn: str, size: tuple[int, ...], kernel: tuple[int, ...], stride:
     is larger than the padded input (PyTorch: RuntimeError "Output size is too small"); or when
     the padded input or the dilated kernel is beyond int64 (where the kernels count).
     """
+    if len(size) == 2 and not ceil_mode:  # every conv2d and pool2d call: the plain arithmetic
+        (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
+        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        if (ho >= 1 and wo >= 1 and max(h + 2 * ph, w + 2 * pw, dh * (kh - 1) + 1,
+                                        dw * (kw - 1) + 1) <= INT64_MAX):
+            return ho, wo
     out = tuple(conv_output_size(*a, ceil_mode)
                 for a in zip(size, kernel, stride, padding, dilation))
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
