@@ -1328,3 +1328,42 @@ def test_one_image_weight_gradient(C, K, H, k, stride, pad, dil, groups, dtype):
     np.testing.assert_array_equal(got[0], got[1])
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got[0], expected, rtol=tol, atol=tol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, C, K, H, k", [
+    (1, 24, 96, 16, 1),   # 1x1, 64+ output channels: the forward packs the image
+    (1, 96, 24, 32, 1),   # 1x1, few output channels: read in place; 96 rows: gradient packed
+    (1, 32, 16, 16, 1),   # 1x1, both in place
+    (1, 16, 40, 12, 5),   # 5x5 on one image: im2col and col2im split between the threads
+    (3, 12, 20, 6, 5),    # chunks of images side by side, a partial last panel
+    (2, 8, 70, 16, 1)])   # 1x1 on two images, each its own chunk, 70 rows (a partial block)
+def test_panel_packed_operands(N, C, K, H, k, dtype):
+    """The GEMM path's operands packed in panels (conv_impl.h: in_place_1x1, pack_grad,
+    chunk_im2col_panels) and built by all of a shared GEMM's threads: forward, input gradient
+    and weight gradient against the reference, the same bits on one thread and on two."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((N, C, H, H)).astype(dtype)
+    w = rng.standard_normal((K, C, k, k)).astype(dtype)
+    gy = rng.standard_normal((N, K, H, H)).astype(dtype)
+    pad = k // 2
+    assert conv2d_algorithm(x.shape, w.shape, (1, 1), (pad, pad)) == "gemm"
+    geo = (1, 1, pad, pad, 1, 1, 1)
+    passes = {
+        "forward": (lambda m: m.conv2d(x, w, None, *geo)),
+        "input": (lambda m: m.conv2d_backward_input(gy, w, H, H, *geo)),
+        "weight": (lambda m: m.conv2d_backward_weight(gy, x, k, k, *geo))}
+    before = _cpu.get_num_threads()
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for name, run in passes.items():
+        expected = run(reference)
+        try:
+            got = []
+            for threads in (1, 2):
+                _cpu.set_num_threads(threads)
+                got.append(run(_cpu))
+        finally:
+            _cpu.set_num_threads(before)
+        np.testing.assert_array_equal(got[0], got[1], err_msg=name)
+        np.testing.assert_allclose(got[0], expected, rtol=tol, atol=tol * np.abs(expected).max(),
+                                   err_msg=name)
