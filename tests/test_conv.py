@@ -1367,3 +1367,30 @@ def test_panel_packed_operands(N, C, K, H, k, dtype):
         np.testing.assert_array_equal(got[0], got[1], err_msg=name)
         np.testing.assert_allclose(got[0], expected, rtol=tol, atol=tol * np.abs(expected).max(),
                                    err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N, C, M, H, pad", [
+    (3, 21, 1, 4, 1),  # planes not a multiple of the vector: a partial last block
+    (2, 8, 2, 4, 1),   # depth multiplier 2: two planes read one input channel
+    (5, 7, 1, 2, 1), (4, 9, 1, 3, 0), (1, 3, 3, 2, 2), (2, 16, 1, 1, 1)])
+def test_depthwise_small_planes(N, C, M, H, pad, dtype):
+    """3x3 stride-1 depthwise convolutions of at most 16 output pixels run several planes at a
+    time in an interleaved tile (conv_impl.h, mc_depthwise_interleaved): against the reference,
+    the same bits on one thread and on two."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((N, C, H, H)).astype(dtype)
+    w = rng.standard_normal((C * M, 1, 3, 3)).astype(dtype)
+    geo = (1, 1, pad, pad, 1, 1, C)
+    expected = reference.conv2d(x, w, None, *geo)
+    before = _cpu.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            _cpu.set_num_threads(threads)
+            got.append(_cpu.conv2d(x, w, None, *geo))
+    finally:
+        _cpu.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got[0], expected, rtol=tol, atol=tol * np.abs(expected).max())

@@ -120,6 +120,48 @@ MC_CLONES void MC_NAME(depthwise_conv2d)(const T *x, const T *w, T *y, const mc_
     const int64_t sh = g->sh, sw = g->sw, ph = g->ph, pw = g->pw, dh = g->dh, dw = g->dw;
     const int64_t Ho = g->Ho, Wo = g->Wo;
     const int64_t K = C * M, planes = N * K;
+    if (mc_depthwise_interleaved(g)) {
+        /* 3x3 stride 1 on small planes: VL planes at a time, interleaved into one zero-padded
+         * tile of Hp x Wp pixels of VL lanes (plane by plane), so that each output pixel of the
+         * VL planes is one vector: nine multiply-adds of whole vectors, the sums in the order of
+         * the wide path below; then the pixels' lanes are dealt back to their planes. (Per plane,
+         * a 4x4 output is one short wide row, where loop and copy overheads dominate: paired, 960
+         * channels at 4x4 0.72-0.79 of the time, 2x2 0.45-0.54; from 8x8 on the scalar dealing
+         * costs more, 1.7-1.9.) */
+        const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw, blocks = (planes + VL - 1) / VL;
+#ifdef _OPENMP
+#pragma omp parallel for if (planes * Ho * Wo * 9 >= MC_PARALLEL_MIN)                              \
+    num_threads(mc_get_num_threads())
+#endif
+        for (int64_t b = 0; b < blocks; b++) {
+            T *xt = ws + (int64_t)mc_thread_id() * (Hp * Wp + Ho * Wo) * VL,
+              *yt = xt + Hp * Wp * VL;
+            const int64_t p0 = b * VL, lanes = planes - p0 < VL ? planes - p0 : VL;
+            VT wv[9];
+            for (int64_t q = 0; q < Hp * Wp; q++) MC_NAME(vstore)(xt + q * VL, (VT){0});
+            for (int64_t l = 0; l < VL; l++) {
+                const int64_t p = p0 + (l < lanes ? l : 0), n = p / K, k = p % K;
+                const T *xc = x + (n * C + k / M) * H * W;
+                for (int q = 0; q < 9; q++) wv[q][l] = l < lanes ? w[k * 9 + q] : 0;
+                for (int64_t h = 0; h < H; h++)
+                    for (int64_t v = 0; v < W; v++)
+                        xt[((h + ph) * Wp + v + pw) * VL + l] = l < lanes ? xc[h * W + v] : 0;
+            }
+            for (int64_t oh = 0; oh < Ho; oh++)
+                for (int64_t ow = 0; ow < Wo; ow++) {
+                    VT a = (VT){0};
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++)
+                            a += wv[i * 3 + j] * MC_NAME(vload)(xt + ((oh + i) * Wp + ow + j) * VL);
+                    MC_NAME(vstore)(yt + (oh * Wo + ow) * VL, a);
+                }
+            for (int64_t l = 0; l < lanes; l++) {
+                T *yp = y + (p0 + l) * Ho * Wo;
+                for (int64_t q = 0; q < Ho * Wo; q++) yp[q] = yt[q * VL + l];
+            }
+        }
+        return;
+    }
     if (sh == 1 && sw == 1) {
         const int64_t Wp = W + 2 * pw, span = Ho * Wp;
         const int64_t xsize = (H + 2 * ph) * Wp + (kw - 1) * dw;

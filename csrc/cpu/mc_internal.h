@@ -107,6 +107,13 @@ MC_INLINE void mc_valid_range(int64_t offset, int64_t stride, int64_t n_in, int6
  * 64-byte vectors past the end of a wide output block (64 elements cover float and double). */
 #define MC_DW_SLACK 64
 
+/* Whether the depthwise forward takes VL planes at a time in an interleaved tile (conv_impl.h):
+ * 3x3, stride 1, dilation 1, planes of at most 16 output pixels (4x4). */
+MC_INLINE int mc_depthwise_interleaved(const mc_geometry *g) {
+    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 &&
+           g->Ho * g->Wo <= 16;
+}
+
 /* Elements of one thread's share of the direct 3x3 kernel's workspace for C channels of H x W
  * and vectors of vl elements: the padded planes (C (H + 2) (W + 2)), slack for the last wide
  * vectors' reads (2 vl + 2), and 4 wide output planes (H (W + 2) + 2 vl each; 4 = MC_DK). */
