@@ -246,7 +246,7 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int = 1, padding:
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def _show(values: tuple[int, ...]) -> object:
+def _show(values: Sequence[int]) -> object:
     """A per-axis tuple for a message; one axis prints as a plain number."""
     return values[0] if len(values) == 1 else tuple(values)
 
@@ -260,17 +260,14 @@ def output_size(fn: str, size: tuple[int, ...], kernel: tuple[int, ...], stride:
     is larger than the padded input (PyTorch: RuntimeError "Output size is too small"); or when
     the padded input or the dilated kernel is beyond int64 (where the kernels count).
     """
-    if len(size) == 2 and not ceil_mode:  # every conv2d and pool2d call: the plain arithmetic
-        (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
-        ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-        wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-        if (ho >= 1 and wo >= 1 and max(h + 2 * ph, w + 2 * pw, dh * (kh - 1) + 1,
-                                        dw * (kw - 1) + 1) <= INT64_MAX):
-            return ho, wo
-    out = tuple(conv_output_size(*a, ceil_mode)
-                for a in zip(size, kernel, stride, padding, dilation))
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    padded = tuple(n + 2 * p for n, p in zip(size, padding))
+    # one pass, no generators: every conv2d and pool2d call runs this
+    out: list[int] = []
+    span: list[int] = []
+    padded: list[int] = []
+    for n, k, st, p, d in zip(size, kernel, stride, padding, dilation):
+        out.append(conv_output_size(n, k, st, p, d, ceil_mode))
+        span.append(d * (k - 1) + 1)
+        padded.append(n + 2 * p)
     if max(span + padded) > INT64_MAX:
         raise GeometryError(f"{fn}: the padded input {_show(padded)} (input {_show(size)}, "
                             f"padding {_show(padding)}) or the kernel span {_show(span)} (kernel "
@@ -282,7 +279,7 @@ def output_size(fn: str, size: tuple[int, ...], kernel: tuple[int, ...], stride:
                             f"{_show(span)}) is larger than the padded input {_show(padded)}: "
                             f"input {_show(size)}, stride {_show(stride)}, padding "
                             f"{_show(padding)}{ceil} give output size {_show(out)}")
-    return out
+    return tuple(out)
 
 
 def check_output_padding(output_padding: Pair, stride: Pair, dilation: Pair, fn: str) -> None:
