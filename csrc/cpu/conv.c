@@ -7,11 +7,12 @@ int64_t mc_depthwise_workspace(const mc_geometry *g) {
                        g->dw == 1; /* the forward's padded plane */
     if ((g->sh != 1 || g->sw != 1) && !s2_3x3) return 0;
     const int64_t Wp = g->W + 2 * g->pw;
-    /* the interleaved tiles: 16 lanes, the widest vector of any build */
+    /* the forward's interleaved tiles (16 lanes, the widest vector of any build), or the padded
+     * plane and wide output of the other stride-1 passes */
     const int64_t tiles =
         mc_depthwise_interleaved(g) ? ((g->H + 2 * g->ph) * Wp + g->Ho * g->Wo) * 16 : 0;
-    return (int64_t)mc_get_num_threads() *
-           (tiles + (g->H + 2 * g->ph) * Wp + (g->kw - 1) * g->dw + g->Ho * Wp + MC_DW_SLACK);
+    const int64_t planes = (g->H + 2 * g->ph) * Wp + (g->kw - 1) * g->dw + g->Ho * Wp + MC_DW_SLACK;
+    return (int64_t)mc_get_num_threads() * (tiles > planes ? tiles : planes);
 }
 
 int64_t mc_direct3x3_workspace(const mc_geometry *g) {

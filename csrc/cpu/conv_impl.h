@@ -541,10 +541,14 @@ MC_INLINE int64_t MC_NAME(chunk)(int64_t S, int64_t N) {
     return b < N ? b : (N > 0 ? N : 1);
 }
 
-/* Elements of a forward column matrix of rows x L packed in panels (at most 4 vectors wide), and
- * the row buffer after it (see chunk_im2col_panels). */
+/* Elements of a matrix of rows x L packed in panels (at most 4 vectors wide), and the row buffer
+ * after it (see deal_row), which panel_rowbuf finds. */
 MC_INLINE int64_t MC_NAME(panel_cols)(int64_t rows, int64_t L) {
     return rows * (L + 4 * VL) + L + 4 * VL;
+}
+
+MC_INLINE T *MC_NAME(panel_rowbuf)(T *panels, int64_t rows, int64_t L) {
+    return panels + rows * (L + 4 * VL);
 }
 
 /* Whether the forward of a 1x1 stride-1 unpadded convolution (point) with chunks of B images reads
@@ -678,7 +682,7 @@ MC_CLONES void MC_NAME(conv2d_gemm)(const T *x, const T *w, T *y, const mc_geome
                     if (!direct)
                         MC_NAME(chunk_im2col_panels)(x, n0, nb, grp, Cg, g, cols, NR, rows * t / nt,
                                                      rows * (t + 1) / nt,
-                                                     own + rows * (L + 4 * VL));
+                                                     MC_NAME(panel_rowbuf)(own, rows, L));
                     MC_BARRIER(nt);
                     MC_NAME(gemm_share)(t, nt, Kg, nb * S, rows, w + grp * Kg * rows, rows, 1,
                                         direct ? xg : cols, S, NR, B > 1 ? side : yg, B > 1 ? L : S,
@@ -729,9 +733,8 @@ MC_CLONES void MC_NAME(conv2d_gemm_backward_input)(const T *gy, const T *w, T *g
                     const int t = mc_thread_id();
                     T *own = few ? ws + t * per : cols;
                     /* the chunk's output gradients side by side, packed, by all the threads */
-                    for (int64_t k = pack ? Kg * t / nt : 0; k < (pack ? Kg * (t + 1) / nt : 0);
-                         k++) {
-                        T *rowbuf = own + side_at + Kg * (L + 4 * VL);
+                    T *rowbuf = MC_NAME(panel_rowbuf)(own + side_at, Kg, L);
+                    for (int64_t k = Kg * t / nt; pack && k < Kg * (t + 1) / nt; k++) {
                         for (int64_t i = 0; i < nb; i++)
                             memcpy(rowbuf + i * S, gyg + (i * K + k) * S, (size_t)S * sizeof(T));
                         MC_NAME(deal_row)(rowbuf, Lc, NR, Kg, k, side);
