@@ -76,9 +76,9 @@ MC_INLINE int64_t MC_NAME(gemm_panel)(int64_t M, int64_t N) { return MC_NAME(gem
  * row stride ldb when panel is 0; else it is packed in panels of panel = NR columns (a
  * gemm_panel(M, N) value): columns j0 .. j0 + NR - 1 at b + j0 * depth, row-major with row stride
  * NR, the last panel zero-padded (ldb unused). A packed panel is contiguous: a strided one whose
- * row stride is a multiple of 256 floats (1 KiB) maps its rows onto few cache sets and is read from
- * L3 again for every block of rows. Blocks of MR x NR go through the micro-kernel. At the edges
- * the partial panel of B or block of A is first copied, zero-padded, into scratch
+ * row stride is a multiple of 256 floats (1 KiB) maps its rows onto few cache sets and falls out
+ * of cache before the next block of rows reads it. Blocks of MR x NR go through the micro-kernel.
+ * At the edges the partial panel of B or block of A is first copied, zero-padded, into scratch
  * (MC_GEMM_SCRATCH(depth) elements) and the result goes through a tile there: nothing outside the
  * matrices is read or written. */
 #define MC_GEMM_SCRATCH(depth) ((depth) * (4 * VL + 12) + 12 * 4 * VL)
